@@ -1,0 +1,296 @@
+"""Rule sets: which action each DICOM attribute gets in a stage.
+
+Rule files are YAML (data, not code) and are validated on load against pydicom's
+data dictionary, so a typo or an action that cannot fit the attribute stops the
+run before a single file is written. Errors name the file, the line and the entry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import yaml
+from pydicom import config as pydicom_config
+from pydicom.datadict import (
+    REPEATER_KEYWORDS,
+    RepeatersDictionary,
+    dictionary_has_tag,
+    dictionary_VR,
+    keyword_for_tag,
+    tag_for_keyword,
+)
+from pydicom.sr.codedict import codes
+from pydicom.valuerep import validate_value
+
+SHIPPED_RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
+TAG_PATTERN = re.compile(r"^\(([0-9A-Fa-f]{4}),([0-9A-Fa-f]{4})\)$")
+PSEUDONYM_VRS = frozenset({"AE", "CS", "LO", "LT", "PN", "SH", "ST", "UC", "UT"})
+PROFILE_OPTIONS = frozenset(codes.cid7050.concepts)
+
+
+class Action(StrEnum):
+    KEEP = "keep"  # on a sequence: keep it and apply the same rules inside its items
+    REMOVE = "remove"
+    EMPTY = "empty"
+    REPLACE = "replace"
+    HASH_UID = "hash_uid"
+    PSEUDONYMIZE = "pseudonymize"
+    SHIFT_DATE = "shift_date"
+
+
+class RuleError(ValueError):
+    """A rule file is invalid; the message names the file, the line and the entry."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One attribute's action in a rule set."""
+
+    name: str  # the keyword, or (gggg,eeee) for tags without one
+    vr: str
+    action: Action
+    replacement: Any = None
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """A validated rule file. `version` is a content hash: equal rules, equal version."""
+
+    name: str
+    source: str
+    version: str
+    removes_private: bool
+    reviews_unlisted: bool  # True: unlisted attributes are removed and queued for review
+    recurses_unlisted_sequences: bool
+    options: tuple[str, ...]
+    by_keyword: Mapping[str, Rule] = field(default_factory=dict)
+    by_tag: Mapping[int, Rule] = field(default_factory=dict)
+
+    def rule_for(self, tag: int) -> Rule | None:
+        """The rule for a (public) tag, matched by keyword first so repeating groups match."""
+        keyword = cached_keyword(tag)
+        if keyword and keyword in self.by_keyword:
+            return self.by_keyword[keyword]
+        return self.by_tag.get(tag)
+
+
+@lru_cache(maxsize=8192)
+def cached_keyword(tag: int) -> str:
+    """The dictionary keyword of a tag ('' when the dictionary has none)."""
+    return keyword_for_tag(tag)
+
+
+def load_shipped_rule_set(name: str) -> RuleSet:
+    """Load `anon_pipeline/rules/<name>.yaml`."""
+    return load_rule_set(SHIPPED_RULES_DIR / f"{name}.yaml")
+
+
+def load_rule_set(path: Path | str) -> RuleSet:
+    """Parse and validate a rule file; raise RuleError naming file, line and entry."""
+    path = Path(path)
+    source = path.name if path.parent == SHIPPED_RULES_DIR else str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise RuleError(f"{source}: cannot read rule file ({error.strerror})") from None
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark else ""
+        raise RuleError(f"{source}{where}: not valid YAML ({error})") from None
+    return RuleFileParser(source).parse(root)
+
+
+class RuleFileParser:
+    """Walks the YAML node tree (not the loaded dict) so errors carry line numbers
+    and duplicate keys, which plain YAML loading would silently merge, are caught."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, node: yaml.Node | None, message: str) -> RuleError:
+        line = f":{node.start_mark.line + 1}" if node is not None else ""
+        return RuleError(f"{self.source}{line}: {message}")
+
+    def mapping(self, node: yaml.Node | None, what: str) -> list[tuple[str, yaml.Node, yaml.Node]]:
+        if not isinstance(node, yaml.MappingNode):
+            raise self.fail(node, f"{what} must be a mapping")
+        entries, seen = [], {}
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            if key in seen:
+                raise self.fail(key_node, f"'{key}' appears twice in {what} (first on line {seen[key]})")
+            seen[key] = key_node.start_mark.line + 1
+            entries.append((key, key_node, value_node))
+        return entries
+
+    def scalar(self, node: yaml.Node, what: str) -> str:
+        if not isinstance(node, yaml.ScalarNode):
+            raise self.fail(node, f"{what} must be a single value")
+        return str(node.value)
+
+    def parse(self, root: yaml.Node | None) -> RuleSet:
+        top = dict((key, (key_node, value)) for key, key_node, value in self.mapping(root, "the file"))
+        unknown = set(top) - {"rule_set", "options", "defaults", "rules"}
+        if unknown:
+            name = sorted(unknown)[0]
+            raise self.fail(top[name][0], f"unknown section '{name}' (expected rule_set, options, defaults, rules)")
+        for required in ("rule_set", "defaults", "rules"):
+            if required not in top:
+                raise self.fail(root, f"missing section '{required}'")
+        name = self.scalar(top["rule_set"][1], "rule_set")
+        defaults = self.parse_defaults(top["defaults"][1])
+        options = self.parse_options(top["options"][1]) if "options" in top else ()
+        rules = [self.parse_rule(key, key_node, value) for key, key_node, value in self.mapping(top["rules"][1], "rules")]
+        if defaults["unlisted"] == "review" and defaults["private"] != "remove":
+            raise self.fail(top["defaults"][1], "a whitelist (unlisted: review) must have private: remove")
+
+        by_keyword: dict[str, Rule] = {}
+        by_tag: dict[int, Rule] = {}
+        for rule in rules:
+            tag = tag_for_keyword(rule.name) if not TAG_PATTERN.match(rule.name) else parse_tag(rule.name)
+            same = by_keyword.get(rule.name) or (by_tag.get(tag) if tag is not None else None)
+            if tag is not None and same is None and cached_keyword(tag):
+                same = by_keyword.get(cached_keyword(tag))
+            if same is not None:
+                raise RuleError(
+                    f"{self.source}:{rule.line}: '{rule.name}' has a second rule "
+                    f"(first on line {same.line} as '{same.name}')"
+                )
+            if TAG_PATTERN.match(rule.name):
+                by_tag[tag] = rule
+            else:
+                by_keyword[rule.name] = rule
+                if tag is not None:
+                    by_tag[tag] = rule
+
+        canonical = json.dumps(
+            {
+                "rule_set": name,
+                "defaults": defaults,
+                "options": list(options),
+                "rules": sorted([r.name, r.action.value, r.replacement] for r in rules),
+            },
+            sort_keys=True,
+            default=str,
+        )
+        return RuleSet(
+            name=name,
+            source=self.source,
+            version=hashlib.sha256(canonical.encode()).hexdigest()[:16],
+            removes_private=defaults["private"] == "remove",
+            reviews_unlisted=defaults["unlisted"] == "review",
+            recurses_unlisted_sequences=defaults["sequence"] == "recurse",
+            options=options,
+            by_keyword=MappingProxyType(by_keyword),
+            by_tag=MappingProxyType(by_tag),
+        )
+
+    def parse_defaults(self, node: yaml.Node) -> dict[str, str]:
+        allowed = {"private": {"keep", "remove"}, "unlisted": {"keep", "review"}, "sequence": {"recurse", "remove"}}
+        values: dict[str, str] = {}
+        for key, key_node, value_node in self.mapping(node, "defaults"):
+            if key not in allowed:
+                raise self.fail(key_node, f"unknown default '{key}' (expected {', '.join(allowed)})")
+            value = self.scalar(value_node, f"defaults.{key}")
+            if value not in allowed[key]:
+                raise self.fail(value_node, f"defaults.{key} must be one of {sorted(allowed[key])}, not '{value}'")
+            values[key] = value
+        missing = set(allowed) - set(values)
+        if missing:
+            raise self.fail(node, f"defaults must set {', '.join(sorted(missing))}")
+        return values
+
+    def parse_options(self, node: yaml.Node) -> tuple[str, ...]:
+        if not isinstance(node, yaml.SequenceNode):
+            raise self.fail(node, "options must be a list of PS3.15 CID 7050 option keywords")
+        options = []
+        for item in node.value:
+            option = self.scalar(item, "an option")
+            if option not in PROFILE_OPTIONS:
+                raise self.fail(item, f"'{option}' is not a CID 7050 de-identification option")
+            options.append(option)
+        return tuple(options)
+
+    def parse_rule(self, name: str, key_node: yaml.Node, value_node: yaml.Node) -> Rule:
+        line = key_node.start_mark.line + 1
+        vr = self.dictionary_vr(name, key_node)
+        replacement = None
+        if isinstance(value_node, yaml.MappingNode):
+            entries = self.mapping(value_node, f"the rule for '{name}'")
+            if len(entries) != 1 or entries[0][0] != Action.REPLACE:
+                raise self.fail(value_node, f"'{name}': a mapping rule must be {{replace: <value>}}")
+            action = Action.REPLACE
+            replacement = self.replacement(name, vr, entries[0][2])
+        else:
+            text = self.scalar(value_node, f"the rule for '{name}'")
+            try:
+                action = Action(text)
+            except ValueError:
+                choices = ", ".join(a.value for a in Action)
+                raise self.fail(value_node, f"'{name}': unknown action '{text}' (expected {choices})") from None
+            if action is Action.REPLACE:
+                raise self.fail(value_node, f"'{name}': write replace as {{replace: <value>}}")
+        self.check_fits(name, vr, action, key_node)
+        return Rule(name=name, vr=vr, action=action, replacement=replacement, line=line)
+
+    def dictionary_vr(self, name: str, node: yaml.Node) -> str:
+        match = TAG_PATTERN.match(name)
+        if match:
+            tag = parse_tag(name)
+            if int(match.group(1), 16) % 2 == 1:
+                raise self.fail(node, f"'{name}' is a private tag; private attributes are decided by defaults.private")
+            if tag & 0xFFFF == 0:
+                raise self.fail(node, f"'{name}' is a group length; those are always recomputed")
+            return dictionary_VR(tag) if dictionary_has_tag(tag) else "UN"
+        if name in REPEATER_KEYWORDS:
+            return RepeatersDictionary[REPEATER_KEYWORDS[name]][0]
+        tag = tag_for_keyword(name)
+        if tag is None:
+            raise self.fail(node, f"'{name}' is not a DICOM keyword in pydicom's data dictionary")
+        if tag >> 16 == 0x0002:
+            raise self.fail(node, f"'{name}' is file meta information, which the engine rebuilds")
+        return dictionary_VR(tag)
+
+    def check_fits(self, name: str, vr: str, action: Action, node: yaml.Node) -> None:
+        needs = {
+            Action.HASH_UID: {"UI"},
+            Action.SHIFT_DATE: {"DA", "DT"},
+            Action.PSEUDONYMIZE: PSEUDONYM_VRS,
+        }.get(action)
+        if needs is not None and vr not in needs:
+            raise self.fail(node, f"'{name}': action '{action}' needs VR {'/'.join(sorted(needs))}, {name} is {vr}")
+        if action is Action.REPLACE and vr == "SQ":
+            raise self.fail(node, f"'{name}': a sequence cannot be replaced by a value; use empty or remove")
+
+    def replacement(self, name: str, vr: str, node: yaml.Node) -> Any:
+        text = self.scalar(node, f"the replacement for '{name}'")
+        value: Any = text
+        try:
+            if vr in {"US", "SS", "UL", "SL", "UV", "SV", "US or SS"}:
+                value = int(text)
+            elif vr in {"FL", "FD"}:
+                value = float(text)
+            validate_value(vr.split(" or ")[0], value, pydicom_config.RAISE)
+        except ValueError as error:
+            raise self.fail(node, f"'{name}': replacement does not fit VR {vr} ({error})") from None
+        return value
+
+
+def parse_tag(text: str) -> int:
+    """'(0008,0080)' -> 0x00080080."""
+    match = TAG_PATTERN.match(text)
+    if match is None:
+        raise ValueError(f"not a tag: {text}")
+    return int(match.group(1) + match.group(2), 16)

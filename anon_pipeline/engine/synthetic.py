@@ -1,0 +1,217 @@
+"""Synthetic CT studies with fake PHI, laid out like hospital CD copies.
+
+Used by `anon-pipeline demo` and by the tests; never real patient data. Every
+identifier planted here is listed by `FakePatient.identifiers()` so tests can
+search output bytes for each of them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.fileset import FileSet
+from pydicom.sequence import Sequence
+from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, UID, generate_uid
+
+UID_PREFIX = "1.2.826.0.1.3680043.8.498."  # pydicom's root, for synthetic originals
+PRIVATE_CREATOR = "ACME SCANNER 1.0"
+
+
+@dataclass(frozen=True)
+class FakePatient:
+    """A fake patient with every kind of identifier a CD can carry."""
+
+    name: str
+    patient_id: str
+    birth_date: str
+    sex: str
+    age: str
+    address: str
+    phone: str
+    accession: str
+    institution: str
+    physician: str
+    operator: str
+    station: str
+    serial: str
+
+    def identifiers(self) -> list[str]:
+        """Values that must never appear in an output (names split into components too)."""
+        names = [self.name, self.physician, self.operator]
+        parts = [part for name in names for part in name.split("^") if len(part) > 3]
+        return [
+            *names,
+            *parts,
+            self.patient_id,
+            self.birth_date,
+            self.address,
+            self.phone,
+            self.accession,
+            self.institution,
+            self.station,
+            self.serial,
+        ]
+
+
+def fake_patient(index: int) -> FakePatient:
+    """A deterministic fake patient; Polish names because the real data is Polish."""
+    first = ["Jan", "Anna", "Piotr", "Maria", "Krzysztof", "Agnieszka"][index % 6]
+    last = ["Kowalski", "Nowak", "Wisniewski", "Wojcik", "Kaminski", "Lewandowska"][index % 6]
+    return FakePatient(
+        name=f"{last}{index:03d}^{first}",
+        patient_id=f"PID{740000 + index * 17:07d}",
+        birth_date=f"19{40 + index % 50:02d}0{1 + index % 9}1{index % 9}",
+        sex="MF"[index % 2],
+        age=f"{30 + index % 50:03d}Y",
+        address=f"ul. Dluga {index + 3}, 00-{index % 90 + 10:02d}0 Warszawa",
+        phone=f"+48 22 555 {index % 100:02d} {index % 97:02d}",
+        accession=f"ACC{2024000 + index:07d}",
+        institution=f"Szpital Wojewodzki nr {index % 7 + 1}",
+        physician=f"Zielinski{index % 4}^Marek^^Dr",
+        operator=f"Szymanska{index % 3}^Ewa",
+        station=f"CTSTATION{index % 5:02d}",
+        serial=f"SN-{9000 + index % 11:05d}",
+    )
+
+
+def make_uid(*parts: object) -> UID:
+    """A deterministic 'original' UID for synthetic data."""
+    return generate_uid(prefix=UID_PREFIX, entropy_srcs=[str(part) for part in parts])
+
+
+def make_ct_slice(
+    patient: FakePatient,
+    study_key: str,
+    series_number: int,
+    instance_number: int,
+    *,
+    rows: int = 32,
+    columns: int = 32,
+) -> Dataset:
+    """One CT slice with planted PHI in top-level, nested and private attributes."""
+    study_uid = make_uid(patient.patient_id, study_key)
+    series_uid = make_uid(patient.patient_id, study_key, series_number)
+    ds = Dataset()
+    ds.SpecificCharacterSet = "ISO_IR 100"
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
+    ds.SOPClassUID = CTImageStorage
+    ds.SOPInstanceUID = make_uid(patient.patient_id, study_key, series_number, instance_number)
+    ds.StudyDate = ds.SeriesDate = ds.AcquisitionDate = ds.ContentDate = "20240315"
+    ds.StudyTime = ds.SeriesTime = "101500"
+    ds.AcquisitionTime = ds.ContentTime = f"1016{instance_number % 60:02d}"
+    ds.AccessionNumber = patient.accession
+    ds.Modality = "CT"
+    ds.Manufacturer = "ACME"
+    ds.InstitutionName = patient.institution
+    ds.InstitutionAddress = patient.address.replace("Dluga", "Szpitalna")
+    ds.ReferringPhysicianName = patient.physician
+    ds.StationName = patient.station
+    ds.StudyDescription = "CT KLATKI PIERSIOWEJ"
+    ds.SeriesDescription = f"Seria {series_number} dla {patient.name.split('^')[0]}"
+    ds.OperatorsName = patient.operator
+    ds.PerformingPhysicianName = patient.physician
+    ds.ManufacturerModelName = "Synthetica 64"
+    ds.PatientName = patient.name
+    ds.PatientID = patient.patient_id
+    ds.PatientBirthDate = patient.birth_date
+    ds.PatientSex = patient.sex
+    ds.OtherPatientIDs = f"PESEL{patient.patient_id[3:]}"
+    ds.PatientAge = patient.age
+    ds.PatientSize = "1.75"
+    ds.PatientWeight = "72"
+    ds.PatientAddress = patient.address
+    ds.PatientTelephoneNumbers = patient.phone
+    ds.PatientComments = f"Kontakt: {patient.phone}"
+    ds.ContrastBolusAgent = "Omnipaque 350"
+    ds.BodyPartExamined = "CHEST"
+    ds.SliceThickness = "1.25"
+    ds.KVP = "120"
+    ds.DeviceSerialNumber = patient.serial
+    ds.SoftwareVersions = "1.0"
+    ds.ProtocolName = "Chest routine"
+    ds.ConvolutionKernel = "B30f"
+    ds.PatientPosition = "HFS"
+    ds.XRayTubeCurrent = 200
+    ds.ExposureTime = 500
+    ds.StudyInstanceUID = study_uid
+    ds.SeriesInstanceUID = series_uid
+    ds.StudyID = patient.accession[-6:]
+    ds.SeriesNumber = series_number
+    ds.InstanceNumber = instance_number
+    ds.ImagePositionPatient = [-100.0, -100.0, -1.25 * instance_number]
+    ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+    ds.FrameOfReferenceUID = make_uid(patient.patient_id, study_key, "frame")
+    ds.PositionReferenceIndicator = ""
+    ds.SliceLocation = f"{-1.25 * instance_number:.2f}"
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.Rows, ds.Columns = rows, columns
+    ds.PixelSpacing = [0.7, 0.7]
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, 12, 11
+    ds.PixelRepresentation = 1
+    ds.WindowCenter, ds.WindowWidth = "40", "400"
+    ds.RescaleIntercept, ds.RescaleSlope = "-1024", "1"
+    ds.ImageComments = f"Pacjent {patient.name}"
+
+    request = Dataset()
+    request.RequestedProcedureID = patient.accession + "-RP"
+    request.ScheduledProcedureStepID = patient.accession + "-SPS"
+    request.RequestingPhysician = patient.physician
+    ds.RequestAttributesSequence = Sequence([request])
+    code = Dataset()
+    code.CodeValue, code.CodingSchemeDesignator, code.CodeMeaning = "CTCHEST", "99LOCAL", "CT chest"
+    ds.ProcedureCodeSequence = Sequence([code])
+    if instance_number > 1:
+        reference = Dataset()
+        reference.ReferencedSOPClassUID = CTImageStorage
+        reference.ReferencedSOPInstanceUID = make_uid(
+            patient.patient_id, study_key, series_number, instance_number - 1
+        )
+        ds.ReferencedImageSequence = Sequence([reference])
+
+    block = ds.private_block(0x0029, PRIVATE_CREATOR, create=True)
+    block.add_new(0x10, "LO", patient.name)
+    block.add_new(0x11, "LO", patient.patient_id)
+    nested = Dataset()
+    nested.PatientName = patient.name
+    block.add_new(0x12, "SQ", Sequence([nested]))
+
+    rng = np.random.default_rng(int(hashlib.sha256(ds.SOPInstanceUID.encode()).hexdigest()[:8], 16))
+    ds.PixelData = rng.integers(-1000, 3000, size=(rows, columns), dtype=np.int16).tobytes()
+
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    return ds
+
+
+def study_slices(
+    patient: FakePatient, study_key: str, series: int = 2, slices: int = 3, **size: int
+) -> list[Dataset]:
+    """All slices of one study: `series` series of `slices` slices each."""
+    return [
+        make_ct_slice(patient, study_key, series_number, instance, **size)
+        for series_number in range(1, series + 1)
+        for instance in range(1, slices + 1)
+    ]
+
+
+def write_cd_batch(
+    batch_dir: Path, patients: list[FakePatient], *, series: int = 2, slices: int = 3
+) -> list[Path]:
+    """Write a CD copy: DICOMDIR + PT*/ST*/SE*/IM* files (pydicom's File-set), plus the
+    non-DICOM files CDs carry. Returns the DICOM image paths."""
+    batch_dir = Path(batch_dir)
+    file_set = FileSet()
+    for patient in patients:
+        for dataset in study_slices(patient, "study-1", series, slices):
+            file_set.add(dataset)
+    file_set.write(batch_dir)
+    (batch_dir / "AUTORUN.INF").write_text("[autorun]\nopen=VIEWER\\viewer.exe\n")
+    (batch_dir / "README.TXT").write_text("Badanie CT. Plyta wygenerowana automatycznie.\n")
+    return sorted(path for path in batch_dir.rglob("IM*") if path.is_file())

@@ -1,0 +1,174 @@
+"""Apply a rule set to one dataset, at every depth, in place.
+
+The walk is the only place where values change, so what it reports (UID pairs,
+attributes queued for review, dates that could not be shifted) is the complete
+record of what a stage did to a file.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from pydicom.dataelem import DataElement
+from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
+
+from anon_pipeline.engine.pseudonyms import date_offset_days, pseudonymize, shift_da, shift_dt
+from anon_pipeline.engine.rules import Action, Rule, RuleSet, cached_keyword
+from anon_pipeline.engine.uids import hash_uid
+
+SAMPLE_LENGTH = 64
+TEXT_VRS = frozenset(
+    {"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST", "TM", "UC", "UI", "UR", "UT"}
+)
+VRS_FOR_ACTION = {
+    Action.HASH_UID: frozenset({"UI"}),
+    Action.SHIFT_DATE: frozenset({"DA", "DT"}),
+    Action.PSEUDONYMIZE: frozenset({"AE", "CS", "LO", "LT", "PN", "SH", "ST", "UC", "UT"}),
+}
+
+
+@dataclass(frozen=True)
+class UnlistedAttribute:
+    """An attribute a whitelist removed because no rule names it: a review-queue entry."""
+
+    tag: str  # (gggg,eeee)
+    keyword: str
+    vr: str
+    path: str  # keyword path from the top, e.g. RequestAttributesSequence>ContrastBolusAgent
+    sample: str | None  # a value, for the secure review queue only
+
+
+@dataclass
+class TransformLog:
+    """What applying a rule set to one file did; holds PHI (samples, original UIDs)."""
+
+    uid_pairs: dict[str, str] = field(default_factory=dict)
+    unlisted: list[UnlistedAttribute] = field(default_factory=list)
+    actions: Counter[str] = field(default_factory=Counter)
+
+
+def apply_rules(dataset: Dataset, rule_set: RuleSet, key: bytes) -> TransformLog:
+    """Transform `dataset` in place with `rule_set`; dates shift by the patient's offset."""
+    patient_reference = str(dataset.get("PatientID", "") or "")
+    walk = RuleWalk(rule_set, key, date_offset_days(patient_reference, key))
+    walk.transform(dataset, path="")
+    return walk.log
+
+
+def format_tag(tag: int) -> str:
+    return f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
+
+
+def sample_of(element: DataElement) -> str | None:
+    if element.VR not in TEXT_VRS or element.value is None:
+        return None
+    return str(element.value)[:SAMPLE_LENGTH]
+
+
+class RuleWalk:
+    """One recursive pass over a dataset with one rule set."""
+
+    def __init__(self, rule_set: RuleSet, key: bytes, date_offset: int) -> None:
+        self.rule_set = rule_set
+        self.key = key
+        self.date_offset = date_offset
+        self.log = TransformLog()
+
+    def transform(self, dataset: Dataset, path: str) -> None:
+        for tag in list(dataset.keys()):
+            if tag.is_private:
+                if self.rule_set.removes_private:
+                    del dataset[tag]
+                    self.log.actions["remove private"] += 1
+                elif dataset[tag].VR == "SQ":
+                    self.transform_items(dataset[tag], path)
+                continue
+            if tag.element == 0:  # group lengths (retired, PS3.5 §7.2) would be stale
+                del dataset[tag]
+                continue
+            element = dataset[tag]
+            rule = self.rule_set.rule_for(tag)
+            if rule is None:
+                self.apply_default(dataset, element, path)
+            else:
+                self.apply(dataset, element, rule, path)
+
+    def transform_items(self, sequence: DataElement, path: str) -> None:
+        keyword = cached_keyword(sequence.tag) or format_tag(sequence.tag)
+        for item in sequence.value:
+            self.transform(item, f"{path}{keyword}>")
+
+    def apply_default(self, dataset: Dataset, element: DataElement, path: str) -> None:
+        if element.VR == "SQ" and self.rule_set.recurses_unlisted_sequences:
+            self.transform_items(element, path)
+            return
+        if not self.rule_set.reviews_unlisted and element.VR != "SQ":
+            return
+        if self.rule_set.reviews_unlisted:
+            keyword = cached_keyword(element.tag)
+            self.log.unlisted.append(
+                UnlistedAttribute(
+                    tag=format_tag(element.tag),
+                    keyword=keyword,
+                    vr=element.VR,
+                    path=path + (keyword or format_tag(element.tag)),
+                    sample=sample_of(element),
+                )
+            )
+            self.log.actions["remove unlisted"] += 1
+        else:
+            self.log.actions["remove unlisted sequence"] += 1
+        del dataset[element.tag]
+
+    def apply(self, dataset: Dataset, element: DataElement, rule: Rule, path: str) -> None:
+        action = rule.action
+        allowed = VRS_FOR_ACTION.get(action)
+        if allowed is not None and element.VR not in allowed:
+            # The file encodes the attribute with another VR than the dictionary's
+            # (e.g. UN): the action cannot be applied safely, so the value goes.
+            del dataset[element.tag]
+            self.log.actions[f"{rule.name}: removed (VR {element.VR} does not fit {action})"] += 1
+            return
+        self.log.actions[f"{rule.name}: {action}"] += 1
+        if action is Action.KEEP:
+            if element.VR == "SQ":
+                self.transform_items(element, path)
+        elif action is Action.REMOVE:
+            del dataset[element.tag]
+        elif action is Action.EMPTY:
+            element.value = element.empty_value
+        elif action is Action.REPLACE:
+            element.value = rule.replacement
+        elif action is Action.HASH_UID:
+            element.value = self.map_values(element.value, self.hash_uid)
+        elif action is Action.PSEUDONYMIZE:
+            element.value = self.map_values(element.value, lambda v: pseudonymize(str(v), self.key))
+        elif action is Action.SHIFT_DATE:
+            shift = shift_da if element.VR == "DA" else shift_dt
+            shifted = self.map_values(element.value, lambda v: shift(str(v), self.date_offset))
+            if shifted is None:
+                del dataset[element.tag]
+                self.log.actions[f"{rule.name}: removed (not a shiftable date)"] += 1
+            else:
+                element.value = shifted
+
+    def hash_uid(self, uid: object) -> str:
+        original = str(uid)
+        hashed = hash_uid(original, self.key)
+        if hashed != original:
+            self.log.uid_pairs[original.strip().rstrip("\0")] = hashed
+        return hashed
+
+    @staticmethod
+    def map_values(value: object, function):  # noqa: ANN001, ANN205 - private helper
+        """Apply `function` to each value of a possibly multi-valued element; an empty
+        value stays empty; None from `function` means the whole element must go."""
+        if value is None or value == "":
+            return value
+        values = list(value) if isinstance(value, MultiValue | list) else [value]
+        mapped = [function(item) if str(item) != "" else item for item in values]
+        if any(item is None for item in mapped):
+            return None
+        return mapped if len(mapped) > 1 else mapped[0]

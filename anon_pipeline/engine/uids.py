@@ -1,0 +1,31 @@
+"""Keyed, deterministic replacement of UIDs that keeps every relationship."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from functools import lru_cache
+
+from pydicom.uid import UID
+
+# PS3.5 §B.2: a UID built from a 128-bit integer under the root 2.25 needs no
+# registered org root and is at most 5 + 39 = 44 characters (limit 64).
+UUID_DERIVED_ROOT = "2.25."
+
+
+@lru_cache(maxsize=65536)
+def is_registered_uid(uid: str) -> bool:
+    """True for UIDs in DICOM's registry (SOP classes, transfer syntaxes, coding schemes...).
+
+    These name standard things, not patients, and hashing them would break the files.
+    """
+    return bool(UID(uid).type)
+
+
+def hash_uid(uid: str, key: bytes) -> str:
+    """Map a UID to `2.25.<128-bit keyed hash>`; registered UIDs pass unchanged."""
+    uid = uid.strip().rstrip("\0")
+    if not uid or is_registered_uid(uid):
+        return uid
+    digest = hmac.new(key, b"uid\0" + uid.encode("ascii", "replace"), hashlib.sha256).digest()
+    return UUID_DERIVED_ROOT + str(int.from_bytes(digest[:16], "big"))
