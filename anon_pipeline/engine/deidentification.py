@@ -14,7 +14,9 @@ def mark_deidentified(dataset: Dataset, rule_set: RuleSet) -> None:
     """Set PatientIdentityRemoved, DeidentificationMethod(+CodeSequence) from the rule set."""
     dataset.PatientIdentityRemoved = "YES"
     # LO holds 64 characters: name the tool and the rule-set version, nothing else.
-    dataset.DeidentificationMethod = f"anon_pipeline {__version__} {rule_set.name} {rule_set.version}"
+    dataset.DeidentificationMethod = (
+        f"anon_pipeline {__version__} {rule_set.name} {rule_set.version}"
+    )
     items = []
     for option in rule_set.options:
         code = getattr(codes.cid7050, option)

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
 import yaml
@@ -130,7 +129,9 @@ class RuleFileParser:
         for key_node, value_node in node.value:
             key = str(key_node.value)
             if key in seen:
-                raise self.fail(key_node, f"'{key}' appears twice in {what} (first on line {seen[key]})")
+                raise self.fail(
+                    key_node, f"'{key}' appears twice in {what} (first on line {seen[key]})"
+                )
             seen[key] = key_node.start_mark.line + 1
             entries.append((key, key_node, value_node))
         return entries
@@ -141,25 +142,39 @@ class RuleFileParser:
         return str(node.value)
 
     def parse(self, root: yaml.Node | None) -> RuleSet:
-        top = dict((key, (key_node, value)) for key, key_node, value in self.mapping(root, "the file"))
+        top = dict(
+            (key, (key_node, value)) for key, key_node, value in self.mapping(root, "the file")
+        )
         unknown = set(top) - {"rule_set", "options", "defaults", "rules"}
         if unknown:
             name = sorted(unknown)[0]
-            raise self.fail(top[name][0], f"unknown section '{name}' (expected rule_set, options, defaults, rules)")
+            raise self.fail(
+                top[name][0],
+                f"unknown section '{name}' (expected rule_set, options, defaults, rules)",
+            )
         for required in ("rule_set", "defaults", "rules"):
             if required not in top:
                 raise self.fail(root, f"missing section '{required}'")
         name = self.scalar(top["rule_set"][1], "rule_set")
         defaults = self.parse_defaults(top["defaults"][1])
         options = self.parse_options(top["options"][1]) if "options" in top else ()
-        rules = [self.parse_rule(key, key_node, value) for key, key_node, value in self.mapping(top["rules"][1], "rules")]
+        rules = [
+            self.parse_rule(key, key_node, value)
+            for key, key_node, value in self.mapping(top["rules"][1], "rules")
+        ]
         if defaults["unlisted"] == "review" and defaults["private"] != "remove":
-            raise self.fail(top["defaults"][1], "a whitelist (unlisted: review) must have private: remove")
+            raise self.fail(
+                top["defaults"][1], "a whitelist (unlisted: review) must have private: remove"
+            )
 
         by_keyword: dict[str, Rule] = {}
         by_tag: dict[int, Rule] = {}
         for rule in rules:
-            tag = tag_for_keyword(rule.name) if not TAG_PATTERN.match(rule.name) else parse_tag(rule.name)
+            tag = (
+                tag_for_keyword(rule.name)
+                if not TAG_PATTERN.match(rule.name)
+                else parse_tag(rule.name)
+            )
             same = by_keyword.get(rule.name) or (by_tag.get(tag) if tag is not None else None)
             if tag is not None and same is None and cached_keyword(tag):
                 same = by_keyword.get(cached_keyword(tag))
@@ -193,19 +208,28 @@ class RuleFileParser:
             reviews_unlisted=defaults["unlisted"] == "review",
             recurses_unlisted_sequences=defaults["sequence"] == "recurse",
             options=options,
-            by_keyword=MappingProxyType(by_keyword),
-            by_tag=MappingProxyType(by_tag),
+            by_keyword=by_keyword,
+            by_tag=by_tag,
         )
 
     def parse_defaults(self, node: yaml.Node) -> dict[str, str]:
-        allowed = {"private": {"keep", "remove"}, "unlisted": {"keep", "review"}, "sequence": {"recurse", "remove"}}
+        allowed = {
+            "private": {"keep", "remove"},
+            "unlisted": {"keep", "review"},
+            "sequence": {"recurse", "remove"},
+        }
         values: dict[str, str] = {}
         for key, key_node, value_node in self.mapping(node, "defaults"):
             if key not in allowed:
-                raise self.fail(key_node, f"unknown default '{key}' (expected {', '.join(allowed)})")
+                raise self.fail(
+                    key_node, f"unknown default '{key}' (expected {', '.join(allowed)})"
+                )
             value = self.scalar(value_node, f"defaults.{key}")
             if value not in allowed[key]:
-                raise self.fail(value_node, f"defaults.{key} must be one of {sorted(allowed[key])}, not '{value}'")
+                raise self.fail(
+                    value_node,
+                    f"defaults.{key} must be one of {sorted(allowed[key])}, not '{value}'",
+                )
             values[key] = value
         missing = set(allowed) - set(values)
         if missing:
@@ -230,7 +254,9 @@ class RuleFileParser:
         if isinstance(value_node, yaml.MappingNode):
             entries = self.mapping(value_node, f"the rule for '{name}'")
             if len(entries) != 1 or entries[0][0] != Action.REPLACE:
-                raise self.fail(value_node, f"'{name}': a mapping rule must be {{replace: <value>}}")
+                raise self.fail(
+                    value_node, f"'{name}': a mapping rule must be {{replace: <value>}}"
+                )
             action = Action.REPLACE
             replacement = self.replacement(name, vr, entries[0][2])
         else:
@@ -239,7 +265,9 @@ class RuleFileParser:
                 action = Action(text)
             except ValueError:
                 choices = ", ".join(a.value for a in Action)
-                raise self.fail(value_node, f"'{name}': unknown action '{text}' (expected {choices})") from None
+                raise self.fail(
+                    value_node, f"'{name}': unknown action '{text}' (expected {choices})"
+                ) from None
             if action is Action.REPLACE:
                 raise self.fail(value_node, f"'{name}': write replace as {{replace: <value>}}")
         self.check_fits(name, vr, action, key_node)
@@ -250,7 +278,10 @@ class RuleFileParser:
         if match:
             tag = parse_tag(name)
             if int(match.group(1), 16) % 2 == 1:
-                raise self.fail(node, f"'{name}' is a private tag; private attributes are decided by defaults.private")
+                raise self.fail(
+                    node,
+                    f"'{name}' is a private tag; private attributes are decided by defaults.private",
+                )
             if tag & 0xFFFF == 0:
                 raise self.fail(node, f"'{name}' is a group length; those are always recomputed")
             return dictionary_VR(tag) if dictionary_has_tag(tag) else "UN"
@@ -270,9 +301,14 @@ class RuleFileParser:
             Action.PSEUDONYMIZE: PSEUDONYM_VRS,
         }.get(action)
         if needs is not None and vr not in needs:
-            raise self.fail(node, f"'{name}': action '{action}' needs VR {'/'.join(sorted(needs))}, {name} is {vr}")
+            raise self.fail(
+                node,
+                f"'{name}': action '{action}' needs VR {'/'.join(sorted(needs))}, {name} is {vr}",
+            )
         if action is Action.REPLACE and vr == "SQ":
-            raise self.fail(node, f"'{name}': a sequence cannot be replaced by a value; use empty or remove")
+            raise self.fail(
+                node, f"'{name}': a sequence cannot be replaced by a value; use empty or remove"
+            )
 
     def replacement(self, name: str, vr: str, node: yaml.Node) -> Any:
         text = self.scalar(node, f"the replacement for '{name}'")

@@ -20,7 +20,25 @@ from anon_pipeline.engine.uids import hash_uid
 
 SAMPLE_LENGTH = 64
 TEXT_VRS = frozenset(
-    {"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST", "TM", "UC", "UI", "UR", "UT"}
+    {
+        "AE",
+        "AS",
+        "CS",
+        "DA",
+        "DS",
+        "DT",
+        "IS",
+        "LO",
+        "LT",
+        "PN",
+        "SH",
+        "ST",
+        "TM",
+        "UC",
+        "UI",
+        "UR",
+        "UT",
+    }
 )
 VRS_FOR_ACTION = {
     Action.HASH_UID: frozenset({"UI"}),

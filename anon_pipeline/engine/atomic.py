@@ -1,0 +1,106 @@
+"""Atomic writes: a reader sees the old complete output or the new one, never a mix.
+
+Files are written under a temporary name in the same folder and renamed; a whole
+output folder is built beside its target and swapped in with one rename
+(renameat2 RENAME_EXCHANGE on Linux), so a crash or a rerun never leaves a
+half-old, half-new partition.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import secrets
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+STAGING_MARK = ".staging-"
+RETIRED_MARK = ".retired-"
+AT_FDCWD = -100
+RENAME_EXCHANGE = 2
+
+
+def write_bytes_atomically(path: Path, data: bytes) -> None:
+    """Write `data` to `path` through a temporary name in the same folder."""
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}{STAGING_MARK}{secrets.token_hex(4)}")
+    try:
+        with open(temporary, "xb") as output:
+            output.write(data)
+            output.flush()
+            os.fsync(output.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+@contextmanager
+def temporary_sibling(path: Path) -> Iterator[Path]:
+    """A temporary path beside `path`; renamed onto `path` if the block succeeds."""
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}{STAGING_MARK}{secrets.token_hex(4)}")
+    try:
+        yield temporary
+        os.replace(temporary, path)
+    finally:
+        if temporary.is_dir():
+            shutil.rmtree(temporary, ignore_errors=True)
+        else:
+            temporary.unlink(missing_ok=True)
+
+
+@contextmanager
+def staged_directory(target: Path, mode: int = 0o755) -> Iterator[Path]:
+    """Build a folder beside `target` and swap it in when the block succeeds."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    remove_leftovers(target)
+    staging = target.with_name(f".{target.name}{STAGING_MARK}{secrets.token_hex(4)}")
+    staging.mkdir(mode=mode)
+    try:
+        yield staging
+        replace_directory(staging, target)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def replace_directory(source: Path, target: Path) -> None:
+    """Put `source` in place of `target` atomically where the kernel allows it."""
+    if not target.exists():
+        os.rename(source, target)
+        return
+    if exchange(source, target):
+        shutil.rmtree(source)  # now holds the previous output
+        return
+    retired = target.with_name(f".{target.name}{RETIRED_MARK}{secrets.token_hex(4)}")
+    os.rename(target, retired)
+    os.rename(source, target)
+    shutil.rmtree(retired)
+
+
+def exchange(first: Path, second: Path) -> bool:
+    """Swap two paths in one step (Linux renameat2); False where unsupported."""
+    libc_name = ctypes.util.find_library("c")
+    if libc_name is None:
+        return False
+    libc = ctypes.CDLL(libc_name, use_errno=True)
+    renameat2 = getattr(libc, "renameat2", None)
+    if renameat2 is None:
+        return False
+    result = renameat2(AT_FDCWD, os.fsencode(first), AT_FDCWD, os.fsencode(second), RENAME_EXCHANGE)
+    return result == 0
+
+
+def remove_leftovers(target: Path) -> None:
+    """Delete staging and retired folders a crashed run left beside `target`."""
+    for leftover in target.parent.glob(f".{target.name}*"):
+        if STAGING_MARK in leftover.name or RETIRED_MARK in leftover.name:
+            if leftover.is_dir() and not leftover.is_symlink():
+                shutil.rmtree(leftover, ignore_errors=True)
+            else:
+                leftover.unlink(missing_ok=True)

@@ -1,0 +1,164 @@
+"""Reading and writing single DICOM files: strict where pydicom is lenient.
+
+pydicom silently accepts a file cut off at an element boundary or mid-value; a
+pipeline that must account for every file cannot, so the checks here turn such
+files into a clear `corrupt` outcome. Reasons never contain values or paths.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from pydicom import dcmread, dcmwrite
+from pydicom.dataelem import RawDataElement
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.pixels.utils import get_expected_length
+from pydicom.uid import (
+    UID,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    MediaStorageDirectoryStorage,
+)
+
+from anon_pipeline import __version__
+
+PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
+# A fixed UID under 2.25 naming this implementation (PS3.7 D.3.3.2: required in file meta).
+IMPLEMENTATION_CLASS_UID = "2.25.216497309254184436591093290318914283521"
+IMPLEMENTATION_VERSION_NAME = f"ANONPIPE_{__version__.replace('.', '')}"[:16]
+UNDEFINED_LENGTH = 0xFFFFFFFF
+
+
+class DicomFileError(Exception):
+    """A file that looks like DICOM but cannot be used; `reason` is PHI-free."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class ParsedFile:
+    """A parsed instance and the facts every stage needs about it."""
+
+    dataset: Dataset
+    transfer_syntax: UID
+    kind: str  # image | dicom_other | dicomdir
+
+
+def content_hash(data: bytes) -> str:
+    """BLAKE2b-128 (hashlib, no extra dependency): fast and collision-safe for deduplication."""
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def pixel_data_hash(dataset: Dataset) -> str | None:
+    """Hash of the pixel data element's bytes as stored (encapsulated stays encapsulated)."""
+    for keyword in PIXEL_KEYWORDS:
+        if keyword in dataset:
+            return content_hash(dataset[keyword].value or b"")
+    return None
+
+
+def looks_like_dicom(data: bytes) -> bool:
+    """A Part 10 file ('DICM' after the preamble) or a bare dataset as older CDs hold,
+    which starts with a group 0002 or 0008 tag in either byte order (PS3.10 §7.1)."""
+    if len(data) >= 132 and data[128:132] == b"DICM":
+        return True
+    if len(data) < 8:
+        return False
+    return int.from_bytes(data[:2], "little") in (2, 8) or int.from_bytes(data[:2], "big") in (2, 8)
+
+
+@contextmanager
+def quiet_pydicom() -> Iterator[None]:
+    """Silence pydicom's warnings and log lines: they quote element values (PHI)."""
+    logger = logging.getLogger("pydicom")
+    was_disabled = logger.disabled
+    logger.disabled = True
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.disabled = was_disabled
+
+
+def parse_dicom(data: bytes) -> ParsedFile:
+    """Parse a whole file from memory, or raise DicomFileError with a PHI-free reason."""
+    try:
+        dataset = dcmread(io.BytesIO(data), force=True)
+    except Exception as error:  # pydicom raises many types on malformed input
+        raise DicomFileError(f"unparseable ({type(error).__name__})") from None
+    if len(dataset) == 0:
+        raise DicomFileError("no data elements")
+    check_last_element_complete(dataset)
+    transfer_syntax = transfer_syntax_of(dataset)
+    if is_dicomdir(dataset):
+        return ParsedFile(dataset, transfer_syntax, "dicomdir")
+    if not any(keyword in dataset for keyword in PIXEL_KEYWORDS):
+        return ParsedFile(dataset, transfer_syntax, "dicom_other")
+    check_native_pixel_length(dataset, transfer_syntax)
+    return ParsedFile(dataset, transfer_syntax, "image")
+
+
+def check_last_element_complete(dataset: Dataset) -> None:
+    # Only the last element can run past the end of the data.
+    last = dataset.get_item(list(dataset.keys())[-1])
+    if (
+        isinstance(last, RawDataElement)
+        and last.length != UNDEFINED_LENGTH
+        and last.value is not None
+        and len(last.value) < last.length
+    ):
+        raise DicomFileError(f"truncated: element {last.tag} runs past the end of the file")
+
+
+def check_native_pixel_length(dataset: Dataset, transfer_syntax: UID) -> None:
+    if transfer_syntax.is_encapsulated or "PixelData" not in dataset:
+        return
+    try:
+        expected = get_expected_length(dataset)
+    except Exception as error:  # missing/invalid Rows, Columns, BitsAllocated...
+        raise DicomFileError(f"pixel description incomplete ({type(error).__name__})") from None
+    actual = len(dataset.PixelData or b"")
+    if actual < expected:
+        raise DicomFileError(f"pixel data short: {actual} of {expected} bytes")
+
+
+def is_dicomdir(dataset: Dataset) -> bool:
+    meta_class = dataset.get("file_meta", FileMetaDataset()).get("MediaStorageSOPClassUID")
+    return meta_class == MediaStorageDirectoryStorage or "DirectoryRecordSequence" in dataset
+
+
+def transfer_syntax_of(dataset: Dataset) -> UID:
+    """The file's transfer syntax; for bare datasets, the encoding pydicom detected."""
+    declared = dataset.get("file_meta", FileMetaDataset()).get("TransferSyntaxUID")
+    if declared:
+        return UID(declared)
+    is_implicit, is_little = dataset.original_encoding
+    if is_implicit:
+        return ImplicitVRLittleEndian
+    return ExplicitVRLittleEndian if is_little else ExplicitVRBigEndian
+
+
+def encode_dicom(dataset: Dataset, transfer_syntax: UID) -> bytes:
+    """Serialize as a Part 10 file with rebuilt file meta (no source AE title, no
+    private meta) and a zero preamble, in the input's own transfer syntax."""
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = dataset.SOPClassUID
+    meta.MediaStorageSOPInstanceUID = dataset.SOPInstanceUID
+    meta.TransferSyntaxUID = transfer_syntax
+    meta.ImplementationClassUID = IMPLEMENTATION_CLASS_UID
+    meta.ImplementationVersionName = IMPLEMENTATION_VERSION_NAME
+    dataset.file_meta = meta
+    dataset.preamble = None  # a preamble may hold anything (e.g. a TIFF header)
+    buffer = io.BytesIO()
+    dcmwrite(buffer, dataset, enforce_file_format=True)
+    return buffer.getvalue()

@@ -1,0 +1,52 @@
+"""The data root's zones (DESIGN.md): where each batch's files and tables live."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from anon_pipeline.engine.keys import KEY_FILE_NAME, create_key_file
+
+SECURE_MODE = 0o700
+
+
+@dataclass(frozen=True)
+class DataRoot:
+    """ROOT/incoming (read-only CD copies), ROOT/secure (0700), ROOT/release."""
+
+    root: Path
+
+    @property
+    def incoming(self) -> Path:
+        return self.root / "incoming"
+
+    @property
+    def secure(self) -> Path:
+        return self.root / "secure"
+
+    @property
+    def release(self) -> Path:
+        return self.root / "release"
+
+    @property
+    def key_file(self) -> Path:
+        return self.secure / KEY_FILE_NAME
+
+    def secure_batch(self, batch: str) -> Path:
+        return self.secure / "batches" / batch
+
+    def release_batch(self, batch: str) -> Path:
+        return self.release / batch
+
+
+def init_root(root: Path, create_key: bool = True) -> DataRoot:
+    """Create the zones (secure with mode 0700) and, if asked, a new key; never overwrite a key."""
+    data_root = DataRoot(Path(root))
+    data_root.incoming.mkdir(parents=True, exist_ok=True)
+    data_root.release.mkdir(parents=True, exist_ok=True)
+    data_root.secure.mkdir(parents=True, exist_ok=True, mode=SECURE_MODE)
+    os.chmod(data_root.secure, SECURE_MODE)  # mkdir's mode is masked by the umask
+    if create_key:
+        create_key_file(data_root.key_file)
+    return data_root

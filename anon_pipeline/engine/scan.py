@@ -1,0 +1,151 @@
+"""Scan a batch folder: one manifest row per file, its hash and its kind.
+
+The scan is the inventory of what arrived; every later outcome is attached to
+one of its rows, so `input files = manifest rows` holds by construction. The
+input folder is only read: never written, moved or followed through symlinks.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from pathlib import Path
+
+from anon_pipeline.engine.dicomfile import (
+    DicomFileError,
+    content_hash,
+    looks_like_dicom,
+    parse_dicom,
+    pixel_data_hash,
+    quiet_pydicom,
+)
+from anon_pipeline.engine.parallel import Progress, default_workers, map_chunks
+
+
+class Kind(StrEnum):
+    IMAGE = "image"
+    DICOM_OTHER = "dicom_other"
+    DICOMDIR = "dicomdir"
+    NON_DICOM = "non_dicom"
+    CORRUPT = "corrupt"
+    EMPTY = "empty"
+    SYMLINK = "symlink"
+    UNREADABLE = "unreadable"
+    DUPLICATE = "duplicate"
+
+
+PROCESSABLE = frozenset({Kind.IMAGE, Kind.DICOM_OTHER})
+
+
+@dataclass(frozen=True)
+class ScannedFile:
+    """One manifest row. Holds PHI (paths, original UIDs): secure zone only."""
+
+    row: int
+    relative_path: str
+    size: int
+    kind: Kind
+    content_hash: str | None = None
+    detail: str | None = None  # why corrupt/unreadable, or which row this duplicates
+    sop_instance_uid: str | None = None
+    pixel_hash: str | None = None
+    uid_conflict: bool = False  # another file of different content claims the same UID
+
+    @property
+    def is_processable(self) -> bool:
+        return self.kind in PROCESSABLE and not self.uid_conflict
+
+
+def list_batch(batch_dir: Path) -> list[tuple[str, bool]]:
+    """(relative path, is_symlink) of every entry that is not a folder, sorted."""
+    batch_dir = Path(batch_dir)
+    if not batch_dir.is_dir():
+        raise FileNotFoundError(f"batch folder does not exist: {batch_dir.name}")
+    entries: list[tuple[str, bool]] = []
+    for root, folders, files in os.walk(batch_dir, followlinks=False):
+        for folder in folders:
+            if os.path.islink(os.path.join(root, folder)):
+                entries.append((os.path.relpath(os.path.join(root, folder), batch_dir), True))
+        for name in files:
+            path = os.path.join(root, name)
+            entries.append((os.path.relpath(path, batch_dir), os.path.islink(path)))
+    return sorted(entries)
+
+
+def classify_file(batch_dir: Path, row: int, relative_path: str) -> ScannedFile:
+    """Read one file once: size, hash, kind, and the UIDs the stages need."""
+    path = Path(batch_dir) / relative_path
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        reason = os.strerror(error.errno) if error.errno else type(error).__name__
+        return ScannedFile(row, relative_path, 0, Kind.UNREADABLE, detail=reason)
+    base = ScannedFile(row, relative_path, len(data), Kind.EMPTY, content_hash(data))
+    if not data:
+        return base
+    if not looks_like_dicom(data):
+        return replace(base, kind=Kind.NON_DICOM)
+    try:
+        parsed = parse_dicom(data)
+    except DicomFileError as error:
+        return replace(base, kind=Kind.CORRUPT, detail=error.reason)
+    dataset = parsed.dataset
+    uid = str(dataset.get("SOPInstanceUID", "") or "") or None
+    return replace(
+        base,
+        kind=Kind(parsed.kind),
+        sop_instance_uid=uid,
+        pixel_hash=pixel_data_hash(dataset),
+    )
+
+
+def classify_chunk(
+    batch_dir: Path, _chunk_index: int, chunk: list[tuple[int, str]]
+) -> list[ScannedFile]:
+    with quiet_pydicom():
+        return [classify_file(batch_dir, row, relative_path) for row, relative_path in chunk]
+
+
+def scan_batch(
+    batch_dir: Path, workers: int | None = None, progress: Progress | None = None
+) -> list[ScannedFile]:
+    """Manifest rows for every file under `batch_dir`, duplicates and UID conflicts marked."""
+    entries = list_batch(batch_dir)
+    rows: dict[int, ScannedFile] = {}
+    to_read = []
+    for row, (relative_path, is_symlink) in enumerate(entries):
+        if is_symlink:
+            rows[row] = ScannedFile(row, relative_path, 0, Kind.SYMLINK, detail="not followed")
+        else:
+            to_read.append((row, relative_path))
+    for scanned in map_chunks(
+        classify_chunk, Path(batch_dir), to_read, workers or default_workers(), progress
+    ):
+        rows[scanned.row] = scanned
+    return mark_duplicates([rows[row] for row in sorted(rows)])
+
+
+def mark_duplicates(rows: list[ScannedFile]) -> list[ScannedFile]:
+    """Same bytes twice: the first (by path) is kept, the rest are duplicates of it.
+    Same SOPInstanceUID with different bytes: every such file is in conflict, since
+    neither may silently replace the other."""
+    first_with_hash: dict[str, int] = {}
+    marked = []
+    for row in rows:
+        if row.kind not in (Kind.SYMLINK, Kind.UNREADABLE, Kind.EMPTY) and row.content_hash:
+            first = first_with_hash.setdefault(row.content_hash, row.row)
+            if first != row.row:
+                row = replace(row, kind=Kind.DUPLICATE, detail=f"of row {first}")
+        marked.append(row)
+    hashes_by_uid: dict[str, set[str]] = defaultdict(set)
+    for row in marked:
+        if row.kind in PROCESSABLE and row.sop_instance_uid:
+            hashes_by_uid[row.sop_instance_uid].add(row.content_hash or "")
+    return [
+        replace(row, uid_conflict=True)
+        if row.kind in PROCESSABLE and len(hashes_by_uid.get(row.sop_instance_uid or "", ())) > 1
+        else row
+        for row in marked
+    ]

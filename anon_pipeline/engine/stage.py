@@ -1,0 +1,259 @@
+"""Run one stage (blacklist or whitelist) over the files of a batch.
+
+A stage reads each input file once, applies its rule set, writes the output under
+a name derived from hashed UIDs, and records one outcome per input row. Callers
+give it staging folders and swap them in atomically (see `atomic`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from anon_pipeline.engine.deidentification import mark_deidentified
+from anon_pipeline.engine.dicomfile import (
+    DicomFileError,
+    content_hash,
+    encode_dicom,
+    parse_dicom,
+    pixel_data_hash,
+    quiet_pydicom,
+)
+from anon_pipeline.engine.inventory import attribute_values
+from anon_pipeline.engine.parallel import Progress, default_workers, map_chunks
+from anon_pipeline.engine.rules import RuleSet
+from anon_pipeline.engine.scan import Kind, ScannedFile
+from anon_pipeline.engine.tables import UID_PAIRS, UNLISTED, VALUES, write_part
+from anon_pipeline.engine.transform import apply_rules
+from anon_pipeline.engine.uids import hash_uid
+
+REQUIRED_UIDS = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "SOPClassUID")
+
+
+class Stage(StrEnum):
+    BLACKLIST = "blacklist"
+    WHITELIST = "whitelist"
+
+
+class Outcome(StrEnum):
+    ANONYMIZED = "anonymized"
+    HELD = "held"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True)
+class FileOutcome:
+    """What a stage did with one input row. `error` may quote pydicom: secure zone only."""
+
+    row: int
+    outcome: Outcome
+    disposition: str  # 'anonymized', 'held: <reason>' or 'skipped: <reason>' (PHI-free)
+    output_name: str | None = None
+    output_size: int | None = None
+    output_hash: str | None = None
+    output_pixel_hash: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class StageJob:
+    """Everything a worker needs; picklable."""
+
+    stage: Stage
+    rule_set: RuleSet
+    key: bytes
+    input_dir: Path
+    output_dir: Path
+    work_dir: Path
+
+    @property
+    def is_whitelist(self) -> bool:
+        return self.stage is Stage.WHITELIST
+
+
+@dataclass
+class StageReport:
+    """Counts about one stage run; PHI-free, fit for Dagster metadata and logs."""
+
+    stage: Stage
+    rule_set_version: str
+    files_in: int
+    outcomes: Counter[str] = field(default_factory=Counter)
+    reasons: Counter[str] = field(default_factory=Counter)
+    bytes_out: int = 0
+    studies: int = 0
+    series: int = 0
+    seconds: float = 0.0
+
+    @property
+    def files_per_second(self) -> float:
+        return self.files_in / self.seconds if self.seconds else 0.0
+
+    def metadata(self) -> dict[str, Any]:
+        return {
+            f"{self.stage}_rule_set_version": self.rule_set_version,
+            "files_in": self.files_in,
+            **{f"files_{outcome}": self.outcomes.get(outcome, 0) for outcome in Outcome},
+            "bytes_out": self.bytes_out,
+            "studies": self.studies,
+            "series": self.series,
+            "seconds": round(self.seconds, 3),
+            "files_per_second": round(self.files_per_second, 1),
+        }
+
+
+def disposition_without_processing(scanned: ScannedFile) -> FileOutcome | None:
+    """The outcome of a row a stage must not process, or None if it should."""
+    held, skipped = Outcome.HELD, Outcome.SKIPPED
+    by_kind = {
+        Kind.DICOMDIR: (skipped, "skipped: dicomdir"),
+        Kind.NON_DICOM: (skipped, "skipped: non_dicom"),
+        Kind.SYMLINK: (skipped, "skipped: symlink (not followed)"),
+        Kind.DUPLICATE: (skipped, f"skipped: duplicate ({scanned.detail})"),
+        Kind.EMPTY: (held, "held: corrupt (empty file)"),
+        Kind.CORRUPT: (held, f"held: corrupt ({scanned.detail})"),
+        Kind.UNREADABLE: (held, f"held: unreadable ({scanned.detail})"),
+    }
+    if scanned.kind in by_kind:
+        outcome, disposition = by_kind[scanned.kind]
+        return FileOutcome(scanned.row, outcome, disposition)
+    if scanned.uid_conflict:
+        return FileOutcome(
+            scanned.row,
+            held,
+            "held: SOPInstanceUID shared with a different file (see uid_conflict rows)",
+        )
+    return None
+
+
+def output_name_for(dataset: Any, key: bytes) -> str:
+    """<study>/<series>/<instance>.dcm from keyed hashes of the input's UIDs: equal to
+    the whitelisted UIDs, and never derived from input paths or values."""
+    study, series, instance = (hash_uid(str(dataset[k].value), key) for k in REQUIRED_UIDS[:3])
+    return f"{study}/{series}/{instance}.dcm"
+
+
+class ChunkRecorder:
+    """Collects one chunk's side-table rows, then writes them as parts."""
+
+    def __init__(self) -> None:
+        self.uid_pairs: dict[str, str] = {}
+        self.unlisted: list[dict[str, Any]] = []
+        self.values: list[dict[str, Any]] = []
+
+    def write(self, job: StageJob, chunk_index: int) -> None:
+        pairs = [{"original_uid": o, "hashed_uid": h} for o, h in sorted(self.uid_pairs.items())]
+        write_part(job.work_dir, UID_PAIRS, chunk_index, pairs)
+        write_part(job.work_dir, UNLISTED, chunk_index, self.unlisted)
+        write_part(job.work_dir, VALUES, chunk_index, self.values)
+
+
+def process_file(job: StageJob, scanned: ScannedFile, recorder: ChunkRecorder) -> FileOutcome:
+    """Apply the stage to one file; every failure becomes a held outcome, never a crash."""
+    try:
+        data = (job.input_dir / scanned.relative_path).read_bytes()
+    except OSError as error:
+        return FileOutcome(scanned.row, Outcome.HELD, f"held: unreadable ({type(error).__name__})")
+    if scanned.content_hash and content_hash(data) != scanned.content_hash:
+        return FileOutcome(scanned.row, Outcome.HELD, "held: changed since it was scanned")
+    try:
+        parsed = parse_dicom(data)
+        del data
+        dataset = parsed.dataset
+        missing = [keyword for keyword in REQUIRED_UIDS if not str(dataset.get(keyword, "") or "")]
+        if missing:
+            return FileOutcome(scanned.row, Outcome.HELD, f"held: missing {', '.join(missing)}")
+        output_name = output_name_for(dataset, job.key)
+        log = apply_rules(dataset, job.rule_set, job.key)
+        if job.is_whitelist:
+            mark_deidentified(dataset, job.rule_set)
+        encoded = encode_dicom(dataset, parsed.transfer_syntax)
+        destination = job.output_dir / output_name
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        with open(destination, "xb") as output:  # x: never overwrite another file's output
+            output.write(encoded)
+    except DicomFileError as error:
+        return FileOutcome(scanned.row, Outcome.HELD, f"held: corrupt ({error.reason})")
+    except FileExistsError:
+        return FileOutcome(
+            scanned.row, Outcome.HELD, "held: output name already taken by another file"
+        )
+    except Exception as error:  # one bad file must never stop a batch
+        return FileOutcome(
+            scanned.row,
+            Outcome.HELD,
+            f"held: error ({type(error).__name__})",
+            error=str(error)[:500],
+        )
+    recorder.uid_pairs.update(log.uid_pairs)
+    recorder.unlisted.extend({"row": scanned.row, **vars(item)} for item in log.unlisted)
+    if job.is_whitelist:
+        recorder.values.extend(
+            {"row": scanned.row, "tag_path": t, "keyword_path": k, "vr": vr, "value": v}
+            for t, k, vr, v in attribute_values(dataset)
+        )
+    return FileOutcome(
+        scanned.row,
+        Outcome.ANONYMIZED,
+        Outcome.ANONYMIZED.value,
+        output_name=output_name,
+        output_size=len(encoded),
+        output_hash=content_hash(encoded),
+        output_pixel_hash=pixel_data_hash(dataset),
+    )
+
+
+def process_chunk(job: StageJob, chunk_index: int, chunk: list[ScannedFile]) -> list[FileOutcome]:
+    recorder = ChunkRecorder()
+    with quiet_pydicom():
+        outcomes = [process_file(job, scanned, recorder) for scanned in chunk]
+    recorder.write(job, chunk_index)
+    return outcomes
+
+
+def run_stage(
+    stage: Stage,
+    input_dir: Path,
+    scanned: list[ScannedFile],
+    output_dir: Path,
+    work_dir: Path,
+    rule_set: RuleSet,
+    key: bytes,
+    workers: int | None = None,
+    progress: Progress | None = None,
+) -> tuple[StageReport, list[FileOutcome]]:
+    """Process every processable row; return the report and one outcome per row, in row order.
+
+    Writes files into `output_dir` and side-table parts into `work_dir`.
+    """
+    started = time.perf_counter()
+    output_dir.mkdir(parents=True, exist_ok=True)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    job = StageJob(stage, rule_set, key, Path(input_dir), Path(output_dir), Path(work_dir))
+    outcomes: dict[int, FileOutcome] = {}
+    to_process = []
+    for row in scanned:
+        fixed = disposition_without_processing(row)
+        if fixed is None:
+            to_process.append(row)
+        else:
+            outcomes[row.row] = fixed
+    for outcome in map_chunks(
+        process_chunk, job, to_process, workers or default_workers(), progress
+    ):
+        outcomes[outcome.row] = outcome
+    ordered = [outcomes[row.row] for row in scanned]
+
+    report = StageReport(stage, rule_set.version, files_in=len(scanned))
+    names = [o.output_name for o in ordered if o.output_name]
+    report.outcomes.update(o.outcome.value for o in ordered)
+    report.reasons.update(o.disposition.split(" (")[0] for o in ordered)
+    report.bytes_out = sum(o.output_size or 0 for o in ordered)
+    report.studies = len({name.split("/")[0] for name in names})
+    report.series = len({name.rsplit("/", 1)[0] for name in names})
+    report.seconds = time.perf_counter() - started
+    return report, ordered

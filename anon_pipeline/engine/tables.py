@@ -1,0 +1,129 @@
+"""The Parquet tables a batch leaves behind, and their schemas.
+
+Workers stream per-chunk parts (UID pairs, queued attributes, output values) to a
+work folder; DuckDB then aggregates them out of core, so neither a worker nor the
+parent holds a whole batch's values in memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from anon_pipeline.engine.atomic import temporary_sibling
+
+UID_PAIRS = "uid_pairs"
+UNLISTED = "unlisted"
+VALUES = "values"
+
+PART_SCHEMAS: Mapping[str, pa.Schema] = {
+    UID_PAIRS: pa.schema([("original_uid", pa.string()), ("hashed_uid", pa.string())]),
+    UNLISTED: pa.schema(
+        [
+            ("row", pa.int64()),
+            ("tag", pa.string()),
+            ("keyword", pa.string()),
+            ("vr", pa.string()),
+            ("path", pa.string()),
+            ("sample", pa.string()),
+        ]
+    ),
+    VALUES: pa.schema(
+        [
+            ("row", pa.int64()),
+            ("tag_path", pa.string()),
+            ("keyword_path", pa.string()),
+            ("vr", pa.string()),
+            ("value", pa.string()),
+        ]
+    ),
+}
+
+MANIFEST_SCHEMA = pa.schema(
+    [
+        ("row", pa.int64()),
+        ("relative_path", pa.string()),
+        ("size", pa.int64()),
+        ("content_hash", pa.string()),
+        ("kind", pa.string()),
+        ("detail", pa.string()),
+        ("sop_instance_uid", pa.string()),
+        ("pixel_hash", pa.string()),
+        ("uid_conflict", pa.bool_()),
+        ("outcome", pa.string()),
+        ("disposition", pa.string()),
+        ("output_name", pa.string()),
+        ("output_size", pa.int64()),
+        ("output_hash", pa.string()),
+        ("output_pixel_hash", pa.string()),
+        ("error", pa.string()),
+    ]
+)
+
+
+def write_part(
+    work_dir: Path, table: str, chunk_index: int, rows: Iterable[Mapping[str, Any]]
+) -> None:
+    """One worker chunk's rows of a side table (always written, even empty, so globs match)."""
+    folder = Path(work_dir) / table
+    folder.mkdir(parents=True, exist_ok=True)
+    arrow = pa.Table.from_pylist(list(rows), schema=PART_SCHEMAS[table])
+    pq.write_table(arrow, folder / f"chunk-{chunk_index:06d}.parquet")
+
+
+def write_rows(path: Path, rows: Iterable[Mapping[str, Any]], schema: pa.Schema) -> None:
+    """Write rows as one Parquet file, atomically."""
+    with temporary_sibling(Path(path)) as temporary:
+        pq.write_table(pa.Table.from_pylist(list(rows), schema=schema), temporary)
+
+
+def aggregate_query(work_dir: Path, query: str, output: Path) -> int:
+    """Run `query` (with {parts:<table>} placeholders) into a Parquet file, atomically."""
+    parts = {name: f"read_parquet('{Path(work_dir) / name}/*.parquet')" for name in PART_SCHEMAS}
+    sql = query.format(**parts)
+    with duckdb.connect() as connection, temporary_sibling(Path(output)) as temporary:
+        connection.execute("SET threads TO 1")  # deterministic order and row groups
+        connection.execute(f"COPY ({sql}) TO '{temporary}' (FORMAT parquet)")
+        return connection.execute(f"SELECT count(*) FROM read_parquet('{temporary}')").fetchone()[0]
+
+
+def write_uid_map(work_dir: Path, output: Path) -> int:
+    """original UID -> hashed UID, one row per distinct pair (secure zone)."""
+    return aggregate_query(
+        work_dir,
+        "SELECT DISTINCT original_uid, hashed_uid FROM {uid_pairs} ORDER BY original_uid",
+        output,
+    )
+
+
+def write_review_queue(work_dir: Path, output: Path) -> int:
+    """Attributes no rule covered: where they occur, in how many files, a few sample
+    values (secure zone only: samples are values from before whitelisting)."""
+    return aggregate_query(
+        work_dir,
+        """
+        SELECT tag, keyword, vr,
+               count(DISTINCT row) AS files,
+               list_sort(list(DISTINCT path))[1:5] AS paths,
+               list_sort(list(DISTINCT sample) FILTER (WHERE sample IS NOT NULL))[1:3] AS sample_values
+        FROM {unlisted} GROUP BY tag, keyword, vr ORDER BY tag, vr
+        """,
+        output,
+    )
+
+
+def write_inventory(work_dir: Path, output: Path) -> int:
+    """Per attribute (tag path, keyword path, VR) and distinct output value: number of files."""
+    return aggregate_query(
+        work_dir,
+        """
+        SELECT tag_path, keyword_path, vr, value, count(DISTINCT row) AS files
+        FROM {values} GROUP BY ALL ORDER BY tag_path, vr, value NULLS FIRST
+        """,
+        output,
+    )
