@@ -20,7 +20,6 @@ from anon_pipeline.engine.layout import DataRoot, init_root
 from anon_pipeline.engine.parallel import default_workers
 from anon_pipeline.engine.pipeline import (
     BatchReport,
-    PhaseProgress,
     anonymize_batch,
     blacklist_folder,
     whitelist_folder,

@@ -280,13 +280,13 @@ class RuleFileParser:
             if int(match.group(1), 16) % 2 == 1:
                 raise self.fail(
                     node,
-                    f"'{name}' is a private tag; private attributes are decided by defaults.private",
+                    f"'{name}' is private; private attributes follow defaults.private",
                 )
             if tag & 0xFFFF == 0:
                 raise self.fail(node, f"'{name}' is a group length; those are always recomputed")
             return dictionary_VR(tag) if dictionary_has_tag(tag) else "UN"
         if name in REPEATER_KEYWORDS:
-            return RepeatersDictionary[REPEATER_KEYWORDS[name]][0]
+            return next(entry[0] for entry in RepeatersDictionary.values() if entry[4] == name)
         tag = tag_for_keyword(name)
         if tag is None:
             raise self.fail(node, f"'{name}' is not a DICOM keyword in pydicom's data dictionary")

@@ -15,7 +15,7 @@ import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.fileset import FileSet
 from pydicom.sequence import Sequence
-from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, UID, generate_uid
+from pydicom.uid import UID, CTImageStorage, ExplicitVRLittleEndian, generate_uid
 
 UID_PREFIX = "1.2.826.0.1.3680043.8.498."  # pydicom's root, for synthetic originals
 PRIVATE_CREATOR = "ACME SCANNER 1.0"

@@ -110,7 +110,8 @@ def write_review_queue(work_dir: Path, output: Path) -> int:
         SELECT tag, keyword, vr,
                count(DISTINCT row) AS files,
                list_sort(list(DISTINCT path))[1:5] AS paths,
-               list_sort(list(DISTINCT sample) FILTER (WHERE sample IS NOT NULL))[1:3] AS sample_values
+               list_sort(list(DISTINCT sample) FILTER (WHERE sample IS NOT NULL))[1:3]
+                   AS sample_values
         FROM {unlisted} GROUP BY tag, keyword, vr ORDER BY tag, vr
         """,
         output,

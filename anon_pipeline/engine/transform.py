@@ -8,6 +8,7 @@ record of what a stage did to a file.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pydicom.dataelem import DataElement
@@ -180,7 +181,7 @@ class RuleWalk:
         return hashed
 
     @staticmethod
-    def map_values(value: object, function):  # noqa: ANN001, ANN205 - private helper
+    def map_values(value: object, function: Callable[[object], str | None]) -> object:
         """Apply `function` to each value of a possibly multi-valued element; an empty
         value stays empty; None from `function` means the whole element must go."""
         if value is None or value == "":

@@ -11,6 +11,7 @@ from pydicom.uid import UID
 # PS3.5 §B.2: a UID built from a 128-bit integer under the root 2.25 needs no
 # registered org root and is at most 5 + 39 = 44 characters (limit 64).
 UUID_DERIVED_ROOT = "2.25."
+DICOM_ROOT = "1.2.840.10008."  # PS3.6 Annex A: every registered UID lives under it
 
 
 @lru_cache(maxsize=65536)
@@ -19,7 +20,8 @@ def is_registered_uid(uid: str) -> bool:
 
     These name standard things, not patients, and hashing them would break the files.
     """
-    return bool(UID(uid).type)
+    # Checking the root first also keeps pydicom from warning (with the value) on bad UIDs.
+    return uid.startswith(DICOM_ROOT) and bool(UID(uid).type)
 
 
 def hash_uid(uid: str, key: bytes) -> str:

@@ -1,0 +1,42 @@
+import stat
+
+import pytest
+
+from anon_pipeline.engine.keys import KEY_ENV_VAR, KeyFileError, create_key_file, load_key
+
+
+def test_new_key_is_private_and_loadable(tmp_path):
+    path = create_key_file(tmp_path / "secure" / "k.key")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert len(load_key(path)) == 32
+
+
+def test_existing_key_is_never_overwritten(tmp_path):
+    path = create_key_file(tmp_path / "k.key")
+    before = path.read_bytes()
+    with pytest.raises(KeyFileError, match="refusing to overwrite"):
+        create_key_file(path)
+    assert path.read_bytes() == before
+
+
+def test_missing_key_says_how_to_create_one(tmp_path, monkeypatch):
+    monkeypatch.delenv(KEY_ENV_VAR, raising=False)
+    with pytest.raises(KeyFileError, match="anon-pipeline init"):
+        load_key(None)
+    with pytest.raises(KeyFileError, match="not found.*anon-pipeline init"):
+        load_key(tmp_path / "absent.key")
+
+
+def test_key_comes_from_the_environment(tmp_path, monkeypatch):
+    path = create_key_file(tmp_path / "k.key")
+    monkeypatch.setenv(KEY_ENV_VAR, str(path))
+    assert load_key(None) == load_key(path)
+
+
+def test_malformed_key_is_refused(tmp_path):
+    (tmp_path / "bad.key").write_text("not hex at all")
+    with pytest.raises(KeyFileError, match="not hex"):
+        load_key(tmp_path / "bad.key")
+    (tmp_path / "short.key").write_text("abcd")
+    with pytest.raises(KeyFileError, match="too short"):
+        load_key(tmp_path / "short.key")
