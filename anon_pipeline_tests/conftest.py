@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
 import pytest
 from pydicom.dataset import Dataset
 
@@ -19,6 +20,12 @@ from anon_pipeline.engine.rules import RuleSet, load_shipped_rule_set
 from anon_pipeline.engine.synthetic import FakePatient, fake_patient, write_cd_batch
 
 TEST_KEY = bytes(range(32))
+
+
+def query(sql: str) -> list[tuple]:
+    """Rows of a DuckDB query over the Parquet tables a test produced."""
+    with duckdb.connect() as connection:
+        return connection.execute(sql).fetchall()
 
 
 @pytest.fixture(scope="session")
@@ -81,7 +88,9 @@ class ProcessedBatch:
         return sorted((self.secure_dir / "blacklisted").rglob("*.dcm"))
 
 
-def process_cd(root: Path, patients: list[FakePatient], key: bytes, workers: int = 2) -> ProcessedBatch:
+def process_cd(
+    root: Path, patients: list[FakePatient], key: bytes, workers: int = 2
+) -> ProcessedBatch:
     batch_dir = root / "incoming" / "cd_001"
     write_cd_batch(batch_dir, patients, series=2, slices=3)
     return run_pipeline(batch_dir, root, key, patients, workers)
@@ -104,7 +113,9 @@ def run_pipeline(
 
 
 @pytest.fixture(scope="session")
-def processed_cd(tmp_path_factory: pytest.TempPathFactory, patients: list[FakePatient]) -> ProcessedBatch:
+def processed_cd(
+    tmp_path_factory: pytest.TempPathFactory, patients: list[FakePatient]
+) -> ProcessedBatch:
     """One CD (3 patients x 2 series x 3 slices, DICOMDIR, extras) through both stages,
     with two worker processes: shared by the read-only end-to-end tests."""
     return process_cd(tmp_path_factory.mktemp("processed"), patients, TEST_KEY, workers=2)

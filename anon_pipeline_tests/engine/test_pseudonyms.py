@@ -40,7 +40,8 @@ def test_date_offset_is_whole_weeks_into_the_past():
 def test_shift_keeps_intervals_and_weekdays_within_a_patient(first, second, patient):
     days = date_offset_days(patient, KEY)
     shifted = [
-        dt.datetime.strptime(shift_da(d.strftime("%Y%m%d"), days), "%Y%m%d").date() for d in (first, second)
+        dt.datetime.strptime(shift_da(d.strftime("%Y%m%d"), days), "%Y%m%d").date()
+        for d in (first, second)
     ]
     assert shifted[1] - shifted[0] == second - first
     assert shifted[0].weekday() == first.weekday()

@@ -72,7 +72,9 @@ def test_dates_shift_together_and_bad_dates_are_removed(patients, whitelist, key
     dataset.ContentDate = "2024-13-45"
     log = apply_rules(dataset, whitelist, key)
     assert dataset.StudyDate != "20240315"
-    study, series = (dt.datetime.strptime(d, "%Y%m%d") for d in (dataset.StudyDate, dataset.SeriesDate))
+    study, series = (
+        dt.datetime.strptime(d, "%Y%m%d") for d in (dataset.StudyDate, dataset.SeriesDate)
+    )
     assert (series - study).days == 7
     assert "ContentDate" not in dataset
     assert any("not a shiftable date" in action for action in log.actions)

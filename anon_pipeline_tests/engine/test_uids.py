@@ -34,7 +34,9 @@ def test_trailing_padding_does_not_change_the_hash():
     assert hash_uid("1.2.3.4\0", KEY) == hash_uid("1.2.3.4", KEY)
 
 
-@given(st.lists(st.from_regex(r"[12]\.[0-9]{1,3}(\.[0-9]{1,12}){1,8}", fullmatch=True), unique=True))
+@given(
+    st.lists(st.from_regex(r"[12]\.[0-9]{1,3}(\.[0-9]{1,12}){1,8}", fullmatch=True), unique=True)
+)
 def test_distinct_uids_stay_distinct_and_valid(uids):
     hashed = [hash_uid(uid, KEY) for uid in uids if not is_registered_uid(uid)]
     assert len(set(hashed)) == len(hashed)
