@@ -96,10 +96,21 @@ def parse_dicom(data: bytes) -> ParsedFile:
         dataset = dcmread(io.BytesIO(data), force=True)
     except Exception as error:  # pydicom raises many types on malformed input
         raise DicomFileError(f"unparseable ({type(error).__name__})") from None
+    try:
+        return classify_dataset(dataset)
+    except DicomFileError:
+        raise
+    except Exception as error:  # malformed values trip pydicom in many places
+        raise DicomFileError(f"malformed ({type(error).__name__})") from None
+
+
+def classify_dataset(dataset: Dataset) -> ParsedFile:
     if len(dataset) == 0:
         raise DicomFileError("no data elements")
     check_last_element_complete(dataset)
     transfer_syntax = transfer_syntax_of(dataset)
+    if not transfer_syntax.is_transfer_syntax:
+        raise DicomFileError("unknown transfer syntax")
     if is_dicomdir(dataset):
         return ParsedFile(dataset, transfer_syntax, "dicomdir")
     if not any(keyword in dataset for keyword in PIXEL_KEYWORDS):

@@ -91,14 +91,12 @@ def classify_file(batch_dir: Path, row: int, relative_path: str) -> ScannedFile:
         parsed = parse_dicom(data)
     except DicomFileError as error:
         return replace(base, kind=Kind.CORRUPT, detail=error.reason)
-    dataset = parsed.dataset
-    uid = str(dataset.get("SOPInstanceUID", "") or "") or None
-    return replace(
-        base,
-        kind=Kind(parsed.kind),
-        sop_instance_uid=uid,
-        pixel_hash=pixel_data_hash(dataset),
-    )
+    try:
+        uid = str(parsed.dataset.get("SOPInstanceUID", "") or "") or None
+        pixel_hash = pixel_data_hash(parsed.dataset)
+    except Exception as error:  # a value pydicom cannot decode: recorded, never a crash
+        return replace(base, kind=Kind.CORRUPT, detail=f"malformed ({type(error).__name__})")
+    return replace(base, kind=Kind(parsed.kind), sop_instance_uid=uid, pixel_hash=pixel_hash)
 
 
 def classify_chunk(

@@ -23,7 +23,7 @@ def test_missing_key_says_how_to_create_one(tmp_path, monkeypatch):
     monkeypatch.delenv(KEY_ENV_VAR, raising=False)
     with pytest.raises(KeyFileError, match="anon-pipeline init"):
         load_key(None)
-    with pytest.raises(KeyFileError, match="not found.*anon-pipeline init"):
+    with pytest.raises(KeyFileError, match=r"not found.*anon-pipeline init"):
         load_key(tmp_path / "absent.key")
 
 

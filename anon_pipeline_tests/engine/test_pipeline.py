@@ -136,9 +136,8 @@ def test_manifest_accounts_for_every_input_file(processed_cd):
 
 
 def test_unknown_attributes_land_in_the_secure_review_queue(processed_cd):
-    queue = query(
-        f"SELECT keyword, files, sample_values FROM '{processed_cd.secure_dir}/review_queue.parquet'"
-    )
+    queue_path = processed_cd.secure_dir / "review_queue.parquet"
+    queue = query(f"SELECT keyword, files, sample_values FROM '{queue_path}'")
     by_keyword = {keyword: (files, samples) for keyword, files, samples in queue}
     assert by_keyword["ContrastBolusAgent"] == (18, ["Omnipaque 350"])
     assert "SeriesDescription" not in by_keyword  # removed by stage 1 (Annex E: X)
