@@ -1,5 +1,5 @@
 # One entry point: `make demo`, `make test` (and `make lint`, `make clean`).
-PYTHON ?= python3.11
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed

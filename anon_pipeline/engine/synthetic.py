@@ -132,6 +132,7 @@ def make_ct_slice(
     ds.KVP = "120"
     ds.DeviceSerialNumber = patient.serial
     ds.SoftwareVersions = "1.0"
+    ds.AcquisitionNumber = 1
     ds.ProtocolName = "Chest routine"
     ds.ConvolutionKernel = "B30f"
     ds.PatientPosition = "HFS"
