@@ -17,12 +17,12 @@ demo: $(STAMP)
 	$(BIN)/anon-pipeline demo $(DEMO_ROOT) --run
 
 lint: $(STAMP)
-	$(BIN)/ruff check anon_pipeline anon_pipeline_tests benchmarks
-	$(BIN)/ruff format --check anon_pipeline anon_pipeline_tests benchmarks
+	$(BIN)/ruff check anon_pipeline anon_pipeline_tests
+	$(BIN)/ruff format --check anon_pipeline anon_pipeline_tests
 
 format: $(STAMP)
-	$(BIN)/ruff format anon_pipeline anon_pipeline_tests benchmarks
-	$(BIN)/ruff check --fix anon_pipeline anon_pipeline_tests benchmarks
+	$(BIN)/ruff format anon_pipeline anon_pipeline_tests
+	$(BIN)/ruff check --fix anon_pipeline anon_pipeline_tests
 
 test: lint
 	$(BIN)/python -m pytest -n 2 --durations=15 -q

@@ -75,15 +75,21 @@ def test_rule_errors_stop_before_anything_is_written(root, tmp_path, patients, m
         "rules:\n  PatientAge: hash_uid\n"
     )
     write_cd_batch(tmp_path / "cd", patients[:1], series=1, slices=1)
-    code = main(["blacklist", str(tmp_path / "cd"), str(tmp_path / "out"), "--rules-dir", str(rules)])
+    code = main(
+        ["blacklist", str(tmp_path / "cd"), str(tmp_path / "out"), "--rules-dir", str(rules)]
+    )
     assert code == 2
-    assert "blacklist.yaml:4: 'PatientAge': action 'hash_uid' needs VR UI" in capsys.readouterr().err
+    assert (
+        "blacklist.yaml:4: 'PatientAge': action 'hash_uid' needs VR UI" in capsys.readouterr().err
+    )
     assert not (tmp_path / "out").exists()
 
 
 def test_demo_generates_and_anonymizes_batches(tmp_path, capsys):
     root = tmp_path / "demo"
-    assert main(["demo", str(root), "--batches", "2", "--slices", "2", "--run", "--workers", "1"]) == 0
+    assert (
+        main(["demo", str(root), "--batches", "2", "--slices", "2", "--run", "--workers", "1"]) == 0
+    )
     output = capsys.readouterr().out
     assert output.count("8 anonymized, 3 skipped") == 2
     assert sorted(p.name for p in (root / "release").iterdir()) == ["cd_001", "cd_002"]

@@ -62,13 +62,18 @@ def plant(dataset: Dataset, marker: str, where: str, keyword: str, vr: str) -> N
 @given(
     marker=markers,
     plantings=st.lists(
-        st.tuples(st.sampled_from(["top", "private", "nested", "nested_private"]), st.sampled_from(PLANTABLE)),
+        st.tuples(
+            st.sampled_from(["top", "private", "nested", "nested_private"]),
+            st.sampled_from(PLANTABLE),
+        ),
         min_size=1,
         max_size=4,
     ),
     with_stage1=st.booleans(),
 )
-def test_planted_identifier_never_reaches_the_output(marker, plantings, with_stage1, blacklist, whitelist):
+def test_planted_identifier_never_reaches_the_output(
+    marker, plantings, with_stage1, blacklist, whitelist
+):
     dataset = make_ct_slice(fake_patient(7), "prop", 1, 1, rows=4, columns=4)
     for where, (keyword, vr) in plantings:
         plant(dataset, marker, where, keyword, vr)
@@ -81,7 +86,9 @@ def test_planted_identifier_never_reaches_the_output(marker, plantings, with_sta
     assert marker.encode() not in encoded
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(seed=st.integers(0, 2**32 - 1), flips=st.integers(1, 40), cut=st.booleans())
 def test_mutated_files_always_get_an_outcome_and_never_leak(tmp_path, seed, flips, cut, whitelist):
     patient = fake_patient(3)

@@ -17,7 +17,9 @@ def dciodvfy_errors(path) -> list[str]:
     result = subprocess.run(["dciodvfy", str(path)], capture_output=True, text=True, check=False)
     lines = (result.stdout + result.stderr).splitlines()
     # Drop the file-specific values so input and output messages compare by kind.
-    return sorted(re.sub(r"<[^>]*>|\"[^\"]*\"|\d+", "#", line) for line in lines if line.startswith("Error"))
+    return sorted(
+        re.sub(r"<[^>]*>|\"[^\"]*\"|\d+", "#", line) for line in lines if line.startswith("Error")
+    )
 
 
 @pytest.fixture(scope="module")
@@ -44,4 +46,7 @@ def test_outputs_have_no_more_dciodvfy_errors_than_inputs(dciodvfy, processed_cd
         assert set(after) <= set(before), set(after) - set(before)
         stage1 = processed_cd.secure_dir / "blacklisted" / output_name
         assert len(dciodvfy_errors(stage1)) <= len(before)
-        assert pydicom.dcmread(processed_cd.release_dir / "dicom" / output_name).PatientIdentityRemoved == "YES"
+        assert (
+            pydicom.dcmread(processed_cd.release_dir / "dicom" / output_name).PatientIdentityRemoved
+            == "YES"
+        )
