@@ -8,7 +8,6 @@ file and says what to do; no value from before whitelisting is ever printed.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -19,6 +18,7 @@ from anon_pipeline.engine.keys import KEY_ENV_VAR, KeyFileError, load_key
 from anon_pipeline.engine.layout import DataRoot, init_root
 from anon_pipeline.engine.parallel import default_workers
 from anon_pipeline.engine.pipeline import (
+    BatchPaths,
     BatchReport,
     anonymize_batch,
     blacklist_folder,
@@ -127,13 +127,9 @@ def command_whitelist(args: argparse.Namespace) -> None:
     print(f"secure tables (manifest, hashed-UID map, review queue): {secure_dir}")
 
 
-def run_anonymize(
-    batch_dir: Path, secure_dir: Path, release_dir: Path, args: argparse.Namespace, key: bytes
-) -> BatchReport:
+def run_anonymize(paths: BatchPaths, args: argparse.Namespace, key: bytes) -> BatchReport:
     return anonymize_batch(
-        batch_dir,
-        secure_dir,
-        release_dir,
+        paths,
         blacklist=load_rules(args.rules_dir, "blacklist"),
         whitelist=load_rules(args.rules_dir, "whitelist"),
         key=key,
@@ -145,7 +141,8 @@ def run_anonymize(
 def command_anonymize(args: argparse.Namespace) -> None:
     key = require_key(args.key_file)
     batch_dir = require_folder(args.input_dir, "INPUT_DIR")
-    report = run_anonymize(batch_dir, args.out / "secure", args.out / "release", args, key)
+    paths = BatchPaths(batch_dir, args.out / "secure", args.out / "release")
+    report = run_anonymize(paths, args, key)
     print_batch(batch_dir.name, report)
     print(f"release: {args.out / 'release'}   secure: {args.out / 'secure'}")
 
@@ -165,15 +162,9 @@ def command_demo(args: argparse.Namespace) -> None:
         return
     key = require_key(root.key_file)
     for batch in sorted(path for path in root.incoming.iterdir() if path.is_dir()):
-        report = run_anonymize(
-            batch, root.secure_batch(batch.name), root.release_batch(batch.name), args, key
-        )
+        report = run_anonymize(BatchPaths.in_root(root, batch.name), args, key)
         print_batch(batch.name, report)
     print(f"\nreleased (not yet signed off): {root.release}\nsecure zone: {root.secure}")
-    first = sorted(root.release.glob("*/summary.json"))
-    if first:
-        summary = json.loads(first[0].read_text())
-        print(f"{first[0].parent.name} summary: {json.dumps(summary['outcomes'])}")
 
 
 def add_common(parser: argparse.ArgumentParser, needs_key: bool = True) -> None:

@@ -15,7 +15,7 @@ import duckdb
 import pytest
 from pydicom.dataset import Dataset
 
-from anon_pipeline.engine.pipeline import BatchReport, anonymize_batch
+from anon_pipeline.engine.pipeline import BatchPaths, BatchReport, anonymize_batch
 from anon_pipeline.engine.rules import RuleSet, load_shipped_rule_set
 from anon_pipeline.engine.synthetic import FakePatient, fake_patient, write_cd_batch
 
@@ -81,11 +81,15 @@ class ProcessedBatch:
     report: BatchReport
     patients: list[FakePatient]
 
+    @property
+    def paths(self) -> BatchPaths:
+        return BatchPaths(self.batch_dir, self.secure_dir, self.release_dir)
+
     def release_files(self) -> list[Path]:
-        return sorted((self.release_dir / "dicom").rglob("*.dcm"))
+        return sorted(self.paths.release_files.rglob("*.dcm"))
 
     def stage1_files(self) -> list[Path]:
-        return sorted((self.secure_dir / "blacklisted").rglob("*.dcm"))
+        return sorted(self.paths.stage1_files.rglob("*.dcm"))
 
 
 def process_cd(
@@ -101,9 +105,7 @@ def run_pipeline(
 ) -> ProcessedBatch:
     secure_dir, release_dir = root / "secure" / batch_dir.name, root / "release" / batch_dir.name
     report = anonymize_batch(
-        batch_dir,
-        secure_dir,
-        release_dir,
+        BatchPaths(batch_dir, secure_dir, release_dir),
         blacklist=load_shipped_rule_set("blacklist"),
         whitelist=load_shipped_rule_set("whitelist"),
         key=key,

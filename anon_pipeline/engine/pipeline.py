@@ -1,30 +1,42 @@
-"""One batch end to end: scan, stage 1, stage 2, and the tables verification needs.
+"""One batch, step by step: scan, stage 1, stage 2, and the tables verification needs.
 
-Layout of a processed batch (DESIGN.md, zones):
-  secure_dir/   manifest.parquet, blacklisted/ (stage-1 files), uid_map.parquet,
-                review_queue.parquet                                  (mode 0700)
-  release_dir/  dicom/<study>/<series>/<instance>.dcm, inventory.parquet, summary.json
-Both folders are built beside their targets and swapped in whole.
+Each step reads what the step before it wrote and replaces its own outputs whole,
+so the Dagster assets (one per step) and the CLI (all steps in a row) share one
+code path. Layout of a batch (DESIGN.md, zones):
+
+  secure/batches/<batch>/                                        (mode 0700)
+      scan.parquet                 raw manifest: every file, its kind and hashes
+      blacklisted/dicom/...        stage-1 files
+      blacklisted/outcomes.parquet, identifiers.parquet (values stage 1 took away)
+      whitelisted/manifest.parquet every input file with its final disposition
+      whitelisted/outcomes.parquet, parts/ (per-chunk side tables of stage 2)
+      uid_map.parquet, review_queue.parquet
+  release/<batch>/
+      dicom/<study>/<series>/<instance>.dcm, inventory.parquet
 """
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from anon_pipeline.engine.atomic import staged_directory, write_bytes_atomically
-from anon_pipeline.engine.layout import SECURE_MODE
+from anon_pipeline.engine.atomic import staged_directory
+from anon_pipeline.engine.layout import SECURE_MODE, DataRoot
 from anon_pipeline.engine.parallel import Progress
 from anon_pipeline.engine.rules import RuleSet
-from anon_pipeline.engine.scan import ScannedFile, scan_batch
+from anon_pipeline.engine.scan import Kind, ScannedFile, scan_batch
 from anon_pipeline.engine.stage import FileOutcome, Outcome, Stage, StageReport, run_stage
 from anon_pipeline.engine.tables import (
     MANIFEST_SCHEMA,
+    OUTCOME_SCHEMA,
+    SCAN_SCHEMA,
+    read_rows,
+    write_identifiers,
     write_inventory,
     write_review_queue,
     write_rows,
@@ -32,50 +44,127 @@ from anon_pipeline.engine.tables import (
 )
 
 PhaseProgress = Callable[[str, int, int], None]  # (phase, files done, files total)
-STAGE1_FOLDER = "blacklisted"
-RELEASE_FOLDER = "dicom"
+FILES_FOLDER = "dicom"
+
+
+@dataclass(frozen=True)
+class BatchPaths:
+    """Where one batch's inputs and outputs live."""
+
+    batch_dir: Path
+    secure_dir: Path
+    release_dir: Path
+
+    @classmethod
+    def in_root(cls, root: DataRoot, batch: str) -> BatchPaths:
+        return cls(root.incoming / batch, root.secure_batch(batch), root.release_batch(batch))
+
+    @property
+    def scan(self) -> Path:
+        return self.secure_dir / "scan.parquet"
+
+    @property
+    def stage1_dir(self) -> Path:
+        return self.secure_dir / "blacklisted"
+
+    @property
+    def stage1_files(self) -> Path:
+        return self.stage1_dir / FILES_FOLDER
+
+    @property
+    def identifiers(self) -> Path:
+        return self.stage1_dir / "identifiers.parquet"
+
+    @property
+    def stage2_dir(self) -> Path:
+        return self.secure_dir / "whitelisted"
+
+    @property
+    def parts(self) -> Path:
+        return self.stage2_dir / "parts"
+
+    @property
+    def manifest(self) -> Path:
+        return self.stage2_dir / "manifest.parquet"
+
+    @property
+    def release_files(self) -> Path:
+        return self.release_dir / FILES_FOLDER
+
+    @property
+    def inventory(self) -> Path:
+        return self.release_dir / "inventory.parquet"
+
+    @property
+    def uid_map(self) -> Path:
+        return self.secure_dir / "uid_map.parquet"
+
+    @property
+    def review_queue(self) -> Path:
+        return self.secure_dir / "review_queue.parquet"
+
+
+@dataclass
+class ScanReport:
+    """PHI-free facts about what arrived."""
+
+    files: int
+    bytes: int
+    kinds: dict[str, int]
+    seconds: float
+
+    def metadata(self) -> dict[str, Any]:
+        return {
+            "files": self.files,
+            "bytes": self.bytes,
+            **{f"kind_{kind.value}": self.kinds.get(kind.value, 0) for kind in Kind},
+            "seconds": round(self.seconds, 3),
+        }
 
 
 @dataclass
 class BatchReport:
-    """PHI-free summary of a processed batch: what the demo prints and Dagster shows."""
+    """PHI-free summary of a processed batch: what the CLI prints."""
 
     files_in: int
-    kinds: dict[str, int]
     outcomes: dict[str, int]
     reasons: dict[str, int]
     studies: int
     series: int
-    hashed_uids: int
     review_attributes: int
-    blacklist_version: str
-    whitelist_version: str
     seconds: float
 
-    def as_dict(self) -> dict[str, Any]:
-        return dict(vars(self))
+
+def phase(progress: PhaseProgress | None, name: str) -> Progress | None:
+    """Bind a phase name to a progress callback."""
+    if progress is None:
+        return None
+    return lambda done, total: progress(name, done, total)
+
+
+def scan_rows_to_table(rows: list[ScannedFile]) -> list[dict[str, Any]]:
+    return [{**vars(row), "kind": row.kind.value} for row in rows]
+
+
+def read_scan(path: Path) -> list[ScannedFile]:
+    return [ScannedFile(**{**row, "kind": Kind(row["kind"])}) for row in read_rows(path)]
+
+
+def read_outcomes(path: Path) -> list[FileOutcome]:
+    return [FileOutcome(**{**row, "outcome": Outcome(row["outcome"])}) for row in read_rows(path)]
+
+
+def outcome_rows(outcomes: list[FileOutcome]) -> list[dict[str, Any]]:
+    return [{**vars(outcome), "outcome": outcome.outcome.value} for outcome in outcomes]
 
 
 def manifest_rows(scanned: list[ScannedFile], outcomes: list[FileOutcome]) -> list[dict[str, Any]]:
     """Scan facts joined with each row's final outcome: one row per input file."""
     by_row = {outcome.row: outcome for outcome in outcomes}
-    rows = []
-    for file in scanned:
-        outcome = by_row[file.row]
-        rows.append(
-            {
-                **{k: v for k, v in vars(file).items()},
-                "kind": file.kind.value,
-                "outcome": outcome.outcome.value,
-                "disposition": outcome.disposition,
-                "output_name": outcome.output_name,
-                "output_size": outcome.output_size,
-                "output_hash": outcome.output_hash,
-                "output_pixel_hash": outcome.output_pixel_hash,
-                "error": outcome.error,
-            }
-        )
-    return rows
+    return [
+        {**scanned_row, **outcome_rows([by_row[scanned_row["row"]]])[0]}
+        for scanned_row in scan_rows_to_table(scanned)
+    ]
 
 
 def stage2_inputs(scanned: list[ScannedFile], stage1: list[FileOutcome]) -> list[ScannedFile]:
@@ -99,10 +188,86 @@ def final_outcomes(stage1: list[FileOutcome], stage2: list[FileOutcome]) -> list
     return [second.get(outcome.row, outcome) for outcome in stage1]
 
 
+def scan_step(
+    paths: BatchPaths, workers: int | None = None, progress: Progress | None = None
+) -> ScanReport:
+    """List and classify every file of the batch; write the raw manifest (secure)."""
+    started = time.perf_counter()
+    scanned = scan_batch(paths.batch_dir, workers, progress)
+    paths.secure_dir.mkdir(parents=True, exist_ok=True, mode=SECURE_MODE)
+    write_rows(paths.scan, scan_rows_to_table(scanned), SCAN_SCHEMA)
+    return ScanReport(
+        files=len(scanned),
+        bytes=sum(row.size for row in scanned),
+        kinds=dict(Counter(row.kind.value for row in scanned)),
+        seconds=time.perf_counter() - started,
+    )
+
+
+def blacklist_step(
+    paths: BatchPaths,
+    rule_set: RuleSet,
+    key: bytes,
+    workers: int | None = None,
+    progress: Progress | None = None,
+) -> StageReport:
+    """Stage 1 over the scanned batch; replaces blacklisted/ whole."""
+    scanned = read_scan(paths.scan)
+    with staged_directory(paths.stage1_dir, SECURE_MODE) as staging:
+        report, outcomes = run_stage(
+            Stage.BLACKLIST, paths.batch_dir, scanned, staging / FILES_FOLDER,
+            staging / "parts", rule_set, key, workers, progress,
+        )  # fmt: skip
+        write_rows(staging / "outcomes.parquet", outcome_rows(outcomes), OUTCOME_SCHEMA)
+        write_identifiers(staging / "parts", staging / "identifiers.parquet")
+        shutil.rmtree(staging / "parts")
+    return report
+
+
+def whitelist_step(
+    paths: BatchPaths,
+    rule_set: RuleSet,
+    key: bytes,
+    workers: int | None = None,
+    progress: Progress | None = None,
+) -> StageReport:
+    """Stage 2 over stage 1's outputs; replaces release/<batch>/ and whitelisted/ whole."""
+    scanned = read_scan(paths.scan)
+    stage1 = read_outcomes(paths.stage1_dir / "outcomes.parquet")
+    with (
+        staged_directory(paths.stage2_dir, SECURE_MODE) as secure,
+        staged_directory(paths.release_dir) as release,
+    ):
+        report, stage2 = run_stage(
+            Stage.WHITELIST, paths.stage1_files, stage2_inputs(scanned, stage1),
+            release / FILES_FOLDER, secure / "parts", rule_set, key, workers, progress,
+        )  # fmt: skip
+        write_rows(secure / "outcomes.parquet", outcome_rows(stage2), OUTCOME_SCHEMA)
+        final = final_outcomes(stage1, stage2)
+        write_rows(secure / "manifest.parquet", manifest_rows(scanned, final), MANIFEST_SCHEMA)
+    report.files_in = len(scanned)
+    report.outcomes = Counter(outcome.outcome.value for outcome in final)
+    report.reasons = Counter(outcome.disposition.split(" (")[0] for outcome in final)
+    return report
+
+
+def uid_map_step(paths: BatchPaths) -> int:
+    """original -> hashed UID for the batch (secure); returns the number of pairs."""
+    return write_uid_map(paths.parts, paths.uid_map)
+
+
+def review_queue_step(paths: BatchPaths) -> int:
+    """Attributes no rule covered (secure, with samples); returns the number of attributes."""
+    return write_review_queue(paths.parts, paths.review_queue)
+
+
+def inventory_step(paths: BatchPaths) -> int:
+    """The attribute-value inventory of the released files; returns its number of rows."""
+    return write_inventory(paths.parts, paths.inventory)
+
+
 def anonymize_batch(
-    batch_dir: Path,
-    secure_dir: Path,
-    release_dir: Path,
+    paths: BatchPaths,
     *,
     blacklist: RuleSet,
     whitelist: RuleSet,
@@ -110,67 +275,23 @@ def anonymize_batch(
     workers: int | None = None,
     progress: PhaseProgress | None = None,
 ) -> BatchReport:
-    """Scan, blacklist and whitelist one batch; replace its secure and release folders whole."""
+    """Every step for one batch, in order (what the Dagster assets do one by one)."""
     started = time.perf_counter()
-    scanned = scan_batch(batch_dir, workers, phase(progress, "scan"))
-    with (
-        staged_directory(Path(secure_dir), SECURE_MODE) as secure,
-        staged_directory(Path(release_dir)) as release,
-    ):
-        work = secure / ".work"
-        report1, stage1 = run_stage(
-            Stage.BLACKLIST, batch_dir, scanned, secure / STAGE1_FOLDER, work / "stage1",
-            blacklist, key, workers, phase(progress, "blacklist"),
-        )  # fmt: skip
-        report2, stage2 = run_stage(
-            Stage.WHITELIST, secure / STAGE1_FOLDER, stage2_inputs(scanned, stage1),
-            release / RELEASE_FOLDER, work / "stage2", whitelist, key, workers,
-            phase(progress, "whitelist"),
-        )  # fmt: skip
-        outcomes = final_outcomes(stage1, stage2)
-        write_rows(secure / "manifest.parquet", manifest_rows(scanned, outcomes), MANIFEST_SCHEMA)
-        hashed_uids = write_uid_map(work / "stage2", secure / "uid_map.parquet")
-        review_attributes = write_review_queue(work / "stage2", secure / "review_queue.parquet")
-        write_inventory(work / "stage2", release / "inventory.parquet")
-        shutil.rmtree(work)
-        report = batch_report(scanned, outcomes, report1, report2, hashed_uids, review_attributes)
-        report.seconds = round(time.perf_counter() - started, 3)
-        summary = json.dumps(report.as_dict(), indent=2, sort_keys=True) + "\n"
-        write_bytes_atomically(release / "summary.json", summary.encode())
-    return report
-
-
-def batch_report(
-    scanned: list[ScannedFile],
-    outcomes: list[FileOutcome],
-    report1: StageReport,
-    report2: StageReport,
-    hashed_uids: int,
-    review_attributes: int,
-) -> BatchReport:
-    def count(values: list[str]) -> dict[str, int]:
-        return {value: values.count(value) for value in sorted(set(values))}
-
+    scan_step(paths, workers, phase(progress, "scan"))
+    blacklist_step(paths, blacklist, key, workers, phase(progress, "blacklist"))
+    report = whitelist_step(paths, whitelist, key, workers, phase(progress, "whitelist"))
+    uid_map_step(paths)
+    review_attributes = review_queue_step(paths)
+    inventory_step(paths)
     return BatchReport(
-        files_in=len(scanned),
-        kinds=count([file.kind.value for file in scanned]),
-        outcomes=count([outcome.outcome.value for outcome in outcomes]),
-        reasons=count([outcome.disposition.split(" (")[0] for outcome in outcomes]),
-        studies=report2.studies,
-        series=report2.series,
-        hashed_uids=hashed_uids,
+        files_in=report.files_in,
+        outcomes=dict(sorted(report.outcomes.items())),
+        reasons=dict(sorted(report.reasons.items())),
+        studies=report.studies,
+        series=report.series,
         review_attributes=review_attributes,
-        blacklist_version=report1.rule_set_version,
-        whitelist_version=report2.rule_set_version,
-        seconds=0.0,
+        seconds=round(time.perf_counter() - started, 3),
     )
-
-
-def phase(progress: PhaseProgress | None, name: str) -> Progress | None:
-    """Bind a phase name to a progress callback."""
-    if progress is None:
-        return None
-    return lambda done, total: progress(name, done, total)
 
 
 def blacklist_folder(
@@ -187,10 +308,10 @@ def blacklist_folder(
     scanned = scan_batch(input_dir, workers, phase(progress, "scan"))
     with staged_directory(Path(output_dir), SECURE_MODE) as output:
         report, outcomes = run_stage(
-            Stage.BLACKLIST, input_dir, scanned, output / RELEASE_FOLDER, output / ".work",
+            Stage.BLACKLIST, input_dir, scanned, output / FILES_FOLDER, output / ".parts",
             rule_set, key, workers, phase(progress, "blacklist"),
         )  # fmt: skip
-        shutil.rmtree(output / ".work")
+        shutil.rmtree(output / ".parts")
         write_rows(output / "manifest.parquet", manifest_rows(scanned, outcomes), MANIFEST_SCHEMA)
     return report
 
@@ -213,12 +334,12 @@ def whitelist_folder(
         staged_directory(Path(output_dir)) as output,
     ):
         report, outcomes = run_stage(
-            Stage.WHITELIST, input_dir, scanned, output / RELEASE_FOLDER, secure / ".work",
+            Stage.WHITELIST, input_dir, scanned, output / FILES_FOLDER, secure / ".parts",
             rule_set, key, workers, phase(progress, "whitelist"),
         )  # fmt: skip
         write_rows(secure / "manifest.parquet", manifest_rows(scanned, outcomes), MANIFEST_SCHEMA)
-        write_uid_map(secure / ".work", secure / "uid_map.parquet")
-        write_review_queue(secure / ".work", secure / "review_queue.parquet")
-        write_inventory(secure / ".work", output / "inventory.parquet")
-        shutil.rmtree(secure / ".work")
+        write_uid_map(secure / ".parts", secure / "uid_map.parquet")
+        write_review_queue(secure / ".parts", secure / "review_queue.parquet")
+        write_inventory(secure / ".parts", output / "inventory.parquet")
+        shutil.rmtree(secure / ".parts")
     return report

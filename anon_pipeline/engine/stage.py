@@ -27,7 +27,7 @@ from anon_pipeline.engine.inventory import attribute_values
 from anon_pipeline.engine.parallel import Progress, default_workers, map_chunks
 from anon_pipeline.engine.rules import RuleSet
 from anon_pipeline.engine.scan import Kind, ScannedFile
-from anon_pipeline.engine.tables import UID_PAIRS, UNLISTED, VALUES, write_part
+from anon_pipeline.engine.tables import IDENTIFIERS, UID_PAIRS, UNLISTED, VALUES, write_part
 from anon_pipeline.engine.transform import apply_rules
 from anon_pipeline.engine.uids import hash_uid
 
@@ -142,12 +142,15 @@ class ChunkRecorder:
 
     def __init__(self) -> None:
         self.uid_pairs: dict[str, str] = {}
+        self.identifiers: set[tuple[str, str]] = set()
         self.unlisted: list[dict[str, Any]] = []
         self.values: list[dict[str, Any]] = []
 
     def write(self, job: StageJob, chunk_index: int) -> None:
         pairs = [{"original_uid": o, "hashed_uid": h} for o, h in sorted(self.uid_pairs.items())]
         write_part(job.work_dir, UID_PAIRS, chunk_index, pairs)
+        identifiers = [{"keyword": k, "value": v} for k, v in sorted(self.identifiers)]
+        write_part(job.work_dir, IDENTIFIERS, chunk_index, identifiers)
         write_part(job.work_dir, UNLISTED, chunk_index, self.unlisted)
         write_part(job.work_dir, VALUES, chunk_index, self.values)
 
@@ -190,6 +193,7 @@ def process_file(job: StageJob, scanned: ScannedFile, recorder: ChunkRecorder) -
             error=str(error)[:500],
         )
     recorder.uid_pairs.update(log.uid_pairs)
+    recorder.identifiers.update(log.identifiers)
     recorder.unlisted.extend({"row": scanned.row, **vars(item)} for item in log.unlisted)
     if job.is_whitelist:
         recorder.values.extend(

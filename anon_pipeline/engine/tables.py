@@ -18,11 +18,13 @@ import pyarrow.parquet as pq
 from anon_pipeline.engine.atomic import temporary_sibling
 
 UID_PAIRS = "uid_pairs"
+IDENTIFIERS = "identifiers"
 UNLISTED = "unlisted"
 VALUES = "values"
 
 PART_SCHEMAS: Mapping[str, pa.Schema] = {
     UID_PAIRS: pa.schema([("original_uid", pa.string()), ("hashed_uid", pa.string())]),
+    IDENTIFIERS: pa.schema([("keyword", pa.string()), ("value", pa.string())]),
     UNLISTED: pa.schema(
         [
             ("row", pa.int64()),
@@ -44,26 +46,30 @@ PART_SCHEMAS: Mapping[str, pa.Schema] = {
     ),
 }
 
-MANIFEST_SCHEMA = pa.schema(
-    [
-        ("row", pa.int64()),
-        ("relative_path", pa.string()),
-        ("size", pa.int64()),
-        ("content_hash", pa.string()),
-        ("kind", pa.string()),
-        ("detail", pa.string()),
-        ("sop_instance_uid", pa.string()),
-        ("pixel_hash", pa.string()),
-        ("uid_conflict", pa.bool_()),
-        ("outcome", pa.string()),
-        ("disposition", pa.string()),
-        ("output_name", pa.string()),
-        ("output_size", pa.int64()),
-        ("output_hash", pa.string()),
-        ("output_pixel_hash", pa.string()),
-        ("error", pa.string()),
-    ]
-)
+SCAN_FIELDS = [
+    ("row", pa.int64()),
+    ("relative_path", pa.string()),
+    ("size", pa.int64()),
+    ("kind", pa.string()),
+    ("content_hash", pa.string()),
+    ("detail", pa.string()),
+    ("sop_instance_uid", pa.string()),
+    ("pixel_hash", pa.string()),
+    ("uid_conflict", pa.bool_()),
+]
+SCAN_SCHEMA = pa.schema(SCAN_FIELDS)
+OUTCOME_FIELDS = [
+    ("row", pa.int64()),
+    ("outcome", pa.string()),
+    ("disposition", pa.string()),
+    ("output_name", pa.string()),
+    ("output_size", pa.int64()),
+    ("output_hash", pa.string()),
+    ("output_pixel_hash", pa.string()),
+    ("error", pa.string()),
+]
+OUTCOME_SCHEMA = pa.schema(OUTCOME_FIELDS)
+MANIFEST_SCHEMA = pa.schema(SCAN_FIELDS + OUTCOME_FIELDS[1:])
 
 
 def write_part(
@@ -74,6 +80,11 @@ def write_part(
     folder.mkdir(parents=True, exist_ok=True)
     arrow = pa.Table.from_pylist(list(rows), schema=PART_SCHEMAS[table])
     pq.write_table(arrow, folder / f"chunk-{chunk_index:06d}.parquet")
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    """All rows of a (small, per-file) Parquet table."""
+    return pq.read_table(path).to_pylist()
 
 
 def write_rows(path: Path, rows: Iterable[Mapping[str, Any]], schema: pa.Schema) -> None:
@@ -90,6 +101,15 @@ def aggregate_query(work_dir: Path, query: str, output: Path) -> int:
         connection.execute("SET threads TO 1")  # deterministic order and row groups
         connection.execute(f"COPY ({sql}) TO '{temporary}' (FORMAT parquet)")
         return connection.execute(f"SELECT count(*) FROM read_parquet('{temporary}')").fetchone()[0]
+
+
+def write_identifiers(work_dir: Path, output: Path) -> int:
+    """Distinct original values that rules removed or replaced (secure zone: PHI)."""
+    return aggregate_query(
+        work_dir,
+        "SELECT DISTINCT keyword, value FROM {identifiers} ORDER BY keyword, value",
+        output,
+    )
 
 
 def write_uid_map(work_dir: Path, output: Path) -> int:

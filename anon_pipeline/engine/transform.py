@@ -41,6 +41,10 @@ TEXT_VRS = frozenset(
         "UT",
     }
 )
+# Shifted dates are left out: in a large batch one patient's shifted date can equal
+# another's original, which would make the leak check cry wolf.
+CHANGES_VALUE = frozenset({Action.REMOVE, Action.EMPTY, Action.REPLACE, Action.PSEUDONYMIZE})
+MIN_IDENTIFIER_LENGTH = 4  # shorter values ("M", "Dr") would match by chance
 VRS_FOR_ACTION = {
     Action.HASH_UID: frozenset({"UI"}),
     Action.SHIFT_DATE: frozenset({"DA", "DT"}),
@@ -65,6 +69,9 @@ class TransformLog:
 
     uid_pairs: dict[str, str] = field(default_factory=dict)
     unlisted: list[UnlistedAttribute] = field(default_factory=list)
+    # (keyword, original value) of text that a rule removed or replaced: the values
+    # the leak checks later search for in every output.
+    identifiers: set[tuple[str, str]] = field(default_factory=set)
     actions: Counter[str] = field(default_factory=Counter)
 
 
@@ -151,6 +158,8 @@ class RuleWalk:
             self.log.actions[f"{rule.name}: removed (VR {element.VR} does not fit {action})"] += 1
             return
         self.log.actions[f"{rule.name}: {action}"] += 1
+        if action in CHANGES_VALUE and element.VR in TEXT_VRS and element.VR != "UI":
+            self.record_identifier(rule.name, element)
         if action is Action.KEEP:
             if element.VR == "SQ":
                 self.transform_items(element, path)
@@ -172,6 +181,14 @@ class RuleWalk:
                 self.log.actions[f"{rule.name}: removed (not a shiftable date)"] += 1
             else:
                 element.value = shifted
+
+    def record_identifier(self, name: str, element: DataElement) -> None:
+        value = element.value
+        values = value if isinstance(value, MultiValue | list) else [value]
+        for item in values:
+            text = str(item).strip() if item is not None else ""
+            if len(text) >= MIN_IDENTIFIER_LENGTH:
+                self.log.identifiers.add((name, text))
 
     def hash_uid(self, uid: object) -> str:
         original = str(uid)

@@ -89,7 +89,7 @@ def test_relationships_survive_and_references_resolve(processed_cd):
     for path in processed_cd.batch_dir.rglob("IM*"):
         source = pydicom.dcmread(path)
         row = query(
-            f"SELECT output_name FROM '{processed_cd.secure_dir}/manifest.parquet' "
+            f"SELECT output_name FROM '{processed_cd.paths.manifest}' "
             f"WHERE sop_instance_uid = '{source.SOPInstanceUID}'"
         )[0]
         output = pydicom.dcmread(processed_cd.release_dir / "dicom" / row[0])
@@ -116,7 +116,7 @@ def test_relationships_survive_and_references_resolve(processed_cd):
 def test_pixel_data_is_byte_identical(processed_cd):
     manifest = query(
         f"SELECT relative_path, pixel_hash, output_pixel_hash, output_name "
-        f"FROM '{processed_cd.secure_dir}/manifest.parquet' WHERE outcome = 'anonymized'"
+        f"FROM '{processed_cd.paths.manifest}' WHERE outcome = 'anonymized'"
     )
     assert len(manifest) == 18
     for relative_path, pixel_hash, output_pixel_hash, output_name in manifest:
@@ -128,7 +128,7 @@ def test_pixel_data_is_byte_identical(processed_cd):
 
 def test_manifest_accounts_for_every_input_file(processed_cd):
     on_disk = sum(len(files) for _, _, files in os.walk(processed_cd.batch_dir))
-    manifest = f"{processed_cd.secure_dir}/manifest.parquet"
+    manifest = f"{processed_cd.paths.manifest}"
     counts = dict(query(f"SELECT outcome, count(*) FROM '{manifest}' GROUP BY ALL"))
     assert sum(counts.values()) == on_disk == processed_cd.report.files_in
     assert counts == {"anonymized": 18, "skipped": 3}
@@ -156,12 +156,9 @@ def test_output_is_byte_identical_across_runs_and_worker_counts(tmp_path, proces
     assert tree_digest(again.release_dir / "dicom") == tree_digest(
         processed_cd.release_dir / "dicom"
     )
-    for table in ("inventory.parquet",):
-        first = query(f"SELECT * FROM '{processed_cd.release_dir / table}'")
-        assert query(f"SELECT * FROM '{again.release_dir / table}'") == first
-    for table in ("uid_map.parquet", "manifest.parquet", "review_queue.parquet"):
-        first = query(f"SELECT * FROM '{processed_cd.secure_dir / table}'")
-        assert query(f"SELECT * FROM '{again.secure_dir / table}'") == first
+    for table in ("inventory", "uid_map", "manifest", "review_queue", "identifiers", "scan"):
+        first = query(f"SELECT * FROM '{getattr(processed_cd.paths, table)}'")
+        assert first and query(f"SELECT * FROM '{getattr(again.paths, table)}'") == first
 
 
 def test_rerun_replaces_a_batch_whole_and_never_touches_the_input(tmp_path, patients, key):

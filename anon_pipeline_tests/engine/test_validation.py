@@ -33,7 +33,7 @@ def dciodvfy():
 
 def test_outputs_have_no_more_dciodvfy_errors_than_inputs(dciodvfy, processed_cd):
     rows = query(
-        f"SELECT relative_path, output_name FROM '{processed_cd.secure_dir}/manifest.parquet' "
+        f"SELECT relative_path, output_name FROM '{processed_cd.paths.manifest}' "
         "WHERE outcome = 'anonymized' ORDER BY row LIMIT 6"
     )
     assert len(rows) == 6
@@ -44,7 +44,8 @@ def test_outputs_have_no_more_dciodvfy_errors_than_inputs(dciodvfy, processed_cd
         if not before:
             assert after == []
         assert set(after) <= set(before), set(after) - set(before)
-        stage1 = processed_cd.secure_dir / "blacklisted" / output_name
+        stage1 = processed_cd.paths.stage1_files / output_name
+        assert stage1.exists()
         assert len(dciodvfy_errors(stage1)) <= len(before)
         assert (
             pydicom.dcmread(processed_cd.release_dir / "dicom" / output_name).PatientIdentityRemoved
