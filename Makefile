@@ -4,8 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_ROOT ?= data
+UI_PORT ?= 3000
+export DAGSTER_HOME := $(abspath .dagster_home)
+export ANON_PIPELINE_ROOT := $(abspath $(DEMO_ROOT))
 
-.PHONY: demo test lint format clean
+.PHONY: demo ui test lint format clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -13,8 +16,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
-demo: $(STAMP)
-	$(BIN)/anon-pipeline demo $(DEMO_ROOT) --run
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+	mkdir -p $(DAGSTER_HOME)
+	cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+
+# Synthetic CD batches -> the arrival sensor -> the Dagster job, in this process.
+demo: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/python -m anon_pipeline.demo
+
+# The Dagster UI (webserver + daemon, sensor running) over the demo root.
+ui: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p $(UI_PORT)
 
 lint: $(STAMP)
 	$(BIN)/ruff check anon_pipeline anon_pipeline_tests
@@ -28,4 +40,4 @@ test: lint
 	$(BIN)/python -m pytest -n 2 --durations=15 -q
 
 clean:
-	rm -rf $(VENV) $(DEMO_ROOT) .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(DEMO_ROOT) .dagster_home .pytest_cache .ruff_cache .hypothesis

@@ -26,7 +26,7 @@ from anon_pipeline.engine.pipeline import (
 )
 from anon_pipeline.engine.rules import SHIPPED_RULES_DIR, RuleError, RuleSet, load_rule_set
 from anon_pipeline.engine.stage import StageReport
-from anon_pipeline.engine.synthetic import fake_patient, write_cd_batch
+from anon_pipeline.engine.synthetic import write_demo_batches
 
 
 class CliError(Exception):
@@ -150,14 +150,13 @@ def command_anonymize(args: argparse.Namespace) -> None:
 def command_demo(args: argparse.Namespace) -> None:
     root = DataRoot(args.root)
     init_root(args.root, create_key=not root.key_file.exists())
-    for index in range(args.batches):
-        batch = root.incoming / f"cd_{index + 1:03d}"
-        if batch.exists():
+    for batch, images in write_demo_batches(
+        root.incoming, args.batches, args.patients, args.slices
+    ):
+        if images:
+            print(f"{batch}: {images} synthetic CT images with fake PHI, DICOMDIR, CD extras")
+        else:
             print(f"{batch}: exists, left as it is")
-            continue
-        patients = [fake_patient(index * 10 + offset) for offset in range(args.patients)]
-        images = write_cd_batch(batch, patients, series=2, slices=args.slices)
-        print(f"{batch}: {len(images)} synthetic CT images with fake PHI, DICOMDIR, CD extras")
     if not args.run:
         return
     key = require_key(root.key_file)

@@ -216,3 +216,23 @@ def write_cd_batch(
     (batch_dir / "AUTORUN.INF").write_text("[autorun]\nopen=VIEWER\\viewer.exe\n")
     (batch_dir / "README.TXT").write_text("Badanie CT. Plyta wygenerowana automatycznie.\n")
     return sorted(path for path in batch_dir.rglob("IM*") if path.is_file())
+
+
+def write_demo_batches(
+    incoming: Path, batches: int = 3, patients: int = 2, slices: int = 4, marker: str | None = None
+) -> list[tuple[Path, int]]:
+    """Synthetic CD batches cd_001... under `incoming` (existing ones are left as they are),
+    each finished with the copy station's completion marker if one is named.
+    Returns (batch folder, images written; 0 if it existed)."""
+    written = []
+    for index in range(batches):
+        batch = Path(incoming) / f"cd_{index + 1:03d}"
+        if batch.exists():
+            written.append((batch, 0))
+            continue
+        people = [fake_patient(index * 10 + offset) for offset in range(patients)]
+        images = write_cd_batch(batch, people, series=2, slices=slices)
+        if marker:
+            (batch / marker).touch()
+        written.append((batch, len(images)))
+    return written

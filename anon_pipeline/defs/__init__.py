@@ -1,0 +1,1 @@
+"""The Dagster layer: thin definitions over the engine (partitions, assets, checks, sensors)."""

@@ -1,0 +1,192 @@
+"""The batch's assets: each resolves paths, calls one engine step, returns PHI-free metadata."""
+
+from collections.abc import Callable
+
+import dagster as dg
+
+from anon_pipeline.defs.partitions import batches
+from anon_pipeline.defs.resources import PipelineSettings
+from anon_pipeline.defs.rule_sets import BLACKLIST, WHITELIST
+from anon_pipeline.engine import pipeline
+from anon_pipeline.engine.tables import read_rows
+
+SCAN_VERSION = "scan-1"
+OWNERS = ["team:anonymization"]
+
+
+def log_progress(context: dg.AssetExecutionContext, phase: str) -> Callable[[int, int], None]:
+    """Progress as log lines, about every 10 %, counts only."""
+    last_logged = [-1]
+
+    def report(done: int, total: int) -> None:
+        step = max(1, total // 10)
+        if done == total or done // step != last_logged[0] // step:
+            last_logged[0] = done
+            context.log.info(f"{phase}: {done}/{total} files")
+
+    return report
+
+
+def stage_metadata(report: pipeline.StageReport) -> dict[str, object]:
+    return {
+        **report.metadata(),
+        **{f"disposition: {reason}": count for reason, count in sorted(report.reasons.items())},
+    }
+
+
+@dg.asset(
+    partitions_def=batches,
+    group_name="intake",
+    kinds={"dicom", "parquet"},
+    code_version=SCAN_VERSION,
+    owners=OWNERS,
+)
+def raw_batch(
+    context: dg.AssetExecutionContext, settings: PipelineSettings
+) -> dg.MaterializeResult:
+    """The CD copy as it arrived: one manifest row per file (kind, size, BLAKE2b hash).
+    The input folder is only read. The manifest stays in the secure zone."""
+    paths = settings.paths(context.partition_key)
+    report = pipeline.scan_step(paths, settings.worker_count(), log_progress(context, "scan"))
+    return dg.MaterializeResult(
+        metadata={**report.metadata(), "manifest": dg.MetadataValue.path(str(paths.scan))}
+    )
+
+
+@dg.asset(
+    partitions_def=batches,
+    deps=[raw_batch],
+    group_name="stage1",
+    kinds={"dicom"},
+    code_version=BLACKLIST.version,
+    owners=OWNERS,
+)
+def blacklisted_files(
+    context: dg.AssetExecutionContext, settings: PipelineSettings
+) -> dg.MaterializeResult:
+    """Stage 1: direct identifiers removed or pseudonymised (blacklist.yaml). Secure zone."""
+    paths = settings.paths(context.partition_key)
+    report = pipeline.blacklist_step(
+        paths,
+        BLACKLIST,
+        settings.key(),
+        settings.worker_count(),
+        log_progress(context, "blacklist"),
+    )
+    return dg.MaterializeResult(
+        metadata={**stage_metadata(report), "folder": dg.MetadataValue.path(str(paths.stage1_dir))}
+    )
+
+
+@dg.asset(
+    partitions_def=batches,
+    deps=[blacklisted_files],
+    group_name="stage2",
+    kinds={"dicom"},
+    code_version=WHITELIST.version,
+    owners=OWNERS,
+)
+def whitelisted_files(
+    context: dg.AssetExecutionContext, settings: PipelineSettings
+) -> dg.MaterializeResult:
+    """Stage 2: only whitelisted attributes, hashed UIDs, shifted dates; the releasable files.
+    Every input file's final disposition is in the secure manifest."""
+    paths = settings.paths(context.partition_key)
+    report = pipeline.whitelist_step(
+        paths,
+        WHITELIST,
+        settings.key(),
+        settings.worker_count(),
+        log_progress(context, "whitelist"),
+    )
+    return dg.MaterializeResult(
+        metadata={
+            **stage_metadata(report),
+            "blacklist_rule_set_version": BLACKLIST.version,
+            "files": dg.MetadataValue.path(str(paths.release_files)),
+            "manifest": dg.MetadataValue.path(str(paths.manifest)),
+        }
+    )
+
+
+@dg.asset(
+    partitions_def=batches,
+    deps=[whitelisted_files],
+    group_name="stage2",
+    kinds={"parquet"},
+    code_version=WHITELIST.version,
+    owners=OWNERS,
+)
+def hashed_uid_map(
+    context: dg.AssetExecutionContext, settings: PipelineSettings
+) -> dg.MaterializeResult:
+    """Original UID -> keyed hash, for the batch. Secure zone: it links outputs to originals."""
+    paths = settings.paths(context.partition_key)
+    pairs = pipeline.uid_map_step(paths)
+    return dg.MaterializeResult(
+        metadata={"uid_pairs": pairs, "table": dg.MetadataValue.path(str(paths.uid_map))}
+    )
+
+
+@dg.asset(
+    partitions_def=batches,
+    deps=[whitelisted_files],
+    group_name="verification",
+    kinds={"parquet", "duckdb"},
+    code_version=WHITELIST.version,
+    owners=OWNERS,
+)
+def attribute_inventory(
+    context: dg.AssetExecutionContext, settings: PipelineSettings
+) -> dg.MaterializeResult:
+    """Per attribute and distinct released value: number of files. What the second
+    reviewer reads (with DuckDB) before sign-off. Holds only whitelisted values."""
+    paths = settings.paths(context.partition_key)
+    rows = pipeline.inventory_step(paths)
+    attributes = len({row["tag_path"] for row in read_rows(paths.inventory)})
+    return dg.MaterializeResult(
+        metadata={
+            "rows": rows,
+            "attributes": attributes,
+            "table": dg.MetadataValue.path(str(paths.inventory)),
+        }
+    )
+
+
+@dg.asset(
+    partitions_def=batches,
+    deps=[whitelisted_files],
+    group_name="verification",
+    kinds={"parquet"},
+    code_version=WHITELIST.version,
+    owners=OWNERS,
+)
+def review_queue(
+    context: dg.AssetExecutionContext, settings: PipelineSettings
+) -> dg.MaterializeResult:
+    """Attributes no whitelist rule covers: removed, and waiting for a reviewer's rule.
+    Shown here by tag and keyword only; sample values stay in the secure zone."""
+    paths = settings.paths(context.partition_key)
+    attributes = pipeline.review_queue_step(paths)
+    rows = read_rows(paths.review_queue)
+    table = "\n".join(
+        ["| tag | keyword | VR | files |", "| --- | --- | --- | --- |"]
+        + [f"| {r['tag']} | {r['keyword'] or '(none)'} | {r['vr']} | {r['files']} |" for r in rows]
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "attributes_queued": attributes,
+            "queue": dg.MetadataValue.md(table),
+            "table": dg.MetadataValue.path(str(paths.review_queue)),
+        }
+    )
+
+
+batch_assets = [
+    raw_batch,
+    blacklisted_files,
+    whitelisted_files,
+    hashed_uid_map,
+    attribute_inventory,
+    review_queue,
+]

@@ -1,0 +1,100 @@
+"""Asset checks: the automated half of verification. The privacy checks block the
+assets downstream of the released files when they fail."""
+
+import warnings
+from collections.abc import Iterator
+
+import dagster as dg
+
+from anon_pipeline.defs.assets import review_queue, whitelisted_files
+from anon_pipeline.defs.partitions import batches
+from anon_pipeline.defs.resources import PipelineSettings
+from anon_pipeline.engine import verification
+from anon_pipeline.engine.tables import read_rows
+
+# Partitioned asset checks are a Dagster preview feature (1.13). They are what lets
+# the UI show check results per batch, which verification needs; the warning would
+# otherwise repeat on every code-location load.
+warnings.filterwarnings("ignore", category=dg.PreviewWarning, message=".*partitions_def.*")
+
+OUTPUT_CHECKS = {
+    "no_private_attributes": "No private attribute (odd group, private creators included) at any "
+    "depth of any released file.",
+    "no_original_uids": "No UID from the input batch (every original in the hashed-UID map) "
+    "appears in any released file.",
+    "no_identifying_values": "No value that stage 1 removed or pseudonymised (names, IDs, birth "
+    "dates, accession numbers, addresses… from the raw batch, kept in the secure zone) occurs "
+    "anywhere in the bytes of a released file.",
+    "outputs_parse_with_pixels_unchanged": "Every released file parses, is listed in the "
+    "manifest, and its pixel data hash equals the input file's.",
+}
+
+
+@dg.multi_asset_check(
+    specs=[
+        dg.AssetCheckSpec(
+            name,
+            asset=whitelisted_files,
+            description=description,
+            blocking=True,
+            partitions_def=batches,
+        )
+        for name, description in OUTPUT_CHECKS.items()
+    ]
+)
+def released_files_checks(
+    context: dg.AssetCheckExecutionContext, settings: PipelineSettings
+) -> Iterator[dg.AssetCheckResult]:
+    """One re-read of every released file serves all four per-file checks."""
+    paths = settings.paths(context.partition_key)
+    checks = verification.check_outputs(paths, settings.worker_count())
+    findings = {
+        "no_private_attributes": checks.private_attributes,
+        "no_original_uids": checks.original_uids,
+        "no_identifying_values": checks.identifying_values,
+        "outputs_parse_with_pixels_unchanged": checks.parse_and_pixels,
+    }
+    for name, result in findings.items():
+        yield dg.AssetCheckResult(
+            check_name=name,
+            asset_key=whitelisted_files.key,
+            passed=result.passed,
+            metadata=result.metadata(),
+        )
+
+
+@dg.asset_check(
+    asset=whitelisted_files,
+    blocking=True,
+    partitions_def=batches,
+    description="Every file in the batch folder has exactly one manifest row, and every row "
+    "has a disposition (anonymized, held: <reason>, skipped: <reason>).",
+)
+def every_input_file_accounted_for(
+    context: dg.AssetCheckExecutionContext, settings: PipelineSettings
+) -> dg.AssetCheckResult:
+    result = verification.check_accounted(settings.paths(context.partition_key))
+    return dg.AssetCheckResult(passed=result.passed, metadata=result.metadata())
+
+
+@dg.asset_check(
+    asset=review_queue,
+    partitions_def=batches,
+    description="No attribute of this batch is waiting for a reviewer's decision. A warning: "
+    "the unknown attributes were removed, but a person should decide on them.",
+)
+def review_queue_is_empty(
+    context: dg.AssetCheckExecutionContext, settings: PipelineSettings
+) -> dg.AssetCheckResult:
+    rows = read_rows(settings.paths(context.partition_key).review_queue)
+    return dg.AssetCheckResult(
+        passed=not rows,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "attributes_waiting": len(rows),
+            "keywords": ", ".join(sorted(r["keyword"] or r["tag"] for r in rows)) or "none",
+        },
+    )
+
+
+batch_checks = [released_files_checks, every_input_file_accounted_for, review_queue_is_empty]

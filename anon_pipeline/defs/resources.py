@@ -1,0 +1,62 @@
+"""Where the data lives and how the pipeline runs, from environment variables."""
+
+import os
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from anon_pipeline.engine.arrivals import DEFAULT_MARKER
+from anon_pipeline.engine.keys import KEY_ENV_VAR, KeyFileError, load_key
+from anon_pipeline.engine.layout import DataRoot
+from anon_pipeline.engine.pipeline import BatchPaths
+
+ROOT_ENV_VAR = "ANON_PIPELINE_ROOT"
+WORKERS_ENV_VAR = "ANON_PIPELINE_WORKERS"
+QUIET_ENV_VAR = "ANON_PIPELINE_QUIET_SECONDS"
+
+
+class PipelineSettings(dg.ConfigurableResource):
+    """The data root (incoming/, secure/, release/), the key, and when a batch is ready."""
+
+    root: str = "data"
+    key_file: str = ""  # empty: <root>/secure/anon_pipeline.key
+    workers: int = 0  # 0: all cores
+    marker: str = DEFAULT_MARKER
+    quiet_seconds: int = 300
+
+    @property
+    def data_root(self) -> DataRoot:
+        return DataRoot(Path(self.root).expanduser().resolve())
+
+    def paths(self, batch: str) -> BatchPaths:
+        return BatchPaths.in_root(self.data_root, batch)
+
+    def key(self) -> bytes:
+        try:
+            return load_key(self.key_file or self.data_root.key_file)
+        except KeyFileError as error:
+            raise dg.Failure(description=str(error)) from None
+
+    def worker_count(self) -> int | None:
+        return self.workers or None
+
+
+def settings_from_environment(deferred: bool = True) -> PipelineSettings:
+    """ANON_PIPELINE_ROOT (default ./data), ANON_PIPELINE_KEY_FILE, ANON_PIPELINE_WORKERS,
+    ANON_PIPELINE_QUIET_SECONDS. Deferred: read at run time and shown as environment
+    variables in the UI; otherwise read now (for code that runs outside a Dagster run)."""
+
+    def from_env(name: str, default: Any, as_int: bool = False) -> Any:
+        if name not in os.environ:
+            return default
+        if not deferred:
+            return int(os.environ[name]) if as_int else os.environ[name]
+        return dg.EnvVar.int(name) if as_int else dg.EnvVar(name)
+
+    return PipelineSettings(
+        root=from_env(ROOT_ENV_VAR, "data"),
+        key_file=from_env(KEY_ENV_VAR, ""),
+        workers=from_env(WORKERS_ENV_VAR, 0, as_int=True),
+        quiet_seconds=from_env(QUIET_ENV_VAR, 300, as_int=True),
+    )
