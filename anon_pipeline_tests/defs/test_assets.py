@@ -1,0 +1,119 @@
+"""The batch job on an ephemeral Dagster instance: assets, checks, metadata, reruns."""
+
+import json
+
+import dagster as dg
+import pydicom
+
+from anon_pipeline.defs.assets import batch_assets
+from anon_pipeline.defs.rule_sets import BLACKLIST, WHITELIST
+from anon_pipeline.engine.synthetic import fake_patient, make_ct_slice, write_cd_batch
+from anon_pipeline_tests.conftest import tree_digest, write_dataset
+from anon_pipeline_tests.defs.conftest import incoming, run_batch
+
+ASSET_NAMES = {asset.key.to_user_string() for asset in batch_assets}
+
+
+def materialized(result, partition):
+    return {
+        event.asset_key.to_user_string()
+        for event in result.get_asset_materialization_events()
+        if event.partition == partition
+    }
+
+
+def check_results(result):
+    return {e.check_name: e for e in result.get_asset_check_evaluations()}
+
+
+def everything_dagster_stored(instance, result) -> str:
+    """All event-log text of the run: messages, metadata, check results, tags."""
+    records = instance.all_logs(result.run_id)
+    run = instance.get_run_by_id(result.run_id)
+    return "\n".join([json.dumps(run.tags)] + [str(record) for record in records])
+
+
+def test_every_asset_of_a_partition_materializes_and_checks_pass(settings, instance):
+    patients = [fake_patient(1), fake_patient(2)]
+    write_cd_batch(incoming(settings) / "cd_a", patients, series=1, slices=2)
+    result = run_batch(settings, instance, "cd_a")
+    assert result.success
+    assert materialized(result, "cd_a") == ASSET_NAMES
+    checks = check_results(result)
+    for name in (
+        "no_private_attributes",
+        "no_original_uids",
+        "no_identifying_values",
+        "outputs_parse_with_pixels_unchanged",
+        "every_input_file_accounted_for",
+    ):
+        assert checks[name].passed, name
+    assert not checks["review_queue_is_empty"].passed
+    assert checks["review_queue_is_empty"].severity == dg.AssetCheckSeverity.WARN
+
+    whitelisted = instance.get_latest_materialization_event(dg.AssetKey("whitelisted_files"))
+    metadata = whitelisted.asset_materialization.metadata
+    assert metadata["files_anonymized"].value == 4
+    assert metadata["whitelist_rule_set_version"].value == WHITELIST.version
+    assert metadata["blacklist_rule_set_version"].value == BLACKLIST.version
+    assert metadata["files_per_second"].value > 0
+
+
+def test_nothing_dagster_stores_contains_phi(settings, instance):
+    patients = [fake_patient(4)]
+    write_cd_batch(incoming(settings) / "cd_b", patients, series=1, slices=2)
+    result = run_batch(settings, instance, "cd_b")
+    stored = everything_dagster_stored(instance, result)
+    assert "cd_b" in stored and "no_private_attributes" in stored  # we did read the log
+    for identifier in patients[0].identifiers():
+        assert identifier not in stored, identifier
+    for path in (incoming(settings) / "cd_b").rglob("IM*"):
+        dataset = pydicom.dcmread(path)
+        for uid in (dataset.SOPInstanceUID, dataset.StudyInstanceUID, dataset.SeriesInstanceUID):
+            assert uid not in stored
+        assert str(path.relative_to(incoming(settings) / "cd_b")) not in stored
+
+
+def test_a_failing_privacy_check_blocks_the_downstream_assets(settings, instance):
+    patient = fake_patient(5)
+    slice_ = make_ct_slice(patient, "leaky", 1, 1)
+    slice_.Manufacturer = patient.name.split("^")[0]  # kept by the whitelist: a leak
+    write_dataset(incoming(settings) / "cd_leak" / "IM1", slice_)
+    result = run_batch(settings, instance, "cd_leak")
+    checks = check_results(result)
+    assert not checks["no_identifying_values"].passed
+    assert checks["no_private_attributes"].passed
+    done = materialized(result, "cd_leak")
+    assert "whitelisted_files" in done
+    assert not done & {"hashed_uid_map", "attribute_inventory", "review_queue"}
+    assert not result.success
+
+
+def test_a_rerun_replaces_the_partition_whole(settings, instance):
+    write_cd_batch(incoming(settings) / "cd_c", [fake_patient(6)], series=1, slices=2)
+    assert run_batch(settings, instance, "cd_c").success
+    paths = settings.paths("cd_c")
+    first = tree_digest(paths.release_files)
+    (paths.release_files / "stray.dcm").write_bytes(b"from an older run")
+    (paths.stage1_files / "stray.dcm").write_bytes(b"from an older run")
+    assert run_batch(settings, instance, "cd_c").success
+    assert tree_digest(paths.release_files) == first
+    assert not (paths.stage1_files / "stray.dcm").exists()
+
+
+def test_rule_versions_are_the_code_versions():
+    versions = {asset.key.to_user_string(): asset.code_versions_by_key for asset in batch_assets}
+    assert next(iter(versions["blacklisted_files"].values())) == BLACKLIST.version
+    for name in ("whitelisted_files", "hashed_uid_map", "attribute_inventory", "review_queue"):
+        assert next(iter(versions[name].values())) == WHITELIST.version
+
+
+def test_a_missing_key_fails_the_run_with_a_clear_message(settings, instance):
+    settings.data_root.key_file.unlink()
+    write_cd_batch(incoming(settings) / "cd_d", [fake_patient(7)], series=1, slices=1)
+    result = run_batch(settings, instance, "cd_d")
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    assert "anon-pipeline init" in str(failure.step_failure_data.error.message) + str(
+        failure.step_failure_data.user_failure_data
+    )

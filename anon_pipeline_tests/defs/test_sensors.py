@@ -1,0 +1,63 @@
+"""The arrival sensor on an instance: new, repeated, half-copied and completed batches."""
+
+import dagster as dg
+
+from anon_pipeline.defs.resources import PipelineSettings
+from anon_pipeline.defs.sensors import incoming_batches
+from anon_pipeline.engine.synthetic import fake_patient, write_cd_batch
+from anon_pipeline_tests.defs.conftest import incoming
+
+
+def tick(instance, settings, cursor=None):
+    with dg.build_sensor_context(
+        instance=instance, resources={"settings": settings}, cursor=cursor
+    ) as context:
+        return incoming_batches(context)
+
+
+def added_partitions(result):
+    return [key for request in result.dynamic_partitions_requests for key in request.partition_keys]
+
+
+def test_new_batch_adds_its_partition_and_one_run(instance, settings):
+    batch = incoming(settings) / "cd_new"
+    write_cd_batch(batch, [fake_patient(1)], series=1, slices=1)
+    (batch / settings.marker).touch()
+    result = tick(instance, settings)
+    assert added_partitions(result) == ["cd_new"]
+    assert [request.partition_key for request in result.run_requests] == ["cd_new"]
+    assert result.run_requests[0].run_key.startswith("cd_new:")
+
+    instance.add_dynamic_partitions("batch", ["cd_new"])
+    again = tick(instance, settings, result.cursor)
+    assert again.run_requests == [] and added_partitions(again) == []
+
+
+def test_half_copied_batch_waits_until_the_marker_appears(instance, settings):
+    batch = incoming(settings) / "cd_copying"
+    write_cd_batch(batch, [fake_patient(2)], series=1, slices=1)
+    first = tick(instance, settings)
+    assert first.run_requests == [] and added_partitions(first) == []
+    (batch / settings.marker).touch()
+    second = tick(instance, settings, first.cursor)
+    assert [request.partition_key for request in second.run_requests] == ["cd_copying"]
+
+
+def test_quiet_period_makes_a_batch_ready_without_marker(instance, settings):
+    quick = PipelineSettings(root=settings.root, workers=1, quiet_seconds=0)
+    write_cd_batch(incoming(settings) / "cd_quiet", [fake_patient(3)], series=1, slices=1)
+    result = tick(instance, quick)
+    assert [request.partition_key for request in result.run_requests] == ["cd_quiet"]
+
+
+def test_a_batch_that_changes_after_its_run_gets_a_new_run_key(instance, settings):
+    batch = incoming(settings) / "cd_grows"
+    write_cd_batch(batch, [fake_patient(4)], series=1, slices=1)
+    (batch / settings.marker).touch()
+    first = tick(instance, settings)
+    instance.add_dynamic_partitions("batch", ["cd_grows"])
+    (batch / "late_file.txt").write_text("added after the first run")
+    second = tick(instance, settings, first.cursor)
+    assert len(second.run_requests) == 1
+    assert second.run_requests[0].run_key != first.run_requests[0].run_key
+    assert added_partitions(second) == []

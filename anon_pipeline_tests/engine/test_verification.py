@@ -1,0 +1,91 @@
+"""Each automated check fails on a deliberately bad output and passes on a good one."""
+
+import shutil
+
+import pydicom
+import pytest
+
+from anon_pipeline.engine.verification import check_accounted, check_outputs
+from anon_pipeline_tests.conftest import process_cd
+
+
+@pytest.fixture
+def batch(tmp_path, patients, key):
+    return process_cd(tmp_path, patients[:1], key, workers=1)
+
+
+def first_output(batch):
+    return batch.release_files()[0]
+
+
+def rewrite(path, change):
+    dataset = pydicom.dcmread(path)
+    change(dataset)
+    dataset.save_as(path, enforce_file_format=True)
+    return str(path.relative_to(path.parents[2]))
+
+
+def test_good_outputs_pass_every_check(batch):
+    checks = check_outputs(batch.paths, workers=1)
+    for findings in vars(checks).values():
+        assert findings.passed and findings.checked == 6
+    assert check_accounted(batch.paths).passed
+
+
+def test_a_planted_private_tag_fails_only_its_check(batch):
+    def plant(dataset):
+        dataset.private_block(0x0009, "PLANTED", create=True).add_new(0x01, "LO", "x")
+
+    name = rewrite(first_output(batch), plant)
+    checks = check_outputs(batch.paths, workers=1)
+    assert checks.private_attributes.failed == [name]
+    assert checks.original_uids.passed and checks.identifying_values.passed
+
+
+def test_an_original_uid_left_behind_fails(batch):
+    original = pydicom.dcmread(next(batch.batch_dir.rglob("IM*"))).SOPInstanceUID
+
+    def plant(dataset):
+        dataset.ReferencedImageSequence[0].ReferencedSOPInstanceUID = original
+
+    path = next(p for p in batch.release_files() if "ReferencedImageSequence" in pydicom.dcmread(p))
+    name = rewrite(path, plant)
+    assert check_outputs(batch.paths, workers=1).original_uids.failed == [name]
+
+
+def test_an_identifying_value_anywhere_fails_and_names_the_attribute_not_the_value(batch):
+    patient = batch.patients[0]
+
+    def plant(dataset):
+        dataset.Manufacturer = patient.name.split("^")[0]  # a kept attribute, a name from stage 1
+
+    name = rewrite(first_output(batch), plant)
+    failed = check_outputs(batch.paths, workers=1).identifying_values.failed
+    assert failed == [f"{name}: PatientName"] or failed[0].startswith(name)
+    assert patient.name.split("^")[0] not in failed[0]
+
+
+def test_changed_pixel_data_or_an_unparseable_file_fails(batch):
+    def flip(dataset):
+        pixels = bytearray(dataset.PixelData)
+        pixels[0] ^= 0xFF
+        dataset.PixelData = bytes(pixels)
+
+    name = rewrite(first_output(batch), flip)
+    (batch.release_files()[1]).write_bytes(b"not dicom")
+    failed = check_outputs(batch.paths, workers=1).parse_and_pixels.failed
+    assert f"{name}: pixel data differs from the input" in failed
+    assert any("does not parse" in item for item in failed)
+
+
+def test_a_file_outside_the_manifest_fails(batch):
+    shutil.copy(first_output(batch), first_output(batch).with_name("extra.dcm"))
+    failed = check_outputs(batch.paths, workers=1).parse_and_pixels.failed
+    assert any("extra.dcm: not in the manifest" in item for item in failed)
+
+
+def test_a_file_the_manifest_does_not_know_fails_accounting(batch):
+    (batch.batch_dir / "arrived_late.dcm").write_bytes(b"x")
+    findings = check_accounted(batch.paths)
+    assert not findings.passed
+    assert "1 files without a row" in findings.failed[0]
