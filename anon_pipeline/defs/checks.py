@@ -68,7 +68,7 @@ def released_files_checks(
     blocking=True,
     partitions_def=batches,
     description="Every file in the batch folder has exactly one manifest row, and every row "
-    "has a disposition (anonymized, held: <reason>, skipped: <reason>).",
+    "has a disposition: anonymized, or held or skipped with its reason.",
 )
 def every_input_file_accounted_for(
     context: dg.AssetCheckExecutionContext, settings: PipelineSettings

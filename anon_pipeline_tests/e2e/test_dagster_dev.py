@@ -1,0 +1,157 @@
+"""End to end: a batch dropped into incoming/ is picked up by the sensor of a real
+`dagster dev`, and the result is verified through GraphQL and in a browser."""
+
+import contextlib
+import os
+import re
+import time
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from playwright.sync_api import sync_playwright
+
+from anon_pipeline.defs.assets import batch_assets
+from anon_pipeline.defs.checks import OUTPUT_CHECKS
+from anon_pipeline.engine.arrivals import DEFAULT_MARKER
+from anon_pipeline.engine.synthetic import fake_patient, write_cd_batch
+from anon_pipeline_tests.e2e.conftest import ARTIFACTS
+
+pytestmark = pytest.mark.slow
+
+BATCH = "cd_e2e"
+RUN_SECONDS = 300
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+RUNS = """query($partition: String!) {
+  runsOrError(filter: {tags: [{key: "dagster/partition", value: $partition}]}) {
+    ... on Runs { results { runId status tags { key value } } }
+  }
+}"""
+MATERIALIZATIONS = """query($key: AssetKeyInput!, $partition: String!) {
+  assetOrError(assetKey: $key) {
+    ... on Asset { assetMaterializations(partitions: [$partition]) { partition runId } }
+  }
+}"""
+CHECK_EXECUTIONS = """query($key: AssetKeyInput!, $check: String!) {
+  assetCheckExecutions(assetKey: $key, checkName: $check, limit: 10) {
+    runId status evaluation { success partition severity }
+  }
+}"""
+
+
+def drop_batch(incoming: Path) -> None:
+    """Copy like a copy station: into a hidden folder, marker last, then rename."""
+    staging = incoming / f".{BATCH}.copying"
+    write_cd_batch(staging, [fake_patient(11), fake_patient(12)], series=1, slices=2)
+    (staging / DEFAULT_MARKER).touch()
+    os.rename(staging, incoming / BATCH)
+
+
+def wait_for_run(dagster_dev) -> dict:
+    deadline = time.monotonic() + RUN_SECONDS
+    while time.monotonic() < deadline:
+        runs = dagster_dev.graphql(RUNS, {"partition": BATCH})["runsOrError"]["results"]
+        if runs and runs[0]["status"] in ("SUCCESS", "FAILURE", "CANCELED"):
+            return runs[0]
+        time.sleep(3)
+    pytest.fail(f"no finished run for {BATCH} within {RUN_SECONDS}s (see test-artifacts/)")
+
+
+@pytest.fixture(scope="module")
+def finished_run(dagster_dev) -> dict:
+    drop_batch(dagster_dev.root / "incoming")
+    return wait_for_run(dagster_dev)
+
+
+def test_sensor_run_materializes_every_asset_and_passes_every_check(dagster_dev, finished_run):
+    assert finished_run["status"] == "SUCCESS"
+    tags = {tag["key"]: tag["value"] for tag in finished_run["tags"]}
+    assert tags["dagster/sensor_name"] == "incoming_batches"
+    assert tags["dagster/run_key"].startswith(f"{BATCH}:")
+    for asset in batch_assets:
+        answer = dagster_dev.graphql(
+            MATERIALIZATIONS, {"key": {"path": asset.key.path}, "partition": BATCH}
+        )
+        events = answer["assetOrError"]["assetMaterializations"]
+        assert [event["runId"] for event in events] == [finished_run["runId"]], asset.key
+    checks = [
+        ("whitelisted_files", name) for name in [*OUTPUT_CHECKS, "every_input_file_accounted_for"]
+    ]
+    for asset, check in checks:
+        executions = dagster_dev.graphql(
+            CHECK_EXECUTIONS, {"key": {"path": [asset]}, "check": check}
+        )["assetCheckExecutions"]
+        mine = [e for e in executions if e["runId"] == finished_run["runId"]]
+        assert mine and mine[0]["evaluation"]["success"], (check, mine)
+        assert mine[0]["evaluation"]["partition"] == BATCH
+    review = dagster_dev.graphql(
+        CHECK_EXECUTIONS, {"key": {"path": ["review_queue"]}, "check": "review_queue_is_empty"}
+    )["assetCheckExecutions"]
+    assert review[0]["evaluation"]["severity"] == "WARN"  # synthetic data has unreviewed attributes
+    released = list((dagster_dev.root / "release" / BATCH / "dicom").rglob("*.dcm"))
+    assert len(released) == 4
+
+
+def test_the_same_batch_is_not_run_twice(dagster_dev, finished_run):
+    time.sleep(35)  # at least two more sensor ticks
+    runs = dagster_dev.graphql(RUNS, {"partition": BATCH})["runsOrError"]["results"]
+    assert [run["runId"] for run in runs] == [finished_run["runId"]]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail("chromium is missing in CI: .ci/run must install Debian's chromium")
+        pytest.skip("Debian chromium not installed")
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
+
+
+def open_page(browser, url: str):
+    page = browser.new_page(viewport={"width": 1700, "height": 1000})
+    page.goto(url)
+    skip = page.get_by_role("button", name="Skip")  # the first-visit community dialog
+    with contextlib.suppress(PlaywrightTimeout):  # no dialog this time
+        skip.click(timeout=5000)
+    return page
+
+
+def test_ui_shows_the_graph_partitions_and_checks(dagster_dev, finished_run, browser):
+    ARTIFACTS.mkdir(exist_ok=True)
+    page = open_page(
+        browser, f"{dagster_dev.url}/assets/whitelisted_files?view=lineage&lineageDepth=3"
+    )
+    for asset in batch_assets:
+        page.get_by_text(asset.key.to_user_string(), exact=True).first.wait_for(timeout=60000)
+    page.get_by_text("5 / 5 Passed").first.wait_for(timeout=60000)
+    page.screenshot(path=ARTIFACTS / "asset-graph.png")
+
+    page.goto(f"{dagster_dev.url}/assets/whitelisted_files?view=partitions")
+    page.get_by_text(BATCH, exact=True).first.click(timeout=60000)
+    page.get_by_text("files_anonymized").first.wait_for(timeout=60000)
+    page.get_by_text(finished_run["runId"][:8]).first.wait_for(timeout=60000)
+    page.screenshot(path=ARTIFACTS / "partition-materialization.png")
+
+    page.goto(f"{dagster_dev.url}/assets/whitelisted_files?view=checks")
+    for check in OUTPUT_CHECKS:  # long names are middle-truncated on screen: match a prefix
+        shown = page.get_by_text(re.compile(re.escape(check[:14]))).filter(visible=True)
+        shown.first.wait_for(timeout=60000)
+    page.get_by_text("Passed").first.wait_for(timeout=60000)
+    page.get_by_text(BATCH).first.wait_for(timeout=60000)
+    page.screenshot(path=ARTIFACTS / "asset-checks.png")
+    page.close()
+    for screenshot in ("asset-graph", "partition-materialization", "asset-checks"):
+        assert (ARTIFACTS / f"{screenshot}.png").stat().st_size > 10_000
