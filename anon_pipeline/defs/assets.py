@@ -47,7 +47,9 @@ def raw_batch(
     """The CD copy as it arrived: one manifest row per file (kind, size, BLAKE2b hash).
     The input folder is only read. The manifest stays in the secure zone."""
     paths = settings.paths(context.partition_key)
-    report = pipeline.scan_step(paths, settings.worker_count(), log_progress(context, "scan"))
+    report = pipeline.scan_step(
+        paths, settings.worker_count(), log_progress(context, "scan"), settings.marker
+    )
     return dg.MaterializeResult(
         metadata={**report.metadata(), "manifest": dg.MetadataValue.path(str(paths.scan))}
     )

@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from anon_pipeline.engine.arrivals import DEFAULT_MARKER
 from anon_pipeline.engine.atomic import staged_directory
 from anon_pipeline.engine.layout import SECURE_MODE, DataRoot
 from anon_pipeline.engine.parallel import Progress
@@ -189,11 +190,14 @@ def final_outcomes(stage1: list[FileOutcome], stage2: list[FileOutcome]) -> list
 
 
 def scan_step(
-    paths: BatchPaths, workers: int | None = None, progress: Progress | None = None
+    paths: BatchPaths,
+    workers: int | None = None,
+    progress: Progress | None = None,
+    marker: str = DEFAULT_MARKER,
 ) -> ScanReport:
     """List and classify every file of the batch; write the raw manifest (secure)."""
     started = time.perf_counter()
-    scanned = scan_batch(paths.batch_dir, workers, progress)
+    scanned = scan_batch(paths.batch_dir, workers, progress, marker)
     paths.secure_dir.mkdir(parents=True, exist_ok=True, mode=SECURE_MODE)
     write_rows(paths.scan, scan_rows_to_table(scanned), SCAN_SCHEMA)
     return ScanReport(

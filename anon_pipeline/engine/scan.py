@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 
+from anon_pipeline.engine.arrivals import DEFAULT_MARKER
 from anon_pipeline.engine.dicomfile import (
     DicomFileError,
     content_hash,
@@ -34,6 +35,7 @@ class Kind(StrEnum):
     SYMLINK = "symlink"
     UNREADABLE = "unreadable"
     DUPLICATE = "duplicate"
+    MARKER = "marker"  # the copy station's completion marker at the batch's top level
 
 
 PROCESSABLE = frozenset({Kind.IMAGE, Kind.DICOM_OTHER})
@@ -107,7 +109,10 @@ def classify_chunk(
 
 
 def scan_batch(
-    batch_dir: Path, workers: int | None = None, progress: Progress | None = None
+    batch_dir: Path,
+    workers: int | None = None,
+    progress: Progress | None = None,
+    marker: str = DEFAULT_MARKER,
 ) -> list[ScannedFile]:
     """Manifest rows for every file under `batch_dir`, duplicates and UID conflicts marked."""
     entries = list_batch(batch_dir)
@@ -116,6 +121,9 @@ def scan_batch(
     for row, (relative_path, is_symlink) in enumerate(entries):
         if is_symlink:
             rows[row] = ScannedFile(row, relative_path, 0, Kind.SYMLINK, detail="not followed")
+        elif relative_path == marker:
+            size = (Path(batch_dir) / relative_path).stat().st_size
+            rows[row] = ScannedFile(row, relative_path, size, Kind.MARKER)
         else:
             to_read.append((row, relative_path))
     for scanned in map_chunks(
@@ -132,7 +140,10 @@ def mark_duplicates(rows: list[ScannedFile]) -> list[ScannedFile]:
     first_with_hash: dict[str, int] = {}
     marked = []
     for row in rows:
-        if row.kind not in (Kind.SYMLINK, Kind.UNREADABLE, Kind.EMPTY) and row.content_hash:
+        if (
+            row.kind not in (Kind.SYMLINK, Kind.UNREADABLE, Kind.EMPTY, Kind.MARKER)
+            and row.content_hash
+        ):
             first = first_with_hash.setdefault(row.content_hash, row.row)
             if first != row.row:
                 row = replace(row, kind=Kind.DUPLICATE, detail=f"of row {first}")

@@ -113,6 +113,7 @@ def disposition_without_processing(scanned: ScannedFile) -> FileOutcome | None:
         Kind.DICOMDIR: (skipped, "skipped: dicomdir"),
         Kind.NON_DICOM: (skipped, "skipped: non_dicom"),
         Kind.SYMLINK: (skipped, "skipped: symlink (not followed)"),
+        Kind.MARKER: (skipped, "skipped: copy-complete marker"),
         Kind.DUPLICATE: (skipped, f"skipped: duplicate ({scanned.detail})"),
         Kind.EMPTY: (held, "held: corrupt (empty file)"),
         Kind.CORRUPT: (held, f"held: corrupt ({scanned.detail})"),

@@ -88,3 +88,12 @@ def test_scan_never_changes_the_input(tmp_path, patients):
     before = tree_digest(tmp_path / "cd")
     scan_batch(tmp_path / "cd", workers=2)
     assert tree_digest(tmp_path / "cd") == before
+
+
+def test_the_completion_marker_is_recorded_as_such(tmp_path, patients):
+    write_cd_batch(tmp_path / "cd", patients[:1], series=1, slices=1)
+    (tmp_path / "cd" / ".copy_complete").touch()
+    (tmp_path / "cd" / "PT000000" / ".copy_complete").touch()  # only the top-level one counts
+    rows = kinds(scan_batch(tmp_path / "cd", workers=1))
+    assert rows[".copy_complete"] is Kind.MARKER
+    assert rows["PT000000/.copy_complete"] is Kind.EMPTY
