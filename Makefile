@@ -37,7 +37,7 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix anon_pipeline anon_pipeline_tests
 
 test: lint
-	$(BIN)/python -m pytest -n 2 --durations=15 -q
+	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=15 -q
 
 clean:
 	rm -rf $(VENV) $(DEMO_ROOT) .dagster_home .pytest_cache .ruff_cache .hypothesis
