@@ -8,7 +8,7 @@ UI_PORT ?= 3000
 export DAGSTER_HOME := $(abspath .dagster_home)
 export ANON_PIPELINE_ROOT := $(abspath $(DEMO_ROOT))
 
-.PHONY: demo ui test lint format clean
+.PHONY: demo ui test bench lint format clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,15 +29,19 @@ ui: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p $(UI_PORT)
 
 lint: $(STAMP)
-	$(BIN)/ruff check anon_pipeline anon_pipeline_tests
-	$(BIN)/ruff format --check anon_pipeline anon_pipeline_tests
+	$(BIN)/ruff check anon_pipeline anon_pipeline_tests benchmarks
+	$(BIN)/ruff format --check anon_pipeline anon_pipeline_tests benchmarks
 
 format: $(STAMP)
-	$(BIN)/ruff format anon_pipeline anon_pipeline_tests
-	$(BIN)/ruff check --fix anon_pipeline anon_pipeline_tests
+	$(BIN)/ruff format anon_pipeline anon_pipeline_tests benchmarks
+	$(BIN)/ruff check --fix anon_pipeline anon_pipeline_tests benchmarks
 
 test: lint
 	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=15 -q
+
+# Files/s of each stage and the whole pipeline next to cp -r and a pydicom round trip.
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run.py --files $(or $(BENCH_FILES),300)
 
 clean:
 	rm -rf $(VENV) $(DEMO_ROOT) .dagster_home .pytest_cache .ruff_cache .hypothesis

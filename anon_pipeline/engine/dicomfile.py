@@ -10,15 +10,18 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import re
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 from pydicom import dcmread, dcmwrite
-from pydicom.dataelem import RawDataElement
+from pydicom.datadict import dictionary_has_tag, dictionary_VM, dictionary_VR
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.pixels.utils import get_expected_length
+from pydicom.tag import BaseTag
 from pydicom.uid import (
     UID,
     ExplicitVRBigEndian,
@@ -26,6 +29,7 @@ from pydicom.uid import (
     ImplicitVRLittleEndian,
     MediaStorageDirectoryStorage,
 )
+from pydicom.valuerep import VR
 
 from anon_pipeline import __version__
 
@@ -34,6 +38,25 @@ PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 IMPLEMENTATION_CLASS_UID = "2.25.216497309254184436591093290318914283521"
 IMPLEMENTATION_VERSION_NAME = f"ANONPIPE_{__version__.replace('.', '')}"[:16]
 UNDEFINED_LENGTH = 0xFFFFFFFF
+# PS3.5 §6.2: the bytes each string VR may hold. Free text may hold TAB, LF, FF, CR and
+# ESC (character-set switches); nothing may hold other control bytes, which every
+# element header (tag, VR, length) contains.
+_TEXT = rb"[^\x00-\x08\x0b\x0e-\x1a\x1c-\x1f]*"
+STRING_VR_BYTES = {
+    **{
+        vr: re.compile(_TEXT, re.DOTALL)
+        for vr in ("AE", "CS", "LO", "LT", "PN", "SH", "ST", "UC", "UR", "UT")
+    },
+    "UI": re.compile(rb"[0-9.\\\x00 ]*"),
+    "DS": re.compile(rb"[0-9+\-.eE \\]*"),
+    "IS": re.compile(rb"[0-9+\- \\]*"),
+    "DA": re.compile(rb"[0-9.\- \\]*"),
+    "TM": re.compile(rb"[0-9.: \\]*"),
+    "DT": re.compile(rb"[0-9.+\- \\]*"),
+    "AS": re.compile(rb"[0-9DWMY \\]*"),
+}
+BINARY_VR_SIZES = {"US": 2, "SS": 2, "UL": 4, "SL": 4, "FL": 4, "FD": 8, "AT": 4, "UV": 8, "SV": 8}
+KNOWN_VRS = frozenset(vr.value for vr in VR)
 
 
 class DicomFileError(Exception):
@@ -108,6 +131,7 @@ def classify_dataset(dataset: Dataset) -> ParsedFile:
     if len(dataset) == 0:
         raise DicomFileError("no data elements")
     check_last_element_complete(dataset)
+    check_raw_elements(dataset)
     transfer_syntax = transfer_syntax_of(dataset)
     if not transfer_syntax.is_transfer_syntax:
         raise DicomFileError("unknown transfer syntax")
@@ -129,6 +153,40 @@ def check_last_element_complete(dataset: Dataset) -> None:
         and len(last.value) < last.length
     ):
         raise DicomFileError(f"truncated: element {last.tag} runs past the end of the file")
+
+
+def check_raw_elements(dataset: Dataset) -> None:
+    """Check every top-level element while it is still raw (before anything converts it):
+    kept elements are copied byte for byte, so a bad VR or a value its VR cannot hold
+    makes the file corrupt here. Items inside sequences are checked by the rule walk."""
+    for tag in dataset.keys():  # noqa: SIM118 - iterating a Dataset would convert every value
+        element = dataset.get_item(tag)
+        vr = element.VR
+        if vr is not None and vr not in KNOWN_VRS:
+            raise DicomFileError(f"element {tag} has an invalid VR")
+        if vr is None and dictionary_has_tag(tag):
+            vr = dictionary_VR(tag)
+        check_raw_value(tag, element, vr or "UN")
+
+
+def check_raw_value(tag: BaseTag, element: DataElement | RawDataElement, vr: str) -> None:
+    """Refuse a raw value its VR cannot hold. Kept values are copied byte for byte, so
+    this is what stops a damaged length that swallowed the elements after it (a private
+    block with a name, say) from reaching an output inside a harmless-looking element."""
+    if not isinstance(element, RawDataElement) or not element.value:
+        return
+    value = element.value
+    if vr in STRING_VR_BYTES:
+        body = value.rstrip(b"\x00 ")
+        pattern = STRING_VR_BYTES[vr]
+        if pattern.fullmatch(body) is None:
+            raise DicomFileError(f"element {tag} holds bytes that VR {vr} does not allow")
+    elif vr in BINARY_VR_SIZES:
+        size = BINARY_VR_SIZES[vr]
+        multiplicity = dictionary_VM(tag) if dictionary_has_tag(tag) else "1-n"
+        expected = int(multiplicity) * size if multiplicity.isdigit() else None
+        if len(value) % size or (expected is not None and len(value) != expected):
+            raise DicomFileError(f"element {tag} has a length that VR {vr} does not allow")
 
 
 def check_native_pixel_length(dataset: Dataset, transfer_syntax: UID) -> None:

@@ -16,7 +16,9 @@ Item = TypeVar("Item")
 Result = TypeVar("Result")
 Progress = Callable[[int, int], None]
 
-MAX_CHUNK = 64
+MIN_CHUNK, MAX_CHUNK = 16, 256
+# Imported once by the fork server, so each worker starts without importing pydicom.
+PRELOADED_MODULES = ["anon_pipeline.engine.stage", "anon_pipeline.engine.scan"]
 
 
 def default_workers() -> int:
@@ -24,8 +26,9 @@ def default_workers() -> int:
 
 
 def chunked(items: Sequence[Item], workers: int) -> list[list[Item]]:
-    """About eight chunks per worker, at most MAX_CHUNK items each."""
-    size = max(1, min(MAX_CHUNK, len(items) // max(1, workers * 8)))
+    """About four chunks per worker, between MIN_CHUNK and MAX_CHUNK items each: enough
+    to rebalance around a slow file, few enough that per-chunk costs stay small."""
+    size = max(MIN_CHUNK, min(MAX_CHUNK, len(items) // max(1, workers * 4)))
     return [list(items[start : start + size]) for start in range(0, len(items), size)]
 
 
@@ -54,6 +57,7 @@ def map_chunks(
         return
     # forkserver: safe to start from a threaded host (Dagster) and cheaper than spawn.
     context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(PRELOADED_MODULES)
     with ProcessPoolExecutor(max_workers=min(workers, len(chunks)), mp_context=context) as pool:
         pending = {
             pool.submit(function, shared, index, chunk): len(chunk)

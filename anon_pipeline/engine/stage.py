@@ -175,7 +175,9 @@ def process_file(job: StageJob, scanned: ScannedFile, recorder: ChunkRecorder) -
         log = apply_rules(dataset, job.rule_set, job.key)
         if job.is_whitelist:
             mark_deidentified(dataset, job.rule_set)
-        encoded = encode_dicom(dataset, parsed.transfer_syntax)
+        encoded = encode_dicom(dataset, parsed.transfer_syntax)  # before anything converts values
+        values = list(attribute_values(dataset)) if job.is_whitelist else []
+        output_pixel_hash = pixel_data_hash(dataset)
         destination = job.output_dir / output_name
         destination.parent.mkdir(parents=True, exist_ok=True)
         with open(destination, "xb") as output:  # x: never overwrite another file's output
@@ -196,11 +198,10 @@ def process_file(job: StageJob, scanned: ScannedFile, recorder: ChunkRecorder) -
     recorder.uid_pairs.update(log.uid_pairs)
     recorder.identifiers.update(log.identifiers)
     recorder.unlisted.extend({"row": scanned.row, **vars(item)} for item in log.unlisted)
-    if job.is_whitelist:
-        recorder.values.extend(
-            {"row": scanned.row, "tag_path": t, "keyword_path": k, "vr": vr, "value": v}
-            for t, k, vr, v in attribute_values(dataset)
-        )
+    recorder.values.extend(
+        {"row": scanned.row, "tag_path": t, "keyword_path": k, "vr": vr, "value": v}
+        for t, k, vr, v in values
+    )
     return FileOutcome(
         scanned.row,
         Outcome.ANONYMIZED,
@@ -208,7 +209,7 @@ def process_file(job: StageJob, scanned: ScannedFile, recorder: ChunkRecorder) -
         output_name=output_name,
         output_size=len(encoded),
         output_hash=content_hash(encoded),
-        output_pixel_hash=pixel_data_hash(dataset),
+        output_pixel_hash=output_pixel_hash,
     )
 
 

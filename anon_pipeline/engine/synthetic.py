@@ -236,3 +236,93 @@ def write_demo_batches(
             (batch / marker).touch()
         written.append((batch, len(images)))
     return written
+
+
+# Attributes a real CT slice carries besides those above (values are plausible, not real).
+REALISTIC_EXTRAS = {
+    "InstanceCreationDate": "20240315",
+    "InstanceCreationTime": "101700",
+    "InstanceCreatorUID": "",
+    "StudyID": "",
+    "TimezoneOffsetFromUTC": "+0100",
+    "AcquisitionDateTime": "20240315101601",
+    "ScanOptions": "HELICAL_CT",
+    "DataCollectionDiameter": "500",
+    "ReconstructionDiameter": "350",
+    "DistanceSourceToDetector": "1085.6",
+    "DistanceSourceToPatient": "595",
+    "GantryDetectorTilt": "0",
+    "TableHeight": "153",
+    "RotationDirection": "CW",
+    "Exposure": "100",
+    "ExposureInuAs": "100000",
+    "FilterType": "FLAT",
+    "GeneratorPower": "24",
+    "FocalSpots": "1.2",
+    "RevolutionTime": 0.5,
+    "SingleCollimationWidth": 0.625,
+    "TotalCollimationWidth": 40.0,
+    "TableSpeed": 78.75,
+    "TableFeedPerRotation": 39.375,
+    "SpiralPitchFactor": 0.984375,
+    "CTDIvol": 8.5,
+    "ExposureModulationType": "DOSE",
+    "DataCollectionCenterPatient": [0.0, -153.0, -600.0],
+    "ReconstructionTargetCenterPatient": [0.0, -153.0, -600.0],
+    "RescaleType": "HU",
+    "SpacingBetweenSlices": "1.25",
+    "PatientOrientation": "",
+    "ImagesInAcquisition": "300",
+    "SmallestImagePixelValue": 0,
+    "LargestImagePixelValue": 4095,
+    "BurnedInAnnotation": "NO",
+    "LossyImageCompression": "00",
+    "Laterality": "",
+    "WindowCenterWidthExplanation": "WINDOW1",
+    "ReconstructionAlgorithm": "FBP",
+    "ContentQualification": "PRODUCT",
+    "IrradiationEventUID": "",
+    "PerformedProcedureStepStartDate": "20240315",
+    "PerformedProcedureStepStartTime": "101400",
+    "PerformedProcedureStepID": "PPS123",
+    "PerformedProcedureStepDescription": "CT CHEST",
+    "AdmittingDiagnosesDescription": "R91",
+    "PatientState": "",
+    "PregnancyStatus": 4,
+    "RequestedProcedureDescription": "CT KLATKI",
+    "ReasonForStudy": "kontrola",
+    "AcquisitionNumber": 1,
+    "TemporalPositionIndex": 1,
+    "CalciumScoringMassFactorPatient": 0.8,
+    "EstimatedDoseSaving": 20.5,
+    "CTDIPhantomTypeCodeSequence": None,
+}
+
+
+def make_realistic_ct_slice(
+    patient: FakePatient, study_key: str, series: int, instance: int
+) -> Dataset:
+    """A 512x512 int16 CT slice (~525 KB) with about 150 attributes, nested sequences
+    and a 20-element private block: what the benchmark measures against."""
+    ds = make_ct_slice(patient, study_key, series, instance, rows=512, columns=512)
+    for keyword, value in REALISTIC_EXTRAS.items():
+        if value is None:
+            item = Dataset()
+            item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = (
+                "113691",
+                "DCM",
+                "IEC Body",
+            )
+            setattr(ds, keyword, Sequence([item]))
+        elif keyword.endswith("UID"):
+            setattr(ds, keyword, make_uid(patient.patient_id, study_key, series, instance, keyword))
+        else:
+            setattr(ds, keyword, value)
+    block = ds.private_block(0x0019, "ACME CT PRIVATE", create=True)
+    for offset in range(20):
+        block.add_new(
+            0x20 + offset,
+            "LO" if offset % 3 else "DS",
+            f"{offset}.5" if offset % 3 == 0 else f"p{offset}",
+        )
+    return ds

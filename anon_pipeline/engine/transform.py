@@ -11,10 +11,13 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from pydicom.datadict import dictionary_has_tag, dictionary_VR
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
+from pydicom.tag import BaseTag
 
+from anon_pipeline.engine.dicomfile import check_raw_value
 from anon_pipeline.engine.pseudonyms import date_offset_days, pseudonymize, shift_da, shift_dt
 from anon_pipeline.engine.rules import Action, Rule, RuleSet, cached_keyword
 from anon_pipeline.engine.uids import hash_uid
@@ -103,50 +106,68 @@ class RuleWalk:
         self.log = TransformLog()
 
     def transform(self, dataset: Dataset, path: str) -> None:
+        # Elements a rule keeps are never converted from their raw bytes: pydicom
+        # writes raw elements back byte for byte, which keeps untouched values
+        # exactly as they were and makes the walk cheap (most elements are kept).
         for tag in list(dataset.keys()):
             if tag.is_private:
                 if self.rule_set.removes_private:
                     del dataset[tag]
                     self.log.actions["remove private"] += 1
-                elif dataset[tag].VR == "SQ":
+                elif self.vr_of(dataset, tag) == "SQ":
                     self.transform_items(dataset[tag], path)
                 continue
             if tag.element == 0:  # group lengths (retired, PS3.5 §7.2) would be stale
                 del dataset[tag]
                 continue
-            element = dataset[tag]
             rule = self.rule_set.rule_for(tag)
             if rule is None:
-                self.apply_default(dataset, element, path)
+                self.apply_default(dataset, tag, path)
+            elif rule.action is not Action.KEEP or (vr := self.vr_of(dataset, tag)) == "SQ":
+                self.apply(dataset, dataset[tag], rule, path)
             else:
-                self.apply(dataset, element, rule, path)
+                check_raw_value(tag, dataset.get_item(tag), vr)
+
+    @staticmethod
+    def vr_of(dataset: Dataset, tag: BaseTag) -> str:
+        """The element's VR without converting its value where the file or the
+        dictionary already says it (implicit VR files carry no VR of their own)."""
+        element = dataset.get_item(tag)
+        if element.VR:
+            return element.VR
+        if dictionary_has_tag(tag):
+            return dictionary_VR(tag)
+        return dataset[tag].VR
 
     def transform_items(self, sequence: DataElement, path: str) -> None:
         keyword = cached_keyword(sequence.tag) or format_tag(sequence.tag)
         for item in sequence.value:
             self.transform(item, f"{path}{keyword}>")
 
-    def apply_default(self, dataset: Dataset, element: DataElement, path: str) -> None:
-        if element.VR == "SQ" and self.rule_set.recurses_unlisted_sequences:
-            self.transform_items(element, path)
+    def apply_default(self, dataset: Dataset, tag: BaseTag, path: str) -> None:
+        vr = self.vr_of(dataset, tag)
+        if vr == "SQ" and self.rule_set.recurses_unlisted_sequences:
+            self.transform_items(dataset[tag], path)
             return
-        if not self.rule_set.reviews_unlisted and element.VR != "SQ":
+        if not self.rule_set.reviews_unlisted and vr != "SQ":
+            check_raw_value(tag, dataset.get_item(tag), vr)
             return
         if self.rule_set.reviews_unlisted:
-            keyword = cached_keyword(element.tag)
+            element = dataset[tag]
+            keyword = cached_keyword(tag)
             self.log.unlisted.append(
                 UnlistedAttribute(
-                    tag=format_tag(element.tag),
+                    tag=format_tag(tag),
                     keyword=keyword,
                     vr=element.VR,
-                    path=path + (keyword or format_tag(element.tag)),
+                    path=path + (keyword or format_tag(tag)),
                     sample=sample_of(element),
                 )
             )
             self.log.actions["remove unlisted"] += 1
         else:
             self.log.actions["remove unlisted sequence"] += 1
-        del dataset[element.tag]
+        del dataset[tag]
 
     def apply(self, dataset: Dataset, element: DataElement, rule: Rule, path: str) -> None:
         action = rule.action
@@ -157,7 +178,8 @@ class RuleWalk:
             del dataset[element.tag]
             self.log.actions[f"{rule.name}: removed (VR {element.VR} does not fit {action})"] += 1
             return
-        self.log.actions[f"{rule.name}: {action}"] += 1
+        if action is not Action.KEEP:
+            self.log.actions[f"{rule.name}: {action}"] += 1
         if action in CHANGES_VALUE and element.VR in TEXT_VRS and element.VR != "UI":
             self.record_identifier(rule.name, element)
         if action is Action.KEEP:
