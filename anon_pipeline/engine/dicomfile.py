@@ -7,19 +7,27 @@ files into a clear `corrupt` outcome. Reasons never contain values or paths.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import logging
 import re
+import struct
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+import xxhash
 from pydicom import dcmread, dcmwrite
+from pydicom.charset import convert_encodings, default_encoding
 from pydicom.datadict import dictionary_has_tag, dictionary_VM, dictionary_VR
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.filebase import DicomBytesIO
+from pydicom.filewriter import (
+    correct_ambiguous_vr_element,
+    write_data_element,
+    write_file_meta_info,
+)
 from pydicom.pixels.utils import get_expected_length
 from pydicom.tag import BaseTag
 from pydicom.uid import (
@@ -29,7 +37,7 @@ from pydicom.uid import (
     ImplicitVRLittleEndian,
     MediaStorageDirectoryStorage,
 )
-from pydicom.valuerep import VR
+from pydicom.valuerep import EXPLICIT_VR_LENGTH_32, VR
 
 from anon_pipeline import __version__
 
@@ -77,8 +85,9 @@ class ParsedFile:
 
 
 def content_hash(data: bytes) -> str:
-    """BLAKE2b-128 (hashlib, no extra dependency): fast and collision-safe for deduplication."""
-    return hashlib.blake2b(data, digest_size=16).hexdigest()
+    """XXH3-128: about ten times faster than a cryptographic hash on 0.5 MB slices; used
+    to find duplicates and changed files, never as a security boundary."""
+    return xxhash.xxh3_128_hexdigest(data)
 
 
 def pixel_data_hash(dataset: Dataset) -> str | None:
@@ -228,6 +237,51 @@ def encode_dicom(dataset: Dataset, transfer_syntax: UID) -> bytes:
     meta.ImplementationVersionName = IMPLEMENTATION_VERSION_NAME
     dataset.file_meta = meta
     dataset.preamble = None  # a preamble may hold anything (e.g. a TIFF header)
-    buffer = io.BytesIO()
-    dcmwrite(buffer, dataset, enforce_file_format=True)
-    return buffer.getvalue()
+    if transfer_syntax.is_deflated:  # the whole dataset is compressed: pydicom writes it
+        buffer = io.BytesIO()
+        dcmwrite(buffer, dataset, enforce_file_format=True)
+        return buffer.getvalue()
+    output = DicomBytesIO()
+    output.write(b"\x00" * 128 + b"DICM")
+    write_file_meta_info(output, meta, enforce_standard=True)
+    output.is_little_endian = transfer_syntax.is_little_endian
+    output.is_implicit_VR = transfer_syntax.is_implicit_VR
+    write_top_level(output, dataset)
+    return output.getvalue()
+
+
+def write_top_level(output: DicomBytesIO, dataset: Dataset) -> None:
+    """Write the dataset's elements in tag order. Raw (unconverted) elements of defined
+    length go out as header + their value bytes, exactly what pydicom writes for them,
+    without its per-element overhead; everything else is written by pydicom."""
+    little = output.is_little_endian
+    implicit = output.is_implicit_VR
+    order = "<" if little else ">"
+    encodings = convert_encodings(dataset.get("SpecificCharacterSet") or default_encoding)
+    for tag in sorted(dataset.keys()):
+        element = dataset.get_item(tag)
+        if (
+            isinstance(element, RawDataElement)
+            and element.length != UNDEFINED_LENGTH
+            and element.value is not None
+            and element.is_little_endian == little
+            and element.is_implicit_VR == implicit
+            and (implicit or element.VR in KNOWN_VRS)
+        ):
+            group, number = tag >> 16, tag & 0xFFFF
+            length = len(element.value)
+            if implicit:
+                output.write(struct.pack(f"{order}HHI", group, number, length))
+            elif element.VR in EXPLICIT_VR_LENGTH_32:
+                header = struct.pack(
+                    f"{order}HH2sHI", group, number, element.VR.encode(), 0, length
+                )
+                output.write(header)
+            else:
+                output.write(
+                    struct.pack(f"{order}HH2sH", group, number, element.VR.encode(), length)
+                )
+            output.write(element.value)
+        else:
+            converted = correct_ambiguous_vr_element(dataset[tag], dataset, little)
+            write_data_element(output, converted, encodings)

@@ -1,10 +1,15 @@
 """Strict reading: what pydicom would accept but a privacy pipeline must not copy."""
 
+import io
 import struct
+from pathlib import Path
 
 import pytest
+from pydicom import dcmwrite
+from pydicom.data import get_testdata_file
 
-from anon_pipeline.engine.dicomfile import DicomFileError, parse_dicom
+from anon_pipeline.engine.dicomfile import DicomFileError, encode_dicom, parse_dicom, quiet_pydicom
+from anon_pipeline.engine.transform import apply_rules
 from anon_pipeline.engine.synthetic import fake_patient, make_ct_slice
 from anon_pipeline_tests.conftest import write_dataset
 
@@ -52,3 +57,32 @@ def test_an_unknown_vr_is_corrupt(slice_bytes):
     damaged = slice_bytes[: at + 4] + b"Q\xcb" + slice_bytes[at + 6 :]
     with pytest.raises(DicomFileError, match="invalid VR"):
         parse_dicom(damaged)
+
+
+# pydicom's bundled files, one per transfer syntax family (no patient data).
+BUNDLED = [
+    "CT_small.dcm",  # explicit VR little endian
+    "MR_small_implicit.dcm",  # implicit VR little endian
+    "MR_small_bigendian.dcm",  # explicit VR big endian (retired)
+    "MR_small_RLE.dcm",  # RLE lossless, encapsulated
+    "JPEG2000.dcm",  # JPEG 2000, encapsulated
+    "MR_small_jpeg_ls_lossless.dcm",  # JPEG-LS
+    "SC_rgb_jpeg_dcmtk.dcm",  # JPEG baseline
+    "image_dfl.dcm",  # deflated explicit VR little endian
+]
+
+
+@pytest.mark.parametrize("name", BUNDLED)
+@pytest.mark.parametrize("stage", ["blacklist", "whitelist"])
+def test_fast_writer_equals_pydicoms_writer_byte_for_byte(name, stage, blacklist, whitelist, key):
+    """The raw-copy writer is an optimisation only: it must write what pydicom writes."""
+    data = Path(get_testdata_file(name)).read_bytes()
+    with quiet_pydicom():
+        parsed = parse_dicom(data)
+        apply_rules(parsed.dataset, blacklist if stage == "blacklist" else whitelist, key)
+        fast = encode_dicom(parsed.dataset, parsed.transfer_syntax)
+        reference = io.BytesIO()
+        dcmwrite(reference, parsed.dataset, enforce_file_format=True)
+    assert fast == reference.getvalue()
+    with quiet_pydicom():
+        assert parse_dicom(fast).dataset.PixelData == parse_dicom(data).dataset.PixelData
