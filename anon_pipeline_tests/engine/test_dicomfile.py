@@ -9,8 +9,8 @@ from pydicom import dcmwrite
 from pydicom.data import get_testdata_file
 
 from anon_pipeline.engine.dicomfile import DicomFileError, encode_dicom, parse_dicom, quiet_pydicom
-from anon_pipeline.engine.transform import apply_rules
 from anon_pipeline.engine.synthetic import fake_patient, make_ct_slice
+from anon_pipeline.engine.transform import apply_rules
 from anon_pipeline_tests.conftest import write_dataset
 
 
