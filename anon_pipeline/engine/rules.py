@@ -30,6 +30,8 @@ from pydicom.datadict import (
 from pydicom.sr.codedict import codes
 from pydicom.valuerep import validate_value
 
+from anon_pipeline.engine.holds import HOLDS
+
 SHIPPED_RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
 TAG_PATTERN = re.compile(r"^\(([0-9A-Fa-f]{4}),([0-9A-Fa-f]{4})\)$")
 PSEUDONYM_VRS = frozenset({"AE", "CS", "LO", "LT", "PN", "SH", "ST", "UC", "UT"})
@@ -72,6 +74,7 @@ class RuleSet:
     reviews_unlisted: bool  # True: unlisted attributes are removed and queued for review
     recurses_unlisted_sequences: bool
     options: tuple[str, ...]
+    holds: frozenset[str] = frozenset(HOLDS)  # which kinds of files are held (holds.py)
     by_keyword: Mapping[str, Rule] = field(default_factory=dict)
     by_tag: Mapping[int, Rule] = field(default_factory=dict)
 
@@ -145,12 +148,12 @@ class RuleFileParser:
         top = dict(
             (key, (key_node, value)) for key, key_node, value in self.mapping(root, "the file")
         )
-        unknown = set(top) - {"rule_set", "options", "defaults", "rules"}
+        unknown = set(top) - {"rule_set", "options", "defaults", "hold", "rules"}
         if unknown:
             name = sorted(unknown)[0]
             raise self.fail(
                 top[name][0],
-                f"unknown section '{name}' (expected rule_set, options, defaults, rules)",
+                f"unknown section '{name}' (expected rule_set, options, defaults, hold, rules)",
             )
         for required in ("rule_set", "defaults", "rules"):
             if required not in top:
@@ -158,6 +161,7 @@ class RuleFileParser:
         name = self.scalar(top["rule_set"][1], "rule_set")
         defaults = self.parse_defaults(top["defaults"][1])
         options = self.parse_options(top["options"][1]) if "options" in top else ()
+        holds = self.parse_holds(top["hold"][1]) if "hold" in top else frozenset(HOLDS)
         rules = [
             self.parse_rule(key, key_node, value)
             for key, key_node, value in self.mapping(top["rules"][1], "rules")
@@ -195,6 +199,7 @@ class RuleFileParser:
                 "rule_set": name,
                 "defaults": defaults,
                 "options": list(options),
+                "holds": sorted(holds),
                 "rules": sorted([r.name, r.action.value, r.replacement] for r in rules),
             },
             sort_keys=True,
@@ -208,6 +213,7 @@ class RuleFileParser:
             reviews_unlisted=defaults["unlisted"] == "review",
             recurses_unlisted_sequences=defaults["sequence"] == "recurse",
             options=options,
+            holds=holds,
             by_keyword=by_keyword,
             by_tag=by_tag,
         )
@@ -235,6 +241,20 @@ class RuleFileParser:
         if missing:
             raise self.fail(node, f"defaults must set {', '.join(sorted(missing))}")
         return values
+
+    def parse_holds(self, node: yaml.Node) -> frozenset[str]:
+        """hold: {burned_in_annotation: true, secondary_capture: true, non_image_objects: true};
+        a hold left out stays on: releasing such files must be a decision, not an omission."""
+        enabled = set(HOLDS)
+        for key, key_node, value_node in self.mapping(node, "hold"):
+            if key not in HOLDS:
+                raise self.fail(key_node, f"unknown hold '{key}' (expected {', '.join(HOLDS)})")
+            value = self.scalar(value_node, f"hold.{key}").lower()
+            if value not in ("true", "false"):
+                raise self.fail(value_node, f"hold.{key} must be true or false, not '{value}'")
+            if value == "false":
+                enabled.discard(key)
+        return frozenset(enabled)
 
     def parse_options(self, node: yaml.Node) -> tuple[str, ...]:
         if not isinstance(node, yaml.SequenceNode):

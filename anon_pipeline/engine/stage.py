@@ -23,6 +23,7 @@ from anon_pipeline.engine.dicomfile import (
     pixel_data_hash,
     quiet_pydicom,
 )
+from anon_pipeline.engine.holds import hold_reason
 from anon_pipeline.engine.inventory import attribute_values
 from anon_pipeline.engine.parallel import Progress, default_workers, map_chunks
 from anon_pipeline.engine.rules import RuleSet
@@ -171,6 +172,9 @@ def process_file(job: StageJob, scanned: ScannedFile, recorder: ChunkRecorder) -
         missing = [keyword for keyword in REQUIRED_UIDS if not str(dataset.get(keyword, "") or "")]
         if missing:
             return FileOutcome(scanned.row, Outcome.HELD, f"held: missing {', '.join(missing)}")
+        held = hold_reason(dataset, parsed.kind, job.rule_set.holds)
+        if held:
+            return FileOutcome(scanned.row, Outcome.HELD, f"held: {held}")
         output_name = output_name_for(dataset, job.key)
         log = apply_rules(dataset, job.rule_set, job.key)
         if job.is_whitelist:

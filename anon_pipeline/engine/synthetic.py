@@ -7,11 +7,14 @@ search output bytes for each of them.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from pydicom import dcmread
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.fileset import FileSet
 from pydicom.sequence import Sequence
@@ -326,3 +329,128 @@ def make_realistic_ct_slice(
             f"{offset}.5" if offset % 3 == 0 else f"p{offset}",
         )
     return ds
+
+
+@dataclass(frozen=True)
+class HostileCd:
+    """A CD copy with every kind of bad input; `expected` maps each file to the start of
+    the disposition it must get, and `identifiers` lists what must never be released."""
+
+    expected: dict[str, str]
+    identifiers: list[str]
+
+
+def write_hostile_cd(batch_dir: Path) -> HostileCd:
+    """Write a hostile CD copy under `batch_dir` (see HostileCd)."""
+    from pydicom.data import get_testdata_file  # pydicom's own files: no patient data
+
+    batch_dir = Path(batch_dir)
+    patient = fake_patient(42)
+    polish = FakePatient(
+        **{**vars(fake_patient(43)), "name": "Żółć^Łukasz", "physician": "Wąsik^Jędrzej"}
+    )
+    expected: dict[str, str] = {}
+
+    def save(relative: str, dataset: Dataset, disposition: str, **write: Any) -> Path:
+        path = batch_dir / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        dataset.save_as(path, enforce_file_format=True, **write)
+        expected[relative] = disposition
+        return path
+
+    def raw(relative: str, data: bytes, disposition: str) -> Path:
+        path = batch_dir / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        expected[relative] = disposition
+        return path
+
+    slices = study_slices(patient, "hostile", series=1, slices=7)
+    # A folder named after the patient, as some copy tools make them.
+    good = save(f"{patient.name.replace('^', '_')}/IM1", slices[0], "anonymized")
+    save("DICOM/IM2", slices[1], "anonymized")
+    raw("DICOM/IM2_COPY", (batch_dir / "DICOM/IM2").read_bytes(), "skipped: duplicate")
+    conflicting = copy.deepcopy(slices[2])
+    conflicting.WindowCenter = "60"  # same SOPInstanceUID, different content
+    save("DICOM/IM3", slices[2], "held: SOPInstanceUID shared")
+    save("DICOM/IM3_OTHER", conflicting, "held: SOPInstanceUID shared")
+    # Encodings: no preamble, big endian, deflated, RLE, JPEG 2000, JPEG-LS.
+    with_preamble = save("DICOM/TMP", slices[6], "anonymized")
+    raw("DICOM/NOPREAMB", with_preamble.read_bytes()[132:], "anonymized")
+    with_preamble.unlink()
+    del expected["DICOM/TMP"]
+    for relative, dataset, syntax in (
+        ("DICOM/BIGEND", slices[3], "1.2.840.10008.1.2.2"),
+        ("DICOM/DEFLATE", slices[4], "1.2.840.10008.1.2.1.99"),
+    ):
+        dataset.file_meta.TransferSyntaxUID = syntax
+        save(relative, dataset, "anonymized")
+    slices[5].compress("1.2.840.10008.1.2.5")
+    save("DICOM/RLE", slices[5], "anonymized")
+    for name in ("JPEG2000.dcm", "MR_small_jpeg_ls_lossless.dcm"):
+        bundled = dcmread(get_testdata_file(name))  # pixel data stays encapsulated, raw
+        bundled.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]  # primary images: not held
+        bundled.SOPClassUID = bundled.file_meta.MediaStorageSOPClassUID = CTImageStorage
+        # Its institution is "TOSHIBA", also a substring of its manufacturer: a leak
+        # check that searches removed values would rightly flag it for a person.
+        bundled.InstitutionName = patient.institution
+        save(f"BUNDLED/{name}", bundled, "anonymized")
+    sc_source = Path(get_testdata_file("SC_rgb_jpeg_dcmtk.dcm"))
+    raw("BUNDLED/SC_rgb_jpeg_dcmtk.dcm", sc_source.read_bytes(), "held: secondary capture")
+    # Character sets: Latin-2 (Polish) and UTF-8.
+    latin2 = make_ct_slice(polish, "charsets", 1, 1)
+    latin2.SpecificCharacterSet = "ISO_IR 101"
+    save("DICOM/LATIN2", latin2, "anonymized")
+    utf8 = make_ct_slice(polish, "charsets", 1, 2)
+    utf8.SpecificCharacterSet = "ISO_IR 192"
+    save("DICOM/UTF8", utf8, "anonymized")
+    # Values that break their VR, unknown-VR private tags, private tags in sequences.
+    odd = make_ct_slice(patient, "odd", 1, 1)
+    odd.StudyDate = "2024-13-45"
+    odd.PatientName = "Kowalski^Jan^Maria^Dr^Jr^Extra"
+    odd.private_block(0x0033, "UNKNOWN VENDOR", create=True).add_new(
+        0x01, "UN", patient.name.encode()
+    )
+    save("DICOM/ODDVALUES", odd, "anonymized")
+    # Burned-in text risk and objects that are not images.
+    burned = make_ct_slice(patient, "burned", 1, 1)
+    burned.BurnedInAnnotation = "YES"
+    save("DICOM/BURNED", burned, "held: burned-in annotation")
+    screen = make_ct_slice(patient, "screen", 1, 1)
+    screen.ImageType = ["DERIVED", "SECONDARY", "SCREEN SAVE"]
+    save("DICOM/DOSE", screen, "held: secondary capture")
+    report = make_ct_slice(patient, "report", 1, 1)
+    del report.PixelData
+    report.SOPClassUID = report.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.88.22"
+    save("DICOM/SR", report, "held: non-image object")
+    # Damaged files.
+    data = (batch_dir / "DICOM/IM2").read_bytes()
+    raw("DICOM/TRUNC", data[: len(data) - 100], "held: corrupt")
+    raw("DICOM/HEADONLY", data[:300], "held: corrupt")
+    raw("DICOM/EMPTY", b"", "held: corrupt")
+    short = make_ct_slice(patient, "short", 1, 1)
+    short.PixelData = short.PixelData[:100]
+    save("DICOM/SHORTPIX", short, "held: corrupt")
+    # What else a CD carries.
+    raw("AUTORUN.INF", b"[autorun]\r\nopen=viewer.exe\r\n", "skipped: non_dicom")
+    raw("VIEWER/viewer.exe", b"MZ\x90\x00" + bytes(range(256)) * 4, "skipped: non_dicom")
+    raw("REPORT.PDF", b"%PDF-1.4\n" + patient.name.encode() + b"\n%%EOF\n", "skipped: non_dicom")
+    raw("PHOTO.JPG", b"\xff\xd8\xff\xe0" + bytes(300), "skipped: non_dicom")
+    raw("NOTES.TXT", f"Pacjent: {patient.name}\n".encode(), "skipped: non_dicom")
+    file_set = FileSet()
+    file_set.add(make_ct_slice(patient, "dir", 1, 1))
+    file_set.write(batch_dir / "DIRCD")
+    for path in (batch_dir / "DIRCD").rglob("*"):
+        if path.is_file():
+            kind = "skipped: dicomdir" if path.name == "DICOMDIR" else "anonymized"
+            expected[str(path.relative_to(batch_dir))] = kind
+    (batch_dir / "LINK").symlink_to(good)
+    expected["LINK"] = "skipped: symlink"
+    deep = batch_dir.joinpath(*[f"D{level}" for level in range(40)])
+    save(
+        str((deep / "IMDEEP").relative_to(batch_dir)),
+        make_ct_slice(patient, "deep", 1, 1),
+        "anonymized",
+    )
+    identifiers = [*patient.identifiers(), *polish.identifiers(), "Kowalski^Jan^Maria"]
+    return HostileCd(expected, identifiers)

@@ -25,7 +25,8 @@ from anon_pipeline.engine.scan import list_batch
 from anon_pipeline.engine.tables import UID_PAIRS, read_rows
 
 MAX_LISTED = 20
-IDENTIFIER_ENCODINGS = ("latin-1", "utf-8")
+# The character sets this data arrives in (ISO_IR 100, ISO_IR 101 for Polish, ISO_IR 192).
+IDENTIFIER_ENCODINGS = ("latin-1", "iso8859-2", "utf-8")
 
 
 @dataclass

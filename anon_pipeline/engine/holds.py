@@ -1,0 +1,40 @@
+"""Files that must not be released automatically, whatever their attributes say.
+
+Burned-in text cannot be removed by attribute rules (pixel data is never decoded),
+so images likely to carry it, and objects that are not images at all (reports,
+RT plans, presentation states), are held for a person to decide. Each hold can be
+switched off per rule set (`hold:` in the rule file).
+"""
+
+from __future__ import annotations
+
+from pydicom.dataset import Dataset
+from pydicom.uid import UID
+
+HOLDS = ("burned_in_annotation", "secondary_capture", "non_image_objects")
+SECONDARY_CAPTURE_ROOT = "1.2.840.10008.5.1.4.1.1.7"  # PS3.4 B.5: the Secondary Capture SOP classes
+SCREEN_IMAGE_TYPES = frozenset({"SECONDARY", "SCREEN SAVE"})
+
+
+def values_of(dataset: Dataset, keyword: str) -> list[str]:
+    value = dataset.get(keyword)
+    if value is None or value == "":
+        return []
+    items = [value] if isinstance(value, str | bytes) else list(value)
+    return [str(item).strip().upper() for item in items]
+
+
+def hold_reason(dataset: Dataset, kind: str, holds: frozenset[str]) -> str | None:
+    """Why this file is held out of the release, or None. Reasons are PHI-free."""
+    if "burned_in_annotation" in holds and values_of(dataset, "BurnedInAnnotation") == ["YES"]:
+        return "burned-in annotation"
+    if "secondary_capture" in holds:
+        sop_class = str(dataset.get("SOPClassUID", ""))
+        if sop_class.startswith(SECONDARY_CAPTURE_ROOT) or SCREEN_IMAGE_TYPES & set(
+            values_of(dataset, "ImageType")
+        ):
+            return "secondary capture or screen save (burned-in text risk)"
+    if "non_image_objects" in holds and kind != "image":
+        name = UID(str(dataset.get("SOPClassUID", ""))).name or "unknown SOP class"
+        return f"non-image object ({name})"
+    return None
