@@ -1,0 +1,58 @@
+"""A run killed at any point (kill -9) and rerun: outputs are the old complete set or
+the new complete set, never a mix, and the rerun equals an uninterrupted run."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from anon_pipeline.engine.keys import create_key_file
+from anon_pipeline.engine.synthetic import fake_patient, write_cd_batch
+from anon_pipeline_tests.conftest import tree_digest
+
+pytestmark = pytest.mark.slow
+
+
+def anonymize(batch, out, key_file, *, kill_after: float | None = None) -> None:
+    command = [
+        sys.executable, "-m", "anon_pipeline.cli", "anonymize", str(batch),
+        "--out", str(out), "--key-file", str(key_file), "--workers", "2", "--quiet",
+    ]  # fmt: skip
+    process = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL)
+    if kill_after is None:
+        assert process.wait(timeout=300) == 0
+        return
+    time.sleep(kill_after)
+    os.killpg(process.pid, signal.SIGKILL)  # the run and its worker processes, at once
+    process.wait()
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory):
+    root = tmp_path_factory.mktemp("crash")
+    write_cd_batch(root / "cd", [fake_patient(i) for i in range(4)], series=3, slices=8)
+    keys = [create_key_file(root / f"key{i}") for i in (1, 2)]
+    reference = {}
+    for index, key in enumerate(keys):
+        anonymize(root / "cd", root / f"reference{index}", key)
+        reference[index] = tree_digest(root / f"reference{index}" / "release")
+    assert reference[0] != reference[1]
+    return root, keys, reference
+
+
+@pytest.mark.parametrize("kill_after", [0.8, 1.2, 1.6, 2.0, 2.4, 2.8])  # a run takes ~3 s
+def test_a_killed_rerun_leaves_old_or_new_never_a_mix(batch, tmp_path, kill_after):
+    root, keys, reference = batch
+    out = tmp_path / "out"
+    anonymize(root / "cd", out, keys[0])  # the old, complete outputs
+    anonymize(root / "cd", out, keys[1], kill_after=kill_after)  # killed part way
+    release = out / "release"
+    if release.exists():
+        assert tree_digest(release) in (reference[0], reference[1])
+    anonymize(root / "cd", out, keys[1])  # the rerun
+    assert tree_digest(out / "release") == reference[1]
+    stray = [p.name for p in out.rglob(".*") if ".staging-" in p.name or ".retired-" in p.name]
+    assert stray == []
