@@ -14,6 +14,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from anon_pipeline.engine.atomic import OutputFolderError
 from anon_pipeline.engine.keys import KEY_ENV_VAR, KeyFileError, load_key
 from anon_pipeline.engine.layout import DataRoot, init_root
 from anon_pipeline.engine.parallel import default_workers
@@ -238,6 +239,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CliError as error:
         print(f"anon-pipeline: {error}", file=sys.stderr)
         return 2
+    except OutputFolderError as error:
+        print(
+            f"anon-pipeline: {error.strerror}; earlier outputs were left as they were",
+            file=sys.stderr,
+        )
+        return 1
     except KeyboardInterrupt:
         print(
             "anon-pipeline: interrupted; outputs of the batch in progress were not replaced",

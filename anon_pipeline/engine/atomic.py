@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import errno
 import os
 import secrets
 import shutil
@@ -21,6 +22,32 @@ STAGING_MARK = ".staging-"
 RETIRED_MARK = ".retired-"
 AT_FDCWD = -100
 RENAME_EXCHANGE = 2
+
+
+# Errors that say the output folder, not the input file, is at fault.
+OUTPUT_FOLDER_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EACCES})
+
+
+class OutputFolderError(OSError):
+    """An output folder cannot take more writes (full, read-only, failing): the run stops,
+    and the previous outputs of the batch stay as they were."""
+
+
+def write_new_file(path: Path, data: bytes) -> None:
+    """Create `path` (never overwriting: 'x') and write `data`; a full or failing
+    folder raises OutputFolderError naming the folder."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "xb") as output:
+            output.write(data)
+    except OSError as error:
+        if error.errno in OUTPUT_FOLDER_ERRNOS:
+            path.unlink(missing_ok=True)
+            reason = os.strerror(error.errno)
+            raise OutputFolderError(
+                error.errno, f"cannot write to {path.parent}: {reason}"
+            ) from None
+        raise
 
 
 def write_bytes_atomically(path: Path, data: bytes) -> None:

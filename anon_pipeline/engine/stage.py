@@ -14,6 +14,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from anon_pipeline.engine.atomic import OutputFolderError, write_new_file
 from anon_pipeline.engine.deidentification import mark_deidentified
 from anon_pipeline.engine.dicomfile import (
     DicomFileError,
@@ -182,10 +183,11 @@ def process_file(job: StageJob, scanned: ScannedFile, recorder: ChunkRecorder) -
         encoded = encode_dicom(dataset, parsed.transfer_syntax)  # before anything converts values
         values = list(attribute_values(dataset)) if job.is_whitelist else []
         output_pixel_hash = pixel_data_hash(dataset)
-        destination = job.output_dir / output_name
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        with open(destination, "xb") as output:  # x: never overwrite another file's output
-            output.write(encoded)
+        write_new_file(
+            job.output_dir / output_name, encoded
+        )  # never overwrites another file's output
+    except OutputFolderError:
+        raise  # the output folder is at fault, not this file: stop the run
     except DicomFileError as error:
         return FileOutcome(scanned.row, Outcome.HELD, f"held: corrupt ({error.reason})")
     except FileExistsError:

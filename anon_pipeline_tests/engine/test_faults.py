@@ -1,0 +1,86 @@
+"""Faults around the files: a full disk, files that change or vanish mid-run, files
+that cannot be read. Each ends in a clear outcome; nothing earlier is lost."""
+
+import errno
+from pathlib import Path
+
+import pytest
+
+from anon_pipeline.engine import atomic
+from anon_pipeline.engine.atomic import OutputFolderError
+from anon_pipeline.engine.pipeline import BatchPaths, anonymize_batch, blacklist_step, scan_step
+from anon_pipeline.engine.scan import Kind, classify_file, scan_batch
+from anon_pipeline.engine.synthetic import fake_patient, write_cd_batch
+from anon_pipeline.engine.tables import read_rows
+from anon_pipeline_tests.conftest import TEST_KEY, tree_digest
+
+
+@pytest.fixture
+def paths(tmp_path) -> BatchPaths:
+    write_cd_batch(tmp_path / "incoming" / "cd", [fake_patient(1)], series=1, slices=4)
+    return BatchPaths(
+        tmp_path / "incoming" / "cd", tmp_path / "secure" / "cd", tmp_path / "release" / "cd"
+    )
+
+
+def run(paths, blacklist, whitelist):
+    return anonymize_batch(paths, blacklist=blacklist, whitelist=whitelist, key=TEST_KEY, workers=1)
+
+
+def test_a_full_disk_stops_the_run_names_the_folder_and_keeps_earlier_outputs(
+    paths, blacklist, whitelist, monkeypatch
+):
+    run(paths, blacklist, whitelist)
+    before = tree_digest(paths.release_dir), tree_digest(paths.stage1_dir)
+    writes = []
+
+    def filling_open(path, mode="r", *args, **kwargs):
+        if mode == "xb":
+            writes.append(path)
+            if len(writes) > 2:
+                raise OSError(errno.ENOSPC, "No space left on device")
+        return open(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr(atomic, "open", filling_open, raising=False)
+    with pytest.raises(OutputFolderError) as error:
+        run(paths, blacklist, whitelist)
+    assert "No space left on device" in str(error.value)
+    assert "blacklisted" in str(error.value)  # the folder it could not write to
+    assert (tree_digest(paths.release_dir), tree_digest(paths.stage1_dir)) == before
+    stray = [p for p in paths.secure_dir.parent.rglob(".*") if ".staging-" in p.name]
+    assert stray == []
+
+
+def test_files_changed_or_removed_after_the_scan_are_held(paths, blacklist):
+    scan_step(paths, workers=1)
+    images = sorted(paths.batch_dir.rglob("IM*"))
+    images[0].write_bytes(images[0].read_bytes() + b"late")
+    images[1].unlink()
+    blacklist_step(paths, blacklist, TEST_KEY, workers=1)
+    outcomes = {
+        row["row"]: row["disposition"] for row in read_rows(paths.stage1_dir / "outcomes.parquet")
+    }
+    by_path = {row["relative_path"]: outcomes[row["row"]] for row in read_rows(paths.scan)}
+    relative = [str(image.relative_to(paths.batch_dir)) for image in images[:2]]
+    assert by_path[relative[0]] == "held: changed since it was scanned"
+    assert by_path[relative[1]] == "held: unreadable (FileNotFoundError)"
+    assert sum(d == "anonymized" for d in by_path.values()) == 2
+
+
+def test_an_unreadable_file_is_recorded_with_the_reason(tmp_path, monkeypatch):
+    (tmp_path / "IM1").write_bytes(b"x" * 200)
+    real = Path.read_bytes
+
+    def denied(self):
+        if self.name == "IM1":
+            raise PermissionError(errno.EACCES, "Permission denied")
+        return real(self)
+
+    monkeypatch.setattr(Path, "read_bytes", denied)
+    row = classify_file(tmp_path, 0, "IM1")
+    assert row.kind is Kind.UNREADABLE and row.detail == "Permission denied"
+
+
+def test_a_batch_folder_that_is_gone_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="batch folder does not exist: cd_gone"):
+        scan_batch(tmp_path / "cd_gone", workers=1)
