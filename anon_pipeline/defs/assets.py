@@ -1,5 +1,6 @@
 """The batch's assets: each resolves paths, calls one engine step, returns PHI-free metadata."""
 
+import functools
 from collections.abc import Callable
 
 import dagster as dg
@@ -11,7 +12,8 @@ from anon_pipeline.engine import pipeline
 from anon_pipeline.engine.tables import read_rows
 
 SCAN_VERSION = "scan-1"
-OWNERS = ["team:anonymization"]
+# Every asset here is one per batch and owned by the same team.
+batch_asset = functools.partial(dg.asset, partitions_def=batches, owners=["team:anonymization"])
 
 
 def log_progress(context: dg.AssetExecutionContext, phase: str) -> Callable[[int, int], None]:
@@ -34,12 +36,10 @@ def stage_metadata(report: pipeline.StageReport) -> dict[str, object]:
     }
 
 
-@dg.asset(
-    partitions_def=batches,
+@batch_asset(
     group_name="intake",
     kinds={"dicom", "parquet"},
     code_version=SCAN_VERSION,
-    owners=OWNERS,
 )
 def raw_batch(
     context: dg.AssetExecutionContext, settings: PipelineSettings
@@ -55,13 +55,11 @@ def raw_batch(
     )
 
 
-@dg.asset(
-    partitions_def=batches,
+@batch_asset(
     deps=[raw_batch],
     group_name="stage1",
     kinds={"dicom"},
     code_version=BLACKLIST.version,
-    owners=OWNERS,
 )
 def blacklisted_files(
     context: dg.AssetExecutionContext, settings: PipelineSettings
@@ -80,13 +78,11 @@ def blacklisted_files(
     )
 
 
-@dg.asset(
-    partitions_def=batches,
+@batch_asset(
     deps=[blacklisted_files],
     group_name="stage2",
     kinds={"dicom"},
     code_version=WHITELIST.version,
-    owners=OWNERS,
 )
 def whitelisted_files(
     context: dg.AssetExecutionContext, settings: PipelineSettings
@@ -111,13 +107,11 @@ def whitelisted_files(
     )
 
 
-@dg.asset(
-    partitions_def=batches,
+@batch_asset(
     deps=[whitelisted_files],
     group_name="stage2",
     kinds={"parquet"},
     code_version=WHITELIST.version,
-    owners=OWNERS,
 )
 def hashed_uid_map(
     context: dg.AssetExecutionContext, settings: PipelineSettings
@@ -130,13 +124,11 @@ def hashed_uid_map(
     )
 
 
-@dg.asset(
-    partitions_def=batches,
+@batch_asset(
     deps=[whitelisted_files],
     group_name="verification",
     kinds={"parquet", "duckdb"},
     code_version=WHITELIST.version,
-    owners=OWNERS,
 )
 def attribute_inventory(
     context: dg.AssetExecutionContext, settings: PipelineSettings
@@ -155,13 +147,11 @@ def attribute_inventory(
     )
 
 
-@dg.asset(
-    partitions_def=batches,
+@batch_asset(
     deps=[whitelisted_files],
     group_name="verification",
     kinds={"parquet"},
     code_version=WHITELIST.version,
-    owners=OWNERS,
 )
 def review_queue(
     context: dg.AssetExecutionContext, settings: PipelineSettings
