@@ -8,6 +8,7 @@ file and says what to do; no value from before whitelisting is ever printed.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -25,6 +26,7 @@ from anon_pipeline.engine.pipeline import (
     blacklist_folder,
     whitelist_folder,
 )
+from anon_pipeline.engine.review import DECIDABLE, pending_attributes, record_decision, rule_name
 from anon_pipeline.engine.rules import SHIPPED_RULES_DIR, RuleError, RuleSet, load_rule_set
 from anon_pipeline.engine.stage import StageReport
 from anon_pipeline.engine.synthetic import write_demo_batches
@@ -52,10 +54,10 @@ class ProgressBars:
             bar.close()
 
 
-def load_rules(rules_dir: Path | None, name: str) -> RuleSet:
+def load_rules(rules_dir: Path | None, name: str, reviewed: Path | None = None) -> RuleSet:
     path = (rules_dir or SHIPPED_RULES_DIR) / f"{name}.yaml"
     try:
-        return load_rule_set(path)
+        return load_rule_set(path, reviewed=reviewed if name == "whitelist" else None)
     except RuleError as error:
         raise CliError(str(error)) from None
 
@@ -119,7 +121,7 @@ def command_whitelist(args: argparse.Namespace) -> None:
         require_folder(args.input_dir, "INPUT_DIR"),
         args.output_dir,
         secure_dir,
-        rule_set=load_rules(args.rules_dir, "whitelist"),
+        rule_set=load_rules(args.rules_dir, "whitelist", args.reviewed_rules),
         key=require_key(args.key_file),
         workers=args.workers,
         progress=ProgressBars(not args.quiet),
@@ -128,11 +130,13 @@ def command_whitelist(args: argparse.Namespace) -> None:
     print(f"secure tables (manifest, hashed-UID map, review queue): {secure_dir}")
 
 
-def run_anonymize(paths: BatchPaths, args: argparse.Namespace, key: bytes) -> BatchReport:
+def run_anonymize(
+    paths: BatchPaths, args: argparse.Namespace, key: bytes, reviewed: Path | None = None
+) -> BatchReport:
     return anonymize_batch(
         paths,
         blacklist=load_rules(args.rules_dir, "blacklist"),
-        whitelist=load_rules(args.rules_dir, "whitelist"),
+        whitelist=load_rules(args.rules_dir, "whitelist", reviewed or args.reviewed_rules),
         key=key,
         workers=args.workers,
         progress=ProgressBars(not args.quiet),
@@ -162,9 +166,45 @@ def command_demo(args: argparse.Namespace) -> None:
         return
     key = require_key(root.key_file)
     for batch in sorted(path for path in root.incoming.iterdir() if path.is_dir()):
-        report = run_anonymize(BatchPaths.in_root(root, batch.name), args, key)
+        report = run_anonymize(BatchPaths.in_root(root, batch.name), args, key, root.reviewed_rules)
         print_batch(batch.name, report)
     print(f"\nreleased (not yet signed off): {root.release}\nsecure zone: {root.secure}")
+
+
+def root_from(args: argparse.Namespace) -> DataRoot:
+    return DataRoot(Path(args.root or os.environ.get("ANON_PIPELINE_ROOT") or "data"))
+
+
+def command_review_list(args: argparse.Namespace) -> None:
+    root = root_from(args)
+    whitelist = load_rules(args.rules_dir, "whitelist", root.reviewed_rules)
+    pending = pending_attributes(root, whitelist)
+    if not pending:
+        print("review queue: empty")
+        return
+    # Sample values are from before whitelisting: printed here, in the secure terminal,
+    # and never sent to Dagster or a log.
+    print(f"{'tag':<13} {'keyword':<34} {'VR':<3} {'files':>6} {'batches':>7}  samples")
+    for item in pending:
+        samples = " | ".join(item.samples) or "-"
+        waiting = f"  [decided: {item.decided}; rerun pending]" if item.decided else ""
+        print(
+            f"{item.tag:<13} {(item.keyword or '(none)'):<34} {item.vr:<3} {item.files:>6} "
+            f"{item.batches:>7}  {samples}{waiting}"
+        )
+
+
+def command_review_decide(args: argparse.Namespace) -> None:
+    root = root_from(args)
+    whitelist_path = (args.rules_dir or SHIPPED_RULES_DIR) / "whitelist.yaml"
+    try:
+        rule_set = record_decision(
+            root.reviewed_rules, whitelist_path, args.tag, args.action, args.reviewer, args.note
+        )
+    except (RuleError, ValueError) as error:
+        raise CliError(str(error)) from None
+    print(f"recorded: {rule_name(args.tag)} -> {args.action} by {args.reviewer.strip()}")
+    print(f"whitelist version is now {rule_set.version}: rerun the batches that queued it")
 
 
 def add_common(parser: argparse.ArgumentParser, needs_key: bool = True) -> None:
@@ -180,6 +220,9 @@ def add_common(parser: argparse.ArgumentParser, needs_key: bool = True) -> None:
     )
     parser.add_argument(
         "--rules-dir", type=Path, default=None, help="folder with blacklist.yaml and whitelist.yaml"
+    )
+    parser.add_argument(
+        "--reviewed-rules", type=Path, default=None, help="reviewers' decisions over the whitelist"
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -228,6 +271,26 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--run", action="store_true", help="then anonymize every batch end to end")
     add_common(demo, needs_key=False)
     demo.set_defaults(handler=command_demo)
+
+    review = commands.add_parser(
+        "review", help="attributes no rule covers: list them, decide on them"
+    )
+    review_commands = review.add_subparsers(dest="review_command", required=True)
+    listing = review_commands.add_parser("list", help="what waits for a decision, over all batches")
+    decide = review_commands.add_parser("decide", help="record a rule for a queued attribute")
+    decide.add_argument("tag", metavar="TAG", help="keyword or (gggg,eeee)")
+    decide.add_argument("action", metavar="ACTION", choices=DECIDABLE, help=" | ".join(DECIDABLE))
+    decide.add_argument("--reviewer", required=True, help="who decides (recorded)")
+    decide.add_argument("--note", default="", help="why (recorded)")
+    for sub, handler in ((listing, command_review_list), (decide, command_review_decide)):
+        sub.add_argument(
+            "--root",
+            type=Path,
+            default=None,
+            help="data root (default: $ANON_PIPELINE_ROOT or ./data)",
+        )
+        sub.add_argument("--rules-dir", type=Path, default=None, help="folder with whitelist.yaml")
+        sub.set_defaults(handler=handler)
     return parser
 
 

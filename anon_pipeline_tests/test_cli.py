@@ -110,3 +110,36 @@ def test_every_command_has_help(command):
     )
     assert result.returncode == 0
     assert "usage: anon-pipeline" in result.stdout
+
+
+def test_review_list_shows_samples_and_decide_records_the_reviewer(tmp_path, capsys):
+    root = tmp_path / "demo"
+    assert (
+        main(["demo", str(root), "--batches", "1", "--slices", "1", "--run", "--workers", "1"]) == 0
+    )
+    capsys.readouterr()
+    assert main(["review", "list", "--root", str(root)]) == 0
+    listing = capsys.readouterr().out
+    assert "ContrastBolusAgent" in listing and "Omnipaque 350" in listing
+    assert (
+        main(
+            [
+                "review",
+                "decide",
+                "ContrastBolusAgent",
+                "keep",
+                "--reviewer",
+                "Anna K",
+                "--root",
+                str(root),
+            ]
+        )
+        == 0
+    )
+    assert "recorded: ContrastBolusAgent -> keep by Anna K" in capsys.readouterr().out
+    assert main(["review", "list", "--root", str(root)]) == 0
+    assert "[decided: keep; rerun pending]" in capsys.readouterr().out
+    assert main(["demo", str(root), "--batches", "1", "--run", "--workers", "1"]) == 0  # the rerun
+    capsys.readouterr()
+    main(["review", "list", "--root", str(root)])
+    assert "ContrastBolusAgent" not in capsys.readouterr().out

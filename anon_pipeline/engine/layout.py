@@ -33,6 +33,11 @@ class DataRoot:
     def key_file(self) -> Path:
         return self.secure / KEY_FILE_NAME
 
+    @property
+    def reviewed_rules(self) -> Path:
+        """Reviewers' decisions, layered over the shipped whitelist (review decide)."""
+        return self.secure / "reviewed_rules.yaml"
+
     def secure_batch(self, batch: str) -> Path:
         return self.secure / "batches" / batch
 

@@ -11,7 +11,7 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -75,6 +75,7 @@ class RuleSet:
     recurses_unlisted_sequences: bool
     options: tuple[str, ...]
     holds: frozenset[str] = frozenset(HOLDS)  # which kinds of files are held (holds.py)
+    decisions: tuple[Rule, ...] = ()  # reviewers' decisions layered over the file
     by_keyword: Mapping[str, Rule] = field(default_factory=dict)
     by_tag: Mapping[int, Rule] = field(default_factory=dict)
 
@@ -97,21 +98,67 @@ def load_shipped_rule_set(name: str) -> RuleSet:
     return load_rule_set(SHIPPED_RULES_DIR / f"{name}.yaml")
 
 
-def load_rule_set(path: Path | str) -> RuleSet:
-    """Parse and validate a rule file; raise RuleError naming file, line and entry."""
-    path = Path(path)
+def load_rule_set(path: Path | str, reviewed: Path | str | None = None) -> RuleSet:
+    """Parse and validate a rule file, with a reviewer's decisions layered over it when
+    a reviewed-rules file exists; raise RuleError naming file, line and entry."""
+    source, root = compose_yaml(Path(path))
+    rule_set = RuleFileParser(source).parse(root)
+    if reviewed is not None and Path(reviewed).exists():
+        reviewed_source, reviewed_root = compose_yaml(Path(reviewed))
+        decisions = RuleFileParser(reviewed_source).parse_decisions(reviewed_root)
+        rule_set = layer_decisions(rule_set, decisions, reviewed_source)
+    return rule_set
+
+
+def compose_yaml(path: Path) -> tuple[str, yaml.Node | None]:
     source = path.name if path.parent == SHIPPED_RULES_DIR else str(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise RuleError(f"{source}: cannot read rule file ({error.strerror})") from None
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        return source, yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f":{mark.line + 1}" if mark else ""
         raise RuleError(f"{source}{where}: not valid YAML ({error})") from None
-    return RuleFileParser(source).parse(root)
+
+
+def layer_decisions(rule_set: RuleSet, decisions: list[Rule], source: str) -> RuleSet:
+    """The rule set with reviewed decisions added. A decision may only cover an attribute
+    the rule file leaves open: changing a shipped rule is a change to the rule file."""
+    by_keyword, by_tag = dict(rule_set.by_keyword), dict(rule_set.by_tag)
+    for decision in decisions:
+        existing = rule_set.rule_for(rule_tag(decision.name)) if rule_tag(decision.name) else None
+        existing = existing or rule_set.by_keyword.get(decision.name)
+        if existing is not None:
+            raise RuleError(
+                f"{source}:{decision.line}: '{decision.name}' already has a rule in "
+                f"{rule_set.source} (line {existing.line}); change it there"
+            )
+        tag = rule_tag(decision.name)
+        if TAG_PATTERN.match(decision.name):
+            by_tag[tag] = decision
+        else:
+            by_keyword[decision.name] = decision
+            if tag is not None:
+                by_tag[tag] = decision
+    canonical = json.dumps(
+        [rule_set.version, sorted([d.name, d.action.value, d.replacement] for d in decisions)],
+        default=str,
+    )
+    return replace(
+        rule_set,
+        version=hashlib.sha256(canonical.encode()).hexdigest()[:16],
+        by_keyword=by_keyword,
+        by_tag=by_tag,
+        decisions=tuple(decisions),
+    )
+
+
+def rule_tag(name: str) -> int | None:
+    """The tag a rule name stands for (None for repeating-group keywords)."""
+    return parse_tag(name) if TAG_PATTERN.match(name) else tag_for_keyword(name)
 
 
 class RuleFileParser:
@@ -241,6 +288,22 @@ class RuleFileParser:
         if missing:
             raise self.fail(node, f"defaults must set {', '.join(sorted(missing))}")
         return values
+
+    def parse_decisions(self, root: yaml.Node | None) -> list[Rule]:
+        """decisions: {KEYWORD: {action: ..., reviewer: ..., decided_at: ..., note: ...}}"""
+        top = {key: value for key, _, value in self.mapping(root, "the file")}
+        if "decisions" not in top:
+            raise self.fail(root, "missing section 'decisions'")
+        decisions = []
+        for name, key_node, value_node in self.mapping(top["decisions"], "decisions"):
+            fields = {
+                key: (key_node_, value) for key, key_node_, value in self.mapping(value_node, name)
+            }
+            for required in ("action", "reviewer", "decided_at"):
+                if required not in fields:
+                    raise self.fail(value_node, f"'{name}': a decision needs '{required}'")
+            decisions.append(self.parse_rule(name, key_node, fields["action"][1]))
+        return decisions
 
     def parse_holds(self, node: yaml.Node) -> frozenset[str]:
         """hold: {burned_in_annotation: true, secondary_capture: true, non_image_objects: true};
