@@ -28,6 +28,7 @@ from anon_pipeline.engine.pipeline import (
 )
 from anon_pipeline.engine.review import DECIDABLE, pending_attributes, record_decision, rule_name
 from anon_pipeline.engine.rules import SHIPPED_RULES_DIR, RuleError, RuleSet, load_rule_set
+from anon_pipeline.engine.signoff import SignOffRefused, approve, release_batch
 from anon_pipeline.engine.stage import StageReport
 from anon_pipeline.engine.synthetic import write_demo_batches
 
@@ -207,6 +208,26 @@ def command_review_decide(args: argparse.Namespace) -> None:
     print(f"whitelist version is now {rule_set.version}: rerun the batches that queued it")
 
 
+def command_approve(args: argparse.Namespace) -> None:
+    try:
+        approval = approve(root_from(args), args.batch, args.reviewer, workers=args.workers)
+    except SignOffRefused as error:
+        raise CliError(f"approval refused: {error}") from None
+    print(
+        f"{args.batch}: approved by {approval['reviewer']} (whitelisted by {approval['operator']})"
+    )
+    print(f"fingerprint {approval['fingerprint'][:16]}: a rerun that changes the outputs voids it")
+
+
+def command_release(args: argparse.Namespace) -> None:
+    root = root_from(args)
+    try:
+        audit = release_batch(root, args.batch)
+    except SignOffRefused as error:
+        raise CliError(f"release refused: {error}") from None
+    print(f"{args.batch}: released to {root.released / args.batch} ({audit['outcomes']})")
+
+
 def add_common(parser: argparse.ArgumentParser, needs_key: bool = True) -> None:
     if needs_key:
         parser.add_argument(
@@ -291,6 +312,25 @@ def build_parser() -> argparse.ArgumentParser:
         )
         sub.add_argument("--rules-dir", type=Path, default=None, help="folder with whitelist.yaml")
         sub.set_defaults(handler=handler)
+    approve_parser = commands.add_parser(
+        "approve", help="sign a batch off (a second person; checks rerun; queue must be empty)"
+    )
+    approve_parser.add_argument("batch", metavar="BATCH")
+    approve_parser.add_argument("--reviewer", required=True, help="who approves (not the operator)")
+    approve_parser.add_argument("--workers", type=int, default=default_workers())
+    approve_parser.set_defaults(handler=command_approve)
+    release_parser = commands.add_parser(
+        "release", help="hard-link an approved batch into released/"
+    )
+    release_parser.add_argument("batch", metavar="BATCH")
+    release_parser.set_defaults(handler=command_release)
+    for sub in (approve_parser, release_parser):
+        sub.add_argument(
+            "--root",
+            type=Path,
+            default=None,
+            help="data root (default: $ANON_PIPELINE_ROOT or ./data)",
+        )
     return parser
 
 

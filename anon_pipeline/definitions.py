@@ -4,14 +4,20 @@ import dagster as dg
 
 from anon_pipeline.defs.assets import batch_assets
 from anon_pipeline.defs.checks import batch_checks
-from anon_pipeline.defs.jobs import anonymize_batch_job
-from anon_pipeline.defs.resources import settings_from_environment
-from anon_pipeline.defs.sensors import incoming_batches
+from anon_pipeline.defs.jobs import anonymize_batch_job, release_batch_job
+from anon_pipeline.defs.resources import PipelineSettings, settings_from_environment
+from anon_pipeline.defs.sensors import approved_batches, incoming_batches
 
-defs = dg.Definitions(
-    assets=batch_assets,
-    asset_checks=batch_checks,
-    jobs=[anonymize_batch_job],
-    sensors=[incoming_batches],
-    resources={"settings": settings_from_environment()},
-)
+
+def build_definitions(settings: PipelineSettings) -> dg.Definitions:
+    """Everything, bound to one settings resource (the environment's, or a test's)."""
+    return dg.Definitions(
+        assets=batch_assets,
+        asset_checks=batch_checks,
+        jobs=[anonymize_batch_job, release_batch_job],
+        sensors=[incoming_batches, approved_batches],
+        resources={"settings": settings},
+    )
+
+
+defs = build_definitions(settings_from_environment())

@@ -8,7 +8,7 @@ import dagster as dg
 from anon_pipeline.defs.partitions import batches
 from anon_pipeline.defs.resources import PipelineSettings
 from anon_pipeline.defs.rule_sets import BLACKLIST, WHITELIST
-from anon_pipeline.engine import pipeline
+from anon_pipeline.engine import pipeline, signoff
 from anon_pipeline.engine.tables import read_rows
 
 SCAN_VERSION = "scan-1"
@@ -96,6 +96,7 @@ def whitelisted_files(
         settings.key(),
         settings.worker_count(),
         log_progress(context, "whitelist"),
+        operator=settings.operator_name(),
     )
     return dg.MaterializeResult(
         metadata={
@@ -174,7 +175,36 @@ def review_queue(
     )
 
 
-batch_assets = [
+@batch_asset(
+    deps=[whitelisted_files, attribute_inventory, review_queue, hashed_uid_map],
+    group_name="release",
+    kinds={"dicom"},
+    code_version=WHITELIST.version,
+)
+def released_batch(
+    context: dg.AssetExecutionContext, settings: PipelineSettings
+) -> dg.MaterializeResult:
+    """The approved batch, hard-linked into released/ with a PHI-free audit log. Refuses
+    without a valid approval (anon-pipeline approve), or if the outputs changed since."""
+    root = settings.data_root
+    try:
+        audit = signoff.release_batch(root, context.partition_key)
+    except signoff.SignOffRefused as error:
+        raise dg.Failure(description=str(error)) from None
+    return dg.MaterializeResult(
+        metadata={
+            "approved_by": audit["approved_by"],
+            "whitelisted_by": audit["whitelisted_by"],
+            "approved_at": audit["approved_at"],
+            "files_released": audit["outcomes"].get("anonymized", 0),
+            "fingerprint": audit["fingerprint"][:16],
+            "folder": dg.MetadataValue.path(str(root.released / context.partition_key)),
+        }
+    )
+
+
+# What the anonymize_batch job materializes; released_batch waits for a person.
+anonymization_assets = [
     raw_batch,
     blacklisted_files,
     whitelisted_files,
@@ -182,3 +212,4 @@ batch_assets = [
     attribute_inventory,
     review_queue,
 ]
+batch_assets = [*anonymization_assets, released_batch]

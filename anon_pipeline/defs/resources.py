@@ -1,5 +1,6 @@
 """Where the data lives and how the pipeline runs, from environment variables."""
 
+import getpass
 import os
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from anon_pipeline.engine.pipeline import BatchPaths
 ROOT_ENV_VAR = "ANON_PIPELINE_ROOT"
 WORKERS_ENV_VAR = "ANON_PIPELINE_WORKERS"
 QUIET_ENV_VAR = "ANON_PIPELINE_QUIET_SECONDS"
+OPERATOR_ENV_VAR = "ANON_PIPELINE_OPERATOR"
 
 
 class PipelineSettings(dg.ConfigurableResource):
@@ -24,6 +26,7 @@ class PipelineSettings(dg.ConfigurableResource):
     workers: int = 0  # 0: all cores
     marker: str = DEFAULT_MARKER
     quiet_seconds: int = 300
+    operator: str = ""  # who runs the pipeline (recorded; may not approve): default the OS user
 
     @property
     def data_root(self) -> DataRoot:
@@ -40,6 +43,9 @@ class PipelineSettings(dg.ConfigurableResource):
 
     def worker_count(self) -> int | None:
         return self.workers or None
+
+    def operator_name(self) -> str:
+        return self.operator or getpass.getuser()
 
 
 def settings_from_environment(deferred: bool = True) -> PipelineSettings:
@@ -59,4 +65,5 @@ def settings_from_environment(deferred: bool = True) -> PipelineSettings:
         key_file=from_env(KEY_ENV_VAR, ""),
         workers=from_env(WORKERS_ENV_VAR, 0, as_int=True),
         quiet_seconds=from_env(QUIET_ENV_VAR, 300, as_int=True),
+        operator=from_env(OPERATOR_ENV_VAR, ""),
     )

@@ -5,7 +5,7 @@ import time
 
 import dagster as dg
 
-from anon_pipeline.defs.jobs import anonymize_batch_job
+from anon_pipeline.defs.jobs import anonymize_batch_job, release_batch_job
 from anon_pipeline.defs.partitions import batches
 from anon_pipeline.defs.resources import PipelineSettings
 from anon_pipeline.engine.arrivals import look_at_incoming, ready_batches
@@ -52,4 +52,31 @@ def incoming_batches(
         else [],
         cursor=json.dumps(new_memory, sort_keys=True),
         skip_reason=None if run_requests else "no new complete batch",
+    )
+
+
+@dg.sensor(
+    job=release_batch_job,
+    minimum_interval_seconds=15,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Starts a release run when an approval appears (anon-pipeline approve); the "
+    "run key is the batch and the approved fingerprint, so each approval releases once.",
+)
+def approved_batches(
+    context: dg.SensorEvaluationContext, settings: PipelineSettings
+) -> dg.SensorResult:
+    seen = json.loads(context.cursor) if context.cursor else {}
+    known = set(context.instance.get_dynamic_partitions(batches.name))
+    run_requests = []
+    for path in sorted(settings.data_root.approvals.glob("*.json")):
+        batch, fingerprint = path.stem, json.loads(path.read_text())["fingerprint"]
+        if batch in known and seen.get(batch) != fingerprint:
+            seen[batch] = fingerprint
+            run_requests.append(
+                dg.RunRequest(partition_key=batch, run_key=f"{batch}:{fingerprint[:16]}")
+            )
+    return dg.SensorResult(
+        run_requests=run_requests,
+        cursor=json.dumps(seen, sort_keys=True),
+        skip_reason=None if run_requests else "no new approval",
     )

@@ -38,6 +38,16 @@ class DataRoot:
         """Reviewers' decisions, layered over the shipped whitelist (review decide)."""
         return self.secure / "reviewed_rules.yaml"
 
+    @property
+    def approvals(self) -> Path:
+        """One sign-off record per approved batch (anon-pipeline approve)."""
+        return self.secure / "approvals"
+
+    @property
+    def released(self) -> Path:
+        """Approved batches, hard-linked from release/ with their audit log: what leaves."""
+        return self.root / "released"
+
     def secure_batch(self, batch: str) -> Path:
         return self.secure / "batches" / batch
 

@@ -17,6 +17,9 @@ code path. Layout of a batch (DESIGN.md, zones):
 
 from __future__ import annotations
 
+import datetime as dt
+import getpass
+import json
 import shutil
 import time
 from collections import Counter
@@ -26,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from anon_pipeline.engine.arrivals import DEFAULT_MARKER
-from anon_pipeline.engine.atomic import staged_directory
+from anon_pipeline.engine.atomic import staged_directory, write_bytes_atomically
 from anon_pipeline.engine.layout import SECURE_MODE, DataRoot
 from anon_pipeline.engine.parallel import Progress
 from anon_pipeline.engine.rules import RuleSet
@@ -83,6 +86,10 @@ class BatchPaths:
     @property
     def parts(self) -> Path:
         return self.stage2_dir / "parts"
+
+    @property
+    def run_record(self) -> Path:
+        return self.stage2_dir / "run.json"
 
     @property
     def manifest(self) -> Path:
@@ -234,8 +241,10 @@ def whitelist_step(
     key: bytes,
     workers: int | None = None,
     progress: Progress | None = None,
+    operator: str | None = None,
 ) -> StageReport:
-    """Stage 2 over stage 1's outputs; replaces release/<batch>/ and whitelisted/ whole."""
+    """Stage 2 over stage 1's outputs; replaces release/<batch>/ and whitelisted/ whole.
+    Records who ran it: the sign-off must come from someone else."""
     scanned = read_scan(paths.scan)
     stage1 = read_outcomes(paths.stage1_dir / "outcomes.parquet")
     with (
@@ -249,6 +258,12 @@ def whitelist_step(
         write_rows(secure / "outcomes.parquet", outcome_rows(stage2), OUTCOME_SCHEMA)
         final = final_outcomes(stage1, stage2)
         write_rows(secure / "manifest.parquet", manifest_rows(scanned, final), MANIFEST_SCHEMA)
+        run = {
+            "operator": operator or getpass.getuser(),
+            "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "whitelist_version": rule_set.version,
+        }
+        write_bytes_atomically(secure / "run.json", json.dumps(run, indent=2).encode())
     report.files_in = len(scanned)
     report.outcomes = Counter(outcome.outcome.value for outcome in final)
     report.reasons = Counter(outcome.disposition.split(" (")[0] for outcome in final)
@@ -278,12 +293,13 @@ def anonymize_batch(
     key: bytes,
     workers: int | None = None,
     progress: PhaseProgress | None = None,
+    operator: str | None = None,
 ) -> BatchReport:
     """Every step for one batch, in order (what the Dagster assets do one by one)."""
     started = time.perf_counter()
     scan_step(paths, workers, phase(progress, "scan"))
     blacklist_step(paths, blacklist, key, workers, phase(progress, "blacklist"))
-    report = whitelist_step(paths, whitelist, key, workers, phase(progress, "whitelist"))
+    report = whitelist_step(paths, whitelist, key, workers, phase(progress, "whitelist"), operator)
     uid_map_step(paths)
     review_attributes = review_queue_step(paths)
     inventory_step(paths)

@@ -17,7 +17,7 @@ import yaml
 from pydicom.datadict import keyword_for_tag
 
 from anon_pipeline.engine.atomic import temporary_sibling
-from anon_pipeline.engine.layout import DataRoot
+from anon_pipeline.engine.layout import SECURE_MODE, DataRoot
 from anon_pipeline.engine.rules import (
     TAG_PATTERN,
     Action,
@@ -117,6 +117,7 @@ def record_decision(
         "note": note,
     }
     text = HEADER + yaml.safe_dump({"decisions": decisions}, sort_keys=True, allow_unicode=True)
+    reviewed_path.parent.mkdir(parents=True, exist_ok=True, mode=SECURE_MODE)
     with temporary_sibling(reviewed_path) as temporary:
         temporary.write_text(text, encoding="utf-8")
         try:

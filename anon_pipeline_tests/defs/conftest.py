@@ -5,23 +5,15 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from anon_pipeline.defs.assets import batch_assets
-from anon_pipeline.defs.checks import batch_checks
+from anon_pipeline.definitions import build_definitions
 from anon_pipeline.defs.jobs import anonymize_batch_job
 from anon_pipeline.defs.partitions import batches
 from anon_pipeline.defs.resources import PipelineSettings
-from anon_pipeline.defs.sensors import incoming_batches
 from anon_pipeline.engine.layout import init_root
 
 
 def definitions_for(settings: PipelineSettings) -> dg.Definitions:
-    return dg.Definitions(
-        assets=batch_assets,
-        asset_checks=batch_checks,
-        jobs=[anonymize_batch_job],
-        sensors=[incoming_batches],
-        resources={"settings": settings},
-    )
+    return build_definitions(settings)
 
 
 def run_batch(settings: PipelineSettings, instance: dg.DagsterInstance, batch: str):

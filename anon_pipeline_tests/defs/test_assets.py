@@ -5,13 +5,13 @@ import json
 import dagster as dg
 import pydicom
 
-from anon_pipeline.defs.assets import batch_assets
+from anon_pipeline.defs.assets import anonymization_assets, batch_assets
 from anon_pipeline.defs.rule_sets import BLACKLIST, WHITELIST
 from anon_pipeline.engine.synthetic import fake_patient, make_ct_slice, write_cd_batch
 from anon_pipeline_tests.conftest import tree_digest, write_dataset
 from anon_pipeline_tests.defs.conftest import incoming, run_batch
 
-ASSET_NAMES = {asset.key.to_user_string() for asset in batch_assets}
+ASSET_NAMES = {asset.key.to_user_string() for asset in anonymization_assets}
 
 
 def materialized(result, partition):

@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import sync_playwright
 
-from anon_pipeline.defs.assets import batch_assets
+from anon_pipeline.defs.assets import anonymization_assets
 from anon_pipeline.defs.checks import OUTPUT_CHECKS
 from anon_pipeline.engine.arrivals import DEFAULT_MARKER
 from anon_pipeline.engine.synthetic import fake_patient, write_cd_batch
@@ -78,7 +78,7 @@ def test_sensor_run_materializes_every_asset_and_passes_every_check(dagster_dev,
     tags = {tag["key"]: tag["value"] for tag in finished_run["tags"]}
     assert tags["dagster/sensor_name"] == "incoming_batches"
     assert tags["dagster/run_key"].startswith(f"{BATCH}:")
-    for asset in batch_assets:
+    for asset in anonymization_assets:
         answer = dagster_dev.graphql(
             MATERIALIZATIONS, {"key": {"path": asset.key.path}, "partition": BATCH}
         )
@@ -134,7 +134,7 @@ def test_ui_shows_the_graph_partitions_and_checks(dagster_dev, finished_run, bro
     page = open_page(
         browser, f"{dagster_dev.url}/assets/whitelisted_files?view=lineage&lineageDepth=3"
     )
-    for asset in batch_assets:
+    for asset in anonymization_assets:
         page.get_by_text(asset.key.to_user_string(), exact=True).first.wait_for(timeout=60000)
     page.get_by_text("5 / 5 Passed").first.wait_for(timeout=60000)
     page.screenshot(path=ARTIFACTS / "asset-graph.png")

@@ -1,0 +1,155 @@
+"""Sign-off and release: nothing leaves before a second person has approved it.
+
+An approval is bound to a fingerprint of the batch's outputs and inventory, so a
+rerun that changes a single byte makes it invalid. It is refused when the
+approver ran the whitelisting, when an automated check fails, or when an
+attribute still waits for a decision.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import shutil
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from anon_pipeline.engine.atomic import staged_directory, write_bytes_atomically
+from anon_pipeline.engine.layout import DataRoot
+from anon_pipeline.engine.pipeline import BatchPaths
+from anon_pipeline.engine.tables import read_rows
+from anon_pipeline.engine.verification import check_accounted, check_outputs
+
+
+class SignOffRefused(Exception):
+    """An approval or a release that must not happen; the message says why (PHI-free)."""
+
+
+def batch_fingerprint(paths: BatchPaths) -> str:
+    """SHA-256 over every output's name and content hash and every inventory row."""
+    digest = hashlib.sha256()
+    for row in sorted(read_rows(paths.manifest), key=lambda row: row["row"]):
+        digest.update(
+            f"{row['row']}\0{row['disposition']}\0{row['output_name']}\0{row['output_hash']}\n".encode()
+        )
+    with duckdb.connect() as connection:
+        for row in connection.execute(f"SELECT * FROM '{paths.inventory}' ORDER BY ALL").fetchall():
+            digest.update(json.dumps(row, default=str).encode())
+    return digest.hexdigest()
+
+
+def approval_path(root: DataRoot, batch: str) -> Path:
+    return root.approvals / f"{batch}.json"
+
+
+def approve(
+    root: DataRoot,
+    batch: str,
+    reviewer: str,
+    workers: int | None = 1,
+    now: dt.datetime | None = None,
+) -> dict[str, Any]:
+    """Check everything again, independently, and record the approval; or refuse."""
+    paths = BatchPaths.in_root(root, batch)
+    reviewer = reviewer.strip()
+    if not reviewer:
+        raise SignOffRefused("an approval needs the reviewer's name (--reviewer)")
+    if (
+        not paths.run_record.exists()
+        or not paths.inventory.exists()
+        or not paths.review_queue.exists()
+    ):
+        raise SignOffRefused(
+            f"{batch}: not fully processed yet (whitelisted files, inventory, review queue)"
+        )
+    run = json.loads(paths.run_record.read_text())
+    if reviewer.casefold() == str(run["operator"]).casefold():
+        raise SignOffRefused(
+            f"{batch}: {run['operator']} ran the whitelisting; "
+            "the approval must come from a second person"
+        )
+    queued = read_rows(paths.review_queue)
+    if queued:
+        keywords = ", ".join(sorted(row["keyword"] or row["tag"] for row in queued))
+        raise SignOffRefused(f"{batch}: {len(queued)} attribute(s) wait for a decision: {keywords}")
+    checks = {**vars(check_outputs(paths, workers)), "accounted_for": check_accounted(paths)}
+    failed = sorted(name for name, findings in checks.items() if not findings.passed)
+    if failed:
+        raise SignOffRefused(f"{batch}: automated checks failed: {', '.join(failed)}")
+    approval = {
+        "batch": batch,
+        "reviewer": reviewer,
+        "approved_at": (now or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds"),
+        "operator": run["operator"],
+        "whitelisted_at": run["finished_at"],
+        "whitelist_version": run["whitelist_version"],
+        "fingerprint": batch_fingerprint(paths),
+        "checks": {name: {"checked": f.checked, "passed": f.passed} for name, f in checks.items()},
+    }
+    root.approvals.mkdir(parents=True, exist_ok=True)
+    write_bytes_atomically(approval_path(root, batch), json.dumps(approval, indent=2).encode())
+    return approval
+
+
+def valid_approval(root: DataRoot, batch: str) -> dict[str, Any]:
+    """The batch's approval if it still matches the outputs; refuse otherwise."""
+    path = approval_path(root, batch)
+    if not path.exists():
+        raise SignOffRefused(
+            f"{batch}: not approved; run `anon-pipeline approve {batch} --reviewer NAME`"
+        )
+    approval = json.loads(path.read_text())
+    if approval["fingerprint"] != batch_fingerprint(BatchPaths.in_root(root, batch)):
+        raise SignOffRefused(
+            f"{batch}: the outputs changed after the approval (a rerun?); approve again"
+        )
+    return approval
+
+
+def release_batch(root: DataRoot, batch: str, now: dt.datetime | None = None) -> dict[str, Any]:
+    """Hard-link an approved batch into released/<batch>/ with its PHI-free audit log."""
+    approval = valid_approval(root, batch)
+    paths = BatchPaths.in_root(root, batch)
+    manifest = read_rows(paths.manifest)
+    with staged_directory(root.released / batch) as staging:
+        link_tree(paths.release_files, staging / "dicom")
+        link_tree(paths.inventory, staging / "inventory.parquet")
+        audit = {
+            "batch": batch,
+            "released_at": (now or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds"),
+            "approved_by": approval["reviewer"],
+            "approved_at": approval["approved_at"],
+            "whitelisted_by": approval["operator"],
+            "whitelisted_at": approval["whitelisted_at"],
+            "whitelist_version": approval["whitelist_version"],
+            "fingerprint": approval["fingerprint"],
+            "checks": approval["checks"],
+            "files_in": len(manifest),
+            "outcomes": dict(Counter(row["outcome"] for row in manifest)),
+            "dispositions": dict(Counter(row["disposition"].split(" (")[0] for row in manifest)),
+        }
+        write_bytes_atomically(staging / "audit.json", json.dumps(audit, indent=2).encode())
+    return audit
+
+
+def link_tree(source: Path, target: Path) -> None:
+    """Hard links where the file system allows them (no second copy), copies elsewhere."""
+    if source.is_file():
+        link_or_copy(source, target)
+        return
+    for path in sorted(source.rglob("*")):
+        if path.is_file():
+            link_or_copy(path, target / path.relative_to(source))
+
+
+def link_or_copy(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(source, target)
+    except OSError:  # another file system, or links not allowed
+        shutil.copy2(source, target)

@@ -1,0 +1,106 @@
+"""Sign-off: refused for the operator, for failed checks, for an open queue and for a
+changed output; release refuses without a valid approval and succeeds with one."""
+
+import json
+import os
+
+import pydicom
+import pytest
+
+from anon_pipeline.engine.layout import DataRoot
+from anon_pipeline.engine.pipeline import BatchPaths, anonymize_batch
+from anon_pipeline.engine.review import record_decision
+from anon_pipeline.engine.rules import SHIPPED_RULES_DIR, load_rule_set
+from anon_pipeline.engine.signoff import SignOffRefused, approve, release_batch
+from anon_pipeline.engine.synthetic import fake_patient, write_cd_batch
+from anon_pipeline_tests.conftest import TEST_KEY
+
+BATCH = "cd_signoff"
+
+
+def process(root, blacklist, whitelist):
+    paths = BatchPaths.in_root(root, BATCH)
+    anonymize_batch(
+        paths, blacklist=blacklist, whitelist=whitelist, key=TEST_KEY, workers=1, operator="Olaf"
+    )
+    return paths
+
+
+@pytest.fixture
+def root(tmp_path, blacklist) -> DataRoot:
+    """A processed batch whose queued attributes have been decided and rerun."""
+    root = DataRoot(tmp_path / "root")
+    patient = fake_patient(9)
+    write_cd_batch(root.incoming / BATCH, [patient], series=1, slices=2)
+    whitelist_path = SHIPPED_RULES_DIR / "whitelist.yaml"
+    record_decision(root.reviewed_rules, whitelist_path, "ContrastBolusAgent", "keep", "Anna")
+    record_decision(
+        root.reviewed_rules, whitelist_path, "RequestAttributesSequence", "remove", "Anna"
+    )
+    process(root, blacklist, load_rule_set(whitelist_path, reviewed=root.reviewed_rules))
+    return root
+
+
+def test_the_operator_cannot_approve_their_own_batch(root):
+    with pytest.raises(SignOffRefused, match="Olaf ran the whitelisting"):
+        approve(root, BATCH, "olaf")
+
+
+def test_an_open_review_queue_blocks_approval(root, blacklist, whitelist):
+    process(root, blacklist, whitelist)  # without the decisions: attributes queued again
+    with pytest.raises(
+        SignOffRefused, match=r"2 attribute\(s\) wait for a decision: ContrastBolusAgent"
+    ):
+        approve(root, BATCH, "Anna")
+
+
+def test_a_failed_check_blocks_approval(root):
+    output = next(BatchPaths.in_root(root, BATCH).release_files.rglob("*.dcm"))
+    dataset = pydicom.dcmread(output)
+    dataset.private_block(0x0009, "PLANTED", create=True).add_new(0x01, "LO", "x")
+    dataset.save_as(output, enforce_file_format=True)
+    with pytest.raises(SignOffRefused, match="automated checks failed: private_attributes"):
+        approve(root, BATCH, "Anna")
+
+
+def test_release_refuses_without_approval(root):
+    with pytest.raises(SignOffRefused, match="not approved"):
+        release_batch(root, BATCH)
+    assert not (root.released / BATCH).exists()
+
+
+def test_an_approved_batch_is_released_with_a_phi_free_audit_log(root):
+    approval = approve(root, BATCH, "Anna")
+    assert approval["operator"] == "Olaf" and approval["reviewer"] == "Anna"
+    audit = release_batch(root, BATCH)
+    released = root.released / BATCH
+    paths = BatchPaths.in_root(root, BATCH)
+    originals = sorted(
+        p.relative_to(paths.release_files) for p in paths.release_files.rglob("*.dcm")
+    )
+    copies = sorted(p.relative_to(released / "dicom") for p in (released / "dicom").rglob("*.dcm"))
+    assert copies == originals and len(copies) == 2
+    first = released / "dicom" / copies[0]
+    assert os.path.samefile(first, paths.release_files / copies[0])  # a hard link, not a copy
+    text = (released / "audit.json").read_text()
+    assert json.loads(text)["approved_by"] == "Anna" and audit["outcomes"]["anonymized"] == 2
+    for identifier in fake_patient(9).identifiers():
+        assert identifier not in text
+
+
+def test_a_rerun_that_changes_the_output_voids_the_approval(root, blacklist):
+    approve(root, BATCH, "Anna")
+    other_whitelist = load_rule_set(
+        SHIPPED_RULES_DIR / "whitelist.yaml", reviewed=root.reviewed_rules
+    )
+    paths = BatchPaths.in_root(root, BATCH)
+    anonymize_batch(
+        paths,
+        blacklist=blacklist,
+        whitelist=other_whitelist,
+        key=b"another key 32 bytes long......!",
+        workers=1,
+        operator="Olaf",
+    )
+    with pytest.raises(SignOffRefused, match="outputs changed after the approval"):
+        release_batch(root, BATCH)
