@@ -26,6 +26,7 @@ from anon_pipeline.engine.pipeline import (
     blacklist_folder,
     whitelist_folder,
 )
+from anon_pipeline.engine.qc import qc_values
 from anon_pipeline.engine.review import DECIDABLE, pending_attributes, record_decision, rule_name
 from anon_pipeline.engine.rules import SHIPPED_RULES_DIR, RuleError, RuleSet, load_rule_set
 from anon_pipeline.engine.signoff import SignOffRefused, approve, release_batch
@@ -208,6 +209,21 @@ def command_review_decide(args: argparse.Namespace) -> None:
     print(f"whitelist version is now {rule_set.version}: rerun the batches that queued it")
 
 
+def command_qc(args: argparse.Namespace) -> None:
+    try:
+        values = qc_values(root_from(args), args.batches)
+    except FileNotFoundError as error:
+        raise CliError(str(error)) from None
+    flagged = [value for value in values if value.flags]
+    shown = values if args.all else flagged
+    print(f"{len(values)} distinct values in {', '.join(args.batches)}; {len(flagged)} need a look")
+    print(f"{'attribute':<52} {'VR':<3} {'files':>5}  {'value':<40} flags")
+    for item in shown:
+        value = "(binary)" if item.value is None else item.value[:40]
+        flags = ", ".join(item.flags)
+        print(f"{item.keyword_path[:52]:<52} {item.vr:<3} {item.files:>5}  {value:<40} {flags}")
+
+
 def command_approve(args: argparse.Namespace) -> None:
     try:
         approval = approve(root_from(args), args.batch, args.reviewer, workers=args.workers)
@@ -312,6 +328,14 @@ def build_parser() -> argparse.ArgumentParser:
         )
         sub.add_argument("--rules-dir", type=Path, default=None, help="folder with whitelist.yaml")
         sub.set_defaults(handler=handler)
+    qc = commands.add_parser("qc", help="unique values of released attributes, flagged for review")
+    qc.add_argument("batches", nargs="+", metavar="BATCH")
+    qc.add_argument("--all", action="store_true", help="every value, not only the flagged ones")
+    qc.add_argument(
+        "--root", type=Path, default=None, help="data root (default: $ANON_PIPELINE_ROOT or ./data)"
+    )
+    qc.set_defaults(handler=command_qc)
+
     approve_parser = commands.add_parser(
         "approve", help="sign a batch off (a second person; checks rerun; queue must be empty)"
     )

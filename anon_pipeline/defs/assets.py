@@ -9,6 +9,7 @@ from anon_pipeline.defs.partitions import batches
 from anon_pipeline.defs.resources import PipelineSettings
 from anon_pipeline.defs.rule_sets import BLACKLIST, WHITELIST
 from anon_pipeline.engine import pipeline, signoff
+from anon_pipeline.engine.qc import qc_summary_markdown
 from anon_pipeline.engine.tables import read_rows
 
 SCAN_VERSION = "scan-1"
@@ -143,6 +144,8 @@ def attribute_inventory(
         metadata={
             "rows": rows,
             "attributes": attributes,
+            # Values only for kept, non-free-text attributes: see qc_summary_markdown.
+            "qc_summary": dg.MetadataValue.md(qc_summary_markdown(paths.inventory, WHITELIST)),
             "table": dg.MetadataValue.path(str(paths.inventory)),
         }
     )
