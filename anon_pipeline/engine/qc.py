@@ -95,16 +95,12 @@ def qc_values(root: DataRoot, batches: list[str]) -> list[QcValue]:
             FROM current c GROUP BY keyword_path, vr, value ORDER BY keyword_path, value
             """
         ).fetchall()
-    values = [
-        QcValue(
-            path,
-            vr,
-            value,
-            int(files),
-            flags_for(vr, value, int(files), bool(earlier) and not seen_before),
-        )
-        for path, vr, value, files, seen_before in rows
-    ]
+    values = []
+    for path, vr, value, files, seen_before in rows:
+        is_new = bool(earlier) and not seen_before
+        engine_written = path.split(">")[0] in ENGINE_WRITTEN
+        flags = [] if engine_written else flags_for(vr, value, int(files), is_new)
+        values.append(QcValue(path, vr, value, int(files), flags))
     return sorted(values, key=lambda item: (not item.flags, item.keyword_path, item.value or ""))
 
 

@@ -24,6 +24,8 @@ def test_qc_lists_every_released_value_and_flags_free_text_and_ids(processed_cd)
     assert {(v.keyword_path, v.value) for v in values} >= {("KVP", "120"), ("Modality", "CT")}
     manufacturer = next(v for v in values if v.keyword_path == "Manufacturer")
     assert "free text" in manufacturer.flags
+    engine_written = [v for v in values if v.keyword_path.startswith("Deidentification")]
+    assert engine_written and not any(v.flags for v in engine_written)
     pseudonyms = [v for v in values if v.keyword_path == "PatientID"]
     assert pseudonyms and all("id?" in v.flags for v in pseudonyms)
 
