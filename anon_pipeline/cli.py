@@ -13,9 +13,11 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import duckdb
 from tqdm import tqdm
 
 from anon_pipeline.engine.atomic import OutputFolderError
+from anon_pipeline.engine.audit import build_audit_database, run_query
 from anon_pipeline.engine.keys import KEY_ENV_VAR, KeyFileError, load_key
 from anon_pipeline.engine.layout import DataRoot, init_root
 from anon_pipeline.engine.parallel import default_workers
@@ -224,6 +226,36 @@ def command_qc(args: argparse.Namespace) -> None:
         print(f"{item.keyword_path[:52]:<52} {item.vr:<3} {item.files:>5}  {value:<40} {flags}")
 
 
+AUDIT_EXAMPLES = (
+    "SELECT batch, disposition, output_name FROM manifests WHERE relative_path LIKE '%IM000001'",
+    "SELECT rule_set, action, source, line FROM rules WHERE name = 'InstitutionName'",
+    "SELECT reviewer, approved_at, operator FROM approvals WHERE batch = 'cd_001'",
+)
+
+
+def command_audit(args: argparse.Namespace) -> None:
+    root = root_from(args)
+    rule_sets = [
+        load_rules(args.rules_dir, "blacklist"),
+        load_rules(args.rules_dir, "whitelist", root.reviewed_rules),
+    ]
+    path = build_audit_database(root, rule_sets)
+    if not args.sql:
+        print(f"audit database: {path}  (secure zone: manifests hold original paths)")
+        print(
+            "tables: manifests, uid_maps, review_queues, inventories, rules, decisions, approvals"
+        )
+        print("for example:\n  " + "\n  ".join(AUDIT_EXAMPLES))
+        return
+    try:
+        columns, rows = run_query(path, args.sql)
+    except duckdb.Error as error:
+        raise CliError(f"query failed: {error}") from None
+    print(" | ".join(columns))
+    for row in rows:
+        print(" | ".join("" if value is None else str(value) for value in row))
+
+
 def command_approve(args: argparse.Namespace) -> None:
     try:
         approval = approve(root_from(args), args.batch, args.reviewer, workers=args.workers)
@@ -335,6 +367,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--root", type=Path, default=None, help="data root (default: $ANON_PIPELINE_ROOT or ./data)"
     )
     qc.set_defaults(handler=command_qc)
+
+    audit = commands.add_parser(
+        "audit", help="one DuckDB database over everything recorded; query it"
+    )
+    audit.add_argument(
+        "sql", nargs="?", default=None, metavar="SQL", help="a query to run (read-only)"
+    )
+    audit.add_argument(
+        "--root", type=Path, default=None, help="data root (default: $ANON_PIPELINE_ROOT or ./data)"
+    )
+    audit.add_argument("--rules-dir", type=Path, default=None, help="folder with the rule files")
+    audit.set_defaults(handler=command_audit)
 
     approve_parser = commands.add_parser(
         "approve", help="sign a batch off (a second person; checks rerun; queue must be empty)"

@@ -7,6 +7,7 @@ import os
 import pydicom
 import pytest
 
+from anon_pipeline.engine.audit import build_audit_database, run_query
 from anon_pipeline.engine.layout import DataRoot
 from anon_pipeline.engine.pipeline import BatchPaths, anonymize_batch
 from anon_pipeline.engine.review import record_decision
@@ -104,3 +105,33 @@ def test_a_rerun_that_changes_the_output_voids_the_approval(root, blacklist):
     )
     with pytest.raises(SignOffRefused, match="outputs changed after the approval"):
         release_batch(root, BATCH)
+
+
+def test_the_audit_database_answers_the_three_questions(root, blacklist):
+    approve(root, BATCH, "Anna")
+    whitelist = load_rule_set(SHIPPED_RULES_DIR / "whitelist.yaml", reviewed=root.reviewed_rules)
+    database = build_audit_database(root, [blacklist, whitelist])
+
+    _, rows = run_query(
+        database,
+        "SELECT batch, disposition, output_name FROM manifests"
+        " WHERE relative_path LIKE '%IM000001'",
+    )
+    [(batch, disposition, output_name)] = rows
+    assert (batch, disposition) == (BATCH, "anonymized") and output_name.endswith(".dcm")
+
+    _, rows = run_query(
+        database, "SELECT rule_set, action, source FROM rules WHERE name = 'InstitutionName'"
+    )
+    assert ("blacklist", "remove", "blacklist.yaml") in rows
+    _, rows = run_query(
+        database,
+        "SELECT r.action, d.reviewer FROM rules r JOIN decisions d USING (name)"
+        " WHERE name = 'RequestAttributesSequence'",
+    )
+    assert rows == [("remove", "Anna")]
+
+    _, rows = run_query(
+        database, f"SELECT reviewer, operator FROM approvals WHERE batch = '{BATCH}'"
+    )
+    assert rows == [("Anna", "Olaf")]
