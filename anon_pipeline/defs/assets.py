@@ -9,6 +9,7 @@ from anon_pipeline.defs.partitions import batches
 from anon_pipeline.defs.resources import PipelineSettings
 from anon_pipeline.defs.rule_sets import BLACKLIST, WHITELIST
 from anon_pipeline.engine import pipeline, signoff
+from anon_pipeline.engine.contact_sheet import write_contact_sheet
 from anon_pipeline.engine.qc import qc_summary_markdown
 from anon_pipeline.engine.tables import read_rows
 
@@ -179,7 +180,30 @@ def review_queue(
 
 
 @batch_asset(
-    deps=[whitelisted_files, attribute_inventory, review_queue, hashed_uid_map],
+    deps=[whitelisted_files],
+    group_name="verification",
+    kinds={"png"},
+    code_version=WHITELIST.version,
+)
+def contact_sheet(
+    context: dg.AssetExecutionContext, settings: PipelineSettings
+) -> dg.MaterializeResult:
+    """One thumbnail per series (middle slice, windowed) for spotting burned-in text.
+    The image may show burned-in PHI, so it stays in the secure zone: only its path is here."""
+    paths = settings.paths(context.partition_key)
+    report = write_contact_sheet(paths, paths.contact_sheet)
+    return dg.MaterializeResult(
+        metadata={
+            "series": report.series,
+            "thumbnails": report.decoded,
+            "not_decodable": report.not_decodable,
+            "image": dg.MetadataValue.path(str(paths.contact_sheet)),
+        }
+    )
+
+
+@batch_asset(
+    deps=[whitelisted_files, attribute_inventory, review_queue, hashed_uid_map, contact_sheet],
     group_name="release",
     kinds={"dicom"},
     code_version=WHITELIST.version,
@@ -214,5 +238,6 @@ anonymization_assets = [
     hashed_uid_map,
     attribute_inventory,
     review_queue,
+    contact_sheet,
 ]
 batch_assets = [*anonymization_assets, released_batch]

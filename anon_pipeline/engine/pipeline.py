@@ -104,6 +104,10 @@ class BatchPaths:
         return self.release_dir / "inventory.parquet"
 
     @property
+    def contact_sheet(self) -> Path:
+        return self.secure_dir / "contact_sheet.png"
+
+    @property
     def uid_map(self) -> Path:
         return self.secure_dir / "uid_map.parquet"
 

@@ -1,0 +1,109 @@
+"""Visual QC: one thumbnail per series (its middle slice, windowed) on one PNG, so a
+reviewer can spot burned-in text that attribute rules cannot remove.
+
+This is the only place pixel data is decoded. The sheet may show burned-in PHI (that
+is what it is for), so it stays in the secure zone: Dagster gets its path, not the image.
+"""
+
+from __future__ import annotations
+
+import io
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageOps
+from pydicom import dcmread
+
+from anon_pipeline.engine.atomic import write_bytes_atomically
+from anon_pipeline.engine.dicomfile import quiet_pydicom
+from anon_pipeline.engine.pipeline import BatchPaths
+from anon_pipeline.engine.tables import read_rows
+
+TILE = 160
+COLUMNS = 6
+
+
+@dataclass
+class ContactSheetReport:
+    series: int
+    decoded: int
+    not_decodable: int
+
+
+def middle_slice(files: list[Path]) -> Path:
+    """The file in the middle of the series by InstanceNumber (headers only)."""
+
+    def number(path: Path) -> int:
+        try:
+            return int(
+                dcmread(
+                    path, stop_before_pixels=True, specific_tags=["InstanceNumber"]
+                ).InstanceNumber
+            )
+        except Exception:  # no or bad InstanceNumber: keep the file's place
+            return 0
+
+    ordered = sorted(files, key=lambda path: (number(path), path.name))
+    return ordered[len(ordered) // 2]
+
+
+def windowed(path: Path) -> np.ndarray:
+    """8-bit grey (or RGB) image of the slice, with its window or its full range."""
+    dataset = dcmread(path)
+    pixels = dataset.pixel_array
+    if int(dataset.get("NumberOfFrames", 1) or 1) > 1:
+        pixels = pixels[len(pixels) // 2]
+    if pixels.ndim == 3:  # colour: show as is
+        return np.clip(pixels, 0, 255).astype(np.uint8)
+    values = pixels.astype(np.float64) * float(dataset.get("RescaleSlope", 1) or 1)
+    values += float(dataset.get("RescaleIntercept", 0) or 0)
+    center, width = dataset.get("WindowCenter"), dataset.get("WindowWidth")
+    if center is not None and width is not None:
+        center = float(
+            center[0] if hasattr(center, "__len__") and not isinstance(center, str) else center
+        )
+        width = float(
+            width[0] if hasattr(width, "__len__") and not isinstance(width, str) else width
+        )
+        low, high = center - width / 2, center + width / 2
+    else:
+        low, high = float(values.min()), float(values.max())
+    scaled = np.clip((values - low) / max(high - low, 1e-6), 0, 1) * 255
+    if dataset.get("PhotometricInterpretation") == "MONOCHROME1":
+        scaled = 255 - scaled
+    return scaled.astype(np.uint8)
+
+
+def write_contact_sheet(paths: BatchPaths, output: Path) -> ContactSheetReport:
+    """Write the batch's contact sheet PNG to `output` (secure zone), atomically."""
+    by_series: dict[str, list[Path]] = defaultdict(list)
+    for row in read_rows(paths.manifest):
+        if row["outcome"] == "anonymized":
+            by_series[row["output_name"].rsplit("/", 1)[0]].append(
+                paths.release_files / row["output_name"]
+            )
+    series = sorted(by_series)
+    rows = max(1, -(-len(series) // COLUMNS))
+    sheet = Image.new("RGB", (COLUMNS * TILE, rows * (TILE + 16)), "black")
+    draw = ImageDraw.Draw(sheet)
+    decoded = 0
+    with quiet_pydicom():
+        for index, key in enumerate(series):
+            x, y = (index % COLUMNS) * TILE, (index // COLUMNS) * (TILE + 16)
+            label = f"series {index + 1}: {len(by_series[key])} files"
+            try:
+                tile = ImageOps.contain(
+                    Image.fromarray(windowed(middle_slice(by_series[key]))), (TILE, TILE)
+                )
+                sheet.paste(tile.convert("RGB"), (x, y))
+                decoded += 1
+            except Exception:  # compressed without a decoder, damaged pixels...
+                draw.rectangle([x, y, x + TILE - 1, y + TILE - 1], outline="red")
+                draw.text((x + 8, y + TILE // 2), "not decodable:\nlook at it by hand", fill="red")
+            draw.text((x + 4, y + TILE + 2), label, fill="white")
+    buffer = io.BytesIO()
+    sheet.save(buffer, format="PNG")
+    write_bytes_atomically(output, buffer.getvalue())
+    return ContactSheetReport(len(series), decoded, len(series) - decoded)
