@@ -136,13 +136,7 @@ def layer_decisions(rule_set: RuleSet, decisions: list[Rule], source: str) -> Ru
                 f"{source}:{decision.line}: '{decision.name}' already has a rule in "
                 f"{rule_set.source} (line {existing.line}); change it there"
             )
-        tag = rule_tag(decision.name)
-        if TAG_PATTERN.match(decision.name):
-            by_tag[tag] = decision
-        else:
-            by_keyword[decision.name] = decision
-            if tag is not None:
-                by_tag[tag] = decision
+        index_rule(decision, by_keyword, by_tag)
     canonical = json.dumps(
         [rule_set.version, sorted([d.name, d.action.value, d.replacement] for d in decisions)],
         default=str,
@@ -154,6 +148,15 @@ def layer_decisions(rule_set: RuleSet, decisions: list[Rule], source: str) -> Ru
         by_tag=by_tag,
         decisions=tuple(decisions),
     )
+
+
+def index_rule(rule: Rule, by_keyword: dict[str, Rule], by_tag: dict[int, Rule]) -> None:
+    """File a rule under its keyword (repeating groups match by keyword) and its tag."""
+    tag = rule_tag(rule.name)
+    if not TAG_PATTERN.match(rule.name):
+        by_keyword[rule.name] = rule
+    if tag is not None:
+        by_tag[tag] = rule
 
 
 def rule_tag(name: str) -> int | None:
@@ -234,12 +237,7 @@ class RuleFileParser:
                     f"{self.source}:{rule.line}: '{rule.name}' has a second rule "
                     f"(first on line {same.line} as '{same.name}')"
                 )
-            if TAG_PATTERN.match(rule.name):
-                by_tag[tag] = rule
-            else:
-                by_keyword[rule.name] = rule
-                if tag is not None:
-                    by_tag[tag] = rule
+            index_rule(rule, by_keyword, by_tag)
 
         canonical = json.dumps(
             {
