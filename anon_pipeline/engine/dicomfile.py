@@ -15,6 +15,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 
 import xxhash
 from pydicom import dcmread, dcmwrite
@@ -182,20 +183,28 @@ def check_raw_value(tag: BaseTag, element: DataElement | RawDataElement, vr: str
     """Refuse a raw value its VR cannot hold. Kept values are copied byte for byte, so
     this is what stops a damaged length that swallowed the elements after it (a private
     block with a name, say) from reaching an output inside a harmless-looking element."""
-    if not isinstance(element, RawDataElement) or not element.value:
-        return
-    value = element.value
+    if isinstance(element, RawDataElement) and element.value:
+        check_raw_bytes(tag, element.value, vr)
+
+
+def check_raw_bytes(tag: int, value: bytes, vr: str) -> None:
+    """`check_raw_value` on the value's bytes alone (what the streaming path holds)."""
     if vr in STRING_VR_BYTES:
         body = value.rstrip(b"\x00 ")
-        pattern = STRING_VR_BYTES[vr]
-        if pattern.fullmatch(body) is None:
-            raise DicomFileError(f"element {tag} holds bytes that VR {vr} does not allow")
+        if STRING_VR_BYTES[vr].fullmatch(body) is None:
+            raise DicomFileError(f"element {BaseTag(tag)} holds bytes that VR {vr} does not allow")
     elif vr in BINARY_VR_SIZES:
         size = BINARY_VR_SIZES[vr]
-        multiplicity = dictionary_VM(tag) if dictionary_has_tag(tag) else "1-n"
-        expected = int(multiplicity) * size if multiplicity.isdigit() else None
+        expected = expected_binary_length(tag, size)
         if len(value) % size or (expected is not None and len(value) != expected):
-            raise DicomFileError(f"element {tag} has a length that VR {vr} does not allow")
+            raise DicomFileError(f"element {BaseTag(tag)} has a length that VR {vr} does not allow")
+
+
+@lru_cache(maxsize=4096)
+def expected_binary_length(tag: int, size: int) -> int | None:
+    """The byte length a fixed-multiplicity binary element must have, or None."""
+    multiplicity = dictionary_VM(tag) if dictionary_has_tag(tag) else "1-n"
+    return int(multiplicity) * size if multiplicity.isdigit() else None
 
 
 def check_native_pixel_length(dataset: Dataset, transfer_syntax: UID) -> None:

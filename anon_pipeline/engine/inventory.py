@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 
 from anon_pipeline.engine.dicomfile import PIXEL_KEYWORDS
@@ -30,13 +31,18 @@ def attribute_values(
             yield tag_path, keyword_path, "SQ", None
             for item in element.value:
                 yield from attribute_values(item, tag_path + ">", keyword_path + ">")
-        elif keyword in PIXEL_KEYWORDS or (
-            element.VR not in TEXT_VRS and element.VR not in NUMBER_VRS
-        ):
-            yield tag_path, keyword_path, element.VR, None
         else:
-            value = element.value
-            text = "" if value is None else str(value)
-            if not isinstance(value, str | bytes) and hasattr(value, "__iter__"):
-                text = "\\".join(str(item) for item in value)
-            yield tag_path, keyword_path, element.VR, text[:MAX_VALUE_LENGTH]
+            yield tag_path, keyword_path, element.VR, value_text(element)
+
+
+def value_text(element: DataElement) -> str | None:
+    """An element's value as inventory text; None for pixel data and binary VRs."""
+    if cached_keyword(element.tag) in PIXEL_KEYWORDS or (
+        element.VR not in TEXT_VRS and element.VR not in NUMBER_VRS
+    ):
+        return None
+    value = element.value
+    text = "" if value is None else str(value)
+    if not isinstance(value, str | bytes) and hasattr(value, "__iter__"):
+        text = "\\".join(str(item) for item in value)
+    return text[:MAX_VALUE_LENGTH]

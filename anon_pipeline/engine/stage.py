@@ -29,11 +29,12 @@ from anon_pipeline.engine.inventory import attribute_values
 from anon_pipeline.engine.parallel import Progress, default_workers, map_chunks
 from anon_pipeline.engine.rules import RuleSet
 from anon_pipeline.engine.scan import Kind, ScannedFile
+from anon_pipeline.engine.streaming import Streamed, stream_file
 from anon_pipeline.engine.tables import IDENTIFIERS, UID_PAIRS, UNLISTED, VALUES, write_part
 from anon_pipeline.engine.transform import apply_rules
-from anon_pipeline.engine.uids import hash_uid
+from anon_pipeline.engine.uids import REQUIRED_UIDS, output_name_for
 
-REQUIRED_UIDS = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "SOPClassUID")
+STREAMING, PYDICOM = "streaming", "pydicom"
 
 
 class Stage(StrEnum):
@@ -59,6 +60,7 @@ class FileOutcome:
     output_hash: str | None = None
     output_pixel_hash: str | None = None
     error: str | None = None
+    engine: str | None = None  # 'streaming' or 'pydicom': which path processed the file
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,7 @@ class StageJob:
     input_dir: Path
     output_dir: Path
     work_dir: Path
+    streaming: bool = True  # False: every file takes the straightforward pydicom path
 
     @property
     def is_whitelist(self) -> bool:
@@ -87,6 +90,7 @@ class StageReport:
     outcomes: Counter[str] = field(default_factory=Counter)
     reasons: Counter[str] = field(default_factory=Counter)
     bytes_out: int = 0
+    files_streamed: int = 0  # processed by the streaming path (the rest by pydicom)
     studies: int = 0
     series: int = 0
     seconds: float = 0.0
@@ -101,6 +105,7 @@ class StageReport:
             "files_in": self.files_in,
             **{f"files_{outcome}": self.outcomes.get(outcome, 0) for outcome in Outcome},
             "bytes_out": self.bytes_out,
+            "files_streamed": self.files_streamed,
             "studies": self.studies,
             "series": self.series,
             "seconds": round(self.seconds, 3),
@@ -133,13 +138,6 @@ def disposition_without_processing(scanned: ScannedFile) -> FileOutcome | None:
     return None
 
 
-def output_name_for(dataset: Any, key: bytes) -> str:
-    """<study>/<series>/<instance>.dcm from keyed hashes of the input's UIDs: equal to
-    the whitelisted UIDs, and never derived from input paths or values."""
-    study, series, instance = (hash_uid(str(dataset[k].value), key) for k in REQUIRED_UIDS[:3])
-    return f"{study}/{series}/{instance}.dcm"
-
-
 class ChunkRecorder:
     """Collects one chunk's side-table rows, then writes them as parts."""
 
@@ -158,6 +156,37 @@ class ChunkRecorder:
         write_part(job.work_dir, VALUES, chunk_index, self.values)
 
 
+def transform_with_pydicom(job: StageJob, data: bytes) -> Streamed | str:
+    """The straightforward path: pydicom parses the whole file, the rule walk changes
+    the Dataset, pydicom writes it. Returns the result, or why the file is held."""
+    parsed = parse_dicom(data)
+    dataset = parsed.dataset
+    missing = [keyword for keyword in REQUIRED_UIDS if not str(dataset.get(keyword, "") or "")]
+    if missing:
+        return f"held: missing {', '.join(missing)}"
+    held = hold_reason(dataset, parsed.kind, job.rule_set.holds)
+    if held:
+        return f"held: {held}"
+    output_name = output_name_for(dataset, job.key)
+    log = apply_rules(dataset, job.rule_set, job.key)
+    if job.is_whitelist:
+        mark_deidentified(dataset, job.rule_set)
+    encoded = encode_dicom(dataset, parsed.transfer_syntax)  # before anything converts values
+    values = list(attribute_values(dataset)) if job.is_whitelist else []
+    return Streamed(parsed.kind, output_name, encoded, log, values, pixel_data_hash(dataset))
+
+
+def transform_file(job: StageJob, data: bytes) -> tuple[Streamed | str, str]:
+    """The stage's result for one file and the path that made it: the streaming path
+    when it handles the file, else the straightforward one (which then decides)."""
+    if job.streaming:
+        try:
+            return stream_file(data, job.rule_set, job.key, job.is_whitelist), STREAMING
+        except Exception:  # anything unusual is the straightforward path's to judge
+            pass
+    return transform_with_pydicom(job, data), PYDICOM
+
+
 def process_file(job: StageJob, scanned: ScannedFile, recorder: ChunkRecorder) -> FileOutcome:
     """Apply the stage to one file; every failure becomes a held outcome, never a crash."""
     try:
@@ -166,33 +195,26 @@ def process_file(job: StageJob, scanned: ScannedFile, recorder: ChunkRecorder) -
         return FileOutcome(scanned.row, Outcome.HELD, f"held: unreadable ({type(error).__name__})")
     if scanned.content_hash and content_hash(data) != scanned.content_hash:
         return FileOutcome(scanned.row, Outcome.HELD, "held: changed since it was scanned")
+    engine = PYDICOM
     try:
-        parsed = parse_dicom(data)
+        result, engine = transform_file(job, data)
         del data
-        dataset = parsed.dataset
-        missing = [keyword for keyword in REQUIRED_UIDS if not str(dataset.get(keyword, "") or "")]
-        if missing:
-            return FileOutcome(scanned.row, Outcome.HELD, f"held: missing {', '.join(missing)}")
-        held = hold_reason(dataset, parsed.kind, job.rule_set.holds)
-        if held:
-            return FileOutcome(scanned.row, Outcome.HELD, f"held: {held}")
-        output_name = output_name_for(dataset, job.key)
-        log = apply_rules(dataset, job.rule_set, job.key)
-        if job.is_whitelist:
-            mark_deidentified(dataset, job.rule_set)
-        encoded = encode_dicom(dataset, parsed.transfer_syntax)  # before anything converts values
-        values = list(attribute_values(dataset)) if job.is_whitelist else []
-        output_pixel_hash = pixel_data_hash(dataset)
-        write_new_file(
-            job.output_dir / output_name, encoded
-        )  # never overwrites another file's output
+        if isinstance(result, str):
+            return FileOutcome(scanned.row, Outcome.HELD, result, engine=engine)
+        # never overwrites another file's output
+        write_new_file(job.output_dir / result.output_name, result.encoded)
     except OutputFolderError:
         raise  # the output folder is at fault, not this file: stop the run
     except DicomFileError as error:
-        return FileOutcome(scanned.row, Outcome.HELD, f"held: corrupt ({error.reason})")
+        return FileOutcome(
+            scanned.row, Outcome.HELD, f"held: corrupt ({error.reason})", engine=engine
+        )
     except FileExistsError:
         return FileOutcome(
-            scanned.row, Outcome.HELD, "held: output name already taken by another file"
+            scanned.row,
+            Outcome.HELD,
+            "held: output name already taken by another file",
+            engine=engine,
         )
     except Exception as error:  # one bad file must never stop a batch
         return FileOutcome(
@@ -200,22 +222,25 @@ def process_file(job: StageJob, scanned: ScannedFile, recorder: ChunkRecorder) -
             Outcome.HELD,
             f"held: error ({type(error).__name__})",
             error=str(error)[:500],
+            engine=engine,
         )
+    log = result.log
     recorder.uid_pairs.update(log.uid_pairs)
     recorder.identifiers.update(log.identifiers)
     recorder.unlisted.extend({"row": scanned.row, **vars(item)} for item in log.unlisted)
     recorder.values.extend(
         {"row": scanned.row, "tag_path": t, "keyword_path": k, "vr": vr, "value": v}
-        for t, k, vr, v in values
+        for t, k, vr, v in result.values
     )
     return FileOutcome(
         scanned.row,
         Outcome.ANONYMIZED,
         Outcome.ANONYMIZED.value,
-        output_name=output_name,
-        output_size=len(encoded),
-        output_hash=content_hash(encoded),
-        output_pixel_hash=output_pixel_hash,
+        output_name=result.output_name,
+        output_size=len(result.encoded),
+        output_hash=content_hash(result.encoded),
+        output_pixel_hash=result.pixel_hash,
+        engine=engine,
     )
 
 
@@ -237,6 +262,7 @@ def run_stage(
     key: bytes,
     workers: int | None = None,
     progress: Progress | None = None,
+    streaming: bool = True,
 ) -> tuple[StageReport, list[FileOutcome]]:
     """Process every processable row; return the report and one outcome per row, in row order.
 
@@ -245,7 +271,9 @@ def run_stage(
     started = time.perf_counter()
     output_dir.mkdir(parents=True, exist_ok=True)
     work_dir.mkdir(parents=True, exist_ok=True)
-    job = StageJob(stage, rule_set, key, Path(input_dir), Path(output_dir), Path(work_dir))
+    job = StageJob(
+        stage, rule_set, key, Path(input_dir), Path(output_dir), Path(work_dir), streaming
+    )
     outcomes: dict[int, FileOutcome] = {}
     to_process = []
     for row in scanned:
@@ -265,6 +293,7 @@ def run_stage(
     report.outcomes.update(o.outcome.value for o in ordered)
     report.reasons.update(o.disposition.split(" (")[0] for o in ordered)
     report.bytes_out = sum(o.output_size or 0 for o in ordered)
+    report.files_streamed = sum(o.engine == STREAMING for o in ordered)
     report.studies = len({name.split("/")[0] for name in names})
     report.series = len({name.rsplit("/", 1)[0] for name in names})
     report.seconds = time.perf_counter() - started

@@ -67,6 +67,7 @@ OUTCOME_FIELDS = [
     ("output_hash", pa.string()),
     ("output_pixel_hash", pa.string()),
     ("error", pa.string()),
+    ("engine", pa.string()),
 ]
 OUTCOME_SCHEMA = pa.schema(OUTCOME_FIELDS)
 MANIFEST_SCHEMA = pa.schema(SCAN_FIELDS + OUTCOME_FIELDS[1:])

@@ -5,12 +5,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 from functools import lru_cache
+from typing import Any
 
 from pydicom.uid import UID
 
 # PS3.5 §B.2: a UID built from a 128-bit integer under the root 2.25 needs no
 # registered org root and is at most 5 + 39 = 44 characters (limit 64).
 UUID_DERIVED_ROOT = "2.25."
+REQUIRED_UIDS = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "SOPClassUID")
 DICOM_ROOT = "1.2.840.10008."  # PS3.6 Annex A: every registered UID lives under it
 
 
@@ -31,3 +33,10 @@ def hash_uid(uid: str, key: bytes) -> str:
         return uid
     digest = hmac.new(key, b"uid\0" + uid.encode("ascii", "replace"), hashlib.sha256).digest()
     return UUID_DERIVED_ROOT + str(int.from_bytes(digest[:16], "big"))
+
+
+def output_name_for(dataset: Any, key: bytes) -> str:
+    """<study>/<series>/<instance>.dcm from keyed hashes of the input's UIDs: equal to
+    the whitelisted UIDs, and never derived from input paths or values."""
+    study, series, instance = (hash_uid(str(dataset[k].value), key) for k in REQUIRED_UIDS[:3])
+    return f"{study}/{series}/{instance}.dcm"

@@ -1,0 +1,266 @@
+"""Element headers of a Part 10 file, parsed straight from its bytes.
+
+The streaming path (see `streaming`) needs only where each element starts and
+ends, never its value as a Python object, so this parser records offsets and
+nothing else: a 512×512 slice's pixel data is one (start, end) pair. It covers
+the encodings CT on CDs uses (little endian, explicit or implicit VR,
+encapsulated pixel data); anything else, or anything it finds odd, raises
+`Unsupported`, and the file goes the straightforward pydicom way instead.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from functools import lru_cache
+
+from pydicom.datadict import dictionary_has_tag, dictionary_VR
+from pydicom.uid import UID
+from pydicom.valuerep import EXPLICIT_VR_LENGTH_32, VR
+
+UNDEFINED_LENGTH = 0xFFFFFFFF
+ITEM, ITEM_END, SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
+PIXEL_TAGS = frozenset({0x7FE00010, 0x7FE00008, 0x7FE00009})
+TRANSFER_SYNTAX_TAG = 0x00020010
+KNOWN_VRS = frozenset(vr.value for vr in VR)
+LONG_VRS = frozenset(str(vr) for vr in EXPLICIT_VR_LENGTH_32)
+MAX_DEPTH = 16
+_HEADER = struct.Struct("<HHI")
+_EXPLICIT_SHORT = struct.Struct("<HH2sH")
+_EXPLICIT_LONG = struct.Struct("<HH2sHI")
+
+
+class Unsupported(Exception):
+    """The file is valid or not, but this parser will not decide: use the pydicom path."""
+
+
+@dataclass(slots=True)
+class Element:
+    """One element's place in the buffer. `end` includes a sequence delimiter."""
+
+    tag: int
+    vr: str  # as written, or the dictionary's for implicit VR (UN when unknown)
+    start: int
+    value_start: int
+    value_end: int
+    end: int
+    undefined_length: bool
+    items: list[Item] | None = None
+
+    @property
+    def is_private(self) -> bool:
+        return bool(self.tag >> 16 & 1)
+
+
+@dataclass(slots=True)
+class Item:
+    """One sequence item: its elements and whether it ended with a delimiter."""
+
+    elements: list[Element]
+    undefined_length: bool
+
+
+@dataclass(slots=True)
+class Part10:
+    """A parsed file: the meta group's values (raw bytes) and the dataset's elements."""
+
+    meta: dict[int, bytes]
+    transfer_syntax: UID
+    implicit: bool
+    elements: list[Element]
+
+
+@lru_cache(maxsize=8192)
+def implicit_vr(tag: int) -> str:
+    """The VR pydicom would give an implicit-VR element; ambiguous ones are refused."""
+    if tag >> 16 & 1 or not dictionary_has_tag(tag):
+        return "UN"
+    vr = dictionary_VR(tag)
+    if len(vr) != 2:  # 'US or SS': pydicom resolves it from other elements
+        raise Unsupported("ambiguous VR in an implicit VR file")
+    return vr
+
+
+@lru_cache(maxsize=64)
+def supported_syntax(uid: str) -> tuple[UID, bool]:
+    """(transfer syntax, is implicit) for little-endian, non-deflated syntaxes."""
+    syntax = UID(uid)
+    if not syntax.is_transfer_syntax or syntax.is_deflated or not syntax.is_little_endian:
+        raise Unsupported("transfer syntax handled by pydicom")
+    return syntax, syntax.is_implicit_VR
+
+
+def parse_part10(data: bytes) -> Part10:
+    """Parse the preamble, the meta group and every element of the dataset."""
+    if len(data) < 144 or data[128:132] != b"DICM":
+        raise Unsupported("no Part 10 preamble")
+    meta: dict[int, bytes] = {}
+    position = 132
+    while position + 8 <= len(data) and data[position : position + 2] == b"\x02\x00":
+        element, position = read_explicit(data, position, len(data))
+        if element.undefined_length:
+            raise Unsupported("undefined length in the meta group")
+        meta[element.tag] = data[element.value_start : element.value_end]
+    group_length = meta.get(0x00020000)
+    if group_length is not None and (
+        len(group_length) != 4 or 132 + 12 + int.from_bytes(group_length, "little") != position
+    ):
+        raise Unsupported("meta group length disagrees with the meta group")
+    declared = meta.get(TRANSFER_SYNTAX_TAG)
+    if not declared:
+        raise Unsupported("no transfer syntax")
+    syntax, implicit = supported_syntax(declared.decode("ascii", "replace").rstrip("\0 "))
+    if implicit and position + 6 <= len(data) and data[position + 4 : position + 6].isupper():
+        raise Unsupported("implicit VR declared but the dataset may be explicit")
+    elements, _ = parse_dataset(data, position, len(data), implicit, 0, until_delimiter=False)
+    if not elements:
+        raise Unsupported("no data elements")
+    return Part10(meta, syntax, implicit, elements)
+
+
+def read_explicit(data: bytes, position: int, end: int, depth: int = 0) -> tuple[Element, int]:
+    """One explicit-VR little-endian element header; (element, position after its value)."""
+    if position + 8 > end:
+        raise Unsupported("element header runs past the end")
+    group, number, vr_bytes, short_length = _EXPLICIT_SHORT.unpack_from(data, position)
+    vr = vr_bytes.decode("latin-1")
+    if vr not in KNOWN_VRS:
+        raise Unsupported("unknown VR")
+    if vr in LONG_VRS:
+        if position + 12 > end:
+            raise Unsupported("element header runs past the end")
+        _, _, _, reserved, length = _EXPLICIT_LONG.unpack_from(data, position)
+        if reserved:
+            raise Unsupported("reserved bytes set")
+        value_start = position + 12
+    else:
+        length, value_start = short_length, position + 8
+    tag = group << 16 | number
+    return finish_element(data, tag, vr, position, value_start, length, end, False, depth)
+
+
+def finish_element(
+    data: bytes,
+    tag: int,
+    vr: str,
+    start: int,
+    value_start: int,
+    length: int,
+    end: int,
+    implicit: bool,
+    depth: int = 0,
+) -> tuple[Element, int]:
+    """Find where an element's value ends; parse the items of sequences."""
+    if length != UNDEFINED_LENGTH:
+        value_end = value_start + length
+        if value_end > end:
+            raise Unsupported("value runs past the end")
+        items = None
+        if vr == "SQ":
+            items = parse_defined_items(data, value_start, value_end, implicit, depth)
+        return Element(tag, vr, start, value_start, value_end, value_end, False, items), value_end
+    if vr == "SQ" or (implicit and tag >> 16 & 1 and vr == "UN"):
+        items, value_end = parse_undefined_items(data, value_start, end, implicit, depth)
+        return Element(tag, "SQ" if vr == "SQ" else vr, start, value_start, value_end,
+                       value_end + 8, True, items), value_end + 8  # fmt: skip
+    if tag in PIXEL_TAGS and vr in ("OB", "OW"):
+        value_end = skip_fragments(data, value_start, end)
+        return Element(tag, vr, start, value_start, value_end, value_end + 8, True), value_end + 8
+    raise Unsupported("undefined length outside sequences and pixel data")
+
+
+def parse_dataset(
+    data: bytes, position: int, end: int, implicit: bool, depth: int, until_delimiter: bool
+) -> tuple[list[Element], int]:
+    """Elements from `position` to `end` (or to an item delimiter); tags must ascend."""
+    if depth > MAX_DEPTH:
+        raise Unsupported("sequences nested too deep")
+    elements: list[Element] = []
+    previous = -1
+    while position < end:
+        if position + 8 > end:
+            raise Unsupported("element header runs past the end")
+        group, number, length = _HEADER.unpack_from(data, position)
+        tag = group << 16 | number
+        if group == 0xFFFE:
+            if until_delimiter and tag == ITEM_END and length == 0:
+                return elements, position
+            raise Unsupported("delimiter out of place")
+        if tag <= previous:
+            raise Unsupported("elements out of order")
+        previous = tag
+        if implicit:
+            element, position = finish_element(
+                data, tag, implicit_vr(tag), position, position + 8, length, end, True, depth
+            )
+        else:
+            element, position = read_explicit(data, position, end, depth)
+        elements.append(element)
+    if until_delimiter:
+        raise Unsupported("item without its delimiter")
+    return elements, position
+
+
+def parse_defined_items(
+    data: bytes, position: int, end: int, implicit: bool, depth: int
+) -> list[Item]:
+    items = []
+    while position < end:
+        item, position = parse_item(data, position, end, implicit, depth)
+        items.append(item)
+    if position != end:
+        raise Unsupported("items overrun their sequence")
+    return items
+
+
+def parse_undefined_items(
+    data: bytes, position: int, end: int, implicit: bool, depth: int
+) -> tuple[list[Item], int]:
+    """Items up to the sequence delimiter; returns them and the delimiter's position."""
+    items = []
+    while True:
+        if position + 8 > end:
+            raise Unsupported("sequence without its delimiter")
+        group, number, length = _HEADER.unpack_from(data, position)
+        if (group << 16 | number) == SEQUENCE_END:
+            if length:
+                raise Unsupported("sequence delimiter with a length")
+            return items, position
+        item, position = parse_item(data, position, end, implicit, depth)
+        items.append(item)
+
+
+def parse_item(
+    data: bytes, position: int, end: int, implicit: bool, depth: int
+) -> tuple[Item, int]:
+    if position + 8 > end:
+        raise Unsupported("item header runs past the end")
+    group, number, length = _HEADER.unpack_from(data, position)
+    if (group << 16 | number) != ITEM:
+        raise Unsupported("not an item")
+    content = position + 8
+    if length == UNDEFINED_LENGTH:
+        elements, delimiter = parse_dataset(data, content, end, implicit, depth + 1, True)
+        return Item(elements, True), delimiter + 8
+    if content + length > end:
+        raise Unsupported("item runs past the end")
+    elements, _ = parse_dataset(data, content, content + length, implicit, depth + 1, False)
+    return Item(elements, False), content + length
+
+
+def skip_fragments(data: bytes, position: int, end: int) -> int:
+    """Walk encapsulated pixel data's items; return the sequence delimiter's position."""
+    first = True
+    while True:
+        if position + 8 > end:
+            raise Unsupported("encapsulated pixel data without its delimiter")
+        group, number, length = _HEADER.unpack_from(data, position)
+        tag = group << 16 | number
+        if tag == SEQUENCE_END and not first:
+            if length:
+                raise Unsupported("sequence delimiter with a length")
+            return position
+        if tag != ITEM or length == UNDEFINED_LENGTH:
+            raise Unsupported("encapsulated pixel data is not a list of items")
+        position += 8 + length
+        first = False

@@ -1,0 +1,541 @@
+"""The streaming path of a stage: one file's bytes in, the output file's bytes out.
+
+It gives what the straightforward path gives (pydicom parses the whole file, the
+rule walk changes the Dataset, pydicom writes it), byte for byte: tests compare
+the two on every transfer syntax the hostile fixture covers. It is faster because
+it parses element headers only (`rawparse`), copies every element a rule keeps
+(most of a file, pixel data included) as a slice of the input, and hands only
+the elements a rule changes to pydicom and the same `RuleWalk`, one at a time.
+Those results are memoised per worker: the slices of a series repeat the same
+names, dates and study UIDs. Anything unusual raises `Unsupported` (or any other
+error), and the caller takes the straightforward path, which then decides.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from typing import Any
+
+from pydicom.charset import default_encoding
+from pydicom.dataelem import RawDataElement
+from pydicom.dataset import Dataset
+from pydicom.filebase import DicomBytesIO
+from pydicom.filewriter import write_data_element
+from pydicom.pixels.utils import get_expected_length
+from pydicom.tag import BaseTag
+from pydicom.uid import MediaStorageDirectoryStorage
+
+from anon_pipeline.engine.deidentification import mark_deidentified
+from anon_pipeline.engine.dicomfile import (
+    BINARY_VR_SIZES,
+    IMPLEMENTATION_CLASS_UID,
+    IMPLEMENTATION_VERSION_NAME,
+    STRING_VR_BYTES,
+    check_raw_bytes,
+    content_hash,
+)
+from anon_pipeline.engine.holds import hold_reason
+from anon_pipeline.engine.inventory import attribute_values, value_text
+from anon_pipeline.engine.pseudonyms import date_offset_days
+from anon_pipeline.engine.rawparse import (
+    LONG_VRS,
+    PIXEL_TAGS,
+    Element,
+    Item,
+    Part10,
+    Unsupported,
+    parse_part10,
+)
+from anon_pipeline.engine.rules import Action, Rule, RuleSet, cached_keyword
+from anon_pipeline.engine.transform import (
+    RuleWalk,
+    TransformLog,
+    UnlistedAttribute,
+    format_tag,
+)
+from anon_pipeline.engine.uids import REQUIRED_UIDS, output_name_for
+
+CHARSET_TAG = 0x00080005
+SOP_CLASS_TAG, SOP_INSTANCE_TAG = 0x00080016, 0x00080018
+PIXEL_ORDER = (0x7FE00010, 0x7FE00008, 0x7FE00009)  # PixelData, Float..., DoubleFloat...
+DIRECTORY_RECORDS_TAG = 0x00041220
+# Top-level elements the holds, the output name, the date shift and the pixel-length
+# check read: handed to the same functions the straightforward path uses.
+FACT_TAGS = frozenset(
+    {
+        CHARSET_TAG,
+        0x00080008,  # ImageType
+        SOP_CLASS_TAG,
+        SOP_INSTANCE_TAG,
+        0x00100020,  # PatientID
+        0x0020000D,  # StudyInstanceUID
+        0x0020000E,  # SeriesInstanceUID
+        0x00280002,  # SamplesPerPixel
+        0x00280004,  # PhotometricInterpretation
+        0x00280008,  # NumberOfFrames
+        0x00280010,  # Rows
+        0x00280011,  # Columns
+        0x00280100,  # BitsAllocated
+        0x00280301,  # BurnedInAnnotation
+    }
+)
+SEQUENCE_VR = b"SQ"
+ITEM_DELIMITER = struct.pack("<HHI", 0xFFFE, 0xE00D, 0)
+SEQUENCE_DELIMITER = struct.pack("<HHI", 0xFFFE, 0xE0DD, 0)
+MEMO_LIMIT = 200_000  # entries per worker; cleared when full, so memory stays flat
+InventoryRow = tuple[str, str, str, str | None]
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One output element: its encoded bytes (as chunks) and its inventory rows."""
+
+    tag: int
+    chunks: list[Any]  # bytes or memoryview slices of the input
+    size: int
+    rows: list[InventoryRow]
+    value: bytes | None = None  # the value bytes, for the top-level UIDs the meta group names
+
+
+@dataclass(frozen=True)
+class Effect:
+    """What the rule walk did to one changed element (memoised by its raw value)."""
+
+    encoded: bytes | None  # None: removed
+    header_size: int
+    vr: str
+    text: str | None
+    uid_pairs: tuple[tuple[str, str], ...]
+    identifiers: tuple[tuple[str, str], ...]
+    unlisted: tuple[Any, ...]
+    actions: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True)
+class Streamed:
+    """The streaming path's result for one file: what `stage.process_file` records."""
+
+    kind: str
+    output_name: str
+    encoded: bytes
+    log: TransformLog
+    values: list[InventoryRow]
+    pixel_hash: str | None
+
+
+@dataclass(frozen=True)
+class Classified:
+    """What the scan needs of a file."""
+
+    kind: str
+    sop_instance_uid: str | None
+    pixel_hash: str | None
+
+
+class Memo:
+    """Per-worker memo of effects and inventory texts for one (rule set, key)."""
+
+    def __init__(self) -> None:
+        self.rules: dict[int, Rule | None] = {}
+        self.effects: dict[tuple[Any, ...], Effect] = {}
+        self.texts: dict[tuple[Any, ...], tuple[str, str | None]] = {}
+        self.deidentification: dict[bool, list[Entry]] = {}
+
+    def trim(self) -> None:
+        if len(self.effects) + len(self.texts) > MEMO_LIMIT:
+            self.effects.clear()
+            self.texts.clear()
+
+
+_MEMOS: dict[tuple[str, str, bytes], Memo] = {}
+
+
+def memo_for(rule_set: RuleSet, key: bytes) -> Memo:
+    """The memo of this rule set (its version is a hash of everything in it) and key."""
+    memo_key = (rule_set.name, rule_set.version, key)
+    if memo_key not in _MEMOS:
+        _MEMOS.clear()  # one rule set at a time per worker
+        _MEMOS[memo_key] = Memo()
+    return _MEMOS[memo_key]
+
+
+def raw_element(part: Part10, data: bytes, element: Element) -> RawDataElement:
+    """The RawDataElement pydicom's reader would have made of `element`."""
+    value = data[element.value_start : element.value_end]
+    vr = None if part.implicit else element.vr
+    return RawDataElement(
+        BaseTag(element.tag), vr, len(value), value, element.value_start, part.implicit, True
+    )
+
+
+def facts_dataset(part: Part10, data: bytes) -> Dataset:
+    """A Dataset of the top-level elements in FACT_TAGS, still raw, with the charset."""
+    return Dataset(
+        {
+            BaseTag(element.tag): raw_element(part, data, element)
+            for element in part.elements
+            if element.tag in FACT_TAGS
+        }
+    )
+
+
+def check_file(part: Part10, data: bytes, facts: Dataset) -> str:
+    """The checks `dicomfile.classify_dataset` makes; returns the kind. Failures raise
+    (and the straightforward path then records the reason)."""
+    top = {element.tag: element for element in part.elements}
+    media_class = part.meta.get(0x00020002, b"").decode("ascii", "replace").rstrip("\0 ")
+    if media_class == MediaStorageDirectoryStorage or DIRECTORY_RECORDS_TAG in top:
+        raise Unsupported("DICOMDIR")
+    for element in part.elements:
+        check_raw_bytes(element.tag, data[element.value_start : element.value_end], element.vr)
+    if not any(tag in top for tag in PIXEL_TAGS):
+        return "dicom_other"
+    pixels = top.get(0x7FE00010)
+    native = pixels is not None and not part.transfer_syntax.is_encapsulated
+    if native and pixels.value_end - pixels.value_start < get_expected_length(facts):
+        raise Unsupported("pixel data short")
+    return "image"
+
+
+def pixel_hash_of(part: Part10, data: bytes) -> str | None:
+    top = {element.tag: element for element in part.elements}
+    for tag in PIXEL_ORDER:
+        if tag in top:
+            element = top[tag]
+            return content_hash(memoryview(data)[element.value_start : element.value_end])
+    return None
+
+
+def classify_bytes(data: bytes) -> Classified:
+    """The scan's facts about a file, from its bytes; raises when pydicom must decide."""
+    part = parse_part10(data)
+    facts = facts_dataset(part, data)
+    kind = check_file(part, data, facts)
+    uid = str(facts.get("SOPInstanceUID", "") or "") or None
+    return Classified(kind, uid, pixel_hash_of(part, data))
+
+
+def stream_file(data: bytes, rule_set: RuleSet, key: bytes, whitelist: bool) -> Streamed:
+    """Apply a stage to one file's bytes; raises when the straightforward path must decide
+    (held files, unusual encodings, anything this path does not handle)."""
+    charset_rule = rule_set.rule_for(CHARSET_TAG)
+    charset_kept = (charset_rule is None and not rule_set.reviews_unlisted) or (
+        charset_rule is not None and charset_rule.action is Action.KEEP
+    )
+    if not rule_set.removes_private or not charset_kept:
+        raise Unsupported("private attributes kept or character set changed")
+    part = parse_part10(data)
+    facts = facts_dataset(part, data)
+    kind = check_file(part, data, facts)
+    if any(not str(facts.get(keyword, "") or "") for keyword in REQUIRED_UIDS):
+        raise Unsupported("missing UIDs")
+    if hold_reason(facts, kind, rule_set.holds):
+        raise Unsupported("held")
+    output_name = output_name_for(facts, key)
+    memo = memo_for(rule_set, key)
+    memo.trim()
+    charset = next(
+        (raw_element(part, data, e) for e in part.elements if e.tag == CHARSET_TAG), None
+    )
+    walk = StreamWalk(
+        part, data, rule_set, key, memo, charset,
+        date_offset_days(str(facts.get("PatientID", "") or ""), key), whitelist,
+    )  # fmt: skip
+    entries = walk.dataset(part.elements, "", "", "", top_level=True)
+    if whitelist:
+        replaced = {entry.tag for entry in deidentification_entries(memo, rule_set, part.implicit)}
+        entries = [entry for entry in entries if entry.tag not in replaced]
+        entries += deidentification_entries(memo, rule_set, part.implicit)
+        entries.sort(key=lambda entry: entry.tag)
+    by_tag = {entry.tag: entry for entry in entries}
+    pixel_entry = next((by_tag[tag] for tag in PIXEL_ORDER if tag in by_tag), None)
+    if pixel_entry is not None and pixel_entry.tag not in walk.kept_pixels:
+        raise Unsupported("pixel data changed by a rule")
+    chunks: list[Any] = [file_meta(part, by_tag)]
+    for entry in entries:
+        chunks.extend(entry.chunks)
+    encoded = b"".join(chunks)
+    pixel_hash = walk.kept_pixels.get(pixel_entry.tag) if pixel_entry else None
+    values = [row for entry in entries for row in entry.rows] if whitelist else []
+    return Streamed(kind, output_name, encoded, walk.log, values, pixel_hash)
+
+
+def uid_value(entry: Entry | None) -> str:
+    if entry is None or entry.value is None:
+        raise Unsupported("SOP UIDs not kept as plain values")
+    text = entry.value.decode("ascii").rstrip("\0 ")
+    if not text or "\\" in text:
+        raise Unsupported("SOP UID empty or multi-valued")
+    return text
+
+
+def meta_element(group_element: int, vr: str, value: bytes) -> bytes:
+    if len(value) % 2:
+        value += b"\0" if vr == "UI" else b" "
+    if vr == "OB":
+        return struct.pack("<HH2sHI", 2, group_element, b"OB", 0, len(value)) + value
+    return struct.pack("<HH2sH", 2, group_element, vr.encode(), len(value)) + value
+
+
+def file_meta(part: Part10, by_tag: dict[int, Entry]) -> bytes:
+    """Preamble, 'DICM' and the rebuilt meta group, as `dicomfile.encode_dicom` writes
+    them (no source AE title, no private meta)."""
+    syntax = str(part.transfer_syntax)
+    body = b"".join(
+        [
+            meta_element(0x0001, "OB", b"\x00\x01"),
+            meta_element(0x0002, "UI", uid_value(by_tag.get(SOP_CLASS_TAG)).encode()),
+            meta_element(0x0003, "UI", uid_value(by_tag.get(SOP_INSTANCE_TAG)).encode()),
+            meta_element(0x0010, "UI", syntax.encode()),
+            meta_element(0x0012, "UI", IMPLEMENTATION_CLASS_UID.encode()),
+            meta_element(0x0013, "SH", IMPLEMENTATION_VERSION_NAME.encode()),
+        ]
+    )
+    group_length = struct.pack("<HH2sHI", 2, 0, b"UL", 4, len(body))
+    return b"\x00" * 128 + b"DICM" + group_length + body
+
+
+def deidentification_entries(memo: Memo, rule_set: RuleSet, implicit: bool) -> list[Entry]:
+    """The elements `mark_deidentified` adds, encoded once per rule set and encoding."""
+    if implicit not in memo.deidentification:
+        dataset = Dataset()
+        mark_deidentified(dataset, rule_set)
+        entries = []
+        for tag in sorted(dataset.keys()):
+            encoded = encode_element(dataset[tag], implicit, [default_encoding])
+            single = Dataset({tag: dataset[tag]})
+            entries.append(Entry(int(tag), [encoded], len(encoded), list(attribute_values(single))))
+        memo.deidentification[implicit] = entries
+    return memo.deidentification[implicit]
+
+
+def encode_element(element: Any, implicit: bool, encodings: Any) -> bytes:
+    buffer = DicomBytesIO()
+    buffer.is_little_endian = True
+    buffer.is_implicit_VR = implicit
+    write_data_element(buffer, element, encodings)
+    return buffer.getvalue()
+
+
+class StreamWalk:
+    """The rule walk of `transform.RuleWalk`, over element offsets instead of a Dataset."""
+
+    def __init__(
+        self,
+        part: Part10,
+        data: bytes,
+        rule_set: RuleSet,
+        key: bytes,
+        memo: Memo,
+        charset: RawDataElement | None,
+        date_offset: int,
+        whitelist: bool,
+    ) -> None:
+        self.part, self.data, self.view = part, data, memoryview(data)
+        self.rule_set, self.key, self.memo = rule_set, key, memo
+        self.charset = charset
+        self.charset_key = charset.value if charset is not None else b""
+        self.date_offset = date_offset
+        self.whitelist = whitelist
+        self.log = TransformLog()
+        self.kept_pixels: dict[int, str] = {}
+
+    def rule_for(self, tag: int) -> Rule | None:
+        rules = self.memo.rules
+        if tag not in rules:
+            rules[tag] = self.rule_set.rule_for(tag)
+        return rules[tag]
+
+    def dataset(
+        self, elements: list[Element], path: str, tag_prefix: str, keyword_prefix: str,
+        top_level: bool = False,
+    ) -> list[Entry]:  # fmt: skip
+        entries = []
+        for element in elements:
+            tag = element.tag
+            if tag == CHARSET_TAG and not top_level:
+                raise Unsupported("character set inside a sequence item")
+            if element.is_private:
+                self.log.actions["remove private"] += 1
+                continue
+            if tag & 0xFFFF == 0:  # group lengths (retired, PS3.5 §7.2) would be stale
+                continue
+            rule = self.rule_for(tag)
+            entry = self.element(element, rule, path, tag_prefix, keyword_prefix, top_level)
+            if entry is not None:
+                entries.append(entry)
+        return entries
+
+    def element(
+        self, element: Element, rule: Rule | None, path: str, tag_prefix: str,
+        keyword_prefix: str, top_level: bool,
+    ) -> Entry | None:  # fmt: skip
+        vr = element.vr
+        if vr == "SQ":
+            return self.sequence(element, rule, path, tag_prefix, keyword_prefix)
+        keeps = (rule is None and not self.rule_set.reviews_unlisted) or (
+            rule is not None and rule.action is Action.KEEP
+        )
+        if keeps:
+            return self.kept(element, tag_prefix, keyword_prefix, top_level)
+        return self.changed(element, rule, path, tag_prefix, keyword_prefix)
+
+    def kept(
+        self, element: Element, tag_prefix: str, keyword_prefix: str, top_level: bool
+    ) -> Entry:
+        """An element copied as it is: its header and value as one slice of the input."""
+        value = None
+        if element.vr in STRING_VR_BYTES or element.vr in BINARY_VR_SIZES:
+            value = self.data[element.value_start : element.value_end]
+            check_raw_bytes(element.tag, value, element.vr)
+        if element.undefined_length and element.tag not in PIXEL_TAGS:
+            raise Unsupported("undefined length outside pixel data")
+        if element.tag in PIXEL_TAGS and top_level:
+            pixels = self.view[element.value_start : element.value_end]
+            self.kept_pixels[element.tag] = content_hash(pixels)
+        rows = []
+        if self.whitelist:
+            rows.append(self.inventory_row(element, value, tag_prefix, keyword_prefix))
+        chunk = self.view[element.start : element.end]
+        return Entry(element.tag, [chunk], element.end - element.start, rows, value)
+
+    def inventory_row(
+        self, element: Element, value: bytes | None, tag_prefix: str, keyword_prefix: str
+    ) -> InventoryRow:
+        tag = format_tag(element.tag)
+        tag_path = tag_prefix + tag
+        keyword_path = keyword_prefix + (cached_keyword(element.tag) or tag)
+        vr = element.vr
+        if vr == "UN":
+            raise Unsupported("UN element kept")  # pydicom may convert it to its dictionary VR
+        if value is None or element.tag in PIXEL_TAGS:
+            return tag_path, keyword_path, vr, None
+        memo_key = (element.tag, vr, value, self.charset_key)
+        known = self.memo.texts.get(memo_key)
+        if known is None:
+            dataset = self.one_element_dataset(element)
+            converted = dataset[BaseTag(element.tag)]
+            known = (converted.VR, value_text(converted))
+            self.memo.texts[memo_key] = known
+        return tag_path, keyword_path, known[0], known[1]
+
+    def one_element_dataset(self, element: Element) -> Dataset:
+        """A Dataset holding `element` raw (and the charset, which decodes it)."""
+        elements = {BaseTag(element.tag): raw_element(self.part, self.data, element)}
+        if self.charset is not None:
+            elements[BaseTag(CHARSET_TAG)] = self.charset
+        return Dataset(elements)
+
+    def changed(
+        self, element: Element, rule: Rule | None, path: str, tag_prefix: str, keyword_prefix: str
+    ) -> Entry | None:
+        """An element a rule changes or removes: RuleWalk does it, pydicom encodes it."""
+        if element.undefined_length:
+            raise Unsupported("undefined length value changed by a rule")
+        value = self.data[element.value_start : element.value_end]
+        memo_key = (element.tag, element.vr, value, path if rule is None else None,
+                    self.charset_key, self.date_offset)  # fmt: skip
+        effect = self.memo.effects.get(memo_key)
+        if effect is None:
+            effect = self.compute_effect(element, rule, path)
+            self.memo.effects[memo_key] = effect
+        log = self.log
+        log.uid_pairs.update(effect.uid_pairs)
+        log.identifiers.update(effect.identifiers)
+        log.unlisted.extend(effect.unlisted)
+        for action, count in effect.actions:
+            log.actions[action] += count
+        if effect.encoded is None:
+            return None
+        tag = format_tag(element.tag)
+        keyword_path = keyword_prefix + (cached_keyword(element.tag) or tag)
+        rows = [(tag_prefix + tag, keyword_path, effect.vr, effect.text)] if self.whitelist else []
+        encoded = effect.encoded
+        return Entry(element.tag, [encoded], len(encoded), rows, encoded[effect.header_size :])
+
+    def compute_effect(self, element: Element, rule: Rule | None, path: str) -> Effect:
+        dataset = self.one_element_dataset(element)
+        tag = BaseTag(element.tag)
+        walk = RuleWalk(self.rule_set, self.key, self.date_offset)
+        if rule is None:
+            walk.apply_default(dataset, tag, path)
+        else:
+            walk.apply(dataset, dataset[tag], rule, path)
+        encoded, vr, text, header_size = None, element.vr, None, 0
+        if tag in dataset:
+            converted = dataset[tag]
+            if converted.VR == "SQ" or len(converted.VR) != 2:
+                raise Unsupported("element became a sequence or has an ambiguous VR")
+            encodings = dataset.get("SpecificCharacterSet") or default_encoding
+            encoded = encode_element(converted, self.part.implicit, encodings)
+            vr, text = converted.VR, value_text(converted)
+            header_size = 8 if self.part.implicit or vr not in LONG_VRS else 12
+        log = walk.log
+        return Effect(
+            encoded, header_size, vr, text, tuple(log.uid_pairs.items()), tuple(log.identifiers),
+            tuple(log.unlisted), tuple(log.actions.items()),
+        )  # fmt: skip
+
+    def sequence(
+        self, element: Element, rule: Rule | None, path: str, tag_prefix: str, keyword_prefix: str
+    ) -> Entry | None:
+        """A sequence: kept and walked item by item, or removed (other actions: Unsupported)."""
+        keyword = cached_keyword(element.tag)
+        name = keyword or format_tag(element.tag)
+        if rule is None:
+            if self.rule_set.recurses_unlisted_sequences:
+                return self.walked_sequence(element, path, tag_prefix, keyword_prefix)
+            if self.rule_set.reviews_unlisted:
+                self.log.unlisted.append(
+                    UnlistedAttribute(format_tag(element.tag), keyword, "SQ", path + name, None)
+                )
+                self.log.actions["remove unlisted"] += 1
+            else:
+                self.log.actions["remove unlisted sequence"] += 1
+            return None
+        if rule.action is Action.KEEP:
+            return self.walked_sequence(element, path, tag_prefix, keyword_prefix)
+        if rule.action is Action.REMOVE:
+            self.log.actions[f"{rule.name}: {rule.action}"] += 1
+            return None
+        raise Unsupported("sequence changed by a rule")
+
+    def walked_sequence(
+        self, element: Element, path: str, tag_prefix: str, keyword_prefix: str
+    ) -> Entry:
+        tag = format_tag(element.tag)
+        name = cached_keyword(element.tag) or tag
+        tag_path, keyword_path = tag_prefix + tag, keyword_prefix + name
+        rows: list[InventoryRow] = [(tag_path, keyword_path, "SQ", None)] if self.whitelist else []
+        body: list[Any] = []
+        size = 0
+        for item in element.items or []:
+            item_entries = self.dataset(
+                item.elements, f"{path}{name}>", tag_path + ">", keyword_path + ">"
+            )
+            item_size = sum(entry.size for entry in item_entries)
+            body.append(item_header(item, item_size))
+            for entry in item_entries:
+                body.extend(entry.chunks)
+                rows.extend(entry.rows)
+            size += 8 + item_size
+            if item.undefined_length:
+                body.append(ITEM_DELIMITER)
+                size += 8
+        length = 0xFFFFFFFF if element.undefined_length else size
+        group, number = element.tag >> 16, element.tag & 0xFFFF
+        if self.part.implicit:
+            header = struct.pack("<HHI", group, number, length)
+        else:
+            header = struct.pack("<HH2sHI", group, number, SEQUENCE_VR, 0, length)
+        chunks = [header, *body]
+        total = len(header) + size
+        if element.undefined_length:
+            chunks.append(SEQUENCE_DELIMITER)
+            total += 8
+        return Entry(element.tag, chunks, total, rows)
+
+
+def item_header(item: Item, size: int) -> bytes:
+    return struct.pack("<HHI", 0xFFFE, 0xE000, 0xFFFFFFFF if item.undefined_length else size)
