@@ -23,6 +23,7 @@ from anon_pipeline.engine.dicomfile import (
     quiet_pydicom,
 )
 from anon_pipeline.engine.parallel import Progress, default_workers, map_chunks
+from anon_pipeline.engine.streaming import classify_bytes
 
 
 class Kind(StrEnum):
@@ -89,6 +90,12 @@ def classify_file(batch_dir: Path, row: int, relative_path: str) -> ScannedFile:
         return base
     if not looks_like_dicom(data):
         return replace(base, kind=Kind.NON_DICOM)
+    try:  # the streaming path's parser first; pydicom decides whatever it does not handle
+        fast = classify_bytes(data)
+        return replace(base, kind=Kind(fast.kind), sop_instance_uid=fast.sop_instance_uid,
+                       pixel_hash=fast.pixel_hash)  # fmt: skip
+    except Exception:  # anything unusual: the straightforward path below decides
+        pass
     try:
         parsed = parse_dicom(data)
     except DicomFileError as error:

@@ -87,7 +87,7 @@ MEMO_LIMIT = 200_000  # entries per worker; cleared when full, so memory stays f
 InventoryRow = tuple[str, str, str, str | None]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Entry:
     """One output element: its encoded bytes (as chunks) and its inventory rows."""
 
@@ -140,12 +140,14 @@ class Memo:
         self.rules: dict[int, Rule | None] = {}
         self.effects: dict[tuple[Any, ...], Effect] = {}
         self.texts: dict[tuple[Any, ...], tuple[str, str | None]] = {}
+        self.facts: dict[tuple[Any, ...], Any] = {}
         self.deidentification: dict[bool, list[Entry]] = {}
 
     def trim(self) -> None:
-        if len(self.effects) + len(self.texts) > MEMO_LIMIT:
+        if len(self.effects) + len(self.texts) + len(self.facts) > MEMO_LIMIT:
             self.effects.clear()
             self.texts.clear()
+            self.facts.clear()
 
 
 _MEMOS: dict[tuple[str, str, bytes], Memo] = {}
@@ -169,15 +171,26 @@ def raw_element(part: Part10, data: bytes, element: Element) -> RawDataElement:
     )
 
 
-def facts_dataset(part: Part10, data: bytes) -> Dataset:
-    """A Dataset of the top-level elements in FACT_TAGS, still raw, with the charset."""
-    return Dataset(
-        {
-            BaseTag(element.tag): raw_element(part, data, element)
-            for element in part.elements
-            if element.tag in FACT_TAGS
-        }
-    )
+def facts_dataset(part: Part10, data: bytes, memo: Memo | None = None) -> Dataset:
+    """A Dataset of the top-level elements in FACT_TAGS, converted as the reader's
+    Dataset would convert them (with the file's character set); memoised by value."""
+    raws = {
+        BaseTag(element.tag): raw_element(part, data, element)
+        for element in part.elements
+        if element.tag in FACT_TAGS
+    }
+    charset = raws.get(BaseTag(CHARSET_TAG))
+    charset_key = charset.value if charset is not None else b""
+    converted = {}
+    for tag, raw in raws.items():
+        memo_key = (tag, raw.VR, raw.value, charset_key)
+        element = memo.facts.get(memo_key) if memo is not None else None
+        if element is None:
+            element = Dataset(raws)[tag] if charset is not None else Dataset({tag: raw})[tag]
+            if memo is not None:
+                memo.facts[memo_key] = element
+        converted[tag] = element
+    return Dataset(converted)
 
 
 def check_file(part: Part10, data: bytes, facts: Dataset) -> str:
@@ -226,15 +239,15 @@ def stream_file(data: bytes, rule_set: RuleSet, key: bytes, whitelist: bool) -> 
     if not rule_set.removes_private or not charset_kept:
         raise Unsupported("private attributes kept or character set changed")
     part = parse_part10(data)
-    facts = facts_dataset(part, data)
+    memo = memo_for(rule_set, key)
+    memo.trim()
+    facts = facts_dataset(part, data, memo)
     kind = check_file(part, data, facts)
     if any(not str(facts.get(keyword, "") or "") for keyword in REQUIRED_UIDS):
         raise Unsupported("missing UIDs")
     if hold_reason(facts, kind, rule_set.holds):
         raise Unsupported("held")
     output_name = output_name_for(facts, key)
-    memo = memo_for(rule_set, key)
-    memo.trim()
     charset = next(
         (raw_element(part, data, e) for e in part.elements if e.tag == CHARSET_TAG), None
     )
@@ -388,7 +401,8 @@ class StreamWalk:
         value = None
         if element.vr in STRING_VR_BYTES or element.vr in BINARY_VR_SIZES:
             value = self.data[element.value_start : element.value_end]
-            check_raw_bytes(element.tag, value, element.vr)
+            if not top_level:  # check_file checked every top-level element
+                check_raw_bytes(element.tag, value, element.vr)
         if element.undefined_length and element.tag not in PIXEL_TAGS:
             raise Unsupported("undefined length outside pixel data")
         if element.tag in PIXEL_TAGS and top_level:

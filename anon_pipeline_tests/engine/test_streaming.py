@@ -1,0 +1,194 @@
+"""The streaming path is an optimisation only: wherever it handles a file, it must give
+exactly what the straightforward pydicom path gives (bytes, names, side tables,
+inventory), and wherever it declines, the pydicom path decides."""
+
+import dataclasses
+import shutil
+from pathlib import Path
+
+import pydicom.data
+import pytest
+from pydicom.uid import (
+    JPEG2000,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    JPEGBaseline8Bit,
+    JPEGLSLossless,
+    RLELossless,
+)
+
+from anon_pipeline.engine.dicomfile import parse_dicom, pixel_data_hash, quiet_pydicom
+from anon_pipeline.engine.rawparse import Unsupported, parse_part10
+from anon_pipeline.engine.scan import Kind, scan_batch
+from anon_pipeline.engine.stage import (
+    PYDICOM,
+    STREAMING,
+    Stage,
+    StageJob,
+    run_stage,
+    transform_with_pydicom,
+)
+from anon_pipeline.engine.streaming import classify_bytes, stream_file
+from anon_pipeline.engine.synthetic import (
+    fake_patient,
+    make_realistic_ct_slice,
+    write_cd_batch,
+    write_hostile_cd,
+)
+from anon_pipeline_tests.conftest import TEST_KEY, query, tree_digest
+
+PYDICOM_DATA = Path(pydicom.data.__file__).parent  # bundled files only: no downloads
+MAX_SAMPLE_BYTES = 2_000_000
+
+
+@pytest.fixture(scope="module")
+def corpora(tmp_path_factory, blacklist):
+    """Input folders for stage 1 and, made by the pydicom path, their stage-1 outputs."""
+    root = tmp_path_factory.mktemp("streaming")
+    write_hostile_cd(root / "hostile")
+    write_cd_batch(root / "cd", [fake_patient(7)], series=2, slices=3)
+    realistic = root / "realistic"
+    realistic.mkdir()
+    for instance in range(1, 4):
+        dataset = make_realistic_ct_slice(fake_patient(3), "study", 1, instance)
+        dataset.save_as(realistic / f"IM{instance:04d}", enforce_file_format=True)
+    (root / "pydicom").mkdir()
+    for folder in ("test_files", "charset_files"):
+        for path in (PYDICOM_DATA / folder).glob("*.dcm"):
+            if path.stat().st_size <= MAX_SAMPLE_BYTES:
+                shutil.copy(path, root / "pydicom" / f"{folder}-{path.name}")
+    no_holds = dataclasses.replace(blacklist, holds=frozenset())
+    for name in ("hostile", "cd", "realistic", "pydicom"):
+        scanned = scan_batch(root / name, workers=1)
+        run_stage(Stage.BLACKLIST, root / name, scanned, root / f"{name}-1", root / f"{name}-p",
+                  no_holds, TEST_KEY, workers=1, streaming=False)  # fmt: skip
+    return root
+
+
+def files_in(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def compare_paths(files: list[Path], rule_set, whitelist: bool) -> set[str]:
+    """Run both paths on every file; assert equal results; return the transfer syntaxes
+    the streaming path handled."""
+    job = StageJob(
+        Stage.WHITELIST if whitelist else Stage.BLACKLIST, rule_set, TEST_KEY, Path(), Path(),
+        Path(),
+    )  # fmt: skip
+    streamed = set()
+    for path in files:
+        data = path.read_bytes()
+        with quiet_pydicom():
+            try:
+                fast = stream_file(data, rule_set, TEST_KEY, whitelist)
+            except Exception:  # declined: the pydicom path alone decides this file
+                continue
+            reference = transform_with_pydicom(job, data)
+        assert not isinstance(reference, str), f"{path.name}: streamed, but pydicom holds it"
+        assert fast.encoded == reference.encoded, path.name
+        assert fast.output_name == reference.output_name, path.name
+        assert fast.values == reference.values, path.name
+        assert fast.pixel_hash == reference.pixel_hash, path.name
+        assert fast.log == reference.log, path.name
+        streamed.add(str(parse_part10(data).transfer_syntax))
+    return streamed
+
+
+@pytest.mark.parametrize("corpus", ["hostile", "cd", "realistic", "pydicom"])
+def test_streaming_equals_pydicom_in_both_stages(corpora, corpus, blacklist, whitelist):
+    no_holds = dataclasses.replace(blacklist, holds=frozenset())
+    stage1 = compare_paths(files_in(corpora / corpus), no_holds, whitelist=False)
+    no_holds = dataclasses.replace(whitelist, holds=frozenset())
+    stage2 = compare_paths(files_in(corpora / f"{corpus}-1"), no_holds, whitelist=True)
+    assert ExplicitVRLittleEndian in stage1 and ExplicitVRLittleEndian in stage2
+    if corpus == "hostile":  # every little-endian syntax of the fixture streams
+        wanted = {RLELossless, JPEG2000, JPEGLSLossless, JPEGBaseline8Bit}
+        assert wanted <= stage1 and wanted <= stage2
+    if corpus == "pydicom":
+        assert ImplicitVRLittleEndian in stage1 and ImplicitVRLittleEndian in stage2
+
+
+def test_streaming_declines_what_it_does_not_handle(corpora):
+    """Deflated, big-endian and bare (no preamble) files go the pydicom way."""
+    for name in ("image_dfl.dcm", "MR_small_bigendian.dcm"):
+        with pytest.raises(Unsupported):
+            parse_part10((corpora / "pydicom" / f"test_files-{name}").read_bytes())
+    bare = [p for p in files_in(corpora / "hostile") if p.read_bytes()[128:132] != b"DICM"]
+    assert bare
+    for path in bare:
+        with pytest.raises(Unsupported):
+            parse_part10(path.read_bytes())
+
+
+@pytest.mark.parametrize("corpus", ["hostile", "cd", "pydicom"])
+def test_scan_facts_equal_pydicoms(corpora, corpus):
+    handled = 0
+    for path in files_in(corpora / corpus):
+        data = path.read_bytes()
+        with quiet_pydicom():
+            try:
+                fast = classify_bytes(data)
+            except Exception:
+                continue
+            parsed = parse_dicom(data)
+        assert fast.kind == parsed.kind, path.name
+        uid = str(parsed.dataset.get("SOPInstanceUID", "") or "") or None
+        assert fast.sop_instance_uid == uid, path.name
+        assert fast.pixel_hash == pixel_data_hash(parsed.dataset), path.name
+        handled += 1
+    assert handled >= 3
+
+
+def run_both(root: Path, input_dir: Path, rule_set, stage: Stage):
+    scanned = scan_batch(input_dir, workers=1)
+    results = {}
+    for streaming in (True, False):
+        name = STREAMING if streaming else PYDICOM
+        report, outcomes = run_stage(stage, input_dir, scanned, root / name / "out",
+                                     root / name / "parts", rule_set, TEST_KEY, workers=2,
+                                     streaming=streaming)  # fmt: skip
+        results[name] = (report, outcomes)
+    return results
+
+
+def test_a_stage_writes_the_same_folder_and_tables_either_way(corpora, tmp_path, whitelist):
+    results = run_both(tmp_path, corpora / "hostile-1", whitelist, Stage.WHITELIST)
+    (fast_report, fast), (_, reference) = results[STREAMING], results[PYDICOM]
+    assert fast_report.files_streamed >= 8
+    assert {o.engine for o in fast if o.outcome == "anonymized"} == {STREAMING, PYDICOM}
+    strip = [dataclasses.replace(outcome, engine=None) for outcome in fast]
+    assert strip == [dataclasses.replace(outcome, engine=None) for outcome in reference]
+    assert tree_digest(tmp_path / STREAMING / "out") == tree_digest(tmp_path / PYDICOM / "out")
+    for table in ("values", "unlisted", "uid_pairs", "identifiers"):
+        sql = "SELECT * FROM read_parquet('{}/*.parquet') ORDER BY ALL"
+        rows = [
+            query(sql.format(tmp_path / name / "parts" / table)) for name in (STREAMING, PYDICOM)
+        ]
+        assert rows[0] == rows[1], table
+    assert len(rows[0]) > 0
+
+
+def test_the_memo_never_mixes_keys_or_patients(corpora, blacklist):
+    """Memoised effects are keyed by rule set, key, value and date shift: the same
+    file under another key gives other UIDs; two patients get their own shifts."""
+    path = files_in(corpora / "realistic")[0]
+    data = path.read_bytes()
+    with quiet_pydicom():
+        first = stream_file(data, blacklist, TEST_KEY, False)
+        again = stream_file(data, blacklist, TEST_KEY, False)
+        other_key = stream_file(data, blacklist, bytes(reversed(TEST_KEY)), False)
+    assert first.encoded == again.encoded
+    assert first.log == again.log
+    assert other_key.output_name != first.output_name
+    assert set(other_key.log.uid_pairs.values()).isdisjoint(first.log.uid_pairs.values())
+
+
+def test_every_realistic_slice_streams_through_a_whole_run(corpora, tmp_path, blacklist):
+    scanned = scan_batch(corpora / "realistic", workers=1)
+    assert {row.kind for row in scanned} == {Kind.IMAGE}
+    report, outcomes = run_stage(Stage.BLACKLIST, corpora / "realistic", scanned,
+                                 tmp_path / "out", tmp_path / "parts", blacklist, TEST_KEY,
+                                 workers=1)  # fmt: skip
+    assert report.files_streamed == len(scanned) == 3
+    assert [o.engine for o in outcomes] == [STREAMING] * 3
