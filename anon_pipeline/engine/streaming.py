@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
-from pydicom.charset import default_encoding
-from pydicom.dataelem import RawDataElement
+from pydicom.charset import convert_encodings, default_encoding
+from pydicom.dataelem import DataElement, RawDataElement, convert_raw_data_element
 from pydicom.dataset import Dataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_data_element
@@ -171,25 +172,40 @@ def raw_element(part: Part10, data: bytes, element: Element) -> RawDataElement:
     )
 
 
+@lru_cache(maxsize=256)
+def encodings_for(charset: bytes | None) -> str | list[str]:
+    """The encodings pydicom decodes a file's text with, from its SpecificCharacterSet."""
+    if charset is None:
+        return default_encoding
+    raw = RawDataElement(BaseTag(CHARSET_TAG), "CS", len(charset), charset, 0, False, True)
+    value = convert_raw_data_element(raw, encoding=default_encoding).value
+    if not value:
+        raise Unsupported("empty SpecificCharacterSet")
+    return convert_encodings(value)
+
+
+def convert(raw: RawDataElement, encodings: str | list[str]) -> DataElement:
+    """Convert as the reader's Dataset converts on first access (the character set
+    element itself is always read with the default encoding)."""
+    encoding = default_encoding if raw.tag == CHARSET_TAG else encodings
+    return convert_raw_data_element(raw, encoding=encoding)
+
+
 def facts_dataset(part: Part10, data: bytes, memo: Memo | None = None) -> Dataset:
     """A Dataset of the top-level elements in FACT_TAGS, converted as the reader's
     Dataset would convert them (with the file's character set); memoised by value."""
-    raws = {
-        BaseTag(element.tag): raw_element(part, data, element)
-        for element in part.elements
-        if element.tag in FACT_TAGS
-    }
-    charset = raws.get(BaseTag(CHARSET_TAG))
-    charset_key = charset.value if charset is not None else b""
+    raws = [raw_element(part, data, e) for e in part.elements if e.tag in FACT_TAGS]
+    charset = next((raw.value for raw in raws if raw.tag == CHARSET_TAG), None)
+    encodings = encodings_for(charset)
     converted = {}
-    for tag, raw in raws.items():
-        memo_key = (tag, raw.VR, raw.value, charset_key)
+    for raw in raws:
+        memo_key = (raw.tag, raw.VR, raw.value, charset)
         element = memo.facts.get(memo_key) if memo is not None else None
         if element is None:
-            element = Dataset(raws)[tag] if charset is not None else Dataset({tag: raw})[tag]
+            element = convert(raw, encodings)
             if memo is not None:
                 memo.facts[memo_key] = element
-        converted[tag] = element
+        converted[raw.tag] = element
     return Dataset(converted)
 
 
@@ -248,9 +264,8 @@ def stream_file(data: bytes, rule_set: RuleSet, key: bytes, whitelist: bool) -> 
     if hold_reason(facts, kind, rule_set.holds):
         raise Unsupported("held")
     output_name = output_name_for(facts, key)
-    charset = next(
-        (raw_element(part, data, e) for e in part.elements if e.tag == CHARSET_TAG), None
-    )
+    charset = next((data[e.value_start : e.value_end] for e in part.elements
+                    if e.tag == CHARSET_TAG), None)  # fmt: skip
     walk = StreamWalk(
         part, data, rule_set, key, memo, charset,
         date_offset_days(str(facts.get("PatientID", "") or ""), key), whitelist,
@@ -341,14 +356,14 @@ class StreamWalk:
         rule_set: RuleSet,
         key: bytes,
         memo: Memo,
-        charset: RawDataElement | None,
+        charset: bytes | None,
         date_offset: int,
         whitelist: bool,
     ) -> None:
         self.part, self.data, self.view = part, data, memoryview(data)
         self.rule_set, self.key, self.memo = rule_set, key, memo
-        self.charset = charset
-        self.charset_key = charset.value if charset is not None else b""
+        self.charset_key = charset
+        self.encodings = encodings_for(charset)
         self.date_offset = date_offset
         self.whitelist = whitelist
         self.log = TransformLog()
@@ -428,18 +443,10 @@ class StreamWalk:
         memo_key = (element.tag, vr, value, self.charset_key)
         known = self.memo.texts.get(memo_key)
         if known is None:
-            dataset = self.one_element_dataset(element)
-            converted = dataset[BaseTag(element.tag)]
+            converted = convert(raw_element(self.part, self.data, element), self.encodings)
             known = (converted.VR, value_text(converted))
             self.memo.texts[memo_key] = known
         return tag_path, keyword_path, known[0], known[1]
-
-    def one_element_dataset(self, element: Element) -> Dataset:
-        """A Dataset holding `element` raw (and the charset, which decodes it)."""
-        elements = {BaseTag(element.tag): raw_element(self.part, self.data, element)}
-        if self.charset is not None:
-            elements[BaseTag(CHARSET_TAG)] = self.charset
-        return Dataset(elements)
 
     def changed(
         self, element: Element, rule: Rule | None, path: str, tag_prefix: str, keyword_prefix: str
@@ -469,8 +476,10 @@ class StreamWalk:
         return Entry(element.tag, [encoded], len(encoded), rows, encoded[effect.header_size :])
 
     def compute_effect(self, element: Element, rule: Rule | None, path: str) -> Effect:
-        dataset = self.one_element_dataset(element)
         tag = BaseTag(element.tag)
+        dataset = Dataset(
+            {tag: convert(raw_element(self.part, self.data, element), self.encodings)}
+        )
         walk = RuleWalk(self.rule_set, self.key, self.date_offset)
         if rule is None:
             walk.apply_default(dataset, tag, path)
@@ -481,8 +490,7 @@ class StreamWalk:
             converted = dataset[tag]
             if converted.VR == "SQ" or len(converted.VR) != 2:
                 raise Unsupported("element became a sequence or has an ambiguous VR")
-            encodings = dataset.get("SpecificCharacterSet") or default_encoding
-            encoded = encode_element(converted, self.part.implicit, encodings)
+            encoded = encode_element(converted, self.part.implicit, self.encodings)
             vr, text = converted.VR, value_text(converted)
             header_size = 8 if self.part.implicit or vr not in LONG_VRS else 12
         log = walk.log

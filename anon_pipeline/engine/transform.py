@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from pydicom.datadict import dictionary_has_tag, dictionary_VR
 from pydicom.dataelem import DataElement
@@ -86,6 +87,7 @@ def apply_rules(dataset: Dataset, rule_set: RuleSet, key: bytes) -> TransformLog
     return walk.log
 
 
+@lru_cache(maxsize=16384)
 def format_tag(tag: int) -> str:
     return f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
 
