@@ -37,7 +37,7 @@ from anon_pipeline.engine.dicomfile import (
     content_hash,
 )
 from anon_pipeline.engine.holds import hold_reason
-from anon_pipeline.engine.inventory import attribute_values, value_text
+from anon_pipeline.engine.inventory import MAX_VALUE_LENGTH, attribute_values, value_text
 from anon_pipeline.engine.pseudonyms import date_offset_days
 from anon_pipeline.engine.rawparse import (
     LONG_VRS,
@@ -55,10 +55,12 @@ from anon_pipeline.engine.transform import (
     UnlistedAttribute,
     format_tag,
 )
-from anon_pipeline.engine.uids import REQUIRED_UIDS, output_name_for
+from anon_pipeline.engine.uids import REQUIRED_UIDS, hash_uid, output_name_for
 
 CHARSET_TAG = 0x00080005
 SOP_CLASS_TAG, SOP_INSTANCE_TAG = 0x00080016, 0x00080018
+CHECKED_VRS = frozenset(STRING_VR_BYTES) | frozenset(BINARY_VR_SIZES)
+META_SOURCE_TAGS = frozenset({SOP_CLASS_TAG, SOP_INSTANCE_TAG})  # the meta group repeats them
 PIXEL_ORDER = (0x7FE00010, 0x7FE00008, 0x7FE00009)  # PixelData, Float..., DoubleFloat...
 DIRECTORY_RECORDS_TAG = 0x00041220
 # Top-level elements the holds, the output name, the date shift and the pixel-length
@@ -84,6 +86,9 @@ FACT_TAGS = frozenset(
 SEQUENCE_VR = b"SQ"
 ITEM_DELIMITER = struct.pack("<HHI", 0xFFFE, 0xE00D, 0)
 SEQUENCE_DELIMITER = struct.pack("<HHI", 0xFFFE, 0xE0DD, 0)
+PRIVATE, SKIP, SEQUENCE, KEEP, CHANGE, CHARSET = (
+    "private", "skip", "sequence", "keep", "change", "charset",
+)  # fmt: skip
 MEMO_LIMIT = 200_000  # entries per worker; cleared when full, so memory stays flat
 InventoryRow = tuple[str, str, str, str | None]
 
@@ -143,6 +148,7 @@ class Memo:
         self.texts: dict[tuple[Any, ...], tuple[str, str | None]] = {}
         self.facts: dict[tuple[Any, ...], Any] = {}
         self.deidentification: dict[bool, list[Entry]] = {}
+        self.plans: dict[tuple[int, str], str] = {}
 
     def trim(self) -> None:
         if len(self.effects) + len(self.texts) + len(self.facts) > MEMO_LIMIT:
@@ -209,15 +215,19 @@ def facts_dataset(part: Part10, data: bytes, memo: Memo | None = None) -> Datase
     return Dataset(converted)
 
 
-def check_file(part: Part10, data: bytes, facts: Dataset) -> str:
+def check_file(part: Part10, data: bytes, facts: Dataset, check_values: bool = True) -> str:
     """The checks `dicomfile.classify_dataset` makes; returns the kind. Failures raise
-    (and the straightforward path then records the reason)."""
+    (and the straightforward path then records the reason). `check_values=False` leaves
+    the top-level values to the caller (the walk checks each as it meets it)."""
     top = {element.tag: element for element in part.elements}
     media_class = part.meta.get(0x00020002, b"").decode("ascii", "replace").rstrip("\0 ")
     if media_class == MediaStorageDirectoryStorage or DIRECTORY_RECORDS_TAG in top:
         raise Unsupported("DICOMDIR")
-    for element in part.elements:
-        check_raw_bytes(element.tag, data[element.value_start : element.value_end], element.vr)
+    if check_values:
+        for element in part.elements:
+            if element.vr in CHECKED_VRS:
+                check_raw_bytes(element.tag, data[element.value_start : element.value_end],
+                                element.vr)  # fmt: skip
     if not any(tag in top for tag in PIXEL_TAGS):
         return "dicom_other"
     pixels = top.get(0x7FE00010)
@@ -258,7 +268,7 @@ def stream_file(data: bytes, rule_set: RuleSet, key: bytes, whitelist: bool) -> 
     memo = memo_for(rule_set, key)
     memo.trim()
     facts = facts_dataset(part, data, memo)
-    kind = check_file(part, data, facts)
+    kind = check_file(part, data, facts, check_values=False)
     if any(not str(facts.get(keyword, "") or "") for keyword in REQUIRED_UIDS):
         raise Unsupported("missing UIDs")
     if hold_reason(facts, kind, rule_set.holds):
@@ -375,49 +385,74 @@ class StreamWalk:
             rules[tag] = self.rule_set.rule_for(tag)
         return rules[tag]
 
+    def plan(self, tag: int, vr: str) -> str:
+        """What the walk does with elements of this tag and VR (the rule walk's order of
+        tests), decided once per worker."""
+        plan = self.memo.plans.get((tag, vr))
+        if plan is None:
+            rule = self.rule_for(tag)
+            if tag == CHARSET_TAG:  # kept (stream_file checks), and only at the top level
+                plan = CHARSET
+            elif tag >> 16 & 1:
+                plan = PRIVATE
+            elif tag & 0xFFFF == 0:  # group lengths (retired, PS3.5 §7.2) would be stale
+                plan = SKIP
+            elif vr == "SQ":
+                plan = SEQUENCE
+            elif (rule is None and not self.rule_set.reviews_unlisted) or (
+                rule is not None and rule.action is Action.KEEP
+            ):
+                plan = KEEP
+            else:
+                plan = CHANGE
+            self.memo.plans[(tag, vr)] = plan
+        return plan
+
     def dataset(
         self, elements: list[Element], path: str, tag_prefix: str, keyword_prefix: str,
         top_level: bool = False,
     ) -> list[Entry]:  # fmt: skip
         entries = []
+        plans = self.memo.plans
         for element in elements:
             tag = element.tag
-            if tag == CHARSET_TAG and not top_level:
-                raise Unsupported("character set inside a sequence item")
-            if element.is_private:
+            plan = plans.get((tag, element.vr)) or self.plan(tag, element.vr)
+            if plan is KEEP:
+                entries.append(self.kept(element, tag_prefix, keyword_prefix, top_level))
+                continue
+            if plan is CHARSET:
+                if not top_level:
+                    raise Unsupported("character set inside a sequence item")
+                entries.append(self.kept(element, tag_prefix, keyword_prefix, top_level))
+                continue
+            if top_level and element.vr in CHECKED_VRS:  # every top-level value, as pydicom's path
+                self.check(element)
+            if plan is PRIVATE:
                 self.log.actions["remove private"] += 1
                 continue
-            if tag & 0xFFFF == 0:  # group lengths (retired, PS3.5 §7.2) would be stale
+            if plan is SKIP:
                 continue
             rule = self.rule_for(tag)
-            entry = self.element(element, rule, path, tag_prefix, keyword_prefix, top_level)
+            if plan is SEQUENCE:
+                entry = self.sequence(element, rule, path, tag_prefix, keyword_prefix)
+            else:
+                entry = self.changed(element, rule, path, tag_prefix, keyword_prefix)
             if entry is not None:
                 entries.append(entry)
         return entries
 
-    def element(
-        self, element: Element, rule: Rule | None, path: str, tag_prefix: str,
-        keyword_prefix: str, top_level: bool,
-    ) -> Entry | None:  # fmt: skip
-        vr = element.vr
-        if vr == "SQ":
-            return self.sequence(element, rule, path, tag_prefix, keyword_prefix)
-        keeps = (rule is None and not self.rule_set.reviews_unlisted) or (
-            rule is not None and rule.action is Action.KEEP
-        )
-        if keeps:
-            return self.kept(element, tag_prefix, keyword_prefix, top_level)
-        return self.changed(element, rule, path, tag_prefix, keyword_prefix)
+    def check(self, element: Element) -> None:
+        check_raw_bytes(element.tag, self.data[element.value_start : element.value_end],
+                        element.vr)  # fmt: skip
 
     def kept(
         self, element: Element, tag_prefix: str, keyword_prefix: str, top_level: bool
     ) -> Entry:
         """An element copied as it is: its header and value as one slice of the input."""
         value = None
-        if element.vr in STRING_VR_BYTES or element.vr in BINARY_VR_SIZES:
+        if element.vr in CHECKED_VRS:
             value = self.data[element.value_start : element.value_end]
-            if not top_level:  # check_file checked every top-level element
-                check_raw_bytes(element.tag, value, element.vr)
+            check_raw_bytes(element.tag, value, element.vr)
         if element.undefined_length and element.tag not in PIXEL_TAGS:
             raise Unsupported("undefined length outside pixel data")
         if element.tag in PIXEL_TAGS and top_level:
@@ -459,21 +494,52 @@ class StreamWalk:
                     self.charset_key, self.date_offset)  # fmt: skip
         effect = self.memo.effects.get(memo_key)
         if effect is None:
+            effect = self.hashed_uids(element, rule, value)  # unique per file: not memoised
+        if effect is None:
             effect = self.compute_effect(element, rule, path)
             self.memo.effects[memo_key] = effect
         log = self.log
-        log.uid_pairs.update(effect.uid_pairs)
-        log.identifiers.update(effect.identifiers)
-        log.unlisted.extend(effect.unlisted)
+        if effect.uid_pairs:
+            log.uid_pairs.update(effect.uid_pairs)
+        if effect.identifiers:
+            log.identifiers.update(effect.identifiers)
+        if effect.unlisted:
+            log.unlisted.extend(effect.unlisted)
         for action, count in effect.actions:
             log.actions[action] += count
-        if effect.encoded is None:
-            return None
-        tag = format_tag(element.tag)
-        keyword_path = keyword_prefix + (cached_keyword(element.tag) or tag)
-        rows = [(tag_prefix + tag, keyword_path, effect.vr, effect.text)] if self.whitelist else []
         encoded = effect.encoded
-        return Entry(element.tag, [encoded], len(encoded), rows, encoded[effect.header_size :])
+        if encoded is None:
+            return None
+        rows = []
+        if self.whitelist:
+            tag = format_tag(element.tag)
+            keyword_path = keyword_prefix + (cached_keyword(element.tag) or tag)
+            rows.append((tag_prefix + tag, keyword_path, effect.vr, effect.text))
+        value = encoded[effect.header_size :] if element.tag in META_SOURCE_TAGS else None
+        return Entry(element.tag, [encoded], len(encoded), rows, value)
+
+    def hashed_uids(self, element: Element, rule: Rule | None, value: bytes) -> Effect | None:
+        """`RuleWalk.apply` of hash_uid and pydicom's UI writer, for the plain case (ASCII
+        UIDs, no empty or padded items); None sends anything else to `compute_effect`."""
+        if rule is None or rule.action is not Action.HASH_UID or element.vr != "UI":
+            return None
+        if not value.isascii():
+            return None
+        items = value.decode("ascii").rstrip("\0 ").split("\\")
+        if any(not item or item != item.strip() for item in items):
+            return None
+        hashed = [hash_uid(item, self.key) for item in items]
+        pairs = tuple((item, new) for item, new in zip(items, hashed, strict=True) if new != item)
+        text = "\\".join(hashed)
+        encoded_value = (text + "\0" * (len(text) % 2)).encode("ascii")
+        group, number = element.tag >> 16, element.tag & 0xFFFF
+        if self.part.implicit:
+            header = struct.pack("<HHI", group, number, len(encoded_value))
+        else:
+            header = struct.pack("<HH2sH", group, number, b"UI", len(encoded_value))
+        actions = ((f"{rule.name}: {rule.action}", 1),)
+        return Effect(header + encoded_value, len(header), "UI", text[:MAX_VALUE_LENGTH], pairs,
+                      (), (), actions)  # fmt: skip
 
     def compute_effect(self, element: Element, rule: Rule | None, path: str) -> Effect:
         tag = BaseTag(element.tag)
