@@ -30,7 +30,14 @@ from anon_pipeline.engine.parallel import Progress, default_workers, map_chunks
 from anon_pipeline.engine.rules import RuleSet
 from anon_pipeline.engine.scan import Kind, ScannedFile
 from anon_pipeline.engine.streaming import Streamed, stream_file
-from anon_pipeline.engine.tables import IDENTIFIERS, UID_PAIRS, UNLISTED, VALUES, write_part
+from anon_pipeline.engine.tables import (
+    IDENTIFIERS,
+    UID_PAIRS,
+    UNLISTED,
+    VALUES,
+    write_part,
+    write_part_columns,
+)
 from anon_pipeline.engine.transform import apply_rules
 from anon_pipeline.engine.uids import REQUIRED_UIDS, output_name_for
 
@@ -145,7 +152,17 @@ class ChunkRecorder:
         self.uid_pairs: dict[str, str] = {}
         self.identifiers: set[tuple[str, str]] = set()
         self.unlisted: list[dict[str, Any]] = []
-        self.values: list[dict[str, Any]] = []
+        self.values: dict[str, list[Any]] = {
+            "row": [], "tag_path": [], "keyword_path": [], "vr": [], "value": []
+        }  # fmt: skip
+
+    def add_values(self, row: int, values: list[tuple[str, str, str, str | None]]) -> None:
+        if values:
+            columns = self.values
+            columns["row"].extend([row] * len(values))
+            names = ("tag_path", "keyword_path", "vr", "value")
+            for name, column in zip(names, zip(*values, strict=True), strict=True):
+                columns[name].extend(column)
 
     def write(self, job: StageJob, chunk_index: int) -> None:
         pairs = [{"original_uid": o, "hashed_uid": h} for o, h in sorted(self.uid_pairs.items())]
@@ -153,7 +170,7 @@ class ChunkRecorder:
         identifiers = [{"keyword": k, "value": v} for k, v in sorted(self.identifiers)]
         write_part(job.work_dir, IDENTIFIERS, chunk_index, identifiers)
         write_part(job.work_dir, UNLISTED, chunk_index, self.unlisted)
-        write_part(job.work_dir, VALUES, chunk_index, self.values)
+        write_part_columns(job.work_dir, VALUES, chunk_index, self.values)
 
 
 def transform_with_pydicom(job: StageJob, data: bytes) -> Streamed | str:
@@ -228,10 +245,7 @@ def process_file(job: StageJob, scanned: ScannedFile, recorder: ChunkRecorder) -
     recorder.uid_pairs.update(log.uid_pairs)
     recorder.identifiers.update(log.identifiers)
     recorder.unlisted.extend({"row": scanned.row, **vars(item)} for item in log.unlisted)
-    recorder.values.extend(
-        {"row": scanned.row, "tag_path": t, "keyword_path": k, "vr": vr, "value": v}
-        for t, k, vr, v in result.values
-    )
+    recorder.add_values(scanned.row, result.values)
     return FileOutcome(
         scanned.row,
         Outcome.ANONYMIZED,

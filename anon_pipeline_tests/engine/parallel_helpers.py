@@ -1,0 +1,16 @@
+"""Chunk functions for the parallel tests: importable by worker processes."""
+
+import os
+import time
+
+
+def square_slowly(delay: float, _index: int, chunk: list[int]) -> list[tuple[int, int, int]]:
+    """(item, item², pid) after `delay` seconds per chunk: long enough for the pool to start."""
+    time.sleep(delay)
+    return [(item, item * item, os.getpid()) for item in chunk]
+
+
+def fail_on(bad: int, _index: int, chunk: list[int]) -> list[int]:
+    if bad in chunk:
+        raise ValueError(f"item {bad} failed")
+    return chunk
