@@ -31,6 +31,7 @@ from anon_pipeline.engine.pipeline import (
 from anon_pipeline.engine.qc import qc_values
 from anon_pipeline.engine.review import DECIDABLE, pending_attributes, record_decision, rule_name
 from anon_pipeline.engine.rules import SHIPPED_RULES_DIR, RuleError, RuleSet, load_rule_set
+from anon_pipeline.engine.scratch import Scratch
 from anon_pipeline.engine.signoff import SignOffRefused, approve, release_batch
 from anon_pipeline.engine.stage import StageReport
 from anon_pipeline.engine.synthetic import write_demo_batches
@@ -115,6 +116,8 @@ def command_blacklist(args: argparse.Namespace) -> None:
         key=require_key(args.key_file),
         workers=args.workers,
         progress=ProgressBars(not args.quiet),
+        scratch=scratch_from(args),
+        log=note,
     )
     print_stage(report, args.output_dir)
 
@@ -144,6 +147,8 @@ def run_anonymize(
         key=key,
         workers=args.workers,
         progress=ProgressBars(not args.quiet),
+        scratch=scratch_from(args),
+        log=note,
     )
 
 
@@ -276,6 +281,43 @@ def command_release(args: argparse.Namespace) -> None:
     print(f"{args.batch}: released to {root.released / args.batch} ({audit['outcomes']})")
 
 
+SIZE_UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+
+
+def byte_size(text: str) -> int:
+    """'500G', '1.5T', '1048576' -> bytes (binary units)."""
+    number, unit = text.strip().upper().rstrip("B"), ""
+    if number and number[-1] in SIZE_UNITS:
+        number, unit = number[:-1], number[-1]
+    try:
+        return int(float(number) * SIZE_UNITS[unit])
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (e.g. 500G)") from None
+
+
+def scratch_from(args: argparse.Namespace) -> Scratch | None:
+    if getattr(args, "scratch", None) is None:
+        return None
+    if not args.scratch_bytes:
+        raise CliError("--scratch needs --scratch-bytes (the most the staged batches may use)")
+    return Scratch(args.scratch, args.scratch_bytes)
+
+
+def note(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def add_scratch(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--scratch", type=Path, default=None, metavar="DIR",
+        help="fast local folder: the batch is copied there, read from there, removed after",
+    )  # fmt: skip
+    parser.add_argument(
+        "--scratch-bytes", type=byte_size, default=0, metavar="SIZE",
+        help="byte budget of --scratch shared by all runs (e.g. 200G); larger batches stay put",
+    )  # fmt: skip
+
+
 def add_common(parser: argparse.ArgumentParser, needs_key: bool = True) -> None:
     if needs_key:
         parser.add_argument(
@@ -313,6 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
     blacklist.add_argument("input_dir", type=Path, metavar="INPUT_DIR")
     blacklist.add_argument("output_dir", type=Path, metavar="OUTPUT_DIR")
     add_common(blacklist)
+    add_scratch(blacklist)
     blacklist.set_defaults(handler=command_blacklist)
 
     whitelist = commands.add_parser("whitelist", help="stage 2 alone")
@@ -328,6 +371,7 @@ def build_parser() -> argparse.ArgumentParser:
     anonymize.add_argument("input_dir", type=Path, metavar="INPUT_DIR")
     anonymize.add_argument("--out", type=Path, required=True, metavar="OUT_DIR")
     add_common(anonymize)
+    add_scratch(anonymize)
     anonymize.set_defaults(handler=command_anonymize)
 
     demo = commands.add_parser(

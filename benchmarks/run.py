@@ -115,11 +115,9 @@ class PeakMemory:
                     parents[int(entry)] = int(fields[1])
                 except (OSError, IndexError):
                     continue
-        for pid in parents:
-            ancestor = pid
-            while ancestor not in (me, 0, 1) and ancestor in parents:
-                ancestor = parents[ancestor]
-            if ancestor == me or pid == me:
+        servers = {pid for pid, parent in parents.items() if parent == me and is_fork_server(pid)}
+        for pid, parent in parents.items():
+            if pid == me or parent in servers:  # this process, or a pool worker
                 peak = self.high_water_mark(pid)
                 if peak:
                     self.peaks[pid] = max(peak, self.peaks.get(pid, 0))
@@ -143,6 +141,13 @@ class PeakMemory:
         }
 
 
+def is_fork_server(pid: int) -> bool:
+    try:
+        return b"forkserver" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
 def drop_caches() -> None:
     subprocess.run(["sync"], check=True)
     DROP_CACHES.write_text("3\n")
@@ -153,7 +158,7 @@ def measure(name: str, work: Path, source: Path) -> dict:
     out = work / f"out-{name}"
     shutil.rmtree(out, ignore_errors=True)
     blacklist, whitelist = load_shipped_rule_set("blacklist"), load_shipped_rule_set("whitelist")
-    import pyarrow  # noqa: F401 - its first table imports pandas (0.5 s): not per-file work
+    import pyarrow  # its first table imports pandas (0.5 s): a start-up cost, not per-file work
 
     pyarrow.array([0])
     stage1_out = work / "out-stage1-kept" / "dicom"
@@ -265,8 +270,13 @@ def main() -> int:
     parser.add_argument(
         "--repeat", type=int, default=3, help="runs per measurement; fastest counts"
     )
-    parser.add_argument("--memory", type=int, default=0, metavar="N",
-                        help="instead: peak memory of the pipeline at N and 10 N files")  # fmt: skip
+    parser.add_argument(
+        "--memory",
+        type=int,
+        default=0,
+        metavar="N",
+        help="instead: peak memory at N and 10 N files",
+    )
     parser.add_argument("--work", type=Path, default=None, help="work folder (default: temp)")
     parser.add_argument("--markdown", type=Path, default=None, help="also write the table here")
     parser.add_argument("--measure", default=None, help=argparse.SUPPRESS)

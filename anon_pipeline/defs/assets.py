@@ -46,12 +46,13 @@ def stage_metadata(report: pipeline.StageReport) -> dict[str, object]:
 def raw_batch(
     context: dg.AssetExecutionContext, settings: PipelineSettings
 ) -> dg.MaterializeResult:
-    """The CD copy as it arrived: one manifest row per file (kind, size, BLAKE2b hash).
+    """The CD copy as it arrived: one manifest row per file (kind, size, XXH3-128 content hash).
     The input folder is only read. The manifest stays in the secure zone."""
     paths = settings.paths(context.partition_key)
     report = pipeline.scan_step(
-        paths, settings.worker_count(), log_progress(context, "scan"), settings.marker
-    )
+        paths, settings.worker_count(), log_progress(context, "scan"), settings.marker,
+        settings.scratch_area(), context.log.info,
+    )  # fmt: skip
     return dg.MaterializeResult(
         metadata={**report.metadata(), "manifest": dg.MetadataValue.path(str(paths.scan))}
     )
@@ -74,6 +75,8 @@ def blacklisted_files(
         settings.key(),
         settings.worker_count(),
         log_progress(context, "blacklist"),
+        settings.scratch_area(),
+        context.log.info,
     )
     return dg.MaterializeResult(
         metadata={**stage_metadata(report), "folder": dg.MetadataValue.path(str(paths.stage1_dir))}

@@ -11,11 +11,14 @@ from anon_pipeline.engine.arrivals import DEFAULT_MARKER
 from anon_pipeline.engine.keys import KEY_ENV_VAR, KeyFileError, load_key
 from anon_pipeline.engine.layout import DataRoot
 from anon_pipeline.engine.pipeline import BatchPaths
+from anon_pipeline.engine.scratch import Scratch
 
 ROOT_ENV_VAR = "ANON_PIPELINE_ROOT"
 WORKERS_ENV_VAR = "ANON_PIPELINE_WORKERS"
 QUIET_ENV_VAR = "ANON_PIPELINE_QUIET_SECONDS"
 OPERATOR_ENV_VAR = "ANON_PIPELINE_OPERATOR"
+SCRATCH_ENV_VAR = "ANON_PIPELINE_SCRATCH"
+SCRATCH_BYTES_ENV_VAR = "ANON_PIPELINE_SCRATCH_BYTES"
 
 
 class PipelineSettings(dg.ConfigurableResource):
@@ -27,6 +30,8 @@ class PipelineSettings(dg.ConfigurableResource):
     marker: str = DEFAULT_MARKER
     quiet_seconds: int = 300
     operator: str = ""  # who runs the pipeline (recorded; may not approve): default the OS user
+    scratch: str = ""  # fast local folder batches are staged in ('' : read them in place)
+    scratch_bytes: int = 0  # what staged batches may use there at once
 
     @property
     def data_root(self) -> DataRoot:
@@ -47,11 +52,21 @@ class PipelineSettings(dg.ConfigurableResource):
     def operator_name(self) -> str:
         return self.operator or getpass.getuser()
 
+    def scratch_area(self) -> Scratch | None:
+        if not self.scratch:
+            return None
+        if self.scratch_bytes <= 0:
+            raise dg.Failure(
+                description=f"{SCRATCH_ENV_VAR} is set: set {SCRATCH_BYTES_ENV_VAR} too"
+            )
+        return Scratch(Path(self.scratch).expanduser().resolve(), self.scratch_bytes)
+
 
 def settings_from_environment(deferred: bool = True) -> PipelineSettings:
     """ANON_PIPELINE_ROOT (default ./data), ANON_PIPELINE_KEY_FILE, ANON_PIPELINE_WORKERS,
-    ANON_PIPELINE_QUIET_SECONDS. Deferred: read at run time and shown as environment
-    variables in the UI; otherwise read now (for code that runs outside a Dagster run)."""
+    ANON_PIPELINE_QUIET_SECONDS, ANON_PIPELINE_SCRATCH, ANON_PIPELINE_SCRATCH_BYTES.
+    Deferred: read at run time and shown as environment variables in the UI; otherwise
+    read now (for code that runs outside a Dagster run)."""
 
     def from_env(name: str, default: Any, as_int: bool = False) -> Any:
         if name not in os.environ:
@@ -66,4 +81,6 @@ def settings_from_environment(deferred: bool = True) -> PipelineSettings:
         workers=from_env(WORKERS_ENV_VAR, 0, as_int=True),
         quiet_seconds=from_env(QUIET_ENV_VAR, 300, as_int=True),
         operator=from_env(OPERATOR_ENV_VAR, ""),
+        scratch=from_env(SCRATCH_ENV_VAR, ""),
+        scratch_bytes=from_env(SCRATCH_BYTES_ENV_VAR, 0, as_int=True),
     )

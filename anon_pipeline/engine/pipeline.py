@@ -34,6 +34,7 @@ from anon_pipeline.engine.layout import SECURE_MODE, DataRoot
 from anon_pipeline.engine.parallel import Progress
 from anon_pipeline.engine.rules import RuleSet
 from anon_pipeline.engine.scan import Kind, ScannedFile, scan_batch
+from anon_pipeline.engine.scratch import Log, Scratch, staged_batch
 from anon_pipeline.engine.stage import FileOutcome, Outcome, Stage, StageReport, run_stage
 from anon_pipeline.engine.tables import (
     MANIFEST_SCHEMA,
@@ -205,10 +206,13 @@ def scan_step(
     workers: int | None = None,
     progress: Progress | None = None,
     marker: str = DEFAULT_MARKER,
+    scratch: Scratch | None = None,
+    log: Log | None = None,
 ) -> ScanReport:
     """List and classify every file of the batch; write the raw manifest (secure)."""
     started = time.perf_counter()
-    scanned = scan_batch(paths.batch_dir, workers, progress, marker)
+    with staged_batch(paths.batch_dir, scratch, log) as batch_dir:
+        scanned = scan_batch(batch_dir, workers, progress, marker)
     paths.secure_dir.mkdir(parents=True, exist_ok=True, mode=SECURE_MODE)
     write_rows(paths.scan, scan_rows_to_table(scanned), SCAN_SCHEMA)
     return ScanReport(
@@ -225,12 +229,17 @@ def blacklist_step(
     key: bytes,
     workers: int | None = None,
     progress: Progress | None = None,
+    scratch: Scratch | None = None,
+    log: Log | None = None,
 ) -> StageReport:
     """Stage 1 over the scanned batch; replaces blacklisted/ whole."""
     scanned = read_scan(paths.scan)
-    with staged_directory(paths.stage1_dir, SECURE_MODE) as staging:
+    with (
+        staged_batch(paths.batch_dir, scratch, log) as batch_dir,
+        staged_directory(paths.stage1_dir, SECURE_MODE) as staging,
+    ):
         report, outcomes = run_stage(
-            Stage.BLACKLIST, paths.batch_dir, scanned, staging / FILES_FOLDER,
+            Stage.BLACKLIST, batch_dir, scanned, staging / FILES_FOLDER,
             staging / "parts", rule_set, key, workers, progress,
         )  # fmt: skip
         write_rows(staging / "outcomes.parquet", outcome_rows(outcomes), OUTCOME_SCHEMA)
@@ -298,11 +307,16 @@ def anonymize_batch(
     workers: int | None = None,
     progress: PhaseProgress | None = None,
     operator: str | None = None,
+    scratch: Scratch | None = None,
+    log: Log | None = None,
 ) -> BatchReport:
-    """Every step for one batch, in order (what the Dagster assets do one by one)."""
+    """Every step for one batch, in order (what the Dagster assets do one by one); with a
+    scratch folder, the batch is staged once for the two steps that read it."""
     started = time.perf_counter()
-    scan_step(paths, workers, phase(progress, "scan"))
-    blacklist_step(paths, blacklist, key, workers, phase(progress, "blacklist"))
+    with staged_batch(paths.batch_dir, scratch, log) as batch_dir:
+        staged = replace(paths, batch_dir=batch_dir)
+        scan_step(staged, workers, phase(progress, "scan"))
+        blacklist_step(staged, blacklist, key, workers, phase(progress, "blacklist"))
     report = whitelist_step(paths, whitelist, key, workers, phase(progress, "whitelist"), operator)
     uid_map_step(paths)
     review_attributes = review_queue_step(paths)
@@ -326,13 +340,18 @@ def blacklist_folder(
     key: bytes,
     workers: int | None = None,
     progress: PhaseProgress | None = None,
+    scratch: Scratch | None = None,
+    log: Log | None = None,
 ) -> StageReport:
     """Stage 1 alone, for the offline hospital computer: OUTPUT/dicom/... and
     OUTPUT/manifest.parquet (original paths and UIDs: keep the output in a secure place)."""
-    scanned = scan_batch(input_dir, workers, phase(progress, "scan"))
-    with staged_directory(Path(output_dir), SECURE_MODE) as output:
+    with (
+        staged_batch(input_dir, scratch, log) as source,
+        staged_directory(Path(output_dir), SECURE_MODE) as output,
+    ):
+        scanned = scan_batch(source, workers, phase(progress, "scan"))
         report, outcomes = run_stage(
-            Stage.BLACKLIST, input_dir, scanned, output / FILES_FOLDER, output / ".parts",
+            Stage.BLACKLIST, source, scanned, output / FILES_FOLDER, output / ".parts",
             rule_set, key, workers, phase(progress, "blacklist"),
         )  # fmt: skip
         shutil.rmtree(output / ".parts")

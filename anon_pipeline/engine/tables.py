@@ -21,6 +21,7 @@ UID_PAIRS = "uid_pairs"
 IDENTIFIERS = "identifiers"
 UNLISTED = "unlisted"
 VALUES = "values"
+DUCKDB_MEMORY_LIMIT = "256MB"
 
 PART_SCHEMAS: Mapping[str, pa.Schema] = {
     UID_PAIRS: pa.schema([("original_uid", pa.string()), ("hashed_uid", pa.string())]),
@@ -110,6 +111,10 @@ def aggregate_query(work_dir: Path, query: str, output: Path) -> int:
     sql = query.format(**parts)
     with duckdb.connect() as connection, temporary_sibling(Path(output)) as temporary:
         connection.execute("SET threads TO 1")  # deterministic order and row groups
+        # Bounded memory whatever the batch size: larger aggregations spill to disk, in
+        # the (secure) work folder, since the spilled rows may hold original values.
+        connection.execute(f"SET memory_limit = '{DUCKDB_MEMORY_LIMIT}'")
+        connection.execute(f"SET temp_directory = '{Path(work_dir) / '.duckdb-spill'}'")
         connection.execute(f"COPY ({sql}) TO '{temporary}' (FORMAT parquet)")
         return connection.execute(f"SELECT count(*) FROM read_parquet('{temporary}')").fetchone()[0]
 
