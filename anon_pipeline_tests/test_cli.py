@@ -66,6 +66,21 @@ def test_stage_by_stage_equals_both_stages_at_once(root, tmp_path, patients, mon
     assert tree_digest(cd) == before
 
 
+def test_scratch_staging_from_the_command_line(root, tmp_path, patients, monkeypatch, capsys):
+    monkeypatch.setenv(KEY_ENV_VAR, str(root / "secure" / "anon_pipeline.key"))
+    cd = root / "incoming" / "cd"
+    write_cd_batch(cd, patients[:1], series=1, slices=2)
+    common = ["--workers", "1", "--quiet", "--scratch", str(tmp_path / "scratch")]
+    out = ["--out", str(tmp_path / "out")]
+    assert main(["anonymize", str(cd), *out, *common]) == 2
+    assert "--scratch needs --scratch-bytes" in capsys.readouterr().err
+    assert main(["anonymize", str(cd), *out, *common, "--scratch-bytes", "1K"]) == 0
+    assert "processed in place, not staged" in capsys.readouterr().err
+    assert main(["blacklist", str(cd), str(tmp_path / "s1"), *common, "--scratch-bytes", "1G"]) == 0
+    assert "batch staged in scratch" in capsys.readouterr().err
+    assert [p.name for p in (tmp_path / "scratch").iterdir() if p.is_dir()] == []
+
+
 def test_rule_errors_stop_before_anything_is_written(root, tmp_path, patients, monkeypatch, capsys):
     monkeypatch.setenv(KEY_ENV_VAR, str(root / "secure" / "anon_pipeline.key"))
     rules = tmp_path / "rules"

@@ -6,7 +6,9 @@ import dagster as dg
 import pydicom
 
 from anon_pipeline.defs.assets import anonymization_assets, batch_assets
+from anon_pipeline.defs.resources import PipelineSettings
 from anon_pipeline.defs.rule_sets import BLACKLIST, WHITELIST
+from anon_pipeline.engine.layout import init_root
 from anon_pipeline.engine.synthetic import fake_patient, make_ct_slice, write_cd_batch
 from anon_pipeline_tests.conftest import tree_digest, write_dataset
 from anon_pipeline_tests.defs.conftest import incoming, run_batch
@@ -117,3 +119,21 @@ def test_a_missing_key_fails_the_run_with_a_clear_message(settings, instance):
     assert "anon-pipeline init" in str(failure.step_failure_data.error.message) + str(
         failure.step_failure_data.user_failure_data
     )
+
+
+def test_a_scratch_folder_stages_the_batch_for_the_steps_that_read_it(tmp_path, instance):
+    init_root(tmp_path / "root")
+    scratch = tmp_path / "scratch"
+    settings = PipelineSettings(root=str(tmp_path / "root"), workers=1, quiet_seconds=3600,
+                                scratch=str(scratch), scratch_bytes=10**9)  # fmt: skip
+    write_cd_batch(incoming(settings) / "cd_s", [fake_patient(5)], series=1, slices=2)
+    result = run_batch(settings, instance, "cd_s")
+    assert result.success
+    messages = [record.user_message for record in instance.all_logs(result.run_id)]
+    staged = [message for message in messages if "batch staged in scratch" in message]
+    assert len(staged) == 2  # raw_batch (the scan) and blacklisted_files (stage 1)
+    assert [p for p in scratch.iterdir() if p.is_dir()] == []
+    metadata = instance.get_latest_materialization_event(
+        dg.AssetKey("whitelisted_files")
+    ).asset_materialization.metadata
+    assert metadata["files_anonymized"].value == 2
