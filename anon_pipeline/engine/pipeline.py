@@ -269,6 +269,9 @@ def whitelist_step(
             release / FILES_FOLDER, secure / "parts", rule_set, key, workers, progress,
         )  # fmt: skip
         write_rows(secure / "outcomes.parquet", outcome_rows(stage2), OUTCOME_SCHEMA)
+        # In the same swap as the files it describes: a crash between this step and
+        # inventory_step must never leave new files beside no (or an old) inventory.
+        write_inventory(secure / "parts", release / "inventory.parquet")
         final = final_outcomes(stage1, stage2)
         write_rows(secure / "manifest.parquet", manifest_rows(scanned, final), MANIFEST_SCHEMA)
         run = {
@@ -294,7 +297,8 @@ def review_queue_step(paths: BatchPaths) -> int:
 
 
 def inventory_step(paths: BatchPaths) -> int:
-    """The attribute-value inventory of the released files; returns its number of rows."""
+    """The attribute-value inventory of the released files (whitelist_step already wrote
+    it with them; this rebuilds it from the parts); returns its number of rows."""
     return write_inventory(paths.parts, paths.inventory)
 
 
@@ -319,8 +323,7 @@ def anonymize_batch(
         blacklist_step(staged, blacklist, key, workers, phase(progress, "blacklist"))
     report = whitelist_step(paths, whitelist, key, workers, phase(progress, "whitelist"), operator)
     uid_map_step(paths)
-    review_attributes = review_queue_step(paths)
-    inventory_step(paths)
+    review_attributes = review_queue_step(paths)  # the inventory came with whitelist_step
     return BatchReport(
         files_in=report.files_in,
         outcomes=dict(sorted(report.outcomes.items())),
