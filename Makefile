@@ -8,7 +8,7 @@ UI_PORT ?= 3000
 export DAGSTER_HOME := $(abspath .dagster_home)
 export ANON_PIPELINE_ROOT := $(abspath $(DEMO_ROOT))
 
-.PHONY: demo ui test bench lint format clean
+.PHONY: demo ui test bench bench-memory lint format clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,7 +41,11 @@ test: lint
 
 # Files/s of each stage and the whole pipeline next to cp -r and a pydicom round trip.
 bench: $(STAMP)
-	$(BIN)/python benchmarks/run.py --files $(or $(BENCH_FILES),300)
+	$(BIN)/python benchmarks/run.py --files $(or $(BENCH_FILES),1000)
+
+# Peak memory of the whole pipeline at 2,000 and 20,000 files (needs ~35 GB of disk).
+bench-memory: $(STAMP)
+	$(BIN)/python benchmarks/run.py --memory $(or $(BENCH_MEMORY_FILES),2000)
 
 clean:
 	rm -rf $(VENV) $(DEMO_ROOT) .dagster_home .pytest_cache .ruff_cache .hypothesis
