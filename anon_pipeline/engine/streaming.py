@@ -448,40 +448,39 @@ class StreamWalk:
     def kept(
         self, element: Element, tag_prefix: str, keyword_prefix: str, top_level: bool
     ) -> Entry:
-        """An element copied as it is: its header and value as one slice of the input."""
-        value = None
-        if element.vr in CHECKED_VRS:
+        """An element copied as it is: its header and value as one slice of the input.
+        A value seen before (same tag, VR, bytes, character set) was checked then, and
+        its inventory text is known."""
+        tag, vr = element.tag, element.vr
+        value = known = None
+        if vr in CHECKED_VRS:
             value = self.data[element.value_start : element.value_end]
-            check_raw_bytes(element.tag, value, element.vr)
-        if element.undefined_length and element.tag not in PIXEL_TAGS:
+            memo_key = (tag, vr, value, self.charset_key)
+            known = self.memo.texts.get(memo_key)
+            if known is None:
+                check_raw_bytes(tag, value, vr)
+                known = self.converted(element) if self.whitelist else (vr, None)
+                self.memo.texts[memo_key] = known
+        if element.undefined_length and tag not in PIXEL_TAGS:
             raise Unsupported("undefined length outside pixel data")
-        if element.tag in PIXEL_TAGS and top_level:
+        if tag in PIXEL_TAGS and top_level:
             pixels = self.view[element.value_start : element.value_end]
-            self.kept_pixels[element.tag] = content_hash(pixels)
+            self.kept_pixels[tag] = content_hash(pixels)
         rows = []
         if self.whitelist:
-            rows.append(self.inventory_row(element, value, tag_prefix, keyword_prefix))
+            if vr == "UN":  # pydicom may convert it to its dictionary VR
+                raise Unsupported("UN element kept")
+            name = format_tag(tag)
+            row_vr, text = (vr, None) if known is None or tag in PIXEL_TAGS else known
+            rows.append((tag_prefix + name, keyword_prefix + (cached_keyword(tag) or name),
+                         row_vr, text))  # fmt: skip
         chunk = self.view[element.start : element.end]
-        return Entry(element.tag, [chunk], element.end - element.start, rows, value)
+        return Entry(tag, [chunk], element.end - element.start, rows, value)
 
-    def inventory_row(
-        self, element: Element, value: bytes | None, tag_prefix: str, keyword_prefix: str
-    ) -> InventoryRow:
-        tag = format_tag(element.tag)
-        tag_path = tag_prefix + tag
-        keyword_path = keyword_prefix + (cached_keyword(element.tag) or tag)
-        vr = element.vr
-        if vr == "UN":
-            raise Unsupported("UN element kept")  # pydicom may convert it to its dictionary VR
-        if value is None or element.tag in PIXEL_TAGS:
-            return tag_path, keyword_path, vr, None
-        memo_key = (element.tag, vr, value, self.charset_key)
-        known = self.memo.texts.get(memo_key)
-        if known is None:
-            converted = convert(raw_element(self.part, self.data, element), self.encodings)
-            known = (converted.VR, value_text(converted))
-            self.memo.texts[memo_key] = known
-        return tag_path, keyword_path, known[0], known[1]
+    def converted(self, element: Element) -> tuple[str, str | None]:
+        """(VR, inventory text) as pydicom's conversion gives them."""
+        converted = convert(raw_element(self.part, self.data, element), self.encodings)
+        return converted.VR, value_text(converted)
 
     def changed(
         self, element: Element, rule: Rule | None, path: str, tag_prefix: str, keyword_prefix: str
