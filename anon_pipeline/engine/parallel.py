@@ -23,6 +23,7 @@ Result = TypeVar("Result")
 Progress = Callable[[int, int], None]
 
 MIN_CHUNK, MAX_CHUNK = 16, 256
+CHUNKS_PER_WORKER = 8
 IN_FLIGHT_PER_WORKER = 2  # one running, one waiting: a worker never idles between chunks
 # Imported once by the fork server, so each worker starts without importing pydicom.
 # pandas: pyarrow imports it on the first table it builds (0.5 s per worker otherwise).
@@ -34,9 +35,10 @@ def default_workers() -> int:
 
 
 def chunked(items: Sequence[Item], workers: int) -> list[list[Item]]:
-    """About four chunks per worker, between MIN_CHUNK and MAX_CHUNK items each: enough
-    to rebalance around a slow file, few enough that per-chunk costs stay small."""
-    size = max(MIN_CHUNK, min(MAX_CHUNK, len(items) // max(1, workers * 4)))
+    """About eight chunks per worker, between MIN_CHUNK and MAX_CHUNK items each: enough
+    to rebalance around a slow file and to end together, few enough that per-chunk costs
+    (a Parquet part per side table) stay small."""
+    size = max(MIN_CHUNK, min(MAX_CHUNK, len(items) // max(1, workers * CHUNKS_PER_WORKER)))
     return [list(items[start : start + size]) for start in range(0, len(items), size)]
 
 
