@@ -297,6 +297,8 @@ def byte_size(text: str) -> int:
 
 def scratch_from(args: argparse.Namespace) -> Scratch | None:
     if getattr(args, "scratch", None) is None:
+        if getattr(args, "scratch_bytes", 0):
+            raise CliError("--scratch-bytes needs --scratch (the folder to stage batches in)")
         return None
     if not args.scratch_bytes:
         raise CliError("--scratch needs --scratch-bytes (the most the staged batches may use)")

@@ -30,8 +30,8 @@ class PipelineSettings(dg.ConfigurableResource):
     marker: str = DEFAULT_MARKER
     quiet_seconds: int = 300
     operator: str = ""  # who runs the pipeline (recorded; may not approve): default the OS user
-    scratch: str = ""  # fast local folder batches are staged in ('' : read them in place)
-    scratch_bytes: int = 0  # what staged batches may use there at once
+    scratch: str = ""  # fast local folder to stage batches in ('': <root>/scratch)
+    scratch_bytes: int = 0  # what staged batches may use there at once (0: no staging)
 
     @property
     def data_root(self) -> DataRoot:
@@ -53,13 +53,15 @@ class PipelineSettings(dg.ConfigurableResource):
         return self.operator or getpass.getuser()
 
     def scratch_area(self) -> Scratch | None:
-        if not self.scratch:
-            return None
+        """Staging is on when a budget is set; the folder defaults to <root>/scratch."""
         if self.scratch_bytes <= 0:
-            raise dg.Failure(
-                description=f"{SCRATCH_ENV_VAR} is set: set {SCRATCH_BYTES_ENV_VAR} too"
-            )
-        return Scratch(Path(self.scratch).expanduser().resolve(), self.scratch_bytes)
+            if self.scratch:
+                raise dg.Failure(
+                    description=f"{SCRATCH_ENV_VAR} is set: set {SCRATCH_BYTES_ENV_VAR} too"
+                )
+            return None
+        folder = Path(self.scratch).expanduser().resolve() if self.scratch else None
+        return Scratch(folder or self.data_root.scratch, self.scratch_bytes)
 
 
 def settings_from_environment(deferred: bool = True) -> PipelineSettings:

@@ -48,6 +48,11 @@ class DataRoot:
         """Approved batches, hard-linked from release/ with their audit log: what leaves."""
         return self.root / "released"
 
+    @property
+    def scratch(self) -> Path:
+        """Default place for fast-disk staging (DESIGN.md, zones): transient, private."""
+        return self.root / "scratch"
+
     def secure_batch(self, batch: str) -> Path:
         return self.secure / "batches" / batch
 

@@ -123,15 +123,15 @@ def test_a_missing_key_fails_the_run_with_a_clear_message(settings, instance):
 
 def test_a_scratch_folder_stages_the_batch_for_the_steps_that_read_it(tmp_path, instance):
     init_root(tmp_path / "root")
-    scratch = tmp_path / "scratch"
+    scratch = tmp_path / "root" / "scratch"  # the default: <root>/scratch
     settings = PipelineSettings(root=str(tmp_path / "root"), workers=1, quiet_seconds=3600,
-                                scratch=str(scratch), scratch_bytes=10**9)  # fmt: skip
+                                scratch_bytes=10**9)  # fmt: skip
     write_cd_batch(incoming(settings) / "cd_s", [fake_patient(5)], series=1, slices=2)
     result = run_batch(settings, instance, "cd_s")
     assert result.success
     messages = [record.user_message for record in instance.all_logs(result.run_id)]
     staged = [message for message in messages if "batch staged in scratch" in message]
-    assert len(staged) == 2  # raw_batch (the scan) and blacklisted_files (stage 1)
+    assert len(staged) == 2, messages  # raw_batch (the scan) and blacklisted_files (stage 1)
     assert [p for p in scratch.iterdir() if p.is_dir()] == []
     metadata = instance.get_latest_materialization_event(
         dg.AssetKey("whitelisted_files")
