@@ -21,7 +21,7 @@ UID_PAIRS = "uid_pairs"
 IDENTIFIERS = "identifiers"
 UNLISTED = "unlisted"
 VALUES = "values"
-DUCKDB_MEMORY_LIMIT = "256MB"
+DUCKDB_MEMORY_LIMIT = "128MB"
 
 PART_SCHEMAS: Mapping[str, pa.Schema] = {
     UID_PAIRS: pa.schema([("original_uid", pa.string()), ("hashed_uid", pa.string())]),
