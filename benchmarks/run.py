@@ -1,13 +1,14 @@
 """Benchmark: files/s of each stage and of the whole pipeline, next to baselines
 measured in the same run on the same files (`cp -r`, a pydicom read + write).
 
-    python benchmarks/run.py [--files 300] [--repeat 3] [--markdown docs/benchmarks.md]
+    python benchmarks/run.py [--files 1000] [--repeat 5] [--markdown docs/benchmarks.md]
     python benchmarks/run.py --memory 2000      # peak memory at 2,000 vs 20,000 files
 
-Each measurement runs in its own process, in `--repeat` rounds of all of them, and
-the fastest run of each counts (this machine and CI's are shared and noisy; the
-fastest run is the one least disturbed, and rounds spread each measurement over
-the whole session). Peak memory is each process's high-water mark (VmHWM), sampled
+Each measurement runs in its own process, in `--repeat` rounds of all of them. The
+table shows each one's fastest run, and every ratio is the median over the rounds
+of the ratio between runs of the same round: this machine and CI's are shared and
+their speed drifts by up to a factor of two over minutes, which best-of-N times
+alone would turn into wrong ratios. Peak memory is each process's high-water mark (VmHWM), sampled
 for the measuring process and every worker it starts. Ratios matter, not absolute
 times. Where the page cache can be dropped (root on Linux), `cp -r` and the
 pipeline are also measured from a cold cache with a final `sync`: disk speed.
@@ -21,6 +22,7 @@ import json
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -220,22 +222,27 @@ def fastest(runs: list[dict]) -> dict:
             "worker_mb": max(r["worker_mb"] for r in runs)}  # fmt: skip
 
 
-def table(results: dict, rows: dict, files: int, megabytes: float) -> str:
+def paired_ratio(runs: dict[str, list[dict]], faster: str, slower: str) -> float:
+    """Median over rounds of slower/faster seconds, each round's two runs taken minutes
+    apart at most: robust to the drift that makes best-of-N times disagree."""
+    ratios = [s["seconds"] / f["seconds"] for f, s in zip(runs[faster], runs[slower], strict=True)]
+    return statistics.median(ratios)
+
+
+def table(runs: dict[str, list[dict]], rows: dict, files: int, megabytes: float) -> str:
     lines = [
         "| measurement | files/s | MB/s | × its baseline | × cp -r | peak RSS main / worker (MB) |",
         "| --- | ---: | ---: | ---: | ---: | ---: |",
     ]
-    copy = results.get("cp", results.get("cold_cp"))["seconds"]
     for name, (label, baseline) in rows.items():
-        if name not in results:
-            continue
-        seconds = results[name]["seconds"]
-        ratio = f"{results[baseline]['seconds'] / seconds:.2f}" if baseline else ""
-        copy_base = results["cold_cp"]["seconds"] if name.startswith("cold_") else copy
-        worker = f"{results[name]['worker_mb']:.0f}" if results[name]["worker_mb"] else "-"
+        best = fastest(runs[name])
+        seconds = best["seconds"]
+        ratio = f"{paired_ratio(runs, name, baseline):.2f}" if baseline else ""
+        copy = paired_ratio(runs, name, "cold_cp" if name.startswith("cold_") else "cp")
+        worker = f"{best['worker_mb']:.0f}" if best["worker_mb"] else "-"
         lines.append(
             f"| {label} | {files / seconds:.0f} | {megabytes / seconds:.0f} | {ratio} | "
-            f"{copy_base / seconds:.2f} | {results[name]['main_mb']:.0f} / {worker} |"
+            f"{copy:.2f} | {best['main_mb']:.0f} / {worker} |"
         )
     return "\n".join(lines)
 
@@ -272,10 +279,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
-    parser.add_argument("--files", type=int, default=300, help="realistic CT slices (~525 KB each)")
     parser.add_argument(
-        "--repeat", type=int, default=3, help="runs per measurement; fastest counts"
+        "--files", type=int, default=1000, help="realistic CT slices (~527 KB each)"
     )
+    parser.add_argument("--repeat", type=int, default=5, help="rounds of every measurement")
     parser.add_argument(
         "--memory",
         type=int,
@@ -325,14 +332,19 @@ def speed_table(work: Path, files: int, repeat: int, machine: str) -> tuple[str,
         for name, (label, _) in rows.items():
             runs[name].append(run_child(name, work, source))
             print(f"  round {round_number}, {label}: {runs[name][-1]['seconds']:.2f}s", flush=True)
-    results = {name: fastest(measured) for name, measured in runs.items()}
-    report = table(results, rows, files, megabytes)
-    scaling = results["pipeline1"]["seconds"] / results["pipeline2"]["seconds"]
-    report += f"\n\nScaling from 1 to 2 workers: {scaling:.2f}× (target ≥ 1.70×)."
+    report = table(runs, rows, files, megabytes)
+    scaling = paired_ratio(runs, "pipeline2", "pipeline1")
+    per_round = ", ".join(
+        f"{one['seconds'] / two['seconds']:.2f}"
+        for one, two in zip(runs["pipeline1"], runs["pipeline2"], strict=True)
+    )
+    report += (f"\n\nScaling from 1 to 2 workers: {scaling:.2f}× (rounds: {per_round}; "
+               "target ≥ 1.70×).")  # fmt: skip
     if not cold:
         report += "\nCold-cache rows skipped: the page cache cannot be dropped here (needs root)."
     header = (f"{dt.date.today()}, {machine}, {files} files, {megabytes:.0f} MB, "
-              f"best of {repeat}")  # fmt: skip
+              f"{repeat} rounds: files/s of the fastest run, ratios the median of the "
+              "rounds' paired ratios")  # fmt: skip
     return report, header
 
 
