@@ -38,7 +38,8 @@ def build_audit_database(root: DataRoot, rule_sets: list[RuleSet]) -> Path:
             if any(folder.glob(pattern)):  # a view over a glob that matches nothing fails
                 connection.execute(
                     f"CREATE VIEW {name} AS SELECT {BATCH_FROM_PATH} AS batch, * EXCLUDE (filename)"
-                    f" FROM read_parquet('{folder / pattern}', filename = true)"
+                    f" FROM read_parquet('{folder / pattern}', filename = true,"
+                    " union_by_name = true)"  # batches written by older versions lack columns
                 )
         create_table(connection, "rules", RULE_COLUMNS, rule_rows(rule_sets))
         create_table(connection, "decisions", DECISION_COLUMNS, decision_rows(root))
