@@ -4,6 +4,7 @@ changed output; release refuses without a valid approval and succeeds with one."
 import json
 import os
 
+import pyarrow.parquet as pq
 import pydicom
 import pytest
 
@@ -135,3 +136,20 @@ def test_the_audit_database_answers_the_three_questions(root, blacklist):
         database, f"SELECT reviewer, operator FROM approvals WHERE batch = '{BATCH}'"
     )
     assert rows == [("Anna", "Olaf")]
+
+
+def test_the_audit_database_reads_batches_written_by_an_older_version(root, blacklist):
+    """Manifests of older versions lack newer columns (here: engine); views union by name."""
+    current = root.secure_batch(BATCH) / "whitelisted" / "manifest.parquet"
+    older = root.secure_batch("cd_older") / "whitelisted" / "manifest.parquet"
+    older.parent.mkdir(parents=True)
+    pq.write_table(pq.read_table(current).drop_columns(["engine"]), older)
+    database = build_audit_database(root, [blacklist])
+    _, rows = run_query(
+        database,
+        "SELECT batch, count(*), count(engine), count(output_name) FROM manifests"
+        " GROUP BY batch ORDER BY 1",
+    )
+    files, processed = rows[1][1], rows[1][3]  # engine: set for every file a stage processed
+    assert processed > 0
+    assert rows == [("cd_older", files, 0, processed), (BATCH, files, processed, processed)]
