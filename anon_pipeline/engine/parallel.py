@@ -82,7 +82,7 @@ def map_chunks(
     try:
         pending: dict[Future[list[Result]], int] = {}
         while pending or queue:
-            if starting.done() and starting.result().done():
+            if pool_answered(starting):
                 while queue and len(pending) < pool_size * IN_FLIGHT_PER_WORKER:
                     index, chunk = queue.pop()
                     pending[pool.submit(function, shared, index, chunk)] = len(chunk)
@@ -105,3 +105,12 @@ def map_chunks(
         # In the helper thread, after the start: never wait here for a pool still starting.
         starter.submit(pool.shutdown, wait=False, cancel_futures=True)
         starter.shutdown(wait=False)
+
+
+def pool_answered(starting: Future[Future[int]]) -> bool:
+    """True once the pool has run its first task; a pool that could not start never
+    answers, and this process then does every chunk itself."""
+    if not starting.done() or starting.exception() is not None:
+        return False
+    ping = starting.result()
+    return ping.done() and ping.exception() is None

@@ -4,6 +4,7 @@ import os
 
 import pytest
 
+from anon_pipeline.engine import parallel
 from anon_pipeline.engine.parallel import chunked, map_chunks
 from anon_pipeline_tests.engine.parallel_helpers import fail_on, square_slowly
 
@@ -33,3 +34,23 @@ def test_every_item_comes_back_once_and_both_processes_work():
 def test_an_error_in_any_chunk_stops_the_map(bad):
     with pytest.raises(ValueError, match=f"item {bad} failed"):
         list(map_chunks(fail_on, bad, list(range(320)), 2))
+
+
+class PoolThatCannotStart:
+    """Stands in for ProcessPoolExecutor where worker processes cannot be created."""
+
+    def __init__(self, *_args, **_kwargs):
+        pass
+
+    def submit(self, *_args, **_kwargs):
+        raise OSError("cannot fork")
+
+    def shutdown(self, *_args, **_kwargs):
+        pass
+
+
+def test_when_the_pool_cannot_start_this_process_does_every_chunk(monkeypatch):
+    monkeypatch.setattr(parallel, "ProcessPoolExecutor", PoolThatCannotStart)
+    results = list(map_chunks(square_slowly, 0.0, list(range(100)), 2))
+    assert sorted(item for item, _, _ in results) == list(range(100))
+    assert {pid for _, _, pid in results} == {os.getpid()}
