@@ -22,6 +22,7 @@ UNDEFINED_LENGTH = 0xFFFFFFFF
 ITEM, ITEM_END, SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
 PIXEL_TAGS = frozenset({0x7FE00010, 0x7FE00008, 0x7FE00009})
 TRANSFER_SYNTAX_TAG = 0x00020010
+PIXEL_REPRESENTATION_TAG = 0x00280103
 KNOWN_VRS = frozenset(vr.value for vr in VR)
 LONG_VRS = frozenset(str(vr) for vr in EXPLICIT_VR_LENGTH_32)
 MAX_DEPTH = 16
@@ -46,6 +47,7 @@ class Element:
     end: int
     undefined_length: bool
     items: list[Item] | None = None
+    resolved: bool = False  # an implicit file's ambiguous VR, resolved as pydicom does
 
     @property
     def is_private(self) -> bool:
@@ -72,13 +74,48 @@ class Part10:
 
 @lru_cache(maxsize=8192)
 def implicit_vr(tag: int) -> str:
-    """The VR pydicom would give an implicit-VR element; ambiguous ones are refused."""
-    if tag >> 16 & 1 or not dictionary_has_tag(tag):
+    """The dictionary VR of an implicit-VR element ('UN' for private tags); ambiguous
+    ones ('US or SS') are returned as they are, for `resolve_ambiguous_vrs`."""
+    if tag >> 16 & 1:
         return "UN"
-    vr = dictionary_VR(tag)
-    if len(vr) != 2:  # 'US or SS': pydicom resolves it from other elements
-        raise Unsupported("ambiguous VR in an implicit VR file")
-    return vr
+    if not dictionary_has_tag(tag):
+        raise Unsupported("unknown public tag in an implicit VR file")
+    return dictionary_VR(tag)
+
+
+def resolve_ambiguous_vrs(data: bytes, elements: list[Element]) -> None:
+    """Give top-level ambiguous VRs the VR pydicom's reader gives them (filewriter's
+    correct_ambiguous_vr_element): pixel data of an implicit file is OW; 'US or SS' follows
+    PixelRepresentation. Any other ambiguity, at any depth, is left to pydicom."""
+    top = {element.tag: element for element in elements}
+    representation = None
+    if PIXEL_REPRESENTATION_TAG in top:
+        field = top[PIXEL_REPRESENTATION_TAG]
+        if field.value_end - field.value_start == 2:
+            representation = int.from_bytes(data[field.value_start : field.value_end], "little")
+    for element in elements:
+        if len(element.vr) == 2:
+            continue
+        if element.tag == 0x7FE00010 and not element.undefined_length:
+            element.vr = "OW"
+        elif element.vr == "US or SS" and representation is not None:
+            element.vr = "US" if representation == 0 else "SS"
+        else:
+            raise Unsupported("ambiguous VR in an implicit VR file")
+        element.resolved = True
+    for element in elements:
+        for item in element.items or []:
+            if any(len(inner.vr) != 2 for inner in walk_elements(item.elements)):
+                raise Unsupported("ambiguous VR inside a sequence")
+
+
+def walk_elements(elements: list[Element]) -> list[Element]:
+    found = []
+    for element in elements:
+        found.append(element)
+        for item in element.items or []:
+            found += walk_elements(item.elements)
+    return found
 
 
 @lru_cache(maxsize=64)
@@ -115,6 +152,8 @@ def parse_part10(data: bytes) -> Part10:
     elements, _ = parse_dataset(data, position, len(data), implicit, 0, until_delimiter=False)
     if not elements:
         raise Unsupported("no data elements")
+    if implicit:
+        resolve_ambiguous_vrs(data, elements)
     return Part10(meta, syntax, implicit, elements)
 
 

@@ -172,7 +172,7 @@ def memo_for(rule_set: RuleSet, key: bytes) -> Memo:
 def raw_element(part: Part10, data: bytes, element: Element) -> RawDataElement:
     """The RawDataElement pydicom's reader would have made of `element`."""
     value = data[element.value_start : element.value_end]
-    vr = None if part.implicit else element.vr
+    vr = None if part.implicit and not element.resolved else element.vr
     return RawDataElement(
         BaseTag(element.tag), vr, len(value), value, element.value_start, part.implicit, True
     )
@@ -489,8 +489,9 @@ class StreamWalk:
         if element.undefined_length:
             raise Unsupported("undefined length value changed by a rule")
         value = self.data[element.value_start : element.value_end]
+        # Everything the effect depends on: the encoding too, since it holds the header.
         memo_key = (element.tag, element.vr, value, path if rule is None else None,
-                    self.charset_key, self.date_offset)  # fmt: skip
+                    self.charset_key, self.date_offset, self.part.implicit)  # fmt: skip
         effect = self.memo.effects.get(memo_key)
         if effect is None:
             effect = self.hashed_uids(element, rule, value)  # unique per file: not memoised

@@ -192,3 +192,22 @@ def test_every_realistic_slice_streams_through_a_whole_run(corpora, tmp_path, bl
                                  workers=1)  # fmt: skip
     assert report.files_streamed == len(scanned) == 3
     assert [o.engine for o in outcomes] == [STREAMING] * 3
+
+
+def test_one_worker_mixing_implicit_and_explicit_files_of_a_patient(tmp_path, blacklist, whitelist):
+    """The memo is shared across files: equal values in files of different encodings
+    must still be encoded each in its own file's encoding."""
+    from pydicom.uid import ImplicitVRLittleEndian as implicit_syntax
+
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    for instance, syntax in ((1, None), (2, implicit_syntax), (3, None), (4, implicit_syntax)):
+        dataset = make_realistic_ct_slice(fake_patient(6), "study", 1, instance)
+        dataset.PixelRepresentation = (instance // 2) % 2  # implicit files get US and SS
+        dataset.SmallestImagePixelValue, dataset.LargestImagePixelValue = 0, 1000
+        if syntax:
+            dataset.file_meta.TransferSyntaxUID = syntax
+        dataset.save_as(folder / f"IM{instance}", enforce_file_format=True)
+    streamed = compare_paths(files_in(folder), blacklist, whitelist=False)
+    assert streamed == {ExplicitVRLittleEndian, ImplicitVRLittleEndian}
+    assert compare_paths(files_in(folder), whitelist, whitelist=True) == streamed
