@@ -89,7 +89,7 @@ SEQUENCE_DELIMITER = struct.pack("<HHI", 0xFFFE, 0xE0DD, 0)
 PRIVATE, SKIP, SEQUENCE, KEEP, CHANGE, CHARSET = (
     "private", "skip", "sequence", "keep", "change", "charset",
 )  # fmt: skip
-MEMO_LIMIT = 20_000  # entries per worker: a series repeats its values; cleared when full
+MEMO_LIMIT = 5_000  # entries per worker: a series repeats its values; cleared when full
 InventoryRow = tuple[str, str, str, str | None]
 
 
