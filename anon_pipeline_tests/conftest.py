@@ -15,6 +15,7 @@ import duckdb
 import pytest
 from pydicom.dataset import Dataset
 
+from anon_pipeline.engine import parallel
 from anon_pipeline.engine.pipeline import BatchPaths, BatchReport, anonymize_batch
 from anon_pipeline.engine.rules import RuleSet, load_shipped_rule_set
 from anon_pipeline.engine.synthetic import FakePatient, fake_patient, write_cd_batch
@@ -26,6 +27,15 @@ def query(sql: str) -> list[tuple]:
     """Rows of a DuckDB query over the Parquet tables a test produced."""
     with duckdb.connect() as connection:
         return connection.execute(sql).fetchall()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def pools_even_for_small_batches():
+    """Test batches are small; with workers=2 they should still go through a real pool
+    (pickling, worker processes), which production starts only for larger batches."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(parallel, "MIN_POOL_ITEMS", 0)
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -24,6 +24,9 @@ Progress = Callable[[int, int], None]
 
 MIN_CHUNK, MAX_CHUNK = 16, 256
 CHUNKS_PER_WORKER = 8
+# Below this, starting a pool (1-2 s of a core for the fork server's imports) costs more
+# than the pool could save: this process does the work alone.
+MIN_POOL_ITEMS = 256
 IN_FLIGHT_PER_WORKER = 2  # one running, one waiting: a worker never idles between chunks
 # Imported once by the fork server, so each worker starts without importing pydicom.
 # pandas: pyarrow imports it on the first table it builds (0.5 s per worker otherwise).
@@ -60,7 +63,7 @@ def map_chunks(
     total, done = len(items), 0
     if progress:
         progress(0, total)
-    if workers <= 1 or len(chunks) <= 1:
+    if workers <= 1 or len(chunks) <= 1 or len(items) < MIN_POOL_ITEMS:
         for index, chunk in enumerate(chunks):
             yield from function(shared, index, chunk)
             done += len(chunk)

@@ -8,6 +8,8 @@ from anon_pipeline.engine import parallel
 from anon_pipeline.engine.parallel import chunked, map_chunks
 from anon_pipeline_tests.engine.parallel_helpers import fail_on, square_slowly
 
+PRODUCTION_MIN_POOL_ITEMS = parallel.MIN_POOL_ITEMS  # read at collection, before conftest patches
+
 
 def test_chunks_cover_every_item_once_in_order():
     items = list(range(1000))
@@ -51,6 +53,16 @@ class PoolThatCannotStart:
 
 def test_when_the_pool_cannot_start_this_process_does_every_chunk(monkeypatch):
     monkeypatch.setattr(parallel, "ProcessPoolExecutor", PoolThatCannotStart)
-    results = list(map_chunks(square_slowly, 0.0, list(range(100)), 2))
-    assert sorted(item for item, _, _ in results) == list(range(100))
+    results = list(map_chunks(square_slowly, 0.0, list(range(320)), 2))
+    assert sorted(item for item, _, _ in results) == list(range(320))
     assert {pid for _, _, pid in results} == {os.getpid()}
+
+
+def test_small_batches_never_start_a_pool(monkeypatch):
+    monkeypatch.setattr(parallel, "MIN_POOL_ITEMS", PRODUCTION_MIN_POOL_ITEMS)
+    monkeypatch.setattr(parallel, "ProcessPoolExecutor", PoolThatCannotStart)
+    started = []
+    monkeypatch.setattr(PoolThatCannotStart, "__init__", lambda *_a, **_k: started.append(1))
+    small = list(range(PRODUCTION_MIN_POOL_ITEMS - 1))
+    results = list(map_chunks(square_slowly, 0.0, small, 2))
+    assert len(results) == len(small) and started == []
