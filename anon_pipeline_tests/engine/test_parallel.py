@@ -63,6 +63,7 @@ def test_small_batches_never_start_a_pool(monkeypatch):
     monkeypatch.setattr(parallel, "ProcessPoolExecutor", PoolThatCannotStart)
     started = []
     monkeypatch.setattr(PoolThatCannotStart, "__init__", lambda *_a, **_k: started.append(1))
+    assert PRODUCTION_MIN_POOL_ITEMS > 16  # read before the session fixture set it to 0
     small = list(range(PRODUCTION_MIN_POOL_ITEMS - 1))
     results = list(map_chunks(square_slowly, 0.0, small, 2))
     assert len(results) == len(small) and started == []
