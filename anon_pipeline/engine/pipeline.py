@@ -28,6 +28,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
+
 from anon_pipeline.engine.arrivals import DEFAULT_MARKER
 from anon_pipeline.engine.atomic import staged_directory, write_bytes_atomically
 from anon_pipeline.engine.layout import SECURE_MODE, DataRoot
@@ -269,8 +271,8 @@ def whitelist_step(
             release / FILES_FOLDER, secure / "parts", rule_set, key, workers, progress,
         )  # fmt: skip
         write_rows(secure / "outcomes.parquet", outcome_rows(stage2), OUTCOME_SCHEMA)
-        # In the same swap as the files it describes: a crash between this step and
-        # inventory_step must never leave new files beside no (or an old) inventory.
+        # In the same swap as the files it describes: a crash must never leave new
+        # files beside no inventory, or an old one.
         write_inventory(secure / "parts", release / "inventory.parquet")
         final = final_outcomes(stage1, stage2)
         write_rows(secure / "manifest.parquet", manifest_rows(scanned, final), MANIFEST_SCHEMA)
@@ -297,9 +299,12 @@ def review_queue_step(paths: BatchPaths) -> int:
 
 
 def inventory_step(paths: BatchPaths) -> int:
-    """The attribute-value inventory of the released files (whitelist_step already wrote
-    it with them; this rebuilds it from the parts); returns its number of rows."""
-    return write_inventory(paths.parts, paths.inventory)
+    """The attribute-value inventory of the released files; returns its number of rows.
+    whitelist_step writes it in the same swap as the files, so it is only counted here
+    (and built from the parts if a release written by an older version lacks it)."""
+    if not paths.inventory.exists():
+        return write_inventory(paths.parts, paths.inventory)
+    return pq.ParquetFile(paths.inventory).metadata.num_rows
 
 
 def anonymize_batch(

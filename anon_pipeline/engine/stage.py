@@ -29,7 +29,7 @@ from anon_pipeline.engine.inventory import attribute_values
 from anon_pipeline.engine.parallel import Progress, default_workers, map_chunks
 from anon_pipeline.engine.rules import RuleSet
 from anon_pipeline.engine.scan import Kind, ScannedFile
-from anon_pipeline.engine.streaming import Streamed, stream_file
+from anon_pipeline.engine.streaming import FileResult, stream_file
 from anon_pipeline.engine.tables import (
     IDENTIFIERS,
     UID_PAIRS,
@@ -173,7 +173,7 @@ class ChunkRecorder:
         write_part_columns(job.work_dir, VALUES, chunk_index, self.values)
 
 
-def transform_with_pydicom(job: StageJob, data: bytes) -> Streamed | str:
+def transform_with_pydicom(job: StageJob, data: bytes) -> FileResult | str:
     """The straightforward path: pydicom parses the whole file, the rule walk changes
     the Dataset, pydicom writes it. Returns the result, or why the file is held."""
     parsed = parse_dicom(data)
@@ -190,10 +190,10 @@ def transform_with_pydicom(job: StageJob, data: bytes) -> Streamed | str:
         mark_deidentified(dataset, job.rule_set)
     encoded = encode_dicom(dataset, parsed.transfer_syntax)  # before anything converts values
     values = list(attribute_values(dataset)) if job.is_whitelist else []
-    return Streamed(parsed.kind, output_name, encoded, log, values, pixel_data_hash(dataset))
+    return FileResult(parsed.kind, output_name, encoded, log, values, pixel_data_hash(dataset))
 
 
-def transform_file(job: StageJob, data: bytes) -> tuple[Streamed | str, str]:
+def transform_file(job: StageJob, data: bytes) -> tuple[FileResult | str, str]:
     """The stage's result for one file and the path that made it: the streaming path
     when it handles the file, else the straightforward one (which then decides)."""
     if job.streaming:

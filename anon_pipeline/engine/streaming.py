@@ -119,8 +119,8 @@ class Effect:
 
 
 @dataclass(frozen=True)
-class Streamed:
-    """The streaming path's result for one file: what `stage.process_file` records."""
+class FileResult:
+    """A stage's result for one file, from either path: what `stage.process_file` records."""
 
     kind: str
     output_name: str
@@ -255,7 +255,7 @@ def classify_bytes(data: bytes) -> Classified:
     return Classified(kind, uid, pixel_hash_of(part, data))
 
 
-def stream_file(data: bytes, rule_set: RuleSet, key: bytes, whitelist: bool) -> Streamed:
+def stream_file(data: bytes, rule_set: RuleSet, key: bytes, whitelist: bool) -> FileResult:
     """Apply a stage to one file's bytes; raises when the straightforward path must decide
     (held files, unusual encodings, anything this path does not handle)."""
     charset_rule = rule_set.rule_for(CHARSET_TAG)
@@ -282,9 +282,9 @@ def stream_file(data: bytes, rule_set: RuleSet, key: bytes, whitelist: bool) -> 
     )  # fmt: skip
     entries = walk.dataset(part.elements, "", "", "", top_level=True)
     if whitelist:
-        replaced = {entry.tag for entry in deidentification_entries(memo, rule_set, part.implicit)}
-        entries = [entry for entry in entries if entry.tag not in replaced]
-        entries += deidentification_entries(memo, rule_set, part.implicit)
+        marks = deidentification_entries(memo, rule_set, part.implicit)
+        replaced = {entry.tag for entry in marks}
+        entries = [entry for entry in entries if entry.tag not in replaced] + marks
         entries.sort(key=lambda entry: entry.tag)
     by_tag = {entry.tag: entry for entry in entries}
     pixel_entry = next((by_tag[tag] for tag in PIXEL_ORDER if tag in by_tag), None)
@@ -296,7 +296,7 @@ def stream_file(data: bytes, rule_set: RuleSet, key: bytes, whitelist: bool) -> 
     encoded = b"".join(chunks)
     pixel_hash = walk.kept_pixels.get(pixel_entry.tag) if pixel_entry else None
     values = [row for entry in entries for row in entry.rows] if whitelist else []
-    return Streamed(kind, output_name, encoded, walk.log, values, pixel_hash)
+    return FileResult(kind, output_name, encoded, walk.log, values, pixel_hash)
 
 
 def uid_value(entry: Entry | None) -> str:
