@@ -16,6 +16,8 @@ from concurrent.futures import (
     ThreadPoolExecutor,
     wait,
 )
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 Item = TypeVar("Item")
@@ -45,6 +47,71 @@ def chunked(items: Sequence[Item], workers: int) -> list[list[Item]]:
     return [list(items[start : start + size]) for start in range(0, len(items), size)]
 
 
+class WorkerPool:
+    """`size` worker processes, started by a helper thread so the caller never waits for
+    the fork server's imports (1-2 s of pydicom and pandas); `answered()` turns true once
+    a worker has run a first task. A pool that cannot start never answers."""
+
+    def __init__(self, size: int) -> None:
+        # forkserver: safe to start from a threaded host (Dagster) and cheaper than spawn.
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(PRELOADED_MODULES)
+        self.size = size
+        self.executor = ProcessPoolExecutor(max_workers=size, mp_context=context)
+        self.starter = ThreadPoolExecutor(max_workers=1)
+        self.starting = self.starter.submit(self.executor.submit, os.getpid)
+
+    def answered(self) -> bool:
+        if not self.starting.done() or self.starting.exception() is not None:
+            return False
+        ping = self.starting.result()
+        return ping.done() and ping.exception() is None
+
+    def submit(self, function: Callable[..., Any], *args: Any) -> Future[Any]:
+        return self.executor.submit(function, *args)
+
+    def close(self) -> None:
+        # In the helper thread, after the start: never wait here for a pool still starting.
+        self.starter.submit(self.executor.shutdown, wait=False, cancel_futures=True)
+        self.starter.shutdown(wait=False)
+
+
+class SharedPools:
+    """Pools kept for the phases of one run (`shared_pool`), so scan, stage 1 and stage 2
+    pay for one start instead of three."""
+
+    def __init__(self) -> None:
+        self.pool: WorkerPool | None = None
+
+    def get(self, size: int) -> WorkerPool:
+        if self.pool is None or self.pool.size < size:
+            self.drop()
+            self.pool = WorkerPool(size)
+        return self.pool
+
+    def drop(self) -> None:
+        """Close the pool (after an error it may be broken); the next map starts another."""
+        if self.pool is not None:
+            self.pool.close()
+            self.pool = None
+
+
+_shared: ContextVar[SharedPools | None] = ContextVar("shared_pools", default=None)
+
+
+@contextmanager
+def shared_pool() -> Iterator[None]:
+    """Within this block, every `map_chunks` of this thread reuses one pool, started by the
+    first that needs one and closed when the block ends."""
+    pools = SharedPools()
+    token = _shared.set(pools)
+    try:
+        yield
+    finally:
+        _shared.reset(token)
+        pools.drop()
+
+
 def map_chunks(
     function: Callable[[Any, int, list[Item]], list[Result]],
     shared: Any,
@@ -57,7 +124,7 @@ def map_chunks(
     Results come in completion order; `progress(done, total)` counts items.
     workers=1 runs in this process (no pickling, easy to debug and profile). With more,
     this process is one of the workers: it works through chunks itself while a pool of
-    `workers - 1` processes starts (about a second: pydicom's imports) and runs.
+    `workers - 1` processes starts (or is reused, inside `shared_pool`) and runs.
     """
     chunks = chunked(items, workers)
     total, done = len(items), 0
@@ -70,23 +137,17 @@ def map_chunks(
             if progress:
                 progress(done, total)
         return
-    # forkserver: safe to start from a threaded host (Dagster) and cheaper than spawn.
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(PRELOADED_MODULES)
     queue = list(enumerate(chunks))
     queue.reverse()  # pop() takes the next chunk in order
-    pool_size = min(workers - 1, len(chunks))
-    pool = ProcessPoolExecutor(max_workers=pool_size, mp_context=context)
-    # Starting the pool blocks for about a second (the fork server imports pydicom), so a
-    # helper thread starts it while this process works; nothing goes to the pool before
-    # it answers, so no chunk waits in a pool that is still starting.
-    starter = ThreadPoolExecutor(max_workers=1)
-    starting = starter.submit(pool.submit, os.getpid)
+    pools = _shared.get()
+    size = workers - 1
+    pool = pools.get(size) if pools is not None else WorkerPool(min(size, len(chunks)))
+    pending: dict[Future[list[Result]], int] = {}
     try:
-        pending: dict[Future[list[Result]], int] = {}
         while pending or queue:
-            if pool_answered(starting):
-                while queue and len(pending) < pool_size * IN_FLIGHT_PER_WORKER:
+            # Nothing goes to a pool that has not answered: no chunk waits in a pool still starting.
+            if pool.answered():
+                while queue and len(pending) < pool.size * IN_FLIGHT_PER_WORKER:
                     index, chunk = queue.pop()
                     pending[pool.submit(function, shared, index, chunk)] = len(chunk)
             finished = [future for future in pending if future.done()]
@@ -104,16 +165,10 @@ def map_chunks(
             done += sum(finished_sizes)
             if progress:
                 progress(done, total)
+    except BaseException:
+        if pools is not None:
+            pools.drop()  # an error stopped this map, and may have broken the pool
+        raise
     finally:
-        # In the helper thread, after the start: never wait here for a pool still starting.
-        starter.submit(pool.shutdown, wait=False, cancel_futures=True)
-        starter.shutdown(wait=False)
-
-
-def pool_answered(starting: Future[Future[int]]) -> bool:
-    """True once the pool has run its first task; a pool that could not start never
-    answers, and this process then does every chunk itself."""
-    if not starting.done() or starting.exception() is not None:
-        return False
-    ping = starting.result()
-    return ping.done() and ping.exception() is None
+        if pools is None:
+            pool.close()

@@ -33,7 +33,7 @@ import pyarrow.parquet as pq
 from anon_pipeline.engine.arrivals import DEFAULT_MARKER
 from anon_pipeline.engine.atomic import staged_directory, write_bytes_atomically
 from anon_pipeline.engine.layout import SECURE_MODE, DataRoot
-from anon_pipeline.engine.parallel import Progress
+from anon_pipeline.engine.parallel import Progress, shared_pool
 from anon_pipeline.engine.rules import RuleSet
 from anon_pipeline.engine.scan import Kind, ScannedFile, scan_batch
 from anon_pipeline.engine.scratch import Log, Scratch, staged_batch
@@ -322,11 +322,14 @@ def anonymize_batch(
     """Every step for one batch, in order (what the Dagster assets do one by one); with a
     scratch folder, the batch is staged once for the two steps that read it."""
     started = time.perf_counter()
-    with staged_batch(paths.batch_dir, scratch, log) as batch_dir:
-        staged = replace(paths, batch_dir=batch_dir)
-        scan_step(staged, workers, phase(progress, "scan"))
-        blacklist_step(staged, blacklist, key, workers, phase(progress, "blacklist"))
-    report = whitelist_step(paths, whitelist, key, workers, phase(progress, "whitelist"), operator)
+    with shared_pool():  # one pool start for the three phases
+        with staged_batch(paths.batch_dir, scratch, log) as batch_dir:
+            staged = replace(paths, batch_dir=batch_dir)
+            scan_step(staged, workers, phase(progress, "scan"))
+            blacklist_step(staged, blacklist, key, workers, phase(progress, "blacklist"))
+        report = whitelist_step(
+            paths, whitelist, key, workers, phase(progress, "whitelist"), operator
+        )
     uid_map_step(paths)
     review_attributes = review_queue_step(paths)  # the inventory came with whitelist_step
     return BatchReport(
@@ -354,6 +357,7 @@ def blacklist_folder(
     """Stage 1 alone, for the offline hospital computer: OUTPUT/dicom/... and
     OUTPUT/manifest.parquet (original paths and UIDs: keep the output in a secure place)."""
     with (
+        shared_pool(),
         staged_batch(input_dir, scratch, log) as source,
         staged_directory(Path(output_dir), SECURE_MODE) as output,
     ):
@@ -379,11 +383,12 @@ def whitelist_folder(
 ) -> StageReport:
     """Stage 2 alone: OUTPUT/dicom/... and OUTPUT/inventory.parquet; the manifest, the
     hashed-UID map and the review queue (values from before whitelisting) go to `secure_dir`."""
-    scanned = scan_batch(input_dir, workers, phase(progress, "scan"))
     with (
+        shared_pool(),
         staged_directory(Path(secure_dir), SECURE_MODE) as secure,
         staged_directory(Path(output_dir)) as output,
     ):
+        scanned = scan_batch(input_dir, workers, phase(progress, "scan"))
         report, outcomes = run_stage(
             Stage.WHITELIST, input_dir, scanned, output / FILES_FOLDER, secure / ".parts",
             rule_set, key, workers, phase(progress, "whitelist"),

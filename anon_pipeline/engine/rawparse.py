@@ -25,10 +25,13 @@ TRANSFER_SYNTAX_TAG = 0x00020010
 PIXEL_REPRESENTATION_TAG = 0x00280103
 KNOWN_VRS = frozenset(vr.value for vr in VR)
 LONG_VRS = frozenset(str(vr) for vr in EXPLICIT_VR_LENGTH_32)
+VR_NAMES = {vr.encode("ascii"): vr for vr in KNOWN_VRS}
 MAX_DEPTH = 16
 _HEADER = struct.Struct("<HHI")
 _EXPLICIT_SHORT = struct.Struct("<HH2sH")
 _EXPLICIT_LONG = struct.Struct("<HH2sHI")
+_LENGTH = struct.Struct("<I")
+_RESERVED_LENGTH = struct.Struct("<HI")
 
 
 class Unsupported(Exception):
@@ -62,14 +65,49 @@ class Item:
     undefined_length: bool
 
 
+# A top-level element as the file-level loop sees it, cheaper to make than an Element:
+# (tag, VR, start, value start, end past any delimiter, undefined length).
+Span = tuple[int, str, int, int, int, bool]
+
+
 @dataclass(slots=True)
 class Part10:
-    """A parsed file: the meta group's values (raw bytes) and the dataset's elements."""
+    """A parsed file: the meta group's values (raw bytes) and the dataset's top-level
+    elements as spans; `element` gives any of them in full, items parsed."""
 
     meta: dict[int, bytes]
     transfer_syntax: UID
     implicit: bool
-    elements: list[Element]
+    spans: list[Span]
+    built: dict[int, Element]  # the top-level elements built so far, by start offset
+    resolved: frozenset[int]  # tags whose ambiguous VR was resolved (implicit files)
+
+    def element(self, data: bytes, span: Span) -> Element:
+        """The element of `span`, its sequence items parsed and checked as a full parse
+        would check them (an implicit file's items must have no ambiguous VR)."""
+        built = self.built.get(span[2])
+        if built is None:
+            tag, vr, start, value_start, end, _ = span
+            built, _ = finish_element(data, tag, vr, start, value_start, end - value_start,
+                                      len(data), self.implicit)  # fmt: skip
+            check_items(built, self.implicit)
+            built.resolved = tag in self.resolved
+            self.built[start] = built
+        return built
+
+    def value(self, data: bytes, span: Span) -> bytes:
+        return data[span[3] : value_end(span)]
+
+
+def value_end(span: Span) -> int:
+    return span[4] - 8 if span[5] else span[4]
+
+
+def check_items(element: Element, implicit: bool) -> None:
+    if implicit and element.items:
+        for item in element.items:
+            if any(len(inner.vr) != 2 for inner in walk_elements(item.elements)):
+                raise Unsupported("ambiguous VR inside a sequence")
 
 
 @lru_cache(maxsize=8192)
@@ -83,30 +121,29 @@ def implicit_vr(tag: int) -> str:
     return dictionary_VR(tag)
 
 
-def resolve_ambiguous_vrs(data: bytes, elements: list[Element]) -> None:
+def resolve_ambiguous_vrs(data: bytes, spans: list[Span]) -> tuple[list[Span], frozenset[int]]:
     """Give top-level ambiguous VRs the VR pydicom's reader gives them (filewriter's
     correct_ambiguous_vr_element): pixel data of an implicit file is OW; 'US or SS' follows
-    PixelRepresentation. Any other ambiguity, at any depth, is left to pydicom."""
-    top = {element.tag: element for element in elements}
+    PixelRepresentation. Any other ambiguity, at any depth, is left to pydicom (items are
+    checked as they are built: `Part10.element`)."""
     representation = None
-    if PIXEL_REPRESENTATION_TAG in top:
-        field = top[PIXEL_REPRESENTATION_TAG]
-        if field.value_end - field.value_start == 2:
-            representation = int.from_bytes(data[field.value_start : field.value_end], "little")
-    for element in elements:
-        if len(element.vr) == 2:
-            continue
-        if element.tag == 0x7FE00010 and not element.undefined_length:
-            element.vr = "OW"
-        elif element.vr == "US or SS" and representation is not None:
-            element.vr = "US" if representation == 0 else "SS"
-        else:
-            raise Unsupported("ambiguous VR in an implicit VR file")
-        element.resolved = True
-    for element in elements:
-        for item in element.items or []:
-            if any(len(inner.vr) != 2 for inner in walk_elements(item.elements)):
-                raise Unsupported("ambiguous VR inside a sequence")
+    for tag, _, _, value_start, end, undefined in spans:
+        if tag == PIXEL_REPRESENTATION_TAG and not undefined and end - value_start == 2:
+            representation = int.from_bytes(data[value_start:end], "little")
+    resolved_spans, resolved = [], set()
+    for span in spans:
+        tag, vr, start, value_start, end, undefined = span
+        if len(vr) != 2:
+            if tag == 0x7FE00010 and not undefined:
+                vr = "OW"
+            elif vr == "US or SS" and representation is not None:
+                vr = "US" if representation == 0 else "SS"
+            else:
+                raise Unsupported("ambiguous VR in an implicit VR file")
+            resolved.add(tag)
+            span = (tag, vr, start, value_start, end, undefined)
+        resolved_spans.append(span)
+    return resolved_spans, frozenset(resolved)
 
 
 def walk_elements(elements: list[Element]) -> list[Element]:
@@ -127,8 +164,11 @@ def supported_syntax(uid: str) -> tuple[UID, bool]:
     return syntax, syntax.is_implicit_VR
 
 
-def parse_part10(data: bytes) -> Part10:
-    """Parse the preamble, the meta group and every element of the dataset."""
+def parse_part10(data: bytes, lazy: bool = False) -> Part10:
+    """Parse the preamble, the meta group and every element of the dataset. `lazy`: the
+    items of top-level sequences of defined length are parsed (and checked) only when
+    `Part10.element` builds them: a caller that has met the same bytes before need not
+    parse them again."""
     if len(data) < 144 or data[128:132] != b"DICM":
         raise Unsupported("no Part 10 preamble")
     meta: dict[int, bytes] = {}
@@ -149,12 +189,74 @@ def parse_part10(data: bytes) -> Part10:
     syntax, implicit = supported_syntax(declared.decode("ascii", "replace").rstrip("\0 "))
     if implicit and position + 6 <= len(data) and data[position + 4 : position + 6].isupper():
         raise Unsupported("implicit VR declared but the dataset may be explicit")
-    elements, _ = parse_dataset(data, position, len(data), implicit, 0, until_delimiter=False)
-    if not elements:
+    built: dict[int, Element] = {}
+    spans = top_level_spans(data, position, len(data), implicit, built)
+    if not spans:
         raise Unsupported("no data elements")
+    resolved: frozenset[int] = frozenset()
     if implicit:
-        resolve_ambiguous_vrs(data, elements)
-    return Part10(meta, syntax, implicit, elements)
+        spans, resolved = resolve_ambiguous_vrs(data, spans)
+    part = Part10(meta, syntax, implicit, spans, built, resolved)
+    for element in built.values():  # undefined lengths: parsed already, to find their end
+        check_items(element, implicit)
+        element.resolved = element.tag in resolved
+    if not lazy:
+        for span in spans:
+            if span[1] == "SQ":
+                part.element(data, span)
+    return part
+
+
+def top_level_spans(
+    data: bytes, position: int, end: int, implicit: bool, built: dict[int, Element]
+) -> list[Span]:
+    """The dataset's top-level elements: `parse_dataset` at depth 0 without descending
+    into sequences of defined length, inlined (it runs for every element of every file).
+    Elements of undefined length are parsed to find their end, and kept in `built`."""
+    spans: list[Span] = []
+    append = spans.append
+    previous = -1
+    while position < end:
+        if position + 8 > end:
+            raise Unsupported("element header runs past the end")
+        group, number, vr_bytes, short_length = _EXPLICIT_SHORT.unpack_from(data, position)
+        tag = group << 16 | number
+        if group == 0xFFFE:
+            raise Unsupported("delimiter out of place")
+        if tag <= previous:
+            raise Unsupported("elements out of order")
+        previous = tag
+        if implicit:
+            vr = implicit_vr(tag)
+            length = _LENGTH.unpack_from(data, position + 4)[0]
+            value_start = position + 8
+        else:
+            vr = VR_NAMES.get(vr_bytes)
+            if vr is None:
+                raise Unsupported("unknown VR")
+            if vr in LONG_VRS:
+                if position + 12 > end:
+                    raise Unsupported("element header runs past the end")
+                reserved, length = _RESERVED_LENGTH.unpack_from(data, position + 6)
+                if reserved:
+                    raise Unsupported("reserved bytes set")
+                value_start = position + 12
+            else:
+                length, value_start = short_length, position + 8
+        if length == UNDEFINED_LENGTH:
+            element, after = finish_element(
+                data, tag, vr, position, value_start, length, end, implicit
+            )
+            built[position] = element
+            append((tag, vr, position, value_start, after, True))
+            position = after
+        else:
+            after = value_start + length
+            if after > end:
+                raise Unsupported("value runs past the end")
+            append((tag, vr, position, value_start, after, False))
+            position = after
+    return spans
 
 
 def read_explicit(data: bytes, position: int, end: int, depth: int = 0) -> tuple[Element, int]:

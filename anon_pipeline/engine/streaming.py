@@ -14,6 +14,7 @@ error), and the caller takes the straightforward path, which then decides.
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -45,8 +46,10 @@ from anon_pipeline.engine.rawparse import (
     Element,
     Item,
     Part10,
+    Span,
     Unsupported,
     parse_part10,
+    value_end,
 )
 from anon_pipeline.engine.rules import Action, Rule, RuleSet, cached_keyword
 from anon_pipeline.engine.transform import (
@@ -83,6 +86,10 @@ FACT_TAGS = frozenset(
         0x00280301,  # BurnedInAnnotation
     }
 )
+# The facts that differ from file to file, which the checks and holds never read.
+IDENTITY_TAGS = frozenset({SOP_INSTANCE_TAG, 0x00100020, 0x0020000D, 0x0020000E})
+VERDICT_SPAN_TAGS = frozenset(PIXEL_TAGS | {DIRECTORY_RECORDS_TAG})
+IDENTITY_FACTS = IDENTITY_TAGS | {SOP_CLASS_TAG, CHARSET_TAG}  # the charset: to decode PatientID
 SEQUENCE_VR = b"SQ"
 ITEM_DELIMITER = struct.pack("<HHI", 0xFFFE, 0xE00D, 0)
 SEQUENCE_DELIMITER = struct.pack("<HHI", 0xFFFE, 0xE0DD, 0)
@@ -90,6 +97,8 @@ PRIVATE, SKIP, SEQUENCE, KEEP, CHANGE, CHARSET = (
     "private", "skip", "sequence", "keep", "change", "charset",
 )  # fmt: skip
 MEMO_LIMIT = 5_000  # entries per worker: a series repeats its values; cleared when full
+REPLAY_MAX_BYTES = 16_384  # larger top-level elements are processed anew in every file
+REPLAY_BYTES_LIMIT = 32 * 1024 * 1024  # bytes of replayed elements a worker keeps
 InventoryRow = tuple[str, str, str, str | None]
 
 
@@ -100,7 +109,7 @@ class Entry:
     tag: int
     chunks: list[Any]  # bytes or memoryview slices of the input
     size: int
-    rows: list[InventoryRow]
+    rows: Sequence[InventoryRow]  # shared with the memo: never changed in place
     value: bytes | None = None  # the value bytes, for the top-level UIDs the meta group names
 
 
@@ -112,6 +121,22 @@ class Effect:
     header_size: int
     vr: str
     text: str | None
+    uid_pairs: tuple[tuple[str, str], ...]
+    identifiers: tuple[tuple[str, str], ...]
+    unlisted: tuple[Any, ...]
+    actions: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Replay:
+    """What processing one top-level element gave: the next file with the same bytes
+    there (in the same context) gets the same output, rows and log entries."""
+
+    removed: bool
+    output: bytes | None  # None: the element's own bytes, unchanged
+    rows: tuple[InventoryRow, ...]
+    value: bytes | None
+    logs: bool  # anything below to add to the file's log
     uid_pairs: tuple[tuple[str, str], ...]
     identifiers: tuple[tuple[str, str], ...]
     unlisted: tuple[Any, ...]
@@ -149,20 +174,29 @@ class Memo:
         self.facts: dict[tuple[Any, ...], Any] = {}
         self.deidentification: dict[bool, list[Entry]] = {}
         self.plans: dict[tuple[int, str], str] = {}
+        # by file context (character set, date shift, encoding, stage), then element bytes
+        self.replays: dict[tuple[Any, ...], dict[Any, Replay]] = {}
+        self.replay_entries = self.replay_bytes = 0
+        self.verdicts: dict[tuple[Any, ...], str] = {}
 
     def trim(self) -> None:
-        if len(self.effects) + len(self.texts) + len(self.facts) > MEMO_LIMIT:
+        entries = len(self.effects) + len(self.texts) + len(self.facts) + self.replay_entries
+        if entries > MEMO_LIMIT or self.replay_bytes > REPLAY_BYTES_LIMIT:
             self.effects.clear()
             self.texts.clear()
             self.facts.clear()
+            self.replays.clear()
+            self.replay_entries = self.replay_bytes = 0
+            self.verdicts.clear()
 
 
-_MEMOS: dict[tuple[str, str, bytes], Memo] = {}
+_MEMOS: dict[tuple[str, str, frozenset[str], bytes], Memo] = {}
 
 
 def memo_for(rule_set: RuleSet, key: bytes) -> Memo:
-    """The memo of this rule set (its version is a hash of everything in it) and key."""
-    memo_key = (rule_set.name, rule_set.version, key)
+    """The memo of this rule set (its version is a hash of everything in its file; the
+    holds too, in case a caller changed them) and key."""
+    memo_key = (rule_set.name, rule_set.version, rule_set.holds, key)
     if memo_key not in _MEMOS:
         _MEMOS.clear()  # one rule set at a time per worker
         _MEMOS[memo_key] = Memo()
@@ -197,10 +231,39 @@ def convert(raw: RawDataElement, encodings: str | list[str]) -> DataElement:
     return convert_raw_data_element(raw, encoding=encoding)
 
 
-def facts_dataset(part: Part10, data: bytes, memo: Memo | None = None) -> Dataset:
-    """A Dataset of the top-level elements in FACT_TAGS, converted as the reader's
-    Dataset would convert them (with the file's character set); memoised by value."""
-    raws = [raw_element(part, data, e) for e in part.elements if e.tag in FACT_TAGS]
+def file_verdict(
+    part: Part10, data: bytes, memo: Memo, holds: frozenset[str]
+) -> tuple[str, Dataset]:
+    """The file's kind after `check_file`, and the identity facts (UIDs, PatientID); held
+    files raise. The checks and holds read only facts that repeat across a series, so
+    their verdict is memoised by everything they read; the identity facts are per file."""
+    verdict_key: list[Any] = [part.meta.get(0x00020002), part.transfer_syntax]
+    for span in part.spans:
+        tag = span[0]
+        if tag in FACT_TAGS:
+            if tag not in IDENTITY_TAGS:
+                verdict_key.append((tag, span[1], part.value(data, span)))
+        elif tag in VERDICT_SPAN_TAGS:
+            verdict_key.append((tag, span[1], value_end(span) - span[3], span[5]))
+    frozen_key = tuple(verdict_key)
+    kind = memo.verdicts.get(frozen_key)
+    if kind is not None:
+        return kind, facts_dataset(part, data, memo, IDENTITY_FACTS)
+    facts = facts_dataset(part, data, memo)
+    kind = check_file(part, data, facts, check_values=False)
+    if hold_reason(facts, kind, holds):
+        raise Unsupported("held")
+    memo.verdicts[frozen_key] = kind
+    return kind, facts
+
+
+def facts_dataset(
+    part: Part10, data: bytes, memo: Memo | None = None, tags: frozenset[int] = FACT_TAGS
+) -> Dataset:
+    """A Dataset of the top-level elements in `tags`, converted as the reader's Dataset
+    would convert them (with the file's character set); memoised by value."""
+    raws = [raw_element(part, data, part.element(data, span)) for span in part.spans
+            if span[0] in tags]  # fmt: skip
     charset = next((raw.value for raw in raws if raw.tag == CHARSET_TAG), None)
     encodings = encodings_for(charset)
     converted = {}
@@ -219,30 +282,29 @@ def check_file(part: Part10, data: bytes, facts: Dataset, check_values: bool = T
     """The checks `dicomfile.classify_dataset` makes; returns the kind. Failures raise
     (and the straightforward path then records the reason). `check_values=False` leaves
     the top-level values to the caller (the walk checks each as it meets it)."""
-    top = {element.tag: element for element in part.elements}
+    top = {span[0]: span for span in part.spans}
     media_class = part.meta.get(0x00020002, b"").decode("ascii", "replace").rstrip("\0 ")
     if media_class == MediaStorageDirectoryStorage or DIRECTORY_RECORDS_TAG in top:
         raise Unsupported("DICOMDIR")
     if check_values:
-        for element in part.elements:
-            if element.vr in CHECKED_VRS:
-                check_raw_bytes(element.tag, data[element.value_start : element.value_end],
-                                element.vr)  # fmt: skip
+        for span in part.spans:
+            if span[1] in CHECKED_VRS:
+                check_raw_bytes(span[0], part.value(data, span), span[1])
     if not any(tag in top for tag in PIXEL_TAGS):
         return "dicom_other"
     pixels = top.get(0x7FE00010)
     native = pixels is not None and not part.transfer_syntax.is_encapsulated
-    if native and pixels.value_end - pixels.value_start < get_expected_length(facts):
+    if native and value_end(pixels) - pixels[3] < get_expected_length(facts):
         raise Unsupported("pixel data short")
     return "image"
 
 
 def pixel_hash_of(part: Part10, data: bytes) -> str | None:
-    top = {element.tag: element for element in part.elements}
+    top = {span[0]: span for span in part.spans}
     for tag in PIXEL_ORDER:
         if tag in top:
-            element = top[tag]
-            return content_hash(memoryview(data)[element.value_start : element.value_end])
+            span = top[tag]
+            return content_hash(memoryview(data)[span[3] : value_end(span)])
     return None
 
 
@@ -264,23 +326,20 @@ def stream_file(data: bytes, rule_set: RuleSet, key: bytes, whitelist: bool) -> 
     )
     if not rule_set.removes_private or not charset_kept:
         raise Unsupported("private attributes kept or character set changed")
-    part = parse_part10(data)
+    part = parse_part10(data, lazy=True)
     memo = memo_for(rule_set, key)
     memo.trim()
-    facts = facts_dataset(part, data, memo)
-    kind = check_file(part, data, facts, check_values=False)
+    kind, facts = file_verdict(part, data, memo, rule_set.holds)
     if any(not str(facts.get(keyword, "") or "") for keyword in REQUIRED_UIDS):
         raise Unsupported("missing UIDs")
-    if hold_reason(facts, kind, rule_set.holds):
-        raise Unsupported("held")
     output_name = output_name_for(facts, key)
-    charset = next((data[e.value_start : e.value_end] for e in part.elements
-                    if e.tag == CHARSET_TAG), None)  # fmt: skip
+    charset = next((part.value(data, span) for span in part.spans
+                    if span[0] == CHARSET_TAG), None)  # fmt: skip
     walk = StreamWalk(
         part, data, rule_set, key, memo, charset,
         date_offset_days(str(facts.get("PatientID", "") or ""), key), whitelist,
     )  # fmt: skip
-    entries = walk.dataset(part.elements, "", "", "", top_level=True)
+    entries = walk.top_level(part.spans)
     if whitelist:
         marks = deidentification_entries(memo, rule_set, part.implicit)
         replaced = {entry.tag for entry in marks}
@@ -378,6 +437,64 @@ class StreamWalk:
         self.whitelist = whitelist
         self.log = TransformLog()
         self.kept_pixels: dict[int, str] = {}
+
+    def top_level(self, spans: list[Span]) -> list[Entry]:
+        """`dataset` for the top level, where an element whose bytes (and the file's
+        context) were met before is replayed instead of walked: the slices of a series
+        share most of their elements. Pixel data and large elements are always walked."""
+        entries: list[Entry] = []
+        append = entries.append
+        part, data, view = self.part, self.data, self.view
+        context = (self.charset_key, self.date_offset, part.implicit, self.whitelist)
+        replays = self.memo.replays.setdefault(context, {})
+        log = self.log
+        for span in spans:
+            tag, vr, start, _, end, _ = span
+            size = end - start
+            if tag in PIXEL_TAGS or size > REPLAY_MAX_BYTES:
+                entries += self.dataset([part.element(data, span)], "", "", "", top_level=True)
+                continue
+            raw = data[start:end]
+            replay_key = (vr, raw) if part.implicit else raw  # implicit: the resolved VR
+            replay = replays.get(replay_key)
+            if replay is None:
+                replay, produced = self.recorded(part.element(data, span), raw)
+                replays[replay_key] = replay
+                self.memo.replay_entries += 1
+                self.memo.replay_bytes += size + len(replay.output or b"")
+                entries += produced
+                continue
+            if replay.logs:
+                add_to_log(log, replay)
+            if replay.removed:
+                continue
+            output = replay.output
+            if output is None:
+                append(Entry(tag, [view[start:end]], size, replay.rows, replay.value))
+            else:
+                append(Entry(tag, [output], len(output), replay.rows, replay.value))
+        return entries
+
+    def recorded(self, element: Element, raw: bytes) -> tuple[Replay, list[Entry]]:
+        """Walk one top-level element and record what it gave, log entries included."""
+        outer, self.log = self.log, TransformLog()
+        try:
+            produced = self.dataset([element], "", "", "", top_level=True)
+        finally:
+            captured, self.log = self.log, outer
+        add_to_log(outer, captured)
+        effects = (
+            tuple(captured.uid_pairs.items()), tuple(captured.identifiers),
+            tuple(captured.unlisted), tuple(captured.actions.items()),
+        )  # fmt: skip
+        logs = any(effects)
+        if not produced:
+            return Replay(True, None, (), None, logs, *effects), produced
+        entry = produced[0]
+        output = b"".join(entry.chunks)
+        replay = Replay(False, None if output == raw else output, tuple(entry.rows), entry.value,
+                        logs, *effects)  # fmt: skip
+        return replay, produced
 
     def rule_for(self, tag: int) -> Rule | None:
         rules = self.memo.rules
@@ -498,15 +615,7 @@ class StreamWalk:
         if effect is None:
             effect = self.compute_effect(element, rule, path)
             self.memo.effects[memo_key] = effect
-        log = self.log
-        if effect.uid_pairs:
-            log.uid_pairs.update(effect.uid_pairs)
-        if effect.identifiers:
-            log.identifiers.update(effect.identifiers)
-        if effect.unlisted:
-            log.unlisted.extend(effect.unlisted)
-        for action, count in effect.actions:
-            log.actions[action] += count
+        add_to_log(self.log, effect)
         encoded = effect.encoded
         if encoded is None:
             return None
@@ -623,6 +732,19 @@ class StreamWalk:
             chunks.append(SEQUENCE_DELIMITER)
             total += 8
         return Entry(element.tag, chunks, total, rows)
+
+
+def add_to_log(log: TransformLog, source: Effect | Replay | TransformLog) -> None:
+    """Add what one element did (an effect, a replay or a captured log) to the file's log."""
+    if source.uid_pairs:
+        log.uid_pairs.update(source.uid_pairs)
+    if source.identifiers:
+        log.identifiers.update(source.identifiers)
+    if source.unlisted:
+        log.unlisted.extend(source.unlisted)
+    actions = source.actions.items() if isinstance(source.actions, dict) else source.actions
+    for action, count in actions:
+        log.actions[action] += count
 
 
 def item_header(item: Item, size: int) -> bytes:

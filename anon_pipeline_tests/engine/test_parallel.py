@@ -67,3 +67,38 @@ def test_small_batches_never_start_a_pool(monkeypatch):
     small = list(range(PRODUCTION_MIN_POOL_ITEMS - 1))
     results = list(map_chunks(square_slowly, 0.0, small, 2))
     assert len(results) == len(small) and started == []
+
+
+def test_a_shared_pool_starts_once_for_several_maps_and_closes_after(monkeypatch):
+    started = []
+    original_init = parallel.WorkerPool.__init__
+
+    def counting_init(self, size):
+        started.append(size)
+        original_init(self, size)
+
+    monkeypatch.setattr(parallel.WorkerPool, "__init__", counting_init)
+    with parallel.shared_pool():
+        first = list(map_chunks(square_slowly, 0.8, list(range(320)), 2))
+        second = list(map_chunks(square_slowly, 0.2, list(range(320)), 2))  # pool is warm
+        pools = parallel._shared.get()
+        pool = pools.pool
+    assert started == [1]  # one start for both maps
+    first_workers = {pid for _, _, pid in first} - {os.getpid()}
+    second_workers = {pid for _, _, pid in second} - {os.getpid()}
+    assert len(first_workers) == 1 and second_workers == first_workers  # the same worker
+    assert sorted(item for item, _, _ in second) == list(range(320))
+    assert pools.pool is None and parallel._shared.get() is None
+    pool.starter.shutdown(wait=True)  # the close runs in the helper thread
+    with pytest.raises(RuntimeError):
+        pool.executor.submit(os.getpid)  # shut down
+
+
+def test_after_an_error_a_shared_pool_is_replaced():
+    with parallel.shared_pool():
+        with pytest.raises(ValueError, match="item 319 failed"):
+            list(map_chunks(fail_on, 319, list(range(320)), 2))
+        assert parallel._shared.get().pool is None  # dropped: it may be broken
+        results = list(map_chunks(square_slowly, 0.8, list(range(320)), 2))
+    assert sorted(item for item, _, _ in results) == list(range(320))
+    assert len({pid for _, _, pid in results}) == 2
