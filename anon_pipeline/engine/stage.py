@@ -152,17 +152,11 @@ class ChunkRecorder:
         self.uid_pairs: dict[str, str] = {}
         self.identifiers: set[tuple[str, str]] = set()
         self.unlisted: list[dict[str, Any]] = []
-        self.values: dict[str, list[Any]] = {
-            "row": [], "tag_path": [], "keyword_path": [], "vr": [], "value": []
-        }  # fmt: skip
+        # (tag path, keyword path, VR, value) -> files of this chunk that hold it
+        self.values: Counter[tuple[str, str, str, str | None]] = Counter()
 
-    def add_values(self, row: int, values: list[tuple[str, str, str, str | None]]) -> None:
-        if values:
-            columns = self.values
-            columns["row"].extend([row] * len(values))
-            names = ("tag_path", "keyword_path", "vr", "value")
-            for name, column in zip(names, zip(*values, strict=True), strict=True):
-                columns[name].extend(column)
+    def add_values(self, values: list[tuple[str, str, str, str | None]]) -> None:
+        self.values.update(set(values))  # a value counts once per file
 
     def write(self, job: StageJob, chunk_index: int) -> None:
         pairs = [{"original_uid": o, "hashed_uid": h} for o, h in sorted(self.uid_pairs.items())]
@@ -170,7 +164,12 @@ class ChunkRecorder:
         identifiers = [{"keyword": k, "value": v} for k, v in sorted(self.identifiers)]
         write_part(job.work_dir, IDENTIFIERS, chunk_index, identifiers)
         write_part(job.work_dir, UNLISTED, chunk_index, self.unlisted)
-        write_part_columns(job.work_dir, VALUES, chunk_index, self.values)
+        names = ("tag_path", "keyword_path", "vr", "value")
+        columns: dict[str, Any] = {name: [] for name in names}
+        if self.values:
+            columns = dict(zip(names, map(list, zip(*self.values, strict=True)), strict=True))
+        columns["files"] = list(self.values.values())
+        write_part_columns(job.work_dir, VALUES, chunk_index, columns)
 
 
 def transform_with_pydicom(job: StageJob, data: bytes) -> FileResult | str:
@@ -245,7 +244,7 @@ def process_file(job: StageJob, scanned: ScannedFile, recorder: ChunkRecorder) -
     recorder.uid_pairs.update(log.uid_pairs)
     recorder.identifiers.update(log.identifiers)
     recorder.unlisted.extend({"row": scanned.row, **vars(item)} for item in log.unlisted)
-    recorder.add_values(scanned.row, result.values)
+    recorder.add_values(result.values)
     return FileOutcome(
         scanned.row,
         Outcome.ANONYMIZED,

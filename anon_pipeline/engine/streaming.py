@@ -17,6 +17,7 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
 from pydicom.charset import convert_encodings, default_encoding
@@ -100,6 +101,9 @@ MEMO_LIMIT = 5_000  # entries per worker: a series repeats its values; cleared w
 REPLAY_MAX_BYTES = 16_384  # larger top-level elements are processed anew in every file
 REPLAY_BYTES_LIMIT = 32 * 1024 * 1024  # bytes of replayed elements a worker keeps
 InventoryRow = tuple[str, str, str, str | None]
+# A top-level output element: (tag, its bytes or a slice of the input, inventory rows,
+# value bytes for the UIDs the meta group repeats); tuples, since a file has ~150.
+TopEntry = tuple[int, Any, Sequence[InventoryRow], bytes | None]
 
 
 @dataclass(slots=True)
@@ -172,7 +176,7 @@ class Memo:
         self.effects: dict[tuple[Any, ...], Effect] = {}
         self.texts: dict[tuple[Any, ...], tuple[str, str | None]] = {}
         self.facts: dict[tuple[Any, ...], Any] = {}
-        self.deidentification: dict[bool, list[Entry]] = {}
+        self.deidentification: dict[bool, list[TopEntry]] = {}
         self.plans: dict[tuple[int, str], str] = {}
         # by file context (character set, date shift, encoding, stage), then element bytes
         self.replays: dict[tuple[Any, ...], dict[Any, Replay]] = {}
@@ -233,41 +237,48 @@ def convert(raw: RawDataElement, encodings: str | list[str]) -> DataElement:
 
 def file_verdict(
     part: Part10, data: bytes, memo: Memo, holds: frozenset[str]
-) -> tuple[str, Dataset]:
-    """The file's kind after `check_file`, and the identity facts (UIDs, PatientID); held
-    files raise. The checks and holds read only facts that repeat across a series, so
-    their verdict is memoised by everything they read; the identity facts are per file."""
-    verdict_key: list[Any] = [part.meta.get(0x00020002), part.transfer_syntax]
+) -> tuple[str, dict[str, DataElement], bytes | None]:
+    """The file's kind after `check_file`, its identity facts (UIDs and PatientID, by
+    keyword) and its character set; held files raise. The checks and holds read only
+    facts that repeat across a series, so their verdict is memoised by everything they
+    read, holds included; the identity facts are per file."""
+    verdict_key: list[Any] = [part.meta.get(0x00020002), part.transfer_syntax, holds]
+    identity: list[Span] = []
+    charset = None
     for span in part.spans:
         tag = span[0]
         if tag in FACT_TAGS:
+            if tag in IDENTITY_FACTS:
+                identity.append(span)
             if tag not in IDENTITY_TAGS:
-                verdict_key.append((tag, span[1], part.value(data, span)))
+                value = part.value(data, span)
+                verdict_key.append((tag, span[1], value))
+                if tag == CHARSET_TAG:
+                    charset = value
         elif tag in VERDICT_SPAN_TAGS:
             verdict_key.append((tag, span[1], value_end(span) - span[3], span[5]))
     frozen_key = tuple(verdict_key)
-    kind = memo.verdicts.get(frozen_key)
-    if kind is not None:
-        return kind, facts_dataset(part, data, memo, IDENTITY_FACTS)
-    facts = facts_dataset(part, data, memo)
-    kind = check_file(part, data, facts, check_values=False)
-    if hold_reason(facts, kind, holds):
-        raise Unsupported("held")
-    memo.verdicts[frozen_key] = kind
-    return kind, facts
+    if frozen_key not in memo.verdicts:
+        facts = facts_dataset(part, data, memo)
+        kind = check_file(part, data, facts, check_values=False)
+        if hold_reason(facts, kind, holds):
+            raise Unsupported("held")
+        memo.verdicts[frozen_key] = kind
+    converted = converted_facts(part, data, memo, identity, charset)
+    keywords = {tag: cached_keyword(tag) for tag in converted}
+    facts_by_keyword = {keywords[tag]: element for tag, element in converted.items()}
+    return memo.verdicts[frozen_key], facts_by_keyword, charset
 
 
-def facts_dataset(
-    part: Part10, data: bytes, memo: Memo | None = None, tags: frozenset[int] = FACT_TAGS
-) -> Dataset:
-    """A Dataset of the top-level elements in `tags`, converted as the reader's Dataset
-    would convert them (with the file's character set); memoised by value."""
-    raws = [raw_element(part, data, part.element(data, span)) for span in part.spans
-            if span[0] in tags]  # fmt: skip
-    charset = next((raw.value for raw in raws if raw.tag == CHARSET_TAG), None)
+def converted_facts(
+    part: Part10, data: bytes, memo: Memo | None, spans: list[Span], charset: bytes | None
+) -> dict[int, DataElement]:
+    """Top-level elements converted as the reader's Dataset would convert them (with the
+    file's character set); memoised by value."""
     encodings = encodings_for(charset)
     converted = {}
-    for raw in raws:
+    for span in spans:
+        raw = raw_element(part, data, part.element(data, span))
         memo_key = (raw.tag, raw.VR, raw.value, charset)
         element = memo.facts.get(memo_key) if memo is not None else None
         if element is None:
@@ -275,7 +286,17 @@ def facts_dataset(
             if memo is not None:
                 memo.facts[memo_key] = element
         converted[raw.tag] = element
-    return Dataset(converted)
+    return converted
+
+
+def facts_dataset(
+    part: Part10, data: bytes, memo: Memo | None = None, tags: frozenset[int] = FACT_TAGS
+) -> Dataset:
+    """A Dataset of the top-level elements in `tags`, converted as the reader's Dataset
+    would convert them (with the file's character set); memoised by value."""
+    spans = [span for span in part.spans if span[0] in tags]
+    charset = next((part.value(data, span) for span in spans if span[0] == CHARSET_TAG), None)
+    return Dataset(converted_facts(part, data, memo, spans, charset))
 
 
 def check_file(part: Part10, data: bytes, facts: Dataset, check_values: bool = True) -> str:
@@ -329,39 +350,38 @@ def stream_file(data: bytes, rule_set: RuleSet, key: bytes, whitelist: bool) -> 
     part = parse_part10(data, lazy=True)
     memo = memo_for(rule_set, key)
     memo.trim()
-    kind, facts = file_verdict(part, data, memo, rule_set.holds)
-    if any(not str(facts.get(keyword, "") or "") for keyword in REQUIRED_UIDS):
+    kind, facts, charset = file_verdict(part, data, memo, rule_set.holds)
+    if any(keyword not in facts or not str(facts[keyword].value or "")
+           for keyword in REQUIRED_UIDS):  # fmt: skip
         raise Unsupported("missing UIDs")
     output_name = output_name_for(facts, key)
-    charset = next((part.value(data, span) for span in part.spans
-                    if span[0] == CHARSET_TAG), None)  # fmt: skip
+    patient = facts.get("PatientID")
     walk = StreamWalk(
         part, data, rule_set, key, memo, charset,
-        date_offset_days(str(facts.get("PatientID", "") or ""), key), whitelist,
+        date_offset_days(str(patient.value or "") if patient else "", key), whitelist,
     )  # fmt: skip
     entries = walk.top_level(part.spans)
     if whitelist:
         marks = deidentification_entries(memo, rule_set, part.implicit)
-        replaced = {entry.tag for entry in marks}
-        entries = [entry for entry in entries if entry.tag not in replaced] + marks
-        entries.sort(key=lambda entry: entry.tag)
-    by_tag = {entry.tag: entry for entry in entries}
-    pixel_entry = next((by_tag[tag] for tag in PIXEL_ORDER if tag in by_tag), None)
-    if pixel_entry is not None and pixel_entry.tag not in walk.kept_pixels:
+        replaced = {entry[0] for entry in marks}
+        entries = [entry for entry in entries if entry[0] not in replaced] + marks
+        entries.sort(key=itemgetter(0))
+    present = {entry[0] for entry in entries if entry[0] in PIXEL_TAGS}
+    pixel_tag = next((tag for tag in PIXEL_ORDER if tag in present), None)
+    if pixel_tag is not None and pixel_tag not in walk.kept_pixels:
         raise Unsupported("pixel data changed by a rule")
-    chunks: list[Any] = [file_meta(part, by_tag)]
-    for entry in entries:
-        chunks.extend(entry.chunks)
+    chunks = [file_meta(part, walk.meta_values)]
+    chunks += [entry[1] for entry in entries]
     encoded = b"".join(chunks)
-    pixel_hash = walk.kept_pixels.get(pixel_entry.tag) if pixel_entry else None
-    values = [row for entry in entries for row in entry.rows] if whitelist else []
+    pixel_hash = walk.kept_pixels.get(pixel_tag) if pixel_tag is not None else None
+    values = [row for entry in entries for row in entry[2]] if whitelist else []
     return FileResult(kind, output_name, encoded, walk.log, values, pixel_hash)
 
 
-def uid_value(entry: Entry | None) -> str:
-    if entry is None or entry.value is None:
+def uid_value(value: bytes | None) -> str:
+    if value is None:
         raise Unsupported("SOP UIDs not kept as plain values")
-    text = entry.value.decode("ascii").rstrip("\0 ")
+    text = value.decode("ascii").rstrip("\0 ")
     if not text or "\\" in text:
         raise Unsupported("SOP UID empty or multi-valued")
     return text
@@ -375,15 +395,15 @@ def meta_element(group_element: int, vr: str, value: bytes) -> bytes:
     return struct.pack("<HH2sH", 2, group_element, vr.encode(), len(value)) + value
 
 
-def file_meta(part: Part10, by_tag: dict[int, Entry]) -> bytes:
+def file_meta(part: Part10, values: dict[int, bytes | None]) -> bytes:
     """Preamble, 'DICM' and the rebuilt meta group, as `dicomfile.encode_dicom` writes
     them (no source AE title, no private meta)."""
     syntax = str(part.transfer_syntax)
     body = b"".join(
         [
             meta_element(0x0001, "OB", b"\x00\x01"),
-            meta_element(0x0002, "UI", uid_value(by_tag.get(SOP_CLASS_TAG)).encode()),
-            meta_element(0x0003, "UI", uid_value(by_tag.get(SOP_INSTANCE_TAG)).encode()),
+            meta_element(0x0002, "UI", uid_value(values.get(SOP_CLASS_TAG)).encode()),
+            meta_element(0x0003, "UI", uid_value(values.get(SOP_INSTANCE_TAG)).encode()),
             meta_element(0x0010, "UI", syntax.encode()),
             meta_element(0x0012, "UI", IMPLEMENTATION_CLASS_UID.encode()),
             meta_element(0x0013, "SH", IMPLEMENTATION_VERSION_NAME.encode()),
@@ -393,16 +413,16 @@ def file_meta(part: Part10, by_tag: dict[int, Entry]) -> bytes:
     return b"\x00" * 128 + b"DICM" + group_length + body
 
 
-def deidentification_entries(memo: Memo, rule_set: RuleSet, implicit: bool) -> list[Entry]:
+def deidentification_entries(memo: Memo, rule_set: RuleSet, implicit: bool) -> list[TopEntry]:
     """The elements `mark_deidentified` adds, encoded once per rule set and encoding."""
     if implicit not in memo.deidentification:
         dataset = Dataset()
         mark_deidentified(dataset, rule_set)
-        entries = []
+        entries: list[TopEntry] = []
         for tag in sorted(dataset.keys()):
             encoded = encode_element(dataset[tag], implicit, [default_encoding])
             single = Dataset({tag: dataset[tag]})
-            entries.append(Entry(int(tag), [encoded], len(encoded), list(attribute_values(single))))
+            entries.append((int(tag), encoded, tuple(attribute_values(single)), None))
         memo.deidentification[implicit] = entries
     return memo.deidentification[implicit]
 
@@ -437,45 +457,50 @@ class StreamWalk:
         self.whitelist = whitelist
         self.log = TransformLog()
         self.kept_pixels: dict[int, str] = {}
+        self.meta_values: dict[int, bytes | None] = {}
 
-    def top_level(self, spans: list[Span]) -> list[Entry]:
+    def top_level(self, spans: list[Span]) -> list[TopEntry]:
         """`dataset` for the top level, where an element whose bytes (and the file's
         context) were met before is replayed instead of walked: the slices of a series
-        share most of their elements. Pixel data and large elements are always walked."""
-        entries: list[Entry] = []
+        share most of their elements. Pixel data and large elements are always walked.
+        Also notes the values the meta group repeats (`meta_values`)."""
+        entries: list[TopEntry] = []
         append = entries.append
         part, data, view = self.part, self.data, self.view
         context = (self.charset_key, self.date_offset, part.implicit, self.whitelist)
         replays = self.memo.replays.setdefault(context, {})
-        log = self.log
+        log, actions = self.log, self.log.actions
         for span in spans:
             tag, vr, start, _, end, _ = span
             size = end - start
             if tag in PIXEL_TAGS or size > REPLAY_MAX_BYTES:
-                entries += self.dataset([part.element(data, span)], "", "", "", top_level=True)
+                for entry in self.dataset([part.element(data, span)], "", "", "", top_level=True):
+                    chunk = entry.chunks[0] if len(entry.chunks) == 1 else b"".join(entry.chunks)
+                    append((tag, chunk, entry.rows, entry.value))
                 continue
             raw = data[start:end]
             replay_key = (vr, raw) if part.implicit else raw  # implicit: the resolved VR
             replay = replays.get(replay_key)
             if replay is None:
-                replay, produced = self.recorded(part.element(data, span), raw)
+                replay = self.recorded(part.element(data, span), raw)
                 replays[replay_key] = replay
                 self.memo.replay_entries += 1
                 self.memo.replay_bytes += size + len(replay.output or b"")
-                entries += produced
-                continue
-            if replay.logs:
-                add_to_log(log, replay)
+            elif replay.logs:
+                if replay.uid_pairs or replay.identifiers or replay.unlisted:
+                    add_to_log(log, replay)
+                else:
+                    for action, count in replay.actions:
+                        actions[action] += count
             if replay.removed:
                 continue
             output = replay.output
-            if output is None:
-                append(Entry(tag, [view[start:end]], size, replay.rows, replay.value))
-            else:
-                append(Entry(tag, [output], len(output), replay.rows, replay.value))
+            append((tag, view[start:end] if output is None else output, replay.rows, replay.value))
+            if tag in META_SOURCE_TAGS:
+                self.meta_values[tag] = replay.value
         return entries
 
-    def recorded(self, element: Element, raw: bytes) -> tuple[Replay, list[Entry]]:
+    def recorded(self, element: Element, raw: bytes) -> Replay:
         """Walk one top-level element and record what it gave, log entries included."""
         outer, self.log = self.log, TransformLog()
         try:
@@ -489,12 +514,11 @@ class StreamWalk:
         )  # fmt: skip
         logs = any(effects)
         if not produced:
-            return Replay(True, None, (), None, logs, *effects), produced
+            return Replay(True, None, (), None, logs, *effects)
         entry = produced[0]
         output = b"".join(entry.chunks)
-        replay = Replay(False, None if output == raw else output, tuple(entry.rows), entry.value,
-                        logs, *effects)  # fmt: skip
-        return replay, produced
+        return Replay(False, None if output == raw else output, tuple(entry.rows), entry.value,
+                      logs, *effects)  # fmt: skip
 
     def rule_for(self, tag: int) -> Rule | None:
         rules = self.memo.rules

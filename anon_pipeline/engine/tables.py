@@ -36,13 +36,15 @@ PART_SCHEMAS: Mapping[str, pa.Schema] = {
             ("sample", pa.string()),
         ]
     ),
+    # Counted per chunk: each distinct output value and the number of files of the chunk
+    # that hold it (a chunk's files are its own, so the counts add up across chunks).
     VALUES: pa.schema(
         [
-            ("row", pa.int64()),
             ("tag_path", pa.string()),
             ("keyword_path", pa.string()),
             ("vr", pa.string()),
             ("value", pa.string()),
+            ("files", pa.int64()),
         ]
     ),
 }
@@ -156,11 +158,15 @@ def write_review_queue(work_dir: Path, output: Path) -> int:
 
 def write_inventory(work_dir: Path, output: Path) -> int:
     """Per attribute (tag path, keyword path, VR) and distinct output value: number of files."""
+    parts = sorted((Path(work_dir) / VALUES).glob("*.parquet"))
+    # Parts written before the per-chunk counts hold one row per file and value instead.
+    per_file_rows = bool(parts) and "row" in pq.read_schema(parts[0]).names
+    files = "count(DISTINCT row)" if per_file_rows else "sum(files)::BIGINT"
     return aggregate_query(
         work_dir,
-        """
-        SELECT tag_path, keyword_path, vr, value, count(DISTINCT row) AS files
-        FROM {values} GROUP BY ALL ORDER BY tag_path, vr, value NULLS FIRST
+        f"""
+        SELECT tag_path, keyword_path, vr, value, {files} AS files
+        FROM {{values}} GROUP BY ALL ORDER BY tag_path, vr, value NULLS FIRST
         """,
         output,
     )

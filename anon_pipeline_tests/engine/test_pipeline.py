@@ -2,13 +2,18 @@
 
 import os
 import stat
+from collections import Counter
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pydicom
 import pytest
 from pydicom.uid import RLELossless
 
 from anon_pipeline.engine.dicomfile import pixel_data_hash
+from anon_pipeline.engine.inventory import attribute_values
 from anon_pipeline.engine.synthetic import make_ct_slice
+from anon_pipeline.engine.tables import write_inventory, write_part_columns
 from anon_pipeline_tests.conftest import process_cd, query, run_pipeline, tree_digest, write_dataset
 
 
@@ -200,3 +205,34 @@ def test_other_encodings_are_anonymized_with_pixel_data_untouched(tmp_path, pati
     ).file_meta.get("TransferSyntaxUID", output.file_meta.TransferSyntaxUID)
     assert pixel_data_hash(output) is not None
     assert patients[0].name.encode() not in output_path.read_bytes()
+
+
+def test_the_inventory_counts_the_files_that_hold_each_value(processed_cd):
+    """Workers count values per chunk; the sums must equal a count over the released files."""
+    released = sorted((processed_cd.release_dir / "dicom").rglob("*.dcm"))
+    expected = Counter()
+    for path in released:
+        expected.update(set(attribute_values(pydicom.dcmread(path))))
+    inventory = processed_cd.release_dir / "inventory.parquet"
+    rows = query(f"SELECT tag_path, keyword_path, vr, value, files FROM '{inventory}'")
+    assert {row[:4]: row[4] for row in rows} == dict(expected)
+    assert max(row[4] for row in rows) == len(released) > 1  # e.g. Modality: every file
+
+
+def test_the_inventory_still_builds_from_parts_of_one_row_per_file(tmp_path):
+    """Parts written before per-chunk counts (a row per file and value) give the same counts."""
+    legacy = {
+        "row": [1, 2, 2, 3], "tag_path": ["(0008,0060)"] * 4, "keyword_path": ["Modality"] * 4,
+        "vr": ["CS"] * 4, "value": ["CT", "CT", "CT", "MR"],
+    }  # fmt: skip
+    folder = tmp_path / "values"
+    folder.mkdir()
+    pq.write_table(pa.table(legacy), folder / "chunk-000000.parquet")
+    assert write_inventory(tmp_path, tmp_path / "inventory.parquet") == 2
+    rows = query(f"SELECT value, files FROM '{tmp_path / 'inventory.parquet'}' ORDER BY value")
+    assert rows == [("CT", 2), ("MR", 1)]
+    counted = tmp_path / "counted"
+    write_part_columns(counted, "values", 0, {**{k: v[:2] for k, v in legacy.items() if k != "row"},
+                                              "files": [2, 1]})  # fmt: skip
+    write_inventory(counted, counted / "inventory.parquet")
+    assert query(f"SELECT sum(files) FROM '{counted / 'inventory.parquet'}'") == [(3,)]
