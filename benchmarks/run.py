@@ -56,6 +56,14 @@ ROWS = {
     "pipeline1": ("whole pipeline, 1 worker", "pydicom"),
     "pipeline2": ("whole pipeline, 2 workers", "pydicom"),
 }
+# name -> (stage, label): each stage and the pydicom round trip of its input in one
+# process, alternating every PAIRED_SLICE files, so that the machine's drift (up to 2×
+# within a minute here) hits both sides alike.
+PAIRED_ROWS = {
+    "paired_stage1": (Stage.BLACKLIST, "stage 1 blacklist"),
+    "paired_stage2": (Stage.WHITELIST, "stage 2 whitelist"),
+}
+PAIRED_SLICE = 50
 COLD_ROWS = {
     "cold_cp": ("cp -r + sync, cold cache (baseline)", "cold_cp"),
     "cold_pipeline1": ("whole pipeline + sync, cold cache, 1 worker", "cold_cp"),
@@ -78,12 +86,42 @@ def generate(folder: Path, files: int) -> None:
     list(map_chunks(write_slice, folder, list(range(files)), os.cpu_count() or 1))
 
 
-def pydicom_round_trip(source: Path, target: Path) -> None:
+def pydicom_round_trip(source: Path, target: Path, paths: list[Path] | None = None) -> None:
+    """dcmread + dcmwrite of every file under `source` (or of `paths`, under it)."""
     with quiet_pydicom():
-        for path in sorted(p for p in source.rglob("*") if p.is_file()):
+        for path in paths or sorted(p for p in source.rglob("*") if p.is_file()):
             output = target / path.relative_to(source)
             output.parent.mkdir(parents=True, exist_ok=True)
             dcmwrite(output, dcmread(path))
+
+
+def paired(name: str, work: Path, source: Path) -> dict:
+    """A stage and the pydicom round trip of the same files, alternating slice by slice
+    (which goes first alternates too); returns both sums."""
+    stage, _ = PAIRED_ROWS[name]
+    blacklist = stage is Stage.BLACKLIST
+    rules = load_shipped_rule_set("blacklist" if blacklist else "whitelist")
+    stage_input = source if blacklist else work / "out-stage1-kept" / "dicom"
+    scanned = scan_batch(stage_input, workers=1)
+    out = work / f"out-{name}"
+    seconds = {"stage": 0.0, "pydicom": 0.0}
+    with PeakMemory() as memory:
+        for index, start in enumerate(range(0, len(scanned), PAIRED_SLICE)):
+            rows = scanned[start : start + PAIRED_SLICE]
+            sides = ("stage", "pydicom") if index % 2 == 0 else ("pydicom", "stage")
+            for side in sides:
+                started = time.perf_counter()
+                if side == "stage":
+                    parts = out / "stage" / f"parts-{index}"
+                    run_stage(stage, stage_input, rows, out / "stage" / "dicom", parts, rules,
+                              KEY, workers=1)  # fmt: skip
+                else:
+                    paths = [stage_input / row.relative_path for row in rows]
+                    pydicom_round_trip(stage_input, out / "pydicom", paths)
+                seconds[side] += time.perf_counter() - started
+    shutil.rmtree(out, ignore_errors=True)
+    return {"seconds": seconds["stage"], "baseline_seconds": seconds["pydicom"],
+            **memory.summary()}  # fmt: skip
 
 
 class PeakMemory:
@@ -164,6 +202,11 @@ def drop_caches() -> None:
 
 def measure(name: str, work: Path, source: Path) -> dict:
     """Run one measurement in this process; return seconds and peak memory."""
+    if name in PAIRED_ROWS:
+        import pyarrow  # as below: a start-up cost, not per-file work
+
+        pyarrow.array([0])
+        return paired(name, work, source)
     out = work / f"out-{name}"
     shutil.rmtree(out, ignore_errors=True)
     blacklist, whitelist = load_shipped_rule_set("blacklist"), load_shipped_rule_set("whitelist")
@@ -243,6 +286,27 @@ def table(runs: dict[str, list[dict]], rows: dict, files: int, megabytes: float)
         lines.append(
             f"| {label} | {files / seconds:.0f} | {megabytes / seconds:.0f} | {ratio} | "
             f"{copy:.2f} | {best['main_mb']:.0f} / {worker} |"
+        )
+    return "\n".join(lines)
+
+
+def paired_table(runs: dict[str, list[dict]], files: int) -> str:
+    """Each stage against the pydicom round trip of its input, measured in one process,
+    alternating every PAIRED_SLICE files: the ratio least touched by the machine's drift."""
+    lines = [
+        f"Each stage and a pydicom round trip of its input, in one process, alternating every "
+        f"{PAIRED_SLICE} files:",
+        "",
+        "| stage | files/s | pydicom round trip, files/s | × pydicom (median) | rounds |",
+        "| --- | ---: | ---: | ---: | --- |",
+    ]
+    for name, (_, label) in PAIRED_ROWS.items():
+        ratios = [run["baseline_seconds"] / run["seconds"] for run in runs[name]]
+        best = fastest(runs[name])
+        baseline = min(run["baseline_seconds"] for run in runs[name])
+        lines.append(
+            f"| {label} | {files / best['seconds']:.0f} | {files / baseline:.0f} | "
+            f"{statistics.median(ratios):.2f} | {', '.join(f'{r:.2f}' for r in ratios)} |"
         )
     return "\n".join(lines)
 
@@ -333,6 +397,13 @@ def speed_table(work: Path, files: int, repeat: int, machine: str) -> tuple[str,
             runs[name].append(run_child(name, work, source))
             print(f"  round {round_number}, {label}: {runs[name][-1]['seconds']:.2f}s", flush=True)
     report = table(runs, rows, files, megabytes)
+    paired_runs = {name: [] for name in PAIRED_ROWS}
+    for round_number in range(1, repeat + 1):
+        for name, (_, label) in PAIRED_ROWS.items():
+            paired_runs[name].append(run_child(name, work, source))
+            print(f"  round {round_number}, {label} and the pydicom round trip, interleaved: "
+                  f"{paired_runs[name][-1]['seconds']:.2f}s", flush=True)  # fmt: skip
+    report += "\n\n" + paired_table(paired_runs, files)
     scaling = paired_ratio(runs, "pipeline2", "pipeline1")
     per_round = ", ".join(
         f"{one['seconds'] / two['seconds']:.2f}"

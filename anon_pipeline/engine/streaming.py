@@ -502,6 +502,9 @@ class StreamWalk:
 
     def recorded(self, element: Element, raw: bytes) -> Replay:
         """Walk one top-level element and record what it gave, log entries included."""
+        if self.plan(element.tag, element.vr) is KEEP:  # a kept leaf logs nothing
+            entry = self.kept(element, "", "", top_level=True)
+            return Replay(False, None, tuple(entry.rows), entry.value, False, (), (), (), ())
         outer, self.log = self.log, TransformLog()
         try:
             produced = self.dataset([element], "", "", "", top_level=True)
