@@ -312,7 +312,9 @@ def paired_table(runs: dict[str, list[dict]], files: int) -> str:
 
 
 def memory_comparison(work: Path, small: int, repeat: int) -> str:
-    """The whole pipeline (2 workers) on `small` and 10 × `small` files: peak memory."""
+    """The whole pipeline (2 workers) on `small` and 10 × `small` files: peak memory;
+    and the same batches with 1 worker, for the scaling of larger batches (each run
+    starts its worker pool once, which a 1,000-file batch barely amortises)."""
     large = small * 10
     print(f"generating {large} realistic CT slices for the memory comparison ...", flush=True)
     generate(work / "large", large)
@@ -322,15 +324,18 @@ def memory_comparison(work: Path, small: int, repeat: int) -> str:
         target.parent.mkdir(parents=True, exist_ok=True)
         os.link(path, target)
     lines = [
-        "| files | files/s | peak RSS main (MB) | peak RSS largest worker (MB) |",
-        "| ---: | ---: | ---: | ---: |",
+        "| files | files/s, 2 workers | files/s, 1 worker | 2 workers ÷ 1 | "
+        "peak RSS main (MB) | peak RSS largest worker (MB) |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     results = {}
     for files, folder in ((small, small_dir), (large, work / "large")):
         result = fastest([run_child("pipeline2", work, folder) for _ in range(repeat)])
+        one = fastest([run_child("pipeline1", work, folder) for _ in range(repeat)])
         results[files] = result
-        lines.append(f"| {files} | {files / result['seconds']:.0f} | {result['main_mb']:.0f} | "
-                     f"{result['worker_mb']:.0f} |")  # fmt: skip
+        rates = f"{files / result['seconds']:.0f} | {files / one['seconds']:.0f}"
+        lines.append(f"| {files} | {rates} | {one['seconds'] / result['seconds']:.2f} | "
+                     f"{result['main_mb']:.0f} | {result['worker_mb']:.0f} |")  # fmt: skip
         print(lines[-1], flush=True)
     growth = results[large]["worker_mb"] / results[small]["worker_mb"] - 1
     main_growth = results[large]["main_mb"] / results[small]["main_mb"] - 1
