@@ -211,3 +211,35 @@ def test_one_worker_mixing_implicit_and_explicit_files_of_a_patient(tmp_path, bl
     streamed = compare_paths(files_in(folder), blacklist, whitelist=False)
     assert streamed == {ExplicitVRLittleEndian, ImplicitVRLittleEndian}
     assert compare_paths(files_in(folder), whitelist, whitelist=True) == streamed
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"BurnedInAnnotation": "YES"},
+        {"SOPClassUID": "1.2.840.10008.5.1.4.1.1.7", "ImageType": ["DERIVED", "SECONDARY"]},
+    ],
+)
+def test_a_memoised_verdict_never_releases_a_held_slice(tmp_path, blacklist, change):
+    """Checks and holds are memoised by the facts they read: a slice that differs from its
+    series only in a fact a hold reads must still be held (declined here, held by pydicom)."""
+    encoded = []
+    for instance in (1, 2, 3):
+        dataset = make_realistic_ct_slice(fake_patient(4), "study", 1, instance)
+        if instance == 3:
+            for keyword, value in change.items():
+                setattr(dataset, keyword, value)
+        path = tmp_path / f"IM{instance}"
+        dataset.save_as(path, enforce_file_format=True)
+        encoded.append(path.read_bytes())
+    with quiet_pydicom():
+        for data in encoded[:2]:
+            assert stream_file(data, blacklist, TEST_KEY, False).kind == "image"
+        with pytest.raises(Unsupported, match="held"):
+            stream_file(encoded[2], blacklist, TEST_KEY, False)
+        job = StageJob(Stage.BLACKLIST, blacklist, TEST_KEY, Path(), Path(), Path())
+        assert transform_with_pydicom(job, encoded[2]).startswith("held: ")
+        no_holds = dataclasses.replace(blacklist, holds=frozenset())  # same version string
+        assert stream_file(encoded[2], no_holds, TEST_KEY, False).kind == "image"
+        with pytest.raises(Unsupported, match="held"):  # and the other memo is not reused
+            stream_file(encoded[2], blacklist, TEST_KEY, False)
