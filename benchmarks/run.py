@@ -49,12 +49,20 @@ DROP_CACHES = Path("/proc/sys/vm/drop_caches")
 ROWS = {
     "cp": ("cp -r (baseline)", "cp"),
     "pydicom": ("pydicom dcmread + dcmwrite of the input (baseline)", "pydicom"),
+    "read_write": ("read + write each file in Python, nothing parsed (I/O floor)", "pydicom"),
     "scan": ("scan (hash + classify), 1 worker", "pydicom"),
     "stage1": ("stage 1 blacklist, 1 worker", "pydicom"),
     "pydicom_stage1": ("pydicom dcmread + dcmwrite of stage 1's output (baseline)", None),
     "stage2": ("stage 2 whitelist, 1 worker", "pydicom_stage1"),
     "pipeline1": ("whole pipeline, 1 worker", "pydicom"),
     "pipeline2": ("whole pipeline, 2 workers", "pydicom"),
+}
+# Other anonymisers, measured when installed: name -> label. dicognito runs with the
+# interpreter in DICOGNITO_PYTHON (or this one); gdcmanon (Debian's libgdcm-tools) runs
+# PS3.15's basic profile, which needs a certificate: a throwaway one from openssl.
+PEER_ROWS = {
+    "dicognito": "dicognito 0.19 (peer, pydicom-based, 1 process)",
+    "gdcmanon": "gdcmanon, basic profile (peer, C++, 1 process)",
 }
 # name -> (stage, label): each stage and the pydicom round trip of its input in one
 # process, alternating every PAIRED_SLICE files, so that the machine's drift (up to 2×
@@ -93,6 +101,43 @@ def pydicom_round_trip(source: Path, target: Path, paths: list[Path] | None = No
             output = target / path.relative_to(source)
             output.parent.mkdir(parents=True, exist_ok=True)
             dcmwrite(output, dcmread(path))
+
+
+def read_write(source: Path, target: Path) -> None:
+    """Each file read whole and written to a new file: what any per-file tool pays."""
+    for path in sorted(p for p in source.rglob("*") if p.is_file()):
+        output = target / path.relative_to(source)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        with open(output, "xb") as handle:
+            handle.write(path.read_bytes())
+
+
+def dicognito_python() -> str:
+    return os.environ.get("DICOGNITO_PYTHON") or sys.executable
+
+
+def installed_peers() -> list[str]:
+    """The peers this machine can run."""
+    found = []
+    check = [dicognito_python(), "-c", "import dicognito"]
+    if subprocess.run(check, capture_output=True).returncode == 0:
+        found.append("dicognito")
+    if shutil.which("gdcmanon") and shutil.which("openssl"):
+        found.append("gdcmanon")
+    return found
+
+
+def peer_command(name: str, source: Path, out: Path, work: Path) -> list[str]:
+    if name == "dicognito":
+        return [dicognito_python(), "-m", "dicognito", "--quiet", "-o", str(out), str(source)]
+    certificate, key = work / "peer-certificate.pem", work / "peer-key.pem"
+    if not certificate.exists():
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                        "-subj", "/CN=benchmark", "-keyout", str(key), "-out", str(certificate)],
+                       check=True, capture_output=True)  # fmt: skip
+    out.mkdir(parents=True, exist_ok=True)
+    return ["gdcmanon", "-e", "-c", str(certificate), "--continue", "-r", "-i", str(source),
+            "-o", str(out)]  # fmt: skip
 
 
 def paired(name: str, work: Path, source: Path) -> dict:
@@ -225,6 +270,11 @@ def measure(name: str, work: Path, source: Path) -> dict:
             subprocess.run(["cp", "-r", str(source), str(out)], check=True)
         elif name == "pydicom":
             pydicom_round_trip(source, out)
+        elif name == "read_write":
+            read_write(source, out)
+        elif name in PEER_ROWS:
+            subprocess.run(peer_command(name, source, out, work), check=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
         elif name == "pydicom_stage1":
             pydicom_round_trip(stage1_out, out)
         elif name == "scan":
@@ -391,6 +441,7 @@ def speed_table(work: Path, files: int, repeat: int, machine: str) -> tuple[str,
     generate(source, files)
     megabytes = sum(p.stat().st_size for p in source.rglob("*") if p.is_file()) / 1e6
     rows = dict(ROWS)
+    rows.update({name: (PEER_ROWS[name], "pydicom") for name in installed_peers()})
     cold = os.access(DROP_CACHES, os.W_OK)
     if cold:
         rows.update(COLD_ROWS)
