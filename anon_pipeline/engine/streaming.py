@@ -6,9 +6,14 @@ the two on every transfer syntax the hostile fixture covers. It is faster becaus
 it parses element headers only (`rawparse`), copies every element a rule keeps
 (most of a file, pixel data included) as a slice of the input, and hands only
 the elements a rule changes to pydicom and the same `RuleWalk`, one at a time.
-Those results are memoised per worker: the slices of a series repeat the same
-names, dates and study UIDs. Anything unusual raises `Unsupported` (or any other
-error), and the caller takes the straightforward path, which then decides.
+
+The slices of a series repeat most of their elements byte for byte, so each worker
+keeps a bounded memo (`Memo`): a top-level element whose bytes it has met before,
+in the same context (rule set, key, character set, date shift, encoding, stage), is
+replayed (its output, inventory rows and log entries) without being walked again;
+so are the checks and holds, by the facts they read. Anything unusual raises
+`Unsupported` (or any other error), and the caller takes the straightforward path,
+which then decides.
 """
 
 from __future__ import annotations
@@ -169,7 +174,10 @@ class Classified:
 
 
 class Memo:
-    """Per-worker memo of effects and inventory texts for one (rule set, key)."""
+    """Per-worker memo for one (rule set, holds, key): effects of changed values,
+    inventory texts, converted facts, verdicts and replayed top-level elements. Every
+    entry is keyed by everything its result depends on; all of it is cleared when it
+    holds more than MEMO_LIMIT entries or REPLAY_BYTES_LIMIT bytes of elements."""
 
     def __init__(self) -> None:
         self.rules: dict[int, Rule | None] = {}
