@@ -8,7 +8,7 @@ UI_PORT ?= 3000
 export DAGSTER_HOME := $(abspath .dagster_home)
 export ANON_PIPELINE_ROOT := $(abspath $(DEMO_ROOT))
 
-.PHONY: demo ui test bench bench-memory lint format clean
+.PHONY: demo ui test bench bench-memory bench-instructions lint format clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -46,6 +46,10 @@ bench: $(STAMP)
 # Peak memory of the whole pipeline at 2,000 and 20,000 files (needs ~35 GB of disk).
 bench-memory: $(STAMP)
 	$(BIN)/python benchmarks/run.py --memory $(or $(BENCH_MEMORY_FILES),2000)
+
+# Instructions per file of each stage next to its pydicom baseline (valgrind: noise-free).
+bench-instructions: $(STAMP)
+	$(BIN)/python benchmarks/run.py --instructions $(or $(BENCH_INSTRUCTION_FILES),100)
 
 clean:
 	rm -rf $(VENV) $(DEMO_ROOT) .dagster_home .pytest_cache .ruff_cache .hypothesis

@@ -17,6 +17,7 @@ pipeline are also measured from a cold cache with a final `sync`: disk speed.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -28,6 +29,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from pydicom import dcmread, dcmwrite
@@ -44,6 +46,7 @@ from anon_pipeline.engine.synthetic import fake_patient, make_realistic_ct_slice
 KEY = bytes(range(KEY_BYTES))
 SLICES_PER_SERIES = 100
 DROP_CACHES = Path("/proc/sys/vm/drop_caches")
+CALLGRIND_FLAG = "ANON_BENCH_CALLGRIND"
 
 # name -> (label, baseline it is compared with)
 ROWS = {
@@ -282,7 +285,7 @@ def measure(name: str, work: Path, source: Path) -> dict:
         scanned = scan_batch(source if name == "stage1" else stage1_out, workers=1)
     if name.startswith("cold_"):
         drop_caches()
-    with PeakMemory() as memory:
+    with PeakMemory() as memory, counted_instructions():
         started = time.perf_counter()
         if name in ("cp", "cold_cp"):
             subprocess.run(["cp", "-r", str(source), str(out)], check=True)
@@ -325,6 +328,56 @@ def run_child(name: str, work: Path, source: Path) -> dict:
                "--source", str(source)]  # fmt: skip
     output = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True).stdout
     return json.loads(output.strip().splitlines()[-1])
+
+
+@contextlib.contextmanager
+def counted_instructions() -> Iterator[None]:
+    """Under `--instructions`, switch callgrind's counting on for the measured work only
+    (not the imports, not the set-up)."""
+    if not os.environ.get(CALLGRIND_FLAG):
+        yield
+        return
+    toggle = ["callgrind_control", "--instr=on", str(os.getpid())]
+    subprocess.run(toggle, check=True, capture_output=True)
+    try:
+        yield
+    finally:
+        toggle[1] = "--instr=off"
+        subprocess.run(toggle, check=True, capture_output=True)
+
+
+def instructions_of(name: str, work: Path, source: Path) -> int:
+    """User-space instructions of one measurement, counted by valgrind's callgrind:
+    the same for the same code and files whatever else the machine is doing (the
+    kernel's share of file I/O is not counted, on either side of a ratio)."""
+    counts = work / f"callgrind-{name}.out"
+    command = ["valgrind", "--tool=callgrind", "--instr-atstart=no",
+               f"--callgrind-out-file={counts}", sys.executable, __file__, "--measure", name,
+               "--work", str(work), "--source", str(source)]  # fmt: skip
+    environment = {**os.environ, CALLGRIND_FLAG: "1", "PYTHONHASHSEED": "0"}
+    subprocess.run(command, check=True, capture_output=True, env=environment)
+    totals = [line for line in counts.read_text().splitlines() if line.startswith("totals:")]
+    return int(totals[0].split()[1])
+
+
+def instructions_table(work: Path, files: int) -> str:
+    """Instructions per file of each stage and of the pydicom round trip of its input."""
+    print(f"generating {files} realistic CT slices in {work} ...", flush=True)
+    source = work / "input"
+    generate(source, files)
+    counts = {}
+    for name in ("pydicom", "stage1", "pydicom_stage1", "stage2"):  # stage1 makes stage 2's input
+        counts[name] = instructions_of(name, work, source) / files
+        print(f"  {name}: {counts[name] / 1e6:.2f} M instructions per file", flush=True)
+    lines = [
+        "| stage | M instructions per file | pydicom round trip of its input | × pydicom |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for stage, baseline, label in (("stage1", "pydicom", "stage 1 blacklist"),
+                                   ("stage2", "pydicom_stage1", "stage 2 whitelist")):  # fmt: skip
+        lines.append(f"| {label} | {counts[stage] / 1e6:.2f} | {counts[baseline] / 1e6:.2f} | "
+                     f"{counts[baseline] / counts[stage]:.2f} |")  # fmt: skip
+    return "\n".join(lines)
 
 
 def fastest(runs: list[dict]) -> dict:
@@ -428,6 +481,14 @@ def main() -> int:
         metavar="N",
         help="instead: peak memory at N and 10 N files",
     )
+    parser.add_argument(
+        "--instructions",
+        type=int,
+        default=0,
+        metavar="N",
+        help="instead: instructions per file of each stage and its pydicom baseline, "
+        "counted by valgrind on N files (deterministic; needs valgrind)",
+    )
     parser.add_argument("--work", type=Path, default=None, help="work folder (default: temp)")
     parser.add_argument("--markdown", type=Path, default=None, help="also write the table here")
     parser.add_argument("--measure", default=None, help=argparse.SUPPRESS)
@@ -443,6 +504,9 @@ def main() -> int:
         if args.memory:
             report = memory_comparison(work, args.memory, 1)
             header = f"{dt.date.today()}, {machine}, memory at {args.memory} vs {args.memory * 10}"
+        elif args.instructions:
+            report = instructions_table(work, args.instructions)
+            header = f"{dt.date.today()}, {machine}, instructions on {args.instructions} files"
         else:
             report, header = speed_table(work, args.files, args.repeat, machine)
         print(f"\n{header}\n\n{report}")
