@@ -13,6 +13,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 from functools import lru_cache
+from operator import itemgetter
 
 from pydicom.datadict import dictionary_has_tag, dictionary_VR
 from pydicom.uid import UID
@@ -79,6 +80,7 @@ class Part10:
     transfer_syntax: UID
     implicit: bool
     spans: list[Span]
+    by_tag: dict[int, Span]
     built: dict[int, Element]  # the top-level elements built so far, by start offset
     resolved: frozenset[int]  # tags whose ambiguous VR was resolved (implicit files)
 
@@ -196,7 +198,8 @@ def parse_part10(data: bytes, lazy: bool = False) -> Part10:
     resolved: frozenset[int] = frozenset()
     if implicit:
         spans, resolved = resolve_ambiguous_vrs(data, spans)
-    part = Part10(meta, syntax, implicit, spans, built, resolved)
+    by_tag = dict(zip(map(itemgetter(0), spans), spans, strict=True))
+    part = Part10(meta, syntax, implicit, spans, by_tag, built, resolved)
     for element in built.values():  # undefined lengths: parsed already, to find their end
         check_items(element, implicit)
         element.resolved = element.tag in resolved

@@ -19,9 +19,11 @@ which then decides.
 from __future__ import annotations
 
 import struct
+from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import chain
 from operator import itemgetter
 from typing import Any
 
@@ -94,8 +96,9 @@ FACT_TAGS = frozenset(
 )
 # The facts that differ from file to file, which the checks and holds never read.
 IDENTITY_TAGS = frozenset({SOP_INSTANCE_TAG, 0x00100020, 0x0020000D, 0x0020000E})
-VERDICT_SPAN_TAGS = frozenset(PIXEL_TAGS | {DIRECTORY_RECORDS_TAG})
-IDENTITY_FACTS = IDENTITY_TAGS | {SOP_CLASS_TAG, CHARSET_TAG}  # the charset: to decode PatientID
+VERDICT_FACTS = tuple(sorted(FACT_TAGS - IDENTITY_TAGS))
+VERDICT_SPAN_TAGS = tuple(sorted(PIXEL_TAGS | {DIRECTORY_RECORDS_TAG}))
+IDENTITY_FACTS = tuple(sorted(IDENTITY_TAGS | {SOP_CLASS_TAG, CHARSET_TAG}))  # charset: PatientID
 SEQUENCE_VR = b"SQ"
 ITEM_DELIMITER = struct.pack("<HHI", 0xFFFE, 0xE00D, 0)
 SEQUENCE_DELIMITER = struct.pack("<HHI", 0xFFFE, 0xE0DD, 0)
@@ -251,20 +254,18 @@ def file_verdict(
     facts that repeat across a series, so their verdict is memoised by everything they
     read, holds included; the identity facts are per file."""
     verdict_key: list[Any] = [part.meta.get(0x00020002), part.transfer_syntax, holds]
-    identity: list[Span] = []
-    charset = None
-    for span in part.spans:
-        tag = span[0]
-        if tag in FACT_TAGS:
-            if tag in IDENTITY_FACTS:
-                identity.append(span)
-            if tag not in IDENTITY_TAGS:
-                value = part.value(data, span)
-                verdict_key.append((tag, span[1], value))
-                if tag == CHARSET_TAG:
-                    charset = value
-        elif tag in VERDICT_SPAN_TAGS:
+    by_tag = part.by_tag
+    for tag in VERDICT_FACTS:
+        span = by_tag.get(tag)
+        if span is not None:
+            verdict_key.append((tag, span[1], part.value(data, span)))
+    for tag in VERDICT_SPAN_TAGS:
+        span = by_tag.get(tag)
+        if span is not None:
             verdict_key.append((tag, span[1], value_end(span) - span[3], span[5]))
+    identity = [by_tag[tag] for tag in IDENTITY_FACTS if tag in by_tag]
+    charset_span = by_tag.get(CHARSET_TAG)
+    charset = part.value(data, charset_span) if charset_span else None
     frozen_key = tuple(verdict_key)
     if frozen_key not in memo.verdicts:
         facts = facts_dataset(part, data, memo)
@@ -311,7 +312,7 @@ def check_file(part: Part10, data: bytes, facts: Dataset, check_values: bool = T
     """The checks `dicomfile.classify_dataset` makes; returns the kind. Failures raise
     (and the straightforward path then records the reason). `check_values=False` leaves
     the top-level values to the caller (the walk checks each as it meets it)."""
-    top = {span[0]: span for span in part.spans}
+    top = part.by_tag
     media_class = part.meta.get(0x00020002, b"").decode("ascii", "replace").rstrip("\0 ")
     if media_class == MediaStorageDirectoryStorage or DIRECTORY_RECORDS_TAG in top:
         raise Unsupported("DICOMDIR")
@@ -329,7 +330,7 @@ def check_file(part: Part10, data: bytes, facts: Dataset, check_values: bool = T
 
 
 def pixel_hash_of(part: Part10, data: bytes) -> str | None:
-    top = {span[0]: span for span in part.spans}
+    top = part.by_tag
     for tag in PIXEL_ORDER:
         if tag in top:
             span = top[tag]
@@ -370,20 +371,29 @@ def stream_file(data: bytes, rule_set: RuleSet, key: bytes, whitelist: bool) -> 
     )  # fmt: skip
     entries = walk.top_level(part.spans)
     if whitelist:
-        marks = deidentification_entries(memo, rule_set, part.implicit)
-        replaced = {entry[0] for entry in marks}
-        entries = [entry for entry in entries if entry[0] not in replaced] + marks
-        entries.sort(key=itemgetter(0))
-    present = {entry[0] for entry in entries if entry[0] in PIXEL_TAGS}
-    pixel_tag = next((tag for tag in PIXEL_ORDER if tag in present), None)
+        entries = with_marks(entries, deidentification_entries(memo, rule_set, part.implicit))
+    pixel_tag = next((tag for tag in PIXEL_ORDER if tag in walk.output_pixels), None)
     if pixel_tag is not None and pixel_tag not in walk.kept_pixels:
         raise Unsupported("pixel data changed by a rule")
     chunks = [file_meta(part, walk.meta_values)]
-    chunks += [entry[1] for entry in entries]
+    chunks += map(itemgetter(1), entries)
     encoded = b"".join(chunks)
     pixel_hash = walk.kept_pixels.get(pixel_tag) if pixel_tag is not None else None
-    values = [row for entry in entries for row in entry[2]] if whitelist else []
+    values = list(chain.from_iterable(map(itemgetter(2), entries))) if whitelist else []
     return FileResult(kind, output_name, encoded, walk.log, values, pixel_hash)
+
+
+def with_marks(entries: list[TopEntry], marks: list[TopEntry]) -> list[TopEntry]:
+    """The entries (in ascending tag order) with the de-identification marks put in their
+    place, each replacing an element of its tag."""
+    merged = list(entries)
+    for mark in marks:
+        index = bisect_left(merged, mark[0], key=itemgetter(0))
+        if index < len(merged) and merged[index][0] == mark[0]:
+            merged[index] = mark
+        else:
+            merged.insert(index, mark)
+    return merged
 
 
 def uid_value(value: bytes | None) -> str:
@@ -466,6 +476,7 @@ class StreamWalk:
         self.log = TransformLog()
         self.kept_pixels: dict[int, str] = {}
         self.meta_values: dict[int, bytes | None] = {}
+        self.output_pixels: set[int] = set()  # pixel data elements the output holds
 
     def top_level(self, spans: list[Span]) -> list[TopEntry]:
         """`dataset` for the top level, where an element whose bytes (and the file's
@@ -485,6 +496,8 @@ class StreamWalk:
                 for entry in self.dataset([part.element(data, span)], "", "", "", top_level=True):
                     chunk = entry.chunks[0] if len(entry.chunks) == 1 else b"".join(entry.chunks)
                     append((tag, chunk, entry.rows, entry.value))
+                    if tag in PIXEL_TAGS:
+                        self.output_pixels.add(tag)
                 continue
             raw = data[start:end]
             replay_key = (vr, raw) if part.implicit else raw  # implicit: the resolved VR
