@@ -17,6 +17,7 @@ from pydicom.uid import (
     RLELossless,
 )
 
+from anon_pipeline.engine import streaming as streaming_module
 from anon_pipeline.engine.dicomfile import parse_dicom, pixel_data_hash, quiet_pydicom
 from anon_pipeline.engine.rawparse import Unsupported, parse_part10
 from anon_pipeline.engine.scan import Kind, scan_batch
@@ -243,3 +244,29 @@ def test_a_memoised_verdict_never_releases_a_held_slice(tmp_path, blacklist, cha
         assert stream_file(encoded[2], no_holds, TEST_KEY, False).kind == "image"
         with pytest.raises(Unsupported, match="held"):  # and the other memo is not reused
             stream_file(encoded[2], blacklist, TEST_KEY, False)
+
+
+@pytest.mark.parametrize("limit", ["MEMO_LIMIT", "REPLAY_BYTES_LIMIT"])
+def test_the_memo_stays_bounded_and_clearing_it_changes_nothing(
+    tmp_path, whitelist, monkeypatch, limit
+):
+    """A worker's memo is cleared when it outgrows either limit; what a file gives must
+    not depend on what the memo held before it."""
+    files = []
+    for instance in range(1, 6):
+        dataset = make_realistic_ct_slice(fake_patient(5), "study", 1, instance)
+        dataset.save_as(tmp_path / f"IM{instance}", enforce_file_format=True)
+        files.append((tmp_path / f"IM{instance}").read_bytes())
+    other_key = bytes(reversed(TEST_KEY))  # a memo of its own, left warm
+    with quiet_pydicom():
+        warm = [stream_file(data, whitelist, other_key, True) for data in files]
+        monkeypatch.setattr(streaming_module, limit, 0)
+        for data, expected in zip(files, warm, strict=True):
+            cold = stream_file(data, whitelist, other_key, True)
+            memo = streaming_module.memo_for(whitelist, other_key)
+            assert memo.replay_entries <= len(parse_part10(data).spans)  # this file's only
+            assert (cold.encoded, cold.values, cold.log) == (
+                expected.encoded,
+                expected.values,
+                expected.log,
+            )
