@@ -26,6 +26,7 @@ def is_registered_uid(uid: str) -> bool:
     return uid.startswith(DICOM_ROOT) and bool(UID(uid).type)
 
 
+@lru_cache(maxsize=16384)  # a slice's UID comes back in its neighbours' references
 def hash_uid(uid: str, key: bytes) -> str:
     """Map a UID to `2.25.<128-bit keyed hash>`; registered UIDs pass unchanged."""
     uid = uid.strip().rstrip("\0")
