@@ -14,9 +14,10 @@ import errno
 import os
 import secrets
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 STAGING_MARK = ".staging-"
 RETIRED_MARK = ".retired-"
@@ -33,13 +34,14 @@ class OutputFolderError(OSError):
     and the previous outputs of the batch stay as they were."""
 
 
-def write_new_file(path: Path, data: bytes) -> None:
-    """Create `path` (never overwriting: 'x') and write `data`; a full or failing
-    folder raises OutputFolderError naming the folder."""
+def write_new_file(path: Path, parts: Sequence[Any]) -> None:
+    """Create `path` (never overwriting: 'x') and write the parts (bytes-like, in order:
+    no copy joins them first); a full or failing folder raises OutputFolderError naming
+    the folder."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "xb") as output:
-            output.write(data)
+            output.writelines(parts)
     except OSError as error:
         if error.errno in OUTPUT_FOLDER_ERRNOS:
             path.unlink(missing_ok=True)

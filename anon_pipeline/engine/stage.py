@@ -19,6 +19,7 @@ from anon_pipeline.engine.deidentification import mark_deidentified
 from anon_pipeline.engine.dicomfile import (
     DicomFileError,
     content_hash,
+    content_hash_of_parts,
     encode_dicom,
     parse_dicom,
     pixel_data_hash,
@@ -189,7 +190,7 @@ def transform_with_pydicom(job: StageJob, data: bytes) -> FileResult | str:
         mark_deidentified(dataset, job.rule_set)
     encoded = encode_dicom(dataset, parsed.transfer_syntax)  # before anything converts values
     values = list(attribute_values(dataset)) if job.is_whitelist else []
-    return FileResult(parsed.kind, output_name, encoded, log, values, pixel_data_hash(dataset))
+    return FileResult(parsed.kind, output_name, [encoded], log, values, pixel_data_hash(dataset))
 
 
 def transform_file(job: StageJob, data: bytes) -> tuple[FileResult | str, str]:
@@ -218,7 +219,7 @@ def process_file(job: StageJob, scanned: ScannedFile, recorder: ChunkRecorder) -
         if isinstance(result, str):
             return FileOutcome(scanned.row, Outcome.HELD, result, engine=engine)
         # never overwrites another file's output
-        write_new_file(job.output_dir / result.output_name, result.encoded)
+        write_new_file(job.output_dir / result.output_name, result.parts)
     except OutputFolderError:
         raise  # the output folder is at fault, not this file: stop the run
     except DicomFileError as error:
@@ -250,8 +251,8 @@ def process_file(job: StageJob, scanned: ScannedFile, recorder: ChunkRecorder) -
         Outcome.ANONYMIZED,
         Outcome.ANONYMIZED.value,
         output_name=result.output_name,
-        output_size=len(result.encoded),
-        output_hash=content_hash(result.encoded),
+        output_size=sum(map(len, result.parts)),
+        output_hash=content_hash_of_parts(result.parts),
         output_pixel_hash=result.pixel_hash,
         engine=engine,
     )

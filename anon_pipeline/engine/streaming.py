@@ -161,10 +161,15 @@ class FileResult:
 
     kind: str
     output_name: str
-    encoded: bytes
+    parts: Sequence[Any]  # the output file's bytes, in order (bytes or slices of the input)
     log: TransformLog
     values: list[InventoryRow]
     pixel_hash: str | None
+
+    @property
+    def encoded(self) -> bytes:
+        """The output file's bytes in one piece (the stage writes the parts as they are)."""
+        return b"".join(self.parts)
 
 
 @dataclass(frozen=True)
@@ -377,10 +382,9 @@ def stream_file(data: bytes, rule_set: RuleSet, key: bytes, whitelist: bool) -> 
         raise Unsupported("pixel data changed by a rule")
     chunks = [file_meta(part, walk.meta_values)]
     chunks += map(itemgetter(1), entries)
-    encoded = b"".join(chunks)
     pixel_hash = walk.kept_pixels.get(pixel_tag) if pixel_tag is not None else None
     values = list(chain.from_iterable(map(itemgetter(2), entries))) if whitelist else []
-    return FileResult(kind, output_name, encoded, walk.log, values, pixel_hash)
+    return FileResult(kind, output_name, chunks, walk.log, values, pixel_hash)
 
 
 def with_marks(entries: list[TopEntry], marks: list[TopEntry]) -> list[TopEntry]:

@@ -10,7 +10,7 @@ import pydicom
 import pytest
 from pydicom.uid import RLELossless
 
-from anon_pipeline.engine.dicomfile import pixel_data_hash
+from anon_pipeline.engine.dicomfile import content_hash, pixel_data_hash
 from anon_pipeline.engine.inventory import attribute_values
 from anon_pipeline.engine.synthetic import make_ct_slice
 from anon_pipeline.engine.tables import write_inventory, write_part_columns
@@ -236,3 +236,24 @@ def test_the_inventory_still_builds_from_parts_of_one_row_per_file(tmp_path):
                                               "files": [2, 1]})  # fmt: skip
     write_inventory(counted, counted / "inventory.parquet")
     assert query(f"SELECT sum(files) FROM '{counted / 'inventory.parquet'}'") == [(3,)]
+
+
+def test_the_manifest_hashes_and_sizes_are_the_written_files(processed_cd):
+    """Outputs are written and hashed part by part: the manifest must still name the
+    exact bytes on disk (the sign-off fingerprint is built from these hashes)."""
+    paths = processed_cd.paths
+    manifest = f"'{paths.manifest}'"
+    rows = query(
+        f"SELECT output_name, output_size, output_hash FROM {manifest} WHERE outcome = 'anonymized'"
+    )
+    assert len(rows) >= 10
+    for name, size, digest in rows:
+        data = (paths.release_files / name).read_bytes()
+        assert (len(data), content_hash(data)) == (size, digest), name
+    outcomes = paths.stage1_dir / "outcomes.parquet"
+    stage1 = query(
+        f"SELECT output_name, output_hash FROM '{outcomes}' WHERE output_name IS NOT NULL"
+    )
+    assert stage1 and all(
+        content_hash((paths.stage1_files / name).read_bytes()) == digest for name, digest in stage1
+    )
