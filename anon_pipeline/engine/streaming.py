@@ -66,7 +66,7 @@ from anon_pipeline.engine.transform import (
     UnlistedAttribute,
     format_tag,
 )
-from anon_pipeline.engine.uids import REQUIRED_UIDS, hash_uid, output_name_for
+from anon_pipeline.engine.uids import REQUIRED_UIDS, hash_uid, output_name_from
 
 CHARSET_TAG = 0x00080005
 SOP_CLASS_TAG, SOP_INSTANCE_TAG = 0x00080016, 0x00080018
@@ -98,7 +98,7 @@ FACT_TAGS = frozenset(
 IDENTITY_TAGS = frozenset({SOP_INSTANCE_TAG, 0x00100020, 0x0020000D, 0x0020000E})
 VERDICT_FACTS = tuple(sorted(FACT_TAGS - IDENTITY_TAGS))
 VERDICT_SPAN_TAGS = tuple(sorted(PIXEL_TAGS | {DIRECTORY_RECORDS_TAG}))
-IDENTITY_FACTS = tuple(sorted(IDENTITY_TAGS | {SOP_CLASS_TAG, CHARSET_TAG}))  # charset: PatientID
+IDENTITY_FACTS = tuple(sorted(IDENTITY_TAGS | {SOP_CLASS_TAG}))
 SEQUENCE_VR = b"SQ"
 ITEM_DELIMITER = struct.pack("<HHI", 0xFFFE, 0xE00D, 0)
 SEQUENCE_DELIMITER = struct.pack("<HHI", 0xFFFE, 0xE0DD, 0)
@@ -253,9 +253,9 @@ def convert(raw: RawDataElement, encodings: str | list[str]) -> DataElement:
 
 def file_verdict(
     part: Part10, data: bytes, memo: Memo, holds: frozenset[str]
-) -> tuple[str, dict[str, DataElement], bytes | None]:
-    """The file's kind after `check_file`, its identity facts (UIDs and PatientID, by
-    keyword) and its character set; held files raise. The checks and holds read only
+) -> tuple[str, dict[str, str], bytes | None]:
+    """The file's kind after `check_file`, its identity facts as text (UIDs and PatientID,
+    by keyword) and its character set; held files raise. The checks and holds read only
     facts that repeat across a series, so their verdict is memoised by everything they
     read, holds included; the identity facts are per file."""
     verdict_key: list[Any] = [part.meta.get(0x00020002), part.transfer_syntax, holds]
@@ -278,10 +278,23 @@ def file_verdict(
         if hold_reason(facts, kind, holds):
             raise Unsupported("held")
         memo.verdicts[frozen_key] = kind
-    converted = converted_facts(part, data, memo, identity, charset)
-    keywords = {tag: cached_keyword(tag) for tag in converted}
-    facts_by_keyword = {keywords[tag]: element for tag, element in converted.items()}
-    return memo.verdicts[frozen_key], facts_by_keyword, charset
+    texts = {}
+    for span in identity:
+        plain = plain_uid(part.value(data, span)) if span[1] == "UI" else None
+        if plain is None:  # anything but a plain UID: as the reader's Dataset converts it
+            element = converted_facts(part, data, memo, [span], charset)[span[0]]
+            plain = str(element.value or "")
+        texts[cached_keyword(span[0])] = plain
+    return memo.verdicts[frozen_key], texts, charset
+
+
+def plain_uid(value: bytes) -> str | None:
+    """The text pydicom gives a UI value (decoded, trailing NULs and spaces removed),
+    for the plain case: ASCII, one value, no other spaces; None for anything else."""
+    text = value.rstrip(b"\0 ")
+    if not text.isascii() or b"\\" in text or b" " in text:
+        return None
+    return text.decode("ascii")
 
 
 def converted_facts(
@@ -365,14 +378,12 @@ def stream_file(data: bytes, rule_set: RuleSet, key: bytes, whitelist: bool) -> 
     memo = memo_for(rule_set, key)
     memo.trim()
     kind, facts, charset = file_verdict(part, data, memo, rule_set.holds)
-    if any(keyword not in facts or not str(facts[keyword].value or "")
-           for keyword in REQUIRED_UIDS):  # fmt: skip
+    if not all(facts.get(keyword) for keyword in REQUIRED_UIDS):
         raise Unsupported("missing UIDs")
-    output_name = output_name_for(facts, key)
-    patient = facts.get("PatientID")
+    output_name = output_name_from(*(facts[keyword] for keyword in REQUIRED_UIDS[:3]), key)
     walk = StreamWalk(
         part, data, rule_set, key, memo, charset,
-        date_offset_days(str(patient.value or "") if patient else "", key), whitelist,
+        date_offset_days(facts.get("PatientID", ""), key), whitelist,
     )  # fmt: skip
     entries = walk.top_level(part.spans)
     if whitelist:

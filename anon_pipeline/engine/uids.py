@@ -39,5 +39,9 @@ def hash_uid(uid: str, key: bytes) -> str:
 def output_name_for(dataset: Any, key: bytes) -> str:
     """<study>/<series>/<instance>.dcm from keyed hashes of the input's UIDs: equal to
     the whitelisted UIDs, and never derived from input paths or values."""
-    study, series, instance = (hash_uid(str(dataset[k].value), key) for k in REQUIRED_UIDS[:3])
-    return f"{study}/{series}/{instance}.dcm"
+    return output_name_from(*(str(dataset[k].value) for k in REQUIRED_UIDS[:3]), key)
+
+
+def output_name_from(study: str, series: str, instance: str, key: bytes) -> str:
+    """`output_name_for`, from the three UIDs' texts."""
+    return f"{hash_uid(study, key)}/{hash_uid(series, key)}/{hash_uid(instance, key)}.dcm"
