@@ -16,6 +16,7 @@ from pydicom.uid import (
     JPEGLSLossless,
     RLELossless,
 )
+from pydicom.values import convert_UI
 
 from anon_pipeline.engine import streaming as streaming_module
 from anon_pipeline.engine.dicomfile import parse_dicom, pixel_data_hash, quiet_pydicom
@@ -29,7 +30,7 @@ from anon_pipeline.engine.stage import (
     run_stage,
     transform_with_pydicom,
 )
-from anon_pipeline.engine.streaming import classify_bytes, stream_file
+from anon_pipeline.engine.streaming import classify_bytes, plain_uid, stream_file
 from anon_pipeline.engine.synthetic import (
     fake_patient,
     make_realistic_ct_slice,
@@ -270,3 +271,16 @@ def test_the_memo_stays_bounded_and_clearing_it_changes_nothing(
                 expected.values,
                 expected.log,
             )
+
+
+@pytest.mark.parametrize(
+    "value",
+    [b"1.2.840.113619.2.55", b"1.2.3\0", b"1.2.3 ", b" 1.2.3", b"1.2\\3.4", b"", b"\0",
+     b"1.2.\xe93", b"1.2 3"],
+)  # fmt: skip
+def test_a_plain_uid_reads_as_pydicom_reads_it(value):
+    """The identity facts skip pydicom for plain UIDs: same text, or left to pydicom."""
+    plain = plain_uid(value)
+    if plain is not None:
+        assert plain == str(convert_UI(value, True) or "")
+    assert (plain is None) == (value in (b" 1.2.3", b"1.2\\3.4", b"1.2.\xe93", b"1.2 3"))
