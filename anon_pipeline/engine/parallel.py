@@ -42,8 +42,10 @@ def default_workers() -> int:
 def chunked(items: Sequence[Item], workers: int) -> list[list[Item]]:
     """About eight chunks per worker, between MIN_CHUNK and MAX_CHUNK items each: enough
     to rebalance around a slow file and to end together, few enough that per-chunk costs
-    (a Parquet part per side table) stay small."""
-    size = max(MIN_CHUNK, min(MAX_CHUNK, len(items) // max(1, workers * CHUNKS_PER_WORKER)))
+    (a Parquet part per side table) stay small. One worker has nothing to rebalance:
+    its chunks are as large as they may be."""
+    chunks_wanted = workers * CHUNKS_PER_WORKER if workers > 1 else 1
+    size = max(MIN_CHUNK, min(MAX_CHUNK, len(items) // chunks_wanted))
     return [list(items[start : start + size]) for start in range(0, len(items), size)]
 
 

@@ -16,6 +16,9 @@ def test_chunks_cover_every_item_once_in_order():
     chunks = chunked(items, workers=2)
     assert [item for chunk in chunks for item in chunk] == items
     assert len(chunks) >= 8  # several per worker, so a slow file cannot stall the others
+    alone = chunked(items, workers=1)  # nothing to rebalance: per-chunk costs count most
+    assert [len(chunk) for chunk in alone] == [256, 256, 256, 232]
+    assert [item for chunk in alone for item in chunk] == items
 
 
 def test_every_item_comes_back_once_and_both_processes_work():
