@@ -316,12 +316,10 @@ def converted_facts(
     return converted
 
 
-def facts_dataset(
-    part: Part10, data: bytes, memo: Memo | None = None, tags: frozenset[int] = FACT_TAGS
-) -> Dataset:
-    """A Dataset of the top-level elements in `tags`, converted as the reader's Dataset
+def facts_dataset(part: Part10, data: bytes, memo: Memo | None = None) -> Dataset:
+    """A Dataset of the top-level elements in FACT_TAGS, converted as the reader's Dataset
     would convert them (with the file's character set); memoised by value."""
-    spans = [span for span in part.spans if span[0] in tags]
+    spans = [span for span in part.spans if span[0] in FACT_TAGS]
     charset = next((part.value(data, span) for span in spans if span[0] == CHARSET_TAG), None)
     return Dataset(converted_facts(part, data, memo, spans, charset))
 
