@@ -165,11 +165,10 @@ class ChunkRecorder:
         identifiers = [{"keyword": k, "value": v} for k, v in sorted(self.identifiers)]
         write_part(job.work_dir, IDENTIFIERS, chunk_index, identifiers)
         write_part(job.work_dir, UNLISTED, chunk_index, self.unlisted)
+        keys = list(self.values)
         names = ("tag_path", "keyword_path", "vr", "value")
-        columns: dict[str, Any] = {name: [] for name in names}
-        if self.values:
-            columns = dict(zip(names, map(list, zip(*self.values, strict=True)), strict=True))
-        columns["files"] = list(self.values.values())
+        columns = {name: [key[index] for key in keys] for index, name in enumerate(names)}
+        columns["files"] = [self.values[key] for key in keys]
         write_part_columns(job.work_dir, VALUES, chunk_index, columns)
 
 
