@@ -11,6 +11,7 @@ encapsulated pixel data); anything else, or anything it finds odd, raises
 from __future__ import annotations
 
 import struct
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from functools import lru_cache
 from operator import itemgetter
@@ -28,6 +29,7 @@ KNOWN_VRS = frozenset(vr.value for vr in VR)
 LONG_VRS = frozenset(str(vr) for vr in EXPLICIT_VR_LENGTH_32)
 VR_NAMES = {vr.encode("ascii"): vr for vr in KNOWN_VRS}
 MAX_DEPTH = 16
+RUN_MAX_BYTES = 16_384  # larger elements, pixel data and undefined lengths never join a run
 _HEADER = struct.Struct("<HHI")
 _EXPLICIT_SHORT = struct.Struct("<HH2sH")
 _EXPLICIT_LONG = struct.Struct("<HH2sHI")
@@ -69,6 +71,57 @@ class Item:
 # A top-level element as the file-level loop sees it, cheaper to make than an Element:
 # (tag, VR, start, value start, end past any delimiter, undefined length).
 Span = tuple[int, str, int, int, int, bool]
+# Top-level elements whose bytes equal, in one piece, those of a stretch of the previous
+# file's: (index of the first span, index of the layout's first span, number of spans).
+Run = tuple[int, int, int]
+
+
+@dataclass(slots=True)
+class Layout:
+    """Where a parsed file's top-level elements lie, kept to parse the next file faster.
+    The slices of a series repeat most elements byte for byte in long stretches between
+    the few that differ (UIDs, positions), so the next file takes each stretch whole
+    after a comparison of its bytes instead of parsing it element by element."""
+
+    view: memoryview  # the file's bytes
+    implicit: bool
+    spans: list[Span]  # as parsed: an implicit file's ambiguous VRs unresolved
+    tags: list[int]
+    alone: list[int]  # indices of the spans that were parsed alone: where runs end
+    stops: list[int]  # indices of the spans that never join a run
+
+    def run_length(self, first: int, data: bytes, position: int, end: int) -> int:
+        """How many spans from index `first` on have their bytes, in one piece, at
+        `position` of `data` (which the elements must not pass `end`); 0 if none. The
+        run is predicted to end where this layout's own run ended, then extended by
+        doubling and bisection: a few comparisons of bytes per run."""
+        spans, view = self.spans, self.view
+        stop_index = bisect_left(self.stops, first)
+        limit = (self.stops[stop_index] if stop_index < len(self.stops) else len(spans)) - first
+        start = spans[first][2]
+
+        def same(count: int) -> bool:
+            stop = spans[first + count - 1][4]
+            return position + stop - start <= end and data.startswith(view[start:stop], position)
+
+        if limit <= 0 or not same(1):
+            return 0
+        good = 1
+        alone_index = bisect_right(self.alone, first)
+        if alone_index < len(self.alone):
+            predicted = min(self.alone[alone_index] - first, limit)
+            if predicted > 1 and same(predicted):
+                good = predicted
+        step = 1
+        while good < limit:
+            trial = min(good + step, limit)
+            if not same(trial):
+                while trial - good > 1:  # same(good), not same(trial)
+                    middle = (good + trial) // 2
+                    good, trial = (middle, trial) if same(middle) else (good, middle)
+                break
+            good, step = trial, step * 2
+        return good
 
 
 @dataclass(slots=True)
@@ -83,6 +136,8 @@ class Part10:
     by_tag: dict[int, Span]
     built: dict[int, Element]  # the top-level elements built so far, by start offset
     resolved: frozenset[int]  # tags whose ambiguous VR was resolved (implicit files)
+    layout: Layout
+    runs: list[Run]  # stretches of spans equal to the template layout's (see `parse_part10`)
 
     def element(self, data: bytes, span: Span) -> Element:
         """The element of `span`, its sequence items parsed and checked as a full parse
@@ -166,11 +221,13 @@ def supported_syntax(uid: str) -> tuple[UID, bool]:
     return syntax, syntax.is_implicit_VR
 
 
-def parse_part10(data: bytes, lazy: bool = False) -> Part10:
+def parse_part10(data: bytes, lazy: bool = False, template: Layout | None = None) -> Part10:
     """Parse the preamble, the meta group and every element of the dataset. `lazy`: the
     items of top-level sequences of defined length are parsed (and checked) only when
     `Part10.element` builds them: a caller that has met the same bytes before need not
-    parse them again."""
+    parse them again. `template`: the layout of a file parsed before; stretches of
+    elements with its bytes are taken from it (`Part10.runs`), since the same bytes
+    parse the same way."""
     if len(data) < 144 or data[128:132] != b"DICM":
         raise Unsupported("no Part 10 preamble")
     meta: dict[int, bytes] = {}
@@ -192,14 +249,17 @@ def parse_part10(data: bytes, lazy: bool = False) -> Part10:
     if implicit and position + 6 <= len(data) and data[position + 4 : position + 6].isupper():
         raise Unsupported("implicit VR declared but the dataset may be explicit")
     built: dict[int, Element] = {}
-    spans = top_level_spans(data, position, len(data), implicit, built)
+    if template is not None and template.implicit != implicit:
+        template = None
+    parsed = top_level_spans(data, position, len(data), implicit, built, template)
+    spans, runs, layout = parsed
     if not spans:
         raise Unsupported("no data elements")
     resolved: frozenset[int] = frozenset()
     if implicit:
         spans, resolved = resolve_ambiguous_vrs(data, spans)
-    by_tag = dict(zip(map(itemgetter(0), spans), spans, strict=True))
-    part = Part10(meta, syntax, implicit, spans, by_tag, built, resolved)
+    by_tag = dict(zip(layout.tags, spans, strict=True))
+    part = Part10(meta, syntax, implicit, spans, by_tag, built, resolved, layout, runs)
     for element in built.values():  # undefined lengths: parsed already, to find their end
         check_items(element, implicit)
         element.resolved = element.tag in resolved
@@ -211,13 +271,25 @@ def parse_part10(data: bytes, lazy: bool = False) -> Part10:
 
 
 def top_level_spans(
-    data: bytes, position: int, end: int, implicit: bool, built: dict[int, Element]
-) -> list[Span]:
+    data: bytes,
+    position: int,
+    end: int,
+    implicit: bool,
+    built: dict[int, Element],
+    template: Layout | None = None,
+) -> tuple[list[Span], list[Run], Layout]:
     """The dataset's top-level elements: `parse_dataset` at depth 0 without descending
     into sequences of defined length, inlined (it runs for every element of every file).
-    Elements of undefined length are parsed to find their end, and kept in `built`."""
+    Elements of undefined length are parsed to find their end, and kept in `built`.
+    With a template, an element with the bytes of the template's element of its tag
+    starts a run: the template's spans that follow with the same bytes are taken whole,
+    moved to this file's offsets. Returns the spans, the runs and this file's layout."""
     spans: list[Span] = []
+    runs: list[Run] = []
+    alone: list[int] = []
+    stops: list[int] = []
     append = spans.append
+    template_tags = template.tags if template is not None else []
     previous = -1
     while position < end:
         if position + 8 > end:
@@ -251,15 +323,37 @@ def top_level_spans(
                 data, tag, vr, position, value_start, length, end, implicit
             )
             built[position] = element
+            stops.append(len(spans))
+            alone.append(len(spans))
             append((tag, vr, position, value_start, after, True))
             position = after
-        else:
-            after = value_start + length
-            if after > end:
-                raise Unsupported("value runs past the end")
-            append((tag, vr, position, value_start, after, False))
-            position = after
-    return spans
+            continue
+        after = value_start + length
+        if after > end:
+            raise Unsupported("value runs past the end")
+        if tag in PIXEL_TAGS or after - position > RUN_MAX_BYTES:
+            stops.append(len(spans))
+        elif template is not None:
+            index = bisect_left(template_tags, tag)
+            if index < len(template_tags) and template_tags[index] == tag:
+                count = template.run_length(index, data, position, end)
+                if count:
+                    taken = template.spans[index : index + count]
+                    shift = position - taken[0][2]
+                    runs.append((len(spans), index, count))
+                    if shift:
+                        spans += [(t, v, s + shift, vs + shift, e + shift, u)
+                                  for t, v, s, vs, e, u in taken]  # fmt: skip
+                    else:
+                        spans += taken
+                    previous = taken[-1][0]
+                    position = taken[-1][4] + shift
+                    continue
+        alone.append(len(spans))
+        append((tag, vr, position, value_start, after, False))
+        position = after
+    tags = list(map(itemgetter(0), spans))
+    return spans, runs, Layout(memoryview(data), implicit, spans, tags, alone, stops)
 
 
 def read_explicit(data: bytes, position: int, end: int, depth: int = 0) -> tuple[Element, int]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import struct
 from bisect import bisect_left
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -50,9 +51,12 @@ from anon_pipeline.engine.inventory import MAX_VALUE_LENGTH, attribute_values, v
 from anon_pipeline.engine.pseudonyms import date_offset_days
 from anon_pipeline.engine.rawparse import (
     LONG_VRS,
+    PIXEL_REPRESENTATION_TAG,
     PIXEL_TAGS,
+    RUN_MAX_BYTES,
     Element,
     Item,
+    Layout,
     Part10,
     Span,
     Unsupported,
@@ -106,7 +110,7 @@ PRIVATE, SKIP, SEQUENCE, KEEP, CHANGE, CHARSET = (
     "private", "skip", "sequence", "keep", "change", "charset",
 )  # fmt: skip
 MEMO_LIMIT = 5_000  # entries per worker: a series repeats its values; cleared when full
-REPLAY_MAX_BYTES = 16_384  # larger top-level elements are processed anew in every file
+REPLAY_MAX_BYTES = RUN_MAX_BYTES  # larger top-level elements are processed anew in every file
 REPLAY_BYTES_LIMIT = 32 * 1024 * 1024  # bytes of replayed elements a worker keeps
 InventoryRow = tuple[str, str, str, str | None]
 # A top-level output element: (tag, its bytes or a slice of the input, inventory rows,
@@ -139,7 +143,7 @@ class Effect:
     actions: tuple[tuple[str, int], ...]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)  # compared and hashed by identity
 class Replay:
     """What processing one top-level element gave: the next file with the same bytes
     there (in the same context) gets the same output, rows and log entries."""
@@ -153,6 +157,18 @@ class Replay:
     identifiers: tuple[tuple[str, str], ...]
     unlisted: tuple[Any, ...]
     actions: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Previous:
+    """The last file a worker streamed with a memo: its layout, to parse the next file
+    by runs, and what its walk gave for each top-level element, to replay those runs
+    whole when the next file has the same context."""
+
+    layout: Layout
+    context: tuple[Any, ...]  # as `StreamWalk.run_context`
+    entries: list[TopEntry | None]  # by span index; None: removed
+    logged: list[Replay | None]  # by span index: the replay, when it adds to the log
 
 
 @dataclass(frozen=True)
@@ -198,14 +214,19 @@ class Memo:
         self.replays: dict[tuple[Any, ...], dict[Any, Replay]] = {}
         self.replay_entries = self.replay_bytes = 0
         self.verdicts: dict[tuple[Any, ...], str] = {}
+        self.previous: Previous | None = None  # one file: bounded by itself
+        # the log entries of a run's replays, added up once for every run like it
+        self.run_logs: dict[tuple[Replay, ...], Replay] = {}
 
     def trim(self) -> None:
-        entries = len(self.effects) + len(self.texts) + len(self.facts) + self.replay_entries
+        entries = len(self.effects) + len(self.texts) + len(self.facts) + len(self.run_logs)
+        entries += self.replay_entries
         if entries > MEMO_LIMIT or self.replay_bytes > REPLAY_BYTES_LIMIT:
             self.effects.clear()
             self.texts.clear()
             self.facts.clear()
             self.replays.clear()
+            self.run_logs.clear()
             self.replay_entries = self.replay_bytes = 0
             self.verdicts.clear()
 
@@ -372,9 +393,10 @@ def stream_file(data: bytes, rule_set: RuleSet, key: bytes, whitelist: bool) -> 
     )
     if not rule_set.removes_private or not charset_kept:
         raise Unsupported("private attributes kept or character set changed")
-    part = parse_part10(data, lazy=True)
     memo = memo_for(rule_set, key)
     memo.trim()
+    previous = memo.previous
+    part = parse_part10(data, lazy=True, template=previous.layout if previous else None)
     kind, facts, charset = file_verdict(part, data, memo, rule_set.holds)
     if not all(facts.get(keyword) for keyword in REQUIRED_UIDS):
         raise Unsupported("missing UIDs")
@@ -383,16 +405,22 @@ def stream_file(data: bytes, rule_set: RuleSet, key: bytes, whitelist: bool) -> 
         part, data, rule_set, key, memo, charset,
         date_offset_days(facts.get("PatientID", ""), key), whitelist,
     )  # fmt: skip
-    entries = walk.top_level(part.spans)
+    entries = walk.top_level(previous)
+    meta_values = {}
+    for tag in META_SOURCE_TAGS:  # the meta group repeats their output values
+        index = bisect_left(entries, tag, key=itemgetter(0))
+        if index < len(entries) and entries[index][0] == tag:
+            meta_values[tag] = entries[index][3]
     if whitelist:
         entries = with_marks(entries, deidentification_entries(memo, rule_set, part.implicit))
     pixel_tag = next((tag for tag in PIXEL_ORDER if tag in walk.output_pixels), None)
     if pixel_tag is not None and pixel_tag not in walk.kept_pixels:
         raise Unsupported("pixel data changed by a rule")
-    chunks = [file_meta(part, walk.meta_values)]
+    chunks = [file_meta(part, meta_values)]
     chunks += map(itemgetter(1), entries)
     pixel_hash = walk.kept_pixels.get(pixel_tag) if pixel_tag is not None else None
     values = list(chain.from_iterable(map(itemgetter(2), entries))) if whitelist else []
+    memo.previous = Previous(part.layout, walk.run_context, walk.entries_at, walk.logged_at)
     return FileResult(kind, output_name, chunks, walk.log, values, pixel_hash)
 
 
@@ -488,29 +516,60 @@ class StreamWalk:
         self.whitelist = whitelist
         self.log = TransformLog()
         self.kept_pixels: dict[int, str] = {}
-        self.meta_values: dict[int, bytes | None] = {}
         self.output_pixels: set[int] = set()  # pixel data elements the output holds
+        self.context = (charset, date_offset, part.implicit, whitelist)
+        # Implicit files: ambiguous VRs follow PixelRepresentation, from anywhere in the file.
+        representation = part.by_tag.get(PIXEL_REPRESENTATION_TAG) if part.implicit else None
+        self.run_context = (*self.context, representation and part.value(data, representation))
+        self.entries_at: list[TopEntry | None] = []  # by span index, for `Previous`
+        self.logged_at: list[Replay | None] = []
 
-    def top_level(self, spans: list[Span]) -> list[TopEntry]:
-        """`dataset` for the top level, where an element whose bytes (and the file's
-        context) were met before is replayed instead of walked: the slices of a series
-        share most of their elements. Pixel data and large elements are always walked.
-        Also notes the values the meta group repeats (`meta_values`)."""
+    def top_level(self, previous: Previous | None) -> list[TopEntry]:
+        """`dataset` for the top level. A run of elements with the bytes of the previous
+        file's (`Part10.runs`), in the same context, gives what it gave there; any other
+        element is `replayed` or walked."""
         entries: list[TopEntry] = []
-        append = entries.append
-        part, data, view = self.part, self.data, self.view
-        context = (self.charset_key, self.date_offset, part.implicit, self.whitelist)
-        replays = self.memo.replays.setdefault(context, {})
-        log, actions = self.log, self.log.actions
+        spans, run_logs = self.part.spans, self.memo.run_logs
+        done = 0
+        if previous is not None and previous.context == self.run_context:
+            for first, template_first, count in self.part.runs:
+                self.replayed(spans[done:first], entries)
+                taken = previous.entries[template_first : template_first + count]
+                self.entries_at += taken
+                entries += filter(None, taken)
+                logged = previous.logged[template_first : template_first + count]
+                self.logged_at += logged
+                replays = tuple(filter(None, logged))
+                if replays:
+                    run_log = run_logs.get(replays)
+                    if run_log is None:
+                        run_log = run_logs[replays] = merged_log(replays)
+                    self.add_replay(run_log)
+                done = first + count
+        self.replayed(spans[done:], entries)
+        return entries
+
+    def replayed(self, spans: list[Span], entries: list[TopEntry]) -> None:
+        """Add the output entries of `spans` to `entries`: an element whose bytes (and
+        the file's context) were met before is replayed instead of walked, since the
+        slices of a series share most of their elements. Pixel data and large elements
+        are always walked."""
+        append, entries_at, logged_at = entries.append, self.entries_at, self.logged_at
+        part, data = self.part, self.data
+        replays = self.memo.replays.setdefault(self.context, {})
         for span in spans:
             tag, vr, start, _, end, _ = span
             size = end - start
             if tag in PIXEL_TAGS or size > REPLAY_MAX_BYTES:
+                walked = None
                 for entry in self.dataset([part.element(data, span)], "", "", "", top_level=True):
                     chunk = entry.chunks[0] if len(entry.chunks) == 1 else b"".join(entry.chunks)
-                    append((tag, chunk, entry.rows, entry.value))
+                    walked = (tag, chunk, entry.rows, entry.value)
+                    append(walked)
                     if tag in PIXEL_TAGS:
                         self.output_pixels.add(tag)
+                entries_at.append(walked)
+                logged_at.append(None)  # never part of a run
                 continue
             raw = data[start:end]
             replay_key = (vr, raw) if part.implicit else raw  # implicit: the resolved VR
@@ -521,18 +580,23 @@ class StreamWalk:
                 self.memo.replay_entries += 1
                 self.memo.replay_bytes += size + len(replay.output or b"")
             elif replay.logs:
-                if replay.uid_pairs or replay.identifiers or replay.unlisted:
-                    add_to_log(log, replay)
-                else:
-                    for action, count in replay.actions:
-                        actions[action] += count
+                self.add_replay(replay)
+            logged_at.append(replay if replay.logs else None)
             if replay.removed:
+                entries_at.append(None)
                 continue
             output = replay.output
-            append((tag, view[start:end] if output is None else output, replay.rows, replay.value))
-            if tag in META_SOURCE_TAGS:
-                self.meta_values[tag] = replay.value
-        return entries
+            entry = (tag, raw if output is None else output, replay.rows, replay.value)
+            append(entry)
+            entries_at.append(entry)
+
+    def add_replay(self, replay: Replay) -> None:
+        if replay.uid_pairs or replay.identifiers or replay.unlisted:
+            add_to_log(self.log, replay)
+        else:
+            actions = self.log.actions
+            for action, count in replay.actions:
+                actions[action] += count
 
     def recorded(self, element: Element, raw: bytes) -> Replay:
         """Walk one top-level element and record what it gave, log entries included."""
@@ -793,6 +857,20 @@ class StreamWalk:
             chunks.append(SEQUENCE_DELIMITER)
             total += 8
         return Entry(element.tag, chunks, total, rows)
+
+
+def merged_log(replays: tuple[Replay, ...]) -> Replay:
+    """One replay that adds to a log what `replays` add, in order."""
+    actions: Counter[str] = Counter()
+    for replay in replays:
+        actions.update(dict(replay.actions))
+    return Replay(
+        True, None, (), None, True,
+        tuple(chain.from_iterable(replay.uid_pairs for replay in replays)),
+        tuple(chain.from_iterable(replay.identifiers for replay in replays)),
+        tuple(chain.from_iterable(replay.unlisted for replay in replays)),
+        tuple(actions.items()),
+    )  # fmt: skip
 
 
 def add_to_log(log: TransformLog, source: Effect | Replay | TransformLog) -> None:

@@ -284,3 +284,78 @@ def test_a_plain_uid_reads_as_pydicom_reads_it(value):
     if plain is not None:
         assert plain == str(convert_UI(value, True) or "")
     assert (plain is None) == (value in (b" 1.2.3", b"1.2\\3.4", b"1.2.\xe93", b"1.2 3"))
+
+
+def tricky_series(folder: Path) -> list[Path]:
+    """Slices that each differ from the one before in a way a run must not hide: a value
+    of the same length inside a long run of equal elements, a name of the same length
+    (logged as an identifier), an element left out or added, another patient (another
+    date shift), and implicit VR files whose ambiguous VRs follow PixelRepresentation."""
+    from pydicom.uid import ImplicitVRLittleEndian as implicit_syntax
+
+    changes = [
+        {},
+        {},
+        {"KVP": "121"},  # "120" in the others
+        {"PatientName": "Nowak^Anna"[::-1]},
+        {"RotationDirection": None},
+        {"Laterality": "R", "Occupation": "TKACZ"},
+        {"patient": 9},
+        {"syntax": implicit_syntax, "PixelRepresentation": 0},
+        {"syntax": implicit_syntax, "PixelRepresentation": 1},
+        {"syntax": implicit_syntax, "PixelRepresentation": 1},
+        {},
+    ]
+    paths = []
+    for instance, change in enumerate(changes, start=1):
+        change = dict(change)
+        patient = fake_patient(change.pop("patient", 8))
+        dataset = make_realistic_ct_slice(patient, "study", 1, instance)
+        dataset.KVP = "120"
+        dataset.SmallestImagePixelValue, dataset.LargestImagePixelValue = 0, 1000
+        syntax = change.pop("syntax", None)
+        if syntax:
+            dataset.file_meta.TransferSyntaxUID = syntax
+        for keyword, value in change.items():
+            if value is None:
+                delattr(dataset, keyword)
+            else:
+                setattr(dataset, keyword, value)
+        path = folder / f"IM{instance:02d}"
+        dataset.save_as(path, enforce_file_format=True)
+        paths.append(path)
+    return paths
+
+
+def test_runs_of_equal_elements_never_hide_a_difference(
+    tmp_path, blacklist, whitelist, monkeypatch
+):
+    """Stretches of elements equal to the previous file's are parsed and replayed whole
+    (`Part10.runs`); every file must still give what pydicom's path gives, in both stages,
+    and the runs must really have covered most elements."""
+    folder = tmp_path / "tricky"
+    folder.mkdir()
+    paths = tricky_series(folder)
+    covered = []
+    parse = streaming_module.parse_part10
+
+    def counting_parse(data, lazy=False, template=None):
+        part = parse(data, lazy, template)
+        covered.append(sum(count for _, _, count in part.runs) / len(part.spans))
+        return part
+
+    monkeypatch.setattr(streaming_module, "parse_part10", counting_parse)
+    streaming_module._MEMOS.clear()
+    streamed = compare_paths(paths, blacklist, whitelist=False)
+    assert streamed == {ExplicitVRLittleEndian, ImplicitVRLittleEndian}
+    assert max(covered) > 0.8  # most of a slice came by runs
+    outputs = tmp_path / "stage1"
+    for path in paths:
+        with quiet_pydicom():
+            job = StageJob(Stage.BLACKLIST, blacklist, TEST_KEY, Path(), Path(), Path())
+            result = transform_with_pydicom(job, path.read_bytes())
+        (outputs / result.output_name).parent.mkdir(parents=True, exist_ok=True)
+        (outputs / result.output_name).write_bytes(result.encoded)
+    covered.clear()
+    assert compare_paths(files_in(outputs), whitelist, whitelist=True) == streamed
+    assert max(covered) > 0.8
