@@ -65,6 +65,8 @@ from anon_pipeline.engine.rawparse import (
 )
 from anon_pipeline.engine.rules import Action, Rule, RuleSet, cached_keyword
 from anon_pipeline.engine.transform import (
+    SAMPLE_LENGTH,
+    TEXT_VRS,
     RuleWalk,
     TransformLog,
     UnlistedAttribute,
@@ -735,8 +737,10 @@ class StreamWalk:
         memo_key = (element.tag, element.vr, value, path if rule is None else None,
                     self.charset_key, self.date_offset, self.part.implicit)  # fmt: skip
         effect = self.memo.effects.get(memo_key)
-        if effect is None:
-            effect = self.hashed_uids(element, rule, value)  # unique per file: not memoised
+        if effect is None:  # these two are unique per file: not memoised
+            effect = self.hashed_uids(element, rule, value) or self.unlisted_removed(
+                element, rule, path, value
+            )
         if effect is None:
             effect = self.compute_effect(element, rule, path)
             self.memo.effects[memo_key] = effect
@@ -774,6 +778,29 @@ class StreamWalk:
         actions = ((f"{rule.name}: {rule.action}", 1),)
         return Effect(header + encoded_value, len(header), "UI", text[:MAX_VALUE_LENGTH], pairs,
                       (), (), actions)  # fmt: skip
+
+    def unlisted_removed(
+        self, element: Element, rule: Rule | None, path: str, value: bytes
+    ) -> Effect | None:
+        """`RuleWalk.apply_default` queueing and removing an unlisted top-level value that
+        needs no conversion for its sample: binary VRs have no sample, a plain UID's is
+        its text. (The walk checked the value; an explicit file's VR is pydicom's.) None
+        sends anything else to `compute_effect`."""
+        vr = element.vr
+        if rule is not None or path or self.part.implicit or not self.rule_set.reviews_unlisted:
+            return None
+        if vr not in CHECKED_VRS or vr == "UN":
+            return None
+        sample = None
+        if vr in TEXT_VRS:
+            sample = plain_uid(value) if vr == "UI" else None
+            if not sample:
+                return None
+            sample = sample[:SAMPLE_LENGTH]
+        name = format_tag(element.tag)
+        keyword = cached_keyword(element.tag)
+        unlisted = UnlistedAttribute(name, keyword, vr, path + (keyword or name), sample)
+        return Effect(None, 0, vr, None, (), (), (unlisted,), (("remove unlisted", 1),))
 
     def compute_effect(self, element: Element, rule: Rule | None, path: str) -> Effect:
         tag = BaseTag(element.tag)
