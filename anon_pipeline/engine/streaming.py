@@ -18,6 +18,7 @@ which then decides.
 
 from __future__ import annotations
 
+import re
 import struct
 from bisect import bisect_left
 from collections import Counter
@@ -114,6 +115,15 @@ PRIVATE, SKIP, SEQUENCE, KEEP, CHANGE, CHARSET = (
 MEMO_LIMIT = 5_000  # entries per worker: a series repeats its values; cleared when full
 REPLAY_MAX_BYTES = RUN_MAX_BYTES  # larger top-level elements are processed anew in every file
 REPLAY_BYTES_LIMIT = 32 * 1024 * 1024  # bytes of replayed elements a worker keeps
+# Plain values of number, time and date VRs (PS3.5 §6.2), whose inventory text is the
+# value itself; any other form is converted by pydicom.
+PLAIN_VALUE_PATTERNS = {
+    "DS": re.compile(rb"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"),
+    "IS": re.compile(rb"[+-]?\d{1,9}"),
+    "TM": re.compile(rb"\d{2}(?:\d{2}(?:\d{2}(?:\.\d{1,6})?)?)?"),
+    "DA": re.compile(rb"\d{8}"),
+}
+MAX_DS_LENGTH = 16
 InventoryRow = tuple[str, str, str, str | None]
 # A top-level output element: (tag, its bytes or a slice of the input, inventory rows,
 # value bytes for the UIDs the meta group repeats); tuples, since a file has ~150.
@@ -318,6 +328,20 @@ def plain_uid(value: bytes) -> str | None:
     if not text.isascii() or b"\\" in text or b" " in text:
         return None
     return text.decode("ascii")
+
+
+def plain_value_text(vr: str, value: bytes) -> str | None:
+    """The inventory text pydicom gives a DS, IS, TM or DA value, for the plain case:
+    values of the standard's form, separated by backslashes, padded with at most one
+    trailing space; None for anything else (pydicom converts it)."""
+    pattern = PLAIN_VALUE_PATTERNS.get(vr)
+    if pattern is None:
+        return None
+    text = value[:-1] if value.endswith(b" ") else value
+    for part in text.split(b"\\"):
+        if not pattern.fullmatch(part) or (vr == "DS" and len(part) > MAX_DS_LENGTH):
+            return None
+    return text.decode("ascii")[:MAX_VALUE_LENGTH]
 
 
 def converted_facts(
@@ -723,6 +747,11 @@ class StreamWalk:
 
     def converted(self, element: Element) -> tuple[str, str | None]:
         """(VR, inventory text) as pydicom's conversion gives them."""
+        # The VR is pydicom's: the file's, or for implicit VR the dictionary's (never
+        # ambiguous for these VRs).
+        text = plain_value_text(element.vr, self.data[element.value_start : element.value_end])
+        if text is not None:
+            return element.vr, text
         converted = convert(raw_element(self.part, self.data, element), self.encodings)
         return converted.VR, value_text(converted)
 

@@ -359,3 +359,36 @@ def test_runs_of_equal_elements_never_hide_a_difference(
     covered.clear()
     assert compare_paths(files_in(outputs), whitelist, whitelist=True) == streamed
     assert max(covered) > 0.8
+
+
+@pytest.mark.parametrize(
+    ("vr", "value"),
+    [("DS", v) for v in (b"1.25", b"-123.25\\-170.5\\-600.125 ", b"007.50", b"1.", b".5", b"+1.5",
+                         b"1E3", b"-2.5e-02", b"0", b"1.2345678901234567", b" 1.5", b"1.5  ",
+                         b"1\\\\2", b"", b"NaN", b"1,5", b"1.5\0", b"\\".join([b"-1.25"] * 300))]
+    + [("IS", v) for v in (b"42", b"-7", b"+5", b"007", b"1\\2\\3 ", b"1.0", b"99999999999",
+                           b" 4", b"4 ", b"")]
+    + [("TM", v) for v in (b"101600", b"1016", b"10", b"101600.123456", b"101600.1234567",
+                           b"10:16:00", b"101600 ", b"1016\\1017")]
+    + [("DA", v) for v in (b"20240315", b"2024-03-15", b"2024031", b"20240315\\20240316")],
+)  # fmt: skip
+def test_a_plain_value_reads_as_pydicom_reads_it(vr, value):
+    """Inventory texts of DS, IS, TM and DA skip pydicom for plain values: same text as
+    pydicom's conversion, or left to pydicom."""
+    from pydicom.dataelem import RawDataElement, convert_raw_data_element
+    from pydicom.tag import BaseTag
+
+    from anon_pipeline.engine.inventory import value_text
+
+    text = streaming_module.plain_value_text(vr, value)
+    if text is not None:
+        raw = RawDataElement(BaseTag(0x00200032), vr, len(value), value, 0, False, True)
+        with quiet_pydicom():
+            assert text == value_text(convert_raw_data_element(raw))
+    assert (text is not None) == (
+        value
+        in (b"1.25", b"-123.25\\-170.5\\-600.125 ", b"007.50", b"1.", b".5", b"+1.5", b"1E3",
+            b"-2.5e-02", b"0", b"42", b"-7", b"+5", b"007", b"1\\2\\3 ", b"4 ", b"101600", b"1016",
+            b"10", b"101600.123456", b"101600 ", b"1016\\1017", b"20240315",
+            b"20240315\\20240316", b"\\".join([b"-1.25"] * 300))
+    )  # fmt: skip
