@@ -336,7 +336,13 @@ def top_level_spans(
         elif template is not None:
             index = bisect_left(template_tags, tag)
             if index < len(template_tags) and template_tags[index] == tag:
-                count = template.run_length(index, data, position, end)
+                _, _, template_start, _, template_end, _ = template.spans[index]
+                count = (
+                    template.run_length(index, data, position, end)
+                    if template_end - template_start == after - position
+                    and data.startswith(template.view[template_start:template_end], position)
+                    else 0
+                )  # the element differs: most often one that differs in every file
                 if count:
                     taken = template.spans[index : index + count]
                     shift = position - taken[0][2]

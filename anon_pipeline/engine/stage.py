@@ -37,9 +37,8 @@ from anon_pipeline.engine.tables import (
     UNLISTED,
     VALUES,
     write_part,
-    write_part_columns,
 )
-from anon_pipeline.engine.transform import apply_rules
+from anon_pipeline.engine.transform import UnlistedAttribute, apply_rules
 from anon_pipeline.engine.uids import REQUIRED_UIDS, output_name_for
 
 STREAMING, PYDICOM = "streaming", "pydicom"
@@ -152,7 +151,7 @@ class ChunkRecorder:
     def __init__(self) -> None:
         self.uid_pairs: dict[str, str] = {}
         self.identifiers: set[tuple[str, str]] = set()
-        self.unlisted: list[dict[str, Any]] = []
+        self.unlisted: list[tuple[int, UnlistedAttribute]] = []  # (row, attribute)
         # (tag path, keyword path, VR, value) -> files of this chunk that hold it
         self.values: Counter[tuple[str, str, str, str | None]] = Counter()
 
@@ -160,16 +159,21 @@ class ChunkRecorder:
         self.values.update(set(values))  # a value counts once per file
 
     def write(self, job: StageJob, chunk_index: int) -> None:
-        pairs = [{"original_uid": o, "hashed_uid": h} for o, h in sorted(self.uid_pairs.items())]
-        write_part(job.work_dir, UID_PAIRS, chunk_index, pairs)
-        identifiers = [{"keyword": k, "value": v} for k, v in sorted(self.identifiers)]
-        write_part(job.work_dir, IDENTIFIERS, chunk_index, identifiers)
-        write_part(job.work_dir, UNLISTED, chunk_index, self.unlisted)
+        pairs = sorted(self.uid_pairs.items())
+        columns = {"original_uid": [o for o, _ in pairs], "hashed_uid": [h for _, h in pairs]}
+        write_part(job.work_dir, UID_PAIRS, chunk_index, columns)
+        identifiers = sorted(self.identifiers)
+        columns = {"keyword": [k for k, _ in identifiers], "value": [v for _, v in identifiers]}
+        write_part(job.work_dir, IDENTIFIERS, chunk_index, columns)
+        columns = {"row": [row for row, _ in self.unlisted]}
+        for name in ("tag", "keyword", "vr", "path", "sample"):
+            columns[name] = [getattr(item, name) for _, item in self.unlisted]
+        write_part(job.work_dir, UNLISTED, chunk_index, columns)
         keys = list(self.values)
         names = ("tag_path", "keyword_path", "vr", "value")
         columns = {name: [key[index] for key in keys] for index, name in enumerate(names)}
         columns["files"] = [self.values[key] for key in keys]
-        write_part_columns(job.work_dir, VALUES, chunk_index, columns)
+        write_part(job.work_dir, VALUES, chunk_index, columns)
 
 
 def transform_with_pydicom(job: StageJob, data: bytes) -> FileResult | str:
@@ -243,7 +247,7 @@ def process_file(job: StageJob, scanned: ScannedFile, recorder: ChunkRecorder) -
     log = result.log
     recorder.uid_pairs.update(log.uid_pairs)
     recorder.identifiers.update(log.identifiers)
-    recorder.unlisted.extend({"row": scanned.row, **vars(item)} for item in log.unlisted)
+    recorder.unlisted.extend((scanned.row, item) for item in log.unlisted)
     recorder.add_values(result.values)
     return FileOutcome(
         scanned.row,

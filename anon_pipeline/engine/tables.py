@@ -77,19 +77,10 @@ MANIFEST_SCHEMA = pa.schema(SCAN_FIELDS + OUTCOME_FIELDS[1:])
 
 
 def write_part(
-    work_dir: Path, table: str, chunk_index: int, rows: Iterable[Mapping[str, Any]]
-) -> None:
-    """One worker chunk's rows of a side table (always written, even empty, so globs match)."""
-    folder = Path(work_dir) / table
-    folder.mkdir(parents=True, exist_ok=True)
-    arrow = pa.Table.from_pylist(list(rows), schema=PART_SCHEMAS[table])
-    pq.write_table(arrow, folder / f"chunk-{chunk_index:06d}.parquet")
-
-
-def write_part_columns(
     work_dir: Path, table: str, chunk_index: int, columns: Mapping[str, list[Any]]
 ) -> None:
-    """`write_part` from columns: ten times cheaper than rows for the large values table."""
+    """One worker chunk's part of a side table, from columns (rows of dicts cost ten times
+    as much to turn into Arrow); always written, even empty, so globs match."""
     folder = Path(work_dir) / table
     folder.mkdir(parents=True, exist_ok=True)
     arrow = pa.Table.from_pydict(dict(columns), schema=PART_SCHEMAS[table])
