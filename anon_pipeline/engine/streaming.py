@@ -11,9 +11,12 @@ The slices of a series repeat most of their elements byte for byte, so each work
 keeps a bounded memo (`Memo`): a top-level element whose bytes it has met before,
 in the same context (rule set, key, character set, date shift, encoding, stage), is
 replayed (its output, inventory rows and log entries) without being walked again;
-so are the checks and holds, by the facts they read. Anything unusual raises
-`Unsupported` (or any other error), and the caller takes the straightforward path,
-which then decides.
+so are the checks and holds, by the facts they read. The equal elements also come
+in long stretches between the few that differ (UIDs, positions): a stretch with the
+bytes of one in the previous file (a run, `rawparse.Layout`) is parsed and replayed
+whole, after one comparison of its bytes, when the context is the same. Anything
+unusual raises `Unsupported` (or any other error), and the caller takes the
+straightforward path, which then decides.
 """
 
 from __future__ import annotations
