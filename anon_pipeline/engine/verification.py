@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import AnyStr
 
 import duckdb
 from pydicom import dcmread
@@ -23,10 +24,14 @@ from anon_pipeline.engine.parallel import default_workers, map_chunks
 from anon_pipeline.engine.pipeline import BatchPaths
 from anon_pipeline.engine.scan import list_batch
 from anon_pipeline.engine.tables import UID_PAIRS, read_rows
+from anon_pipeline.engine.transform import TEXT_VRS
 
 MAX_LISTED = 20
-# The character sets this data arrives in (ISO_IR 100, ISO_IR 101 for Polish, ISO_IR 192).
+# The character sets this data arrives in (ISO_IR 100, ISO_IR 101 for Polish, ISO_IR 192),
+# searched for in the raw bytes; values in any other character set (ISO 2022 escapes,
+# Cyrillic, Greek...) are found in the text pydicom decodes with the file's own.
 IDENTIFIER_ENCODINGS = ("latin-1", "iso8859-2", "utf-8")
+MIN_IDENTIFIER_LENGTH = 4  # shorter texts ("M", "Dr") would match by chance
 
 
 @dataclass
@@ -66,6 +71,8 @@ class CheckInputs:
     original_uids: frozenset[str]
     identifier_pattern: re.Pattern[bytes] | None
     identifier_keywords: dict[bytes, str]
+    identifier_text_pattern: re.Pattern[str] | None
+    identifier_text_keywords: dict[str, str]
     expected_pixel_hashes: dict[str, str | None]
 
 
@@ -77,21 +84,44 @@ def walk(dataset: Dataset) -> Iterator[DataElement]:
                 yield from walk(item)
 
 
-def identifier_forms(values: list[tuple[str, str]]) -> dict[bytes, str]:
-    """Byte forms to search for (each value and each PN component) -> attribute keyword."""
-    forms: dict[bytes, str] = {}
+def identifier_texts(values: list[tuple[str, str]]) -> dict[str, str]:
+    """Texts to search for (each value and each PN component) -> attribute keyword."""
+    texts: dict[str, str] = {}
     for keyword, value in values:
-        texts = {value, *re.split(r"[\^=]", value)}
-        for text in texts:
+        for text in {value, *re.split(r"[\^=]", value)}:
             text = text.strip()
-            if len(text) < 4:
+            if len(text) >= MIN_IDENTIFIER_LENGTH:
+                texts[text] = keyword
+    return texts
+
+
+def identifier_forms(values: list[tuple[str, str]]) -> dict[bytes, str]:
+    """Byte forms to search for (each text of `identifier_texts`, in each encoding of
+    IDENTIFIER_ENCODINGS) -> attribute keyword."""
+    forms: dict[bytes, str] = {}
+    for text, keyword in identifier_texts(values).items():
+        for encoding in IDENTIFIER_ENCODINGS:
+            try:
+                forms[text.encode(encoding)] = keyword
+            except UnicodeEncodeError:
                 continue
-            for encoding in IDENTIFIER_ENCODINGS:
-                try:
-                    forms[text.encode(encoding)] = keyword
-                except UnicodeEncodeError:
-                    continue
     return forms
+
+
+def alternatives(texts: Iterable[AnyStr]) -> re.Pattern[AnyStr] | None:
+    """One pattern matching any of `texts`, the longest first."""
+    ordered = sorted(texts, key=len, reverse=True)
+    if not ordered:
+        return None
+    separator = b"|" if isinstance(ordered[0], bytes) else "|"
+    return re.compile(separator.join(map(re.escape, ordered)))
+
+
+def decoded_texts(elements: list[DataElement]) -> str:
+    """The values of the text elements as pydicom decodes them, one per line."""
+    return "\n".join(
+        str(element.value) for element in elements if element.VR in TEXT_VRS and element.value
+    )
 
 
 def check_file(inputs: CheckInputs, output_name: str) -> tuple[str, list[str]]:
@@ -108,9 +138,13 @@ def check_file(inputs: CheckInputs, output_name: str) -> tuple[str, list[str]]:
             failures.append(f"identifiers:{inputs.identifier_keywords.get(match.group(0), '?')}")
     try:
         dataset = dcmread(io.BytesIO(data))
+        elements = list(walk(dataset))
+        texts = decoded_texts(elements) if inputs.identifier_text_pattern is not None else ""
     except Exception:
         return output_name, [*failures, "parse"]
-    elements = list(walk(dataset))
+    match = inputs.identifier_text_pattern.search(texts) if texts and not failures else None
+    if match:  # pydicom decoded it with the file's character set
+        failures.append(f"identifiers:{inputs.identifier_text_keywords.get(match.group(0), '?')}")
     if any(element.tag.is_private for element in elements):
         failures.append("private")
     uids = {str(element.value) for element in elements if element.VR == "UI" and element.value}
@@ -135,16 +169,14 @@ def check_outputs(paths: BatchPaths, workers: int | None = None) -> OutputChecks
         ).fetchall()
     identifiers = [(row["keyword"], row["value"]) for row in read_rows(paths.identifiers)]
     forms = identifier_forms(identifiers)
-    pattern = (
-        re.compile(b"|".join(re.escape(form) for form in sorted(forms, key=len, reverse=True)))
-        if forms
-        else None
-    )
+    texts = identifier_texts(identifiers)
     inputs = CheckInputs(
         files_dir=paths.release_files,
         original_uids=frozenset(uid for (uid,) in originals),
-        identifier_pattern=pattern,
+        identifier_pattern=alternatives(forms),
         identifier_keywords=forms,
+        identifier_text_pattern=alternatives(texts),
+        identifier_text_keywords=texts,
         expected_pixel_hashes={row["output_name"]: row["pixel_hash"] for row in manifest},
     )
     names = sorted(inputs.expected_pixel_hashes)

@@ -5,6 +5,7 @@ import shutil
 import pydicom
 import pytest
 
+from anon_pipeline.engine.tables import IDENTIFIERS, PART_SCHEMAS, read_rows, write_rows
 from anon_pipeline.engine.verification import check_accounted, check_outputs
 from anon_pipeline_tests.conftest import process_cd
 
@@ -63,6 +64,24 @@ def test_an_identifying_value_anywhere_fails_and_names_the_attribute_not_the_val
     failed = check_outputs(batch.paths, workers=1).identifying_values.failed
     assert failed == [f"{name}: PatientName"] or failed[0].startswith(name)
     assert patient.name.split("^")[0] not in failed[0]
+
+
+def test_an_identifying_value_in_another_character_set_fails(batch):
+    """A name in ISO 2022 (escape sequences between the characters) matches none of the
+    byte forms searched for; the check also reads the text pydicom decodes."""
+    name = "山田太郎花子"
+    rows = [*read_rows(batch.paths.identifiers), {"keyword": "PatientName", "value": name}]
+    write_rows(batch.paths.identifiers, rows, PART_SCHEMAS[IDENTIFIERS])
+
+    def plant(dataset):
+        dataset.SpecificCharacterSet = ["", "ISO 2022 IR 87"]
+        dataset.ImageComments = name
+
+    output = rewrite(first_output(batch), plant)
+    data = (batch.paths.release_files / output).read_bytes()
+    assert b"\x1b$B" in data and name.encode("utf-8") not in data  # escapes, not UTF-8
+    failed = check_outputs(batch.paths, workers=1).identifying_values.failed
+    assert failed == [f"{output}: PatientName"]
 
 
 def test_changed_pixel_data_or_an_unparseable_file_fails(batch):
