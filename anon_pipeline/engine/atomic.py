@@ -25,6 +25,8 @@ AT_FDCWD = -100
 RENAME_EXCHANGE = 2
 
 
+NEW_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+IOV_MAX = os.sysconf("SC_IOV_MAX")  # pieces one writev takes (1024 on Linux)
 # Errors that say the output folder, not the input file, is at fault.
 OUTPUT_FOLDER_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EACCES})
 
@@ -35,21 +37,47 @@ class OutputFolderError(OSError):
 
 
 def write_new_file(path: Path, parts: Sequence[Any]) -> None:
-    """Create `path` (never overwriting: 'x') and write the parts (bytes-like, in order:
-    no copy joins them first); a full or failing folder raises OutputFolderError naming
-    the folder."""
+    """Create `path` (never overwriting) and write the parts (bytes-like, in order) with
+    `writev`: no copy joins them first, and a slice's ~150 header pieces go to the kernel
+    in one call. A failed write leaves no part-written file; a full or failing folder
+    raises OutputFolderError naming the folder."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "xb") as output:
-            output.writelines(parts)
+        try:
+            descriptor = os.open(path, NEW_FILE_FLAGS, 0o666)
+        except FileNotFoundError:  # the first file of its folder
+            path.parent.mkdir(parents=True, exist_ok=True)
+            descriptor = os.open(path, NEW_FILE_FLAGS, 0o666)
+        try:
+            write_all(descriptor, parts)
+        except BaseException:
+            path.unlink(missing_ok=True)  # created above: never another file's
+            raise
+        finally:
+            os.close(descriptor)
     except OSError as error:
         if error.errno in OUTPUT_FOLDER_ERRNOS:
-            path.unlink(missing_ok=True)
             reason = os.strerror(error.errno)
             raise OutputFolderError(
                 error.errno, f"cannot write to {path.parent}: {reason}"
             ) from None
         raise
+
+
+def write_all(descriptor: int, parts: Sequence[Any]) -> None:
+    """`os.writev` until every byte is written: a call may write less than it was given."""
+    pending = [part for part in parts if len(part)]
+    first = 0
+    while first < len(pending):
+        written = os.writev(descriptor, pending[first : first + IOV_MAX])
+        if written <= 0:
+            raise OSError(errno.EIO, "nothing written")
+        while written:
+            size = len(pending[first])
+            if written < size:
+                pending[first] = memoryview(pending[first])[written:]
+                break
+            written -= size
+            first += 1
 
 
 def write_bytes_atomically(path: Path, data: bytes) -> None:

@@ -33,15 +33,16 @@ def test_a_full_disk_stops_the_run_names_the_folder_and_keeps_earlier_outputs(
     run(paths, blacklist, whitelist)
     before = tree_digest(paths.release_dir), tree_digest(paths.stage1_dir)
     writes = []
+    real_writev = atomic.os.writev
 
-    def filling_open(path, mode="r", *args, **kwargs):
-        if mode == "xb":
-            writes.append(path)
-            if len(writes) > 2:
-                raise OSError(errno.ENOSPC, "No space left on device")
-        return open(path, mode, *args, **kwargs)
+    def filling_writev(descriptor, parts):
+        writes.append(descriptor)
+        if len(writes) > 2:  # the third output file fills the disk half way
+            real_writev(descriptor, [memoryview(parts[0])[: len(parts[0]) // 2]])
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_writev(descriptor, parts)
 
-    monkeypatch.setattr(atomic, "open", filling_open, raising=False)
+    monkeypatch.setattr(atomic.os, "writev", filling_writev)
     with pytest.raises(OutputFolderError) as error:
         run(paths, blacklist, whitelist)
     assert "No space left on device" in str(error.value)
@@ -49,6 +50,36 @@ def test_a_full_disk_stops_the_run_names_the_folder_and_keeps_earlier_outputs(
     assert (tree_digest(paths.release_dir), tree_digest(paths.stage1_dir)) == before
     stray = [p for p in paths.secure_dir.parent.rglob(".*") if ".staging-" in p.name]
     assert stray == []
+
+
+def test_an_output_is_written_whole_however_the_kernel_splits_the_writes(tmp_path, monkeypatch):
+    """writev may write less than it is given; what it left is written next, and a write
+    that fails leaves no part-written file behind."""
+    parts = [b"header", memoryview(bytes(range(256)) * 40)[7:9000], b"", b"x" * 3000, b"end"]
+    real_writev = atomic.os.writev
+    calls = []
+
+    def short_writev(descriptor, pieces):
+        calls.append(len(pieces))
+        first = memoryview(pieces[0])
+        return real_writev(descriptor, [first[: max(1, min(len(first), 1000))]])
+
+    monkeypatch.setattr(atomic.os, "writev", short_writev)
+    atomic.write_new_file(tmp_path / "a" / "out.dcm", parts)
+    assert (tmp_path / "a" / "out.dcm").read_bytes() == b"".join(parts)
+    assert len(calls) > len(parts)
+    with pytest.raises(FileExistsError):  # never overwrites
+        atomic.write_new_file(tmp_path / "a" / "out.dcm", [b"other"])
+    assert (tmp_path / "a" / "out.dcm").read_bytes() == b"".join(parts)
+
+    def failing_writev(descriptor, pieces):
+        real_writev(descriptor, [b"half"])
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(atomic.os, "writev", failing_writev)
+    with pytest.raises(OutputFolderError, match="Input/output error"):
+        atomic.write_new_file(tmp_path / "a" / "broken.dcm", parts)
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["out.dcm"]
 
 
 def test_files_changed_or_removed_after_the_scan_are_held(paths, blacklist):
