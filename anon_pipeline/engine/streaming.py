@@ -32,6 +32,7 @@ from itertools import chain
 from operator import itemgetter
 from typing import Any
 
+from pydicom import config as pydicom_config
 from pydicom.charset import convert_encodings, default_encoding
 from pydicom.dataelem import DataElement, RawDataElement, convert_raw_data_element
 from pydicom.dataset import Dataset
@@ -333,12 +334,21 @@ def plain_uid(value: bytes) -> str | None:
     return text.decode("ascii")
 
 
+def converts_to_objects() -> bool:
+    """Whether pydicom is set to give numbers, dates and times as other objects than
+    the ones `plain_value_text` was checked against (its defaults)."""
+    return bool(
+        pydicom_config.datetime_conversion or pydicom_config.use_DS_decimal
+        or pydicom_config.use_DS_numpy or pydicom_config.use_IS_numpy
+    )  # fmt: skip
+
+
 def plain_value_text(vr: str, value: bytes) -> str | None:
     """The inventory text pydicom gives a DS, IS, TM or DA value, for the plain case:
     values of the standard's form, separated by backslashes, padded with at most one
     trailing space; None for anything else (pydicom converts it)."""
     pattern = PLAIN_VALUE_PATTERNS.get(vr)
-    if pattern is None:
+    if pattern is None or converts_to_objects():
         return None
     text = value[:-1] if value.endswith(b" ") else value
     for part in text.split(b"\\"):

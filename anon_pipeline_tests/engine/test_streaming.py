@@ -392,3 +392,16 @@ def test_a_plain_value_reads_as_pydicom_reads_it(vr, value):
             b"10", b"101600.123456", b"101600 ", b"1016\\1017", b"20240315",
             b"20240315\\20240316", b"\\".join([b"-1.25"] * 300))
     )  # fmt: skip
+
+
+def test_plain_values_go_to_pydicom_when_it_is_set_to_convert_them(monkeypatch):
+    """The plain texts were checked against pydicom's defaults; set otherwise, pydicom
+    converts every value itself."""
+    from pydicom import config
+
+    assert streaming_module.plain_value_text("DS", b"1.25") == "1.25"
+    monkeypatch.setattr(config, "use_DS_decimal", True)
+    assert streaming_module.plain_value_text("DS", b"1.25") is None
+    monkeypatch.setattr(config, "use_DS_decimal", False)
+    monkeypatch.setattr(config, "datetime_conversion", True)
+    assert streaming_module.plain_value_text("TM", b"101600") is None
