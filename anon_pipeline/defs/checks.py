@@ -24,7 +24,8 @@ OUTPUT_CHECKS = {
     "appears in any released file.",
     "no_identifying_values": "No value that stage 1 removed or pseudonymised (names, IDs, birth "
     "dates, accession numbers, addresses… from the raw batch, kept in the secure zone) occurs "
-    "anywhere in the bytes of a released file.",
+    "anywhere in the bytes of a released file, or in its text as decoded with its own "
+    "character set.",
     "outputs_parse_with_pixels_unchanged": "Every released file parses, is listed in the "
     "manifest, and its pixel data hash equals the input file's.",
 }
