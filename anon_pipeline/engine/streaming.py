@@ -841,7 +841,7 @@ class StreamWalk:
             sample = sample[:SAMPLE_LENGTH]
         name = format_tag(element.tag)
         keyword = cached_keyword(element.tag)
-        unlisted = UnlistedAttribute(name, keyword, vr, path + (keyword or name), sample)
+        unlisted = UnlistedAttribute(name, keyword, vr, keyword or name, sample)  # top level
         return Effect(None, 0, vr, None, (), (), (unlisted,), (("remove unlisted", 1),))
 
     def compute_effect(self, element: Element, rule: Rule | None, path: str) -> Effect:
