@@ -61,20 +61,39 @@ class ScannedFile:
         return self.kind in PROCESSABLE and not self.uid_conflict
 
 
-def list_batch(batch_dir: Path) -> list[tuple[str, bool]]:
-    """(relative path, is_symlink) of every entry that is not a folder, sorted."""
+@dataclass(frozen=True)
+class Listed:
+    """An entry of a batch folder that is not a folder it could read: a file to classify
+    (kind None), a symlink (never followed) or a folder it could not list, which gets a
+    row of its own since the files in it are unknown."""
+
+    relative_path: str
+    kind: Kind | None = None
+    detail: str | None = None
+
+
+def list_batch(batch_dir: Path) -> list[Listed]:
+    """Every entry under `batch_dir` that is not a folder it could read, sorted by path."""
     batch_dir = Path(batch_dir)
     if not batch_dir.is_dir():
         raise FileNotFoundError(f"batch folder does not exist: {batch_dir.name}")
-    entries: list[tuple[str, bool]] = []
-    for root, folders, files in os.walk(batch_dir, followlinks=False):
+    entries: list[Listed] = []
+
+    def unlistable(error: OSError) -> None:  # os.walk would skip the folder silently
+        reason = os.strerror(error.errno) if error.errno else type(error).__name__
+        relative = os.path.relpath(error.filename or batch_dir, batch_dir)
+        entries.append(Listed(relative, Kind.UNREADABLE, f"folder: {reason}"))
+
+    for root, folders, files in os.walk(batch_dir, onerror=unlistable, followlinks=False):
         for folder in folders:
             if os.path.islink(os.path.join(root, folder)):
-                entries.append((os.path.relpath(os.path.join(root, folder), batch_dir), True))
+                relative = os.path.relpath(os.path.join(root, folder), batch_dir)
+                entries.append(Listed(relative, Kind.SYMLINK))
         for name in files:
             path = os.path.join(root, name)
-            entries.append((os.path.relpath(path, batch_dir), os.path.islink(path)))
-    return sorted(entries)
+            symlink = Kind.SYMLINK if os.path.islink(path) else None
+            entries.append(Listed(os.path.relpath(path, batch_dir), symlink))
+    return sorted(entries, key=lambda entry: entry.relative_path)
 
 
 def classify_file(batch_dir: Path, row: int, relative_path: str) -> ScannedFile:
@@ -125,9 +144,12 @@ def scan_batch(
     entries = list_batch(batch_dir)
     rows: dict[int, ScannedFile] = {}
     to_read = []
-    for row, (relative_path, is_symlink) in enumerate(entries):
-        if is_symlink:
+    for row, entry in enumerate(entries):
+        relative_path = entry.relative_path
+        if entry.kind is Kind.SYMLINK:
             rows[row] = ScannedFile(row, relative_path, 0, Kind.SYMLINK, detail="not followed")
+        elif entry.kind is Kind.UNREADABLE:
+            rows[row] = ScannedFile(row, relative_path, 0, Kind.UNREADABLE, detail=entry.detail)
         elif relative_path == marker:
             size = (Path(batch_dir) / relative_path).stat().st_size
             rows[row] = ScannedFile(row, relative_path, size, Kind.MARKER)

@@ -206,8 +206,9 @@ def check_outputs(paths: BatchPaths, workers: int | None = None) -> OutputChecks
 
 
 def check_accounted(paths: BatchPaths) -> Findings:
-    """Every file under the batch folder has one manifest row with a disposition."""
-    listed = [relative for relative, _ in list_batch(paths.batch_dir)]
+    """Every file under the batch folder (and every folder it could not list) has one
+    manifest row with a disposition."""
+    listed = [entry.relative_path for entry in list_batch(paths.batch_dir)]
     rows = read_rows(paths.manifest)
     findings = Findings(checked=len(listed))
     manifest_paths = [row["relative_path"] for row in rows]

@@ -2,6 +2,7 @@
 that cannot be read. Each ends in a clear outcome; nothing earlier is lost."""
 
 import errno
+import os
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from anon_pipeline.engine.pipeline import BatchPaths, anonymize_batch, blacklist
 from anon_pipeline.engine.scan import Kind, classify_file, scan_batch
 from anon_pipeline.engine.synthetic import fake_patient, write_cd_batch
 from anon_pipeline.engine.tables import read_rows
+from anon_pipeline.engine.verification import check_accounted
 from anon_pipeline_tests.conftest import TEST_KEY, tree_digest
 
 
@@ -96,6 +98,34 @@ def test_files_changed_or_removed_after_the_scan_are_held(paths, blacklist):
     assert by_path[relative[0]] == "held: changed since it was scanned"
     assert by_path[relative[1]] == "held: unreadable (FileNotFoundError)"
     assert sum(d == "anonymized" for d in by_path.values()) == 2
+
+
+def test_a_folder_that_cannot_be_listed_gets_a_row_not_silence(
+    tmp_path, blacklist, whitelist, monkeypatch
+):
+    """os.walk skips a folder it cannot list without a word, and the files in it would be
+    missing from the manifest and from the accounting check alike. The folder gets a
+    held row with the reason instead; the other folders go through."""
+    batch = tmp_path / "incoming" / "cd"
+    write_cd_batch(batch, [fake_patient(2)], series=2, slices=3)
+    hidden, shown = sorted({image.parent for image in batch.rglob("IM*")})
+    real_scandir = os.scandir
+
+    def denied(path="."):
+        if not isinstance(path, int) and Path(path) == hidden:  # rmtree passes descriptors
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", denied)
+    paths = BatchPaths(batch, tmp_path / "secure" / "cd", tmp_path / "release" / "cd")
+    report = run(paths, blacklist, whitelist)
+    rows = {row["relative_path"]: row["disposition"] for row in read_rows(paths.manifest)}
+    folder = str(hidden.relative_to(batch))
+    assert rows[folder] == "held: unreadable (folder: Permission denied)"
+    assert not any(path.startswith(folder + os.sep) for path in rows)
+    shown_images = [path for path in rows if path.startswith(str(shown.relative_to(batch)))]
+    assert [rows[path] for path in shown_images] == ["anonymized"] * 3
+    assert report.files_in == len(rows) and check_accounted(paths).passed
 
 
 def test_an_unreadable_file_is_recorded_with_the_reason(tmp_path, monkeypatch):
