@@ -117,7 +117,6 @@ PRIVATE, SKIP, SEQUENCE, KEEP, CHANGE, CHARSET = (
     "private", "skip", "sequence", "keep", "change", "charset",
 )  # fmt: skip
 MEMO_LIMIT = 5_000  # entries per worker: a series repeats its values; cleared when full
-REPLAY_MAX_BYTES = RUN_MAX_BYTES  # larger top-level elements are processed anew in every file
 REPLAY_BYTES_LIMIT = 32 * 1024 * 1024  # bytes of replayed elements a worker keeps
 # Plain values of number, time and date VRs (PS3.5 §6.2), whose inventory text is the
 # value itself; any other form is converted by pydicom.
@@ -599,7 +598,7 @@ class StreamWalk:
         for span in spans:
             tag, vr, start, _, end, _ = span
             size = end - start
-            if tag in PIXEL_TAGS or size > REPLAY_MAX_BYTES:
+            if tag in PIXEL_TAGS or size > RUN_MAX_BYTES:  # walked anew in every file
                 walked = None
                 for entry in self.dataset([part.element(data, span)], "", "", "", top_level=True):
                     chunk = entry.chunks[0] if len(entry.chunks) == 1 else b"".join(entry.chunks)
