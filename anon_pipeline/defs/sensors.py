@@ -8,7 +8,7 @@ import dagster as dg
 from anon_pipeline.defs.jobs import anonymize_batch_job, release_batch_job
 from anon_pipeline.defs.partitions import batches
 from anon_pipeline.defs.resources import PipelineSettings
-from anon_pipeline.engine.arrivals import look_at_incoming, ready_batches
+from anon_pipeline.engine.arrivals import BatchState, look_at_incoming, ready_batches
 
 
 @dg.sensor(
@@ -16,7 +16,8 @@ from anon_pipeline.engine.arrivals import look_at_incoming, ready_batches
     minimum_interval_seconds=15,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Watches incoming/: a batch is ready when it holds the completion marker "
-    "(default .copy_complete) or its listing has not changed for the quiet period. Adds the "
+    "(default .copy_complete) or its listing has not changed for the quiet period (never for "
+    "a batch with a folder that cannot be listed: the skip reason names it). Adds the "
     "partition and requests its run in one tick; the run key is the batch's name and listing "
     "signature, so a batch never runs twice by accident.",
 )
@@ -51,8 +52,20 @@ def incoming_batches(
         if new_partitions
         else [],
         cursor=json.dumps(new_memory, sort_keys=True),
-        skip_reason=None if run_requests else "no new complete batch",
+        skip_reason=None if run_requests else waiting_reason(states, ready, settings.marker),
     )
+
+
+def waiting_reason(states: list[BatchState], ready: list[BatchState], marker: str) -> str:
+    """Why no run starts: a batch with a folder nobody can list never looks quiet, and
+    would wait without a word (batch names only: paths inside a batch stay secure)."""
+    blocked = [state for state in states if state.unlistable_folders and state not in ready]
+    reasons = [
+        f"{state.name} waits: {state.unlistable_folders} folder(s) in it cannot be listed "
+        f"(fix their permissions, or add {marker} to run it and hold what they contain)"
+        for state in blocked
+    ]
+    return "; ".join(["no new complete batch", *reasons])
 
 
 @dg.sensor(

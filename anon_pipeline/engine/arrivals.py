@@ -13,17 +13,28 @@ DEFAULT_MARKER = ".copy_complete"
 
 @dataclass(frozen=True)
 class BatchState:
-    """A batch folder as seen at one look: its listing's signature, and the marker."""
+    """A batch folder as seen at one look: its listing's signature, the marker, and how
+    many of its folders could not be listed."""
 
     name: str
     signature: str
     has_marker: bool
+    unlistable_folders: int = 0
 
 
-def listing_signature(batch_dir: Path) -> str:
-    """Hash of every entry's relative path, size and mtime (not contents: cheap to poll)."""
+def listing_signature(batch_dir: Path) -> tuple[str, int]:
+    """Hash of every entry's relative path, size and mtime (not contents: cheap to poll),
+    and how many folders could not be listed. Such a folder counts in the hash with its
+    error, since os.walk alone would skip it without a word."""
     digest = hashlib.blake2b(digest_size=16)
-    for root, folders, files in os.walk(batch_dir, followlinks=False):
+    unlistable: list[str] = []
+
+    def note_unlistable(error: OSError) -> None:
+        relative = os.path.relpath(error.filename or batch_dir, batch_dir)
+        digest.update(f"{relative}\0unlistable\0{error.errno}\n".encode())
+        unlistable.append(relative)
+
+    for root, folders, files in os.walk(batch_dir, onerror=note_unlistable, followlinks=False):
         folders.sort()
         for name in sorted(files):
             path = os.path.join(root, name)
@@ -33,7 +44,7 @@ def listing_signature(batch_dir: Path) -> str:
                 continue
             relative = os.path.relpath(path, batch_dir)
             digest.update(f"{relative}\0{status.st_size}\0{status.st_mtime_ns}\n".encode())
-    return digest.hexdigest()
+    return digest.hexdigest(), len(unlistable)
 
 
 def look_at_incoming(incoming: Path, marker: str = DEFAULT_MARKER) -> list[BatchState]:
@@ -43,9 +54,9 @@ def look_at_incoming(incoming: Path, marker: str = DEFAULT_MARKER) -> list[Batch
     states = []
     for entry in sorted(incoming.iterdir()):
         if entry.is_dir() and not entry.is_symlink() and not entry.name.startswith("."):
-            states.append(
-                BatchState(entry.name, listing_signature(entry), (entry / marker).is_file())
-            )
+            signature, unlistable = listing_signature(entry)
+            has_marker = (entry / marker).is_file()
+            states.append(BatchState(entry.name, signature, has_marker, unlistable))
     return states
 
 
@@ -59,7 +70,8 @@ def ready_batches(
 
     `previous` maps batch name -> {"signature", "since"}: when the listing last changed.
     A batch is ready when it has the marker, or its listing has not changed for
-    `quiet_seconds`. An empty folder is never ready.
+    `quiet_seconds`. An empty folder is never ready, nor by quietness a batch with a folder
+    that cannot be listed: nobody can see whether that folder is still filling.
     """
     memory: dict[str, dict[str, float | str]] = {}
     ready = []
@@ -70,6 +82,7 @@ def ready_batches(
         )
         memory[state.name] = {"signature": state.signature, "since": since}
         is_empty = state.signature == hashlib.blake2b(digest_size=16).hexdigest()
-        if not is_empty and (state.has_marker or now - since >= quiet_seconds):
+        is_quiet = now - since >= quiet_seconds and not state.unlistable_folders
+        if not is_empty and (state.has_marker or is_quiet):
             ready.append(state)
     return ready, memory

@@ -1,5 +1,9 @@
 """The arrival sensor on an instance: new, repeated, half-copied and completed batches."""
 
+import errno
+import os
+from pathlib import Path
+
 import dagster as dg
 
 from anon_pipeline.defs.resources import PipelineSettings
@@ -61,3 +65,26 @@ def test_a_batch_that_changes_after_its_run_gets_a_new_run_key(instance, setting
     assert len(second.run_requests) == 1
     assert second.run_requests[0].run_key != first.run_requests[0].run_key
     assert added_partitions(second) == []
+
+
+def test_a_batch_with_a_folder_that_cannot_be_listed_says_why_it_waits(
+    instance, settings, monkeypatch
+):
+    quick = PipelineSettings(root=settings.root, workers=1, quiet_seconds=0)
+    batch = incoming(settings) / "cd_closed"
+    write_cd_batch(batch, [fake_patient(5)], series=2, slices=1)
+    closed = sorted(path.parent for path in batch.rglob("IM*"))[0]
+    real_scandir = os.scandir
+
+    def scandir(path="."):
+        if not isinstance(path, int) and Path(path) == closed:
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    result = tick(instance, quick)
+    assert result.run_requests == []
+    assert "cd_closed waits: 1 folder(s) in it cannot be listed" in result.skip_reason.skip_message
+    assert (
+        closed.name not in result.skip_reason.skip_message
+    )  # paths inside a batch stay in the secure zone
