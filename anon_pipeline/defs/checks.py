@@ -27,7 +27,8 @@ OUTPUT_CHECKS = {
     "anywhere in the bytes of a released file, or in its text as decoded with its own "
     "character set.",
     "outputs_parse_with_pixels_unchanged": "Every released file parses, is listed in the "
-    "manifest, and its pixel data hash equals the input file's.",
+    "manifest, holds the bytes the run wrote (its content hash equals the manifest's "
+    "output_hash), and its pixel data hash equals the input file's.",
 }
 
 

@@ -19,7 +19,7 @@ from pydicom import dcmread
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 
-from anon_pipeline.engine.dicomfile import pixel_data_hash, quiet_pydicom
+from anon_pipeline.engine.dicomfile import content_hash, pixel_data_hash, quiet_pydicom
 from anon_pipeline.engine.parallel import default_workers, map_chunks
 from anon_pipeline.engine.pipeline import BatchPaths
 from anon_pipeline.engine.scan import list_batch
@@ -74,6 +74,7 @@ class CheckInputs:
     identifier_text_pattern: re.Pattern[str] | None
     identifier_text_keywords: dict[str, str]
     expected_pixel_hashes: dict[str, str | None]
+    expected_output_hashes: dict[str, str | None]
 
 
 def walk(dataset: Dataset) -> Iterator[DataElement]:
@@ -152,6 +153,8 @@ def check_file(inputs: CheckInputs, output_name: str) -> tuple[str, list[str]]:
         failures.append("uids")
     if pixel_data_hash(dataset) != inputs.expected_pixel_hashes.get(output_name):
         failures.append("pixels")
+    if content_hash(data) != inputs.expected_output_hashes.get(output_name):
+        failures.append("altered")  # after the run, or by a run stopped between its swaps
     return output_name, failures
 
 
@@ -178,6 +181,7 @@ def check_outputs(paths: BatchPaths, workers: int | None = None) -> OutputChecks
         identifier_text_pattern=alternatives(texts),
         identifier_text_keywords=texts,
         expected_pixel_hashes={row["output_name"]: row["pixel_hash"] for row in manifest},
+        expected_output_hashes={row["output_name"]: row["output_hash"] for row in manifest},
     )
     names = sorted(inputs.expected_pixel_hashes)
     on_disk = sorted(
@@ -202,6 +206,10 @@ def check_outputs(paths: BatchPaths, workers: int | None = None) -> OutputChecks
                 checks.parse_and_pixels.failed.append(f"{name}: does not parse")
             elif failure == "pixels":
                 checks.parse_and_pixels.failed.append(f"{name}: pixel data differs from the input")
+            elif failure == "altered":
+                checks.parse_and_pixels.failed.append(
+                    f"{name}: bytes differ from those the run wrote (manifest output_hash)"
+                )
     return checks
 
 

@@ -5,6 +5,8 @@ import shutil
 import pydicom
 import pytest
 
+from anon_pipeline.engine.pipeline import whitelist_step
+from anon_pipeline.engine.rules import SHIPPED_RULES_DIR, load_rule_set
 from anon_pipeline.engine.tables import IDENTIFIERS, PART_SCHEMAS, read_rows, write_rows
 from anon_pipeline.engine.verification import check_accounted, check_outputs
 from anon_pipeline_tests.conftest import process_cd
@@ -108,3 +110,36 @@ def test_a_file_the_manifest_does_not_know_fails_accounting(batch):
     findings = check_accounted(batch.paths)
     assert not findings.passed
     assert "1 files without a row" in findings.failed[0]
+
+
+def test_a_released_file_changed_after_the_run_fails_even_when_it_parses(batch):
+    """The approval binds the manifest's output hashes; a released file whose bytes are
+    no longer those (edited later, or left by a run that stopped between its secure
+    and release swaps) must fail, even with its pixels and every other check intact."""
+
+    def edit(dataset):
+        dataset.SliceThickness = "9.99"
+
+    name = rewrite(first_output(batch), edit)
+    checks = check_outputs(batch.paths, workers=1)
+    assert checks.parse_and_pixels.failed == [
+        f"{name}: bytes differ from those the run wrote (manifest output_hash)"
+    ]
+    assert checks.private_attributes.passed and checks.identifying_values.passed
+
+
+def test_released_files_from_another_run_fail_against_this_runs_manifest(tmp_path, patients, key):
+    """A run stopped between its two swaps leaves new released files beside the old
+    secure manifest. Another rule set gives other bytes (same names and pixels), and the
+    check sees it."""
+    batch = process_cd(tmp_path, patients[:1], key, workers=1)
+    old_manifest = batch.paths.manifest.read_bytes()
+    rules = (SHIPPED_RULES_DIR / "whitelist.yaml").read_text()
+    assert "  SliceThickness: keep\n" in rules
+    edited = tmp_path / "whitelist.yaml"
+    edited.write_text(rules.replace("  SliceThickness: keep\n", "  SliceThickness: remove\n"))
+    whitelist_step(batch.paths, load_rule_set(edited), key, workers=1)
+    batch.paths.manifest.write_bytes(old_manifest)  # the secure swap never happened
+    failed = check_outputs(batch.paths, workers=1).parse_and_pixels.failed
+    assert len(failed) == len(batch.release_files()) == 6
+    assert all(item.endswith("(manifest output_hash)") for item in failed)
