@@ -26,13 +26,13 @@ Progress = Callable[[int, int], None]
 
 MIN_CHUNK, MAX_CHUNK = 16, 256
 CHUNKS_PER_WORKER = 8
-# Below this, starting a pool (1-2 s of a core for the fork server's imports) costs more
+# Below this, starting a pool (about 1 s of a core for the fork server's imports) costs more
 # than the pool could save: this process does the work alone.
 MIN_POOL_ITEMS = 256
 IN_FLIGHT_PER_WORKER = 2  # one running, one waiting: a worker never idles between chunks
 # Imported once by the fork server, so each worker starts without importing pydicom.
-# pandas: pyarrow imports it on the first table it builds (0.5 s per worker otherwise).
-PRELOADED_MODULES = ["anon_pipeline.engine.stage", "anon_pipeline.engine.scan", "pandas"]
+# Not pandas: workers never build Arrow arrays (the parent writes the side tables).
+PRELOADED_MODULES = ["anon_pipeline.engine.stage", "anon_pipeline.engine.scan"]
 
 
 def default_workers() -> int:
@@ -51,7 +51,7 @@ def chunked(items: Sequence[Item], workers: int) -> list[list[Item]]:
 
 class WorkerPool:
     """`size` worker processes, started by a helper thread so the caller never waits for
-    the fork server's imports (1-2 s of pydicom and pandas); `answered()` turns true once
+    the fork server's imports (about 1 s of pydicom); `answered()` turns true once
     a worker has run a first task. A pool that cannot start never answers."""
 
     def __init__(self, size: int) -> None:

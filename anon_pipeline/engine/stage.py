@@ -36,7 +36,7 @@ from anon_pipeline.engine.tables import (
     UID_PAIRS,
     UNLISTED,
     VALUES,
-    write_part,
+    SideTables,
 )
 from anon_pipeline.engine.transform import UnlistedAttribute, apply_rules
 from anon_pipeline.engine.uids import REQUIRED_UIDS, output_name_for
@@ -158,22 +158,35 @@ class ChunkRecorder:
     def add_values(self, values: list[tuple[str, str, str, str | None]]) -> None:
         self.values.update(set(values))  # a value counts once per file
 
-    def write(self, job: StageJob, chunk_index: int) -> None:
+    def tables(self) -> dict[str, dict[str, list[Any]]]:
+        """The chunk's side-table rows as columns (rows of dicts cost ten times as much to
+        turn into Arrow), for the parent to write (`SideTables`)."""
         pairs = sorted(self.uid_pairs.items())
-        columns = {"original_uid": [o for o, _ in pairs], "hashed_uid": [h for _, h in pairs]}
-        write_part(job.work_dir, UID_PAIRS, chunk_index, columns)
         identifiers = sorted(self.identifiers)
-        columns = {"keyword": [k for k, _ in identifiers], "value": [v for _, v in identifiers]}
-        write_part(job.work_dir, IDENTIFIERS, chunk_index, columns)
-        columns = {"row": [row for row, _ in self.unlisted]}
+        unlisted: dict[str, list[Any]] = {"row": [row for row, _ in self.unlisted]}
         for name in ("tag", "keyword", "vr", "path", "sample"):
-            columns[name] = [getattr(item, name) for _, item in self.unlisted]
-        write_part(job.work_dir, UNLISTED, chunk_index, columns)
+            unlisted[name] = [getattr(item, name) for _, item in self.unlisted]
         keys = list(self.values)
         names = ("tag_path", "keyword_path", "vr", "value")
-        columns = {name: [key[index] for key in keys] for index, name in enumerate(names)}
-        columns["files"] = [self.values[key] for key in keys]
-        write_part(job.work_dir, VALUES, chunk_index, columns)
+        values = {name: [key[index] for key in keys] for index, name in enumerate(names)}
+        values["files"] = [self.values[key] for key in keys]
+        return {
+            UID_PAIRS: {"original_uid": [o for o, _ in pairs], "hashed_uid": [h for _, h in pairs]},
+            IDENTIFIERS: {
+                "keyword": [k for k, _ in identifiers],
+                "value": [v for _, v in identifiers],
+            },
+            UNLISTED: unlisted,
+            VALUES: values,
+        }
+
+
+@dataclass(frozen=True)
+class ChunkResult:
+    """What a worker sends back for one chunk: an outcome per file and the side-table rows."""
+
+    outcomes: list[FileOutcome]
+    tables: dict[str, dict[str, list[Any]]]
 
 
 def transform_with_pydicom(job: StageJob, data: bytes) -> FileResult | str:
@@ -261,12 +274,11 @@ def process_file(job: StageJob, scanned: ScannedFile, recorder: ChunkRecorder) -
     )
 
 
-def process_chunk(job: StageJob, chunk_index: int, chunk: list[ScannedFile]) -> list[FileOutcome]:
+def process_chunk(job: StageJob, _index: int, chunk: list[ScannedFile]) -> list[ChunkResult]:
     recorder = ChunkRecorder()
     with quiet_pydicom():
         outcomes = [process_file(job, scanned, recorder) for scanned in chunk]
-    recorder.write(job, chunk_index)
-    return outcomes
+    return [ChunkResult(outcomes, recorder.tables())]
 
 
 def run_stage(
@@ -283,7 +295,7 @@ def run_stage(
 ) -> tuple[StageReport, list[FileOutcome]]:
     """Process every processable row; return the report and one outcome per row, in row order.
 
-    Writes files into `output_dir` and side-table parts into `work_dir`.
+    Writes files into `output_dir` and the side tables into `work_dir`.
     """
     started = time.perf_counter()
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -299,10 +311,17 @@ def run_stage(
             to_process.append(row)
         else:
             outcomes[row.row] = fixed
-    for outcome in map_chunks(
-        process_chunk, job, to_process, workers or default_workers(), progress
-    ):
-        outcomes[outcome.row] = outcome
+    side_tables = SideTables(job.work_dir)
+    try:
+        for chunk in map_chunks(
+            process_chunk, job, to_process, workers or default_workers(), progress
+        ):
+            side_tables.add(chunk.tables)
+            outcomes.update((outcome.row, outcome) for outcome in chunk.outcomes)
+    except BaseException:
+        side_tables.discard()
+        raise
+    side_tables.close()
     ordered = [outcomes[row.row] for row in scanned]
 
     report = StageReport(stage, rule_set.version, files_in=len(scanned))

@@ -1,12 +1,14 @@
 """The Parquet tables a batch leaves behind, and their schemas.
 
-Workers stream per-chunk parts (UID pairs, queued attributes, output values) to a
-work folder; DuckDB then aggregates them out of core, so neither a worker nor the
-parent holds a whole batch's values in memory.
+A stage's side tables (UID pairs, queued attributes, output values) go to a work
+folder as the chunks finish (`SideTables`); DuckDB then aggregates them out of core,
+so neither a worker nor the parent holds a whole batch's values in memory.
 """
 
 from __future__ import annotations
 
+import os
+import secrets
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -15,7 +17,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from anon_pipeline.engine.atomic import temporary_sibling
+from anon_pipeline.engine.atomic import STAGING_MARK, temporary_sibling
 
 UID_PAIRS = "uid_pairs"
 IDENTIFIERS = "identifiers"
@@ -76,15 +78,63 @@ OUTCOME_SCHEMA = pa.schema(OUTCOME_FIELDS)
 MANIFEST_SCHEMA = pa.schema(SCAN_FIELDS + OUTCOME_FIELDS[1:])
 
 
-def write_part(
-    work_dir: Path, table: str, chunk_index: int, columns: Mapping[str, list[Any]]
-) -> None:
-    """One worker chunk's part of a side table, from columns (rows of dicts cost ten times
-    as much to turn into Arrow); always written, even empty, so globs match."""
-    folder = Path(work_dir) / table
-    folder.mkdir(parents=True, exist_ok=True)
-    arrow = pa.Table.from_pydict(dict(columns), schema=PART_SCHEMAS[table])
-    pq.write_table(arrow, folder / f"chunk-{chunk_index:06d}.parquet")
+ROW_GROUP_ROWS = 20_000  # rows a side table holds in memory before they go to disk
+
+
+class SideTables:
+    """The stage's side tables, one Parquet file each, written in the parent as the
+    workers' chunks come back: a chunk's rows arrive as plain columns, so workers never
+    build Arrow arrays (pyarrow imports pandas for its first one: 0.4 s per process),
+    and a batch makes four files, not four per chunk. At most ROW_GROUP_ROWS rows per
+    table wait in memory. Each file appears under its name only when complete."""
+
+    def __init__(self, work_dir: Path) -> None:
+        self.work_dir = Path(work_dir)
+        self.pending: dict[str, dict[str, list[Any]]] = {
+            table: {name: [] for name in schema.names} for table, schema in PART_SCHEMAS.items()
+        }
+        self.writers: dict[str, tuple[pq.ParquetWriter, Path, Path]] = {}
+
+    def add(self, chunk: Mapping[str, Mapping[str, list[Any]]]) -> None:
+        """One chunk's rows: table -> column -> values."""
+        for table, columns in chunk.items():
+            pending = self.pending[table]
+            for name, values in columns.items():
+                pending[name].extend(values)
+            if len(next(iter(pending.values()))) >= ROW_GROUP_ROWS:
+                self.flush(table)
+
+    def flush(self, table: str) -> None:
+        if table not in self.writers:
+            path = self.work_dir / table / "rows.parquet"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            temporary = path.with_name(f".{path.name}{STAGING_MARK}{secrets.token_hex(4)}")
+            self.writers[table] = (
+                pq.ParquetWriter(temporary, PART_SCHEMAS[table]),
+                temporary,
+                path,
+            )
+        columns = self.pending[table]
+        if len(next(iter(columns.values()))):
+            arrow = pa.Table.from_pydict(columns, schema=PART_SCHEMAS[table])
+            self.writers[table][0].write_table(arrow)
+        self.pending[table] = {name: [] for name in columns}
+
+    def close(self) -> None:
+        """Write what waits and put every table in place (an empty table too, so globs match)."""
+        for table in PART_SCHEMAS:
+            self.flush(table)
+        for writer, temporary, path in self.writers.values():
+            writer.close()
+            os.replace(temporary, path)
+        self.writers.clear()
+
+    def discard(self) -> None:
+        """After a failure: close and delete the unfinished files."""
+        for writer, temporary, _ in self.writers.values():
+            writer.close()
+            temporary.unlink(missing_ok=True)
+        self.writers.clear()
 
 
 def read_rows(path: Path) -> list[dict[str, Any]]:

@@ -1,6 +1,7 @@
 """Chunk functions for the parallel tests: importable by worker processes."""
 
 import os
+import sys
 import time
 
 
@@ -14,3 +15,8 @@ def fail_on(bad: int, _index: int, chunk: list[int]) -> list[int]:
     if bad in chunk:
         raise ValueError(f"item {bad} failed")
     return chunk
+
+
+def imported(module: str) -> bool:
+    """Whether this (worker) process has imported `module`."""
+    return module in sys.modules

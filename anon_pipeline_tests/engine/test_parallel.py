@@ -6,7 +6,11 @@ import pytest
 
 from anon_pipeline.engine import parallel
 from anon_pipeline.engine.parallel import chunked, map_chunks
-from anon_pipeline_tests.engine.parallel_helpers import fail_on, square_slowly
+from anon_pipeline.engine.scan import scan_batch
+from anon_pipeline.engine.stage import Outcome, Stage, StageJob, process_chunk
+from anon_pipeline.engine.synthetic import fake_patient, write_cd_batch
+from anon_pipeline.engine.tables import VALUES
+from anon_pipeline_tests.engine.parallel_helpers import fail_on, imported, square_slowly
 
 PRODUCTION_MIN_POOL_ITEMS = parallel.MIN_POOL_ITEMS  # read at collection, before conftest patches
 
@@ -105,3 +109,23 @@ def test_after_an_error_a_shared_pool_is_replaced():
         results = list(map_chunks(square_slowly, 0.8, list(range(320)), 2))
     assert sorted(item for item, _, _ in results) == list(range(320))
     assert len({pid for _, _, pid in results}) == 2
+
+
+def test_a_stage_worker_never_imports_pandas(tmp_path, whitelist, key):
+    """pyarrow imports pandas (about 0.4 s) for the first array it builds. Workers send
+    their side-table rows back as plain columns instead, so the fork server need not
+    preload pandas and every pool starts that much sooner."""
+    batch = tmp_path / "cd"
+    write_cd_batch(batch, [fake_patient(1)], series=1, slices=3)
+    scanned = scan_batch(batch, workers=1)
+    job = StageJob(Stage.WHITELIST, whitelist, key, batch, tmp_path / "out", tmp_path / "work")
+    pool = parallel.WorkerPool(1)
+    try:
+        [result] = pool.submit(process_chunk, job, 0, scanned).result(timeout=120)
+        outcomes = [outcome.outcome for outcome in result.outcomes]
+        assert outcomes.count(Outcome.ANONYMIZED) == 3, [o.disposition for o in result.outcomes]
+        assert len(result.tables[VALUES]["value"]) > 50  # it did build the inventory rows
+        assert pool.submit(imported, "pydicom").result(timeout=60)  # the check can say yes
+        assert not pool.submit(imported, "pandas").result(timeout=60)
+    finally:
+        pool.close()

@@ -13,7 +13,7 @@ from pydicom.uid import RLELossless
 from anon_pipeline.engine.dicomfile import content_hash, pixel_data_hash
 from anon_pipeline.engine.inventory import attribute_values
 from anon_pipeline.engine.synthetic import make_ct_slice
-from anon_pipeline.engine.tables import write_inventory, write_part
+from anon_pipeline.engine.tables import SideTables, write_inventory
 from anon_pipeline_tests.conftest import process_cd, query, run_pipeline, tree_digest, write_dataset
 
 
@@ -232,8 +232,10 @@ def test_the_inventory_still_builds_from_parts_of_one_row_per_file(tmp_path):
     rows = query(f"SELECT value, files FROM '{tmp_path / 'inventory.parquet'}' ORDER BY value")
     assert rows == [("CT", 2), ("MR", 1)]
     counted = tmp_path / "counted"
-    write_part(counted, "values", 0, {**{k: v[:2] for k, v in legacy.items() if k != "row"},
-                                              "files": [2, 1]})  # fmt: skip
+    side_tables = SideTables(counted)
+    side_tables.add({"values": {**{k: v[:2] for k, v in legacy.items() if k != "row"},
+                                "files": [2, 1]}})  # fmt: skip
+    side_tables.close()
     write_inventory(counted, counted / "inventory.parquet")
     assert query(f"SELECT sum(files) FROM '{counted / 'inventory.parquet'}'") == [(3,)]
 
