@@ -2,7 +2,10 @@
 that cannot be read. Each ends in a clear outcome; nothing earlier is lost."""
 
 import errno
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -145,3 +148,57 @@ def test_an_unreadable_file_is_recorded_with_the_reason(tmp_path, monkeypatch):
 def test_a_batch_folder_that_is_gone_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="batch folder does not exist: cd_gone"):
         scan_batch(tmp_path / "cd_gone", workers=1)
+
+
+# Runs a whole batch in a process the permission bits apply to, and prints the manifest's
+# dispositions by path.
+RESTRICTED_RUN = """
+import json, sys
+from pathlib import Path
+from anon_pipeline.engine.pipeline import BatchPaths, anonymize_batch
+from anon_pipeline.engine.rules import load_shipped_rule_set
+from anon_pipeline.engine.tables import read_rows
+batch, secure, release, key = sys.argv[1:5]
+paths = BatchPaths(Path(batch), Path(secure), Path(release))
+anonymize_batch(paths, blacklist=load_shipped_rule_set("blacklist"),
+                whitelist=load_shipped_rule_set("whitelist"), key=bytes.fromhex(key), workers=1)
+print(json.dumps({row["relative_path"]: row["disposition"] for row in read_rows(paths.manifest)}))
+"""
+# Root reads everything through CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH; without them
+# (setpriv, util-linux) root meets the permission bits like anyone else.
+WITHOUT_OVERRIDES = ["--inh-caps=-dac_override,-dac_read_search",
+                     "--bounding-set=-dac_override,-dac_read_search"]  # fmt: skip
+
+
+def test_real_permission_denied_on_a_file_and_a_folder_gives_held_rows(tmp_path):
+    """Not simulated: a file and a folder with mode 000, and a run that the permission
+    bits apply to (tests run as root, so the run drops root's override capabilities)."""
+    batch = tmp_path / "incoming" / "cd"
+    write_cd_batch(batch, [fake_patient(3)], series=2, slices=2)
+    closed_folder, open_folder = sorted({image.parent for image in batch.rglob("IM*")})
+    closed_file = sorted(open_folder.glob("IM*"))[0]
+    before = tree_digest(batch)
+    closed_file.chmod(0)
+    closed_folder.chmod(0)
+    outputs = [str(tmp_path / zone / "cd") for zone in ("secure", "release")]
+    command = [sys.executable, "-c", RESTRICTED_RUN, str(batch), *outputs, TEST_KEY.hex()]
+    if os.geteuid() == 0:
+        command = ["setpriv", *WITHOUT_OVERRIDES, *command]
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    finally:
+        closed_folder.chmod(0o755)
+        closed_file.chmod(0o644)
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = json.loads(result.stdout.splitlines()[-1])
+    assert (
+        rows[str(closed_folder.relative_to(batch))]
+        == "held: unreadable (folder: Permission denied)"
+    )
+    assert rows[str(closed_file.relative_to(batch))] == "held: unreadable (Permission denied)"
+    others = [path for path in rows if path.startswith(str(open_folder.relative_to(batch)))]
+    assert sorted(rows[path] for path in others) == [
+        "anonymized",
+        "held: unreadable (Permission denied)",
+    ]
+    assert tree_digest(batch) == before  # the input folder is never modified
