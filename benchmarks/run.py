@@ -76,7 +76,7 @@ PAIRED_ROWS = {
 }
 PAIRED_SLICE = 50
 # Each stage with 1 and with 2 workers once the pool has started: how the per-file work
-# scales, without the pool's start (1-1.5 s of a core), which a 1,000-file run pays.
+# scales, without the pool's start (about 0.5 s of a core), which a 1,000-file run pays.
 WARM_POOL = "warm_pool"
 COLD_ROWS = {
     "cold_cp": ("cp -r + sync, cold cache (baseline)", "cold_cp"),
