@@ -23,11 +23,12 @@ import json
 import shutil
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from anon_pipeline.engine.arrivals import DEFAULT_MARKER
@@ -43,10 +44,10 @@ from anon_pipeline.engine.tables import (
     OUTCOME_SCHEMA,
     SCAN_SCHEMA,
     read_rows,
+    write_columns,
     write_identifiers,
     write_inventory,
     write_review_queue,
-    write_rows,
     write_uid_map,
 )
 
@@ -157,8 +158,10 @@ def phase(progress: PhaseProgress | None, name: str) -> Progress | None:
     return lambda done, total: progress(name, done, total)
 
 
-def scan_rows_to_table(rows: list[ScannedFile]) -> list[dict[str, Any]]:
-    return [{**vars(row), "kind": row.kind.value} for row in rows]
+def columns_of(records: Sequence[Any], schema: pa.Schema) -> dict[str, list[Any]]:
+    """A table's columns straight from its records' attributes: no dict per row, which
+    would cost a batch's worth of memory again (enums are strings already)."""
+    return {name: [getattr(record, name) for record in records] for name in schema.names}
 
 
 def read_scan(path: Path) -> list[ScannedFile]:
@@ -169,17 +172,14 @@ def read_outcomes(path: Path) -> list[FileOutcome]:
     return [FileOutcome(**{**row, "outcome": Outcome(row["outcome"])}) for row in read_rows(path)]
 
 
-def outcome_rows(outcomes: list[FileOutcome]) -> list[dict[str, Any]]:
-    return [{**vars(outcome), "outcome": outcome.outcome.value} for outcome in outcomes]
-
-
-def manifest_rows(scanned: list[ScannedFile], outcomes: list[FileOutcome]) -> list[dict[str, Any]]:
+def write_manifest(path: Path, scanned: list[ScannedFile], outcomes: list[FileOutcome]) -> None:
     """Scan facts joined with each row's final outcome: one row per input file."""
     by_row = {outcome.row: outcome for outcome in outcomes}
-    return [
-        {**scanned_row, **outcome_rows([by_row[scanned_row["row"]]])[0]}
-        for scanned_row in scan_rows_to_table(scanned)
-    ]
+    final = [by_row[row.row] for row in scanned]
+    del by_row
+    columns = columns_of(scanned, SCAN_SCHEMA)
+    columns.update(columns_of(final, OUTCOME_SCHEMA.remove(OUTCOME_SCHEMA.get_field_index("row"))))
+    write_columns(path, columns, MANIFEST_SCHEMA)
 
 
 def stage2_inputs(scanned: list[ScannedFile], stage1: list[FileOutcome]) -> list[ScannedFile]:
@@ -216,7 +216,7 @@ def scan_step(
     with staged_batch(paths.batch_dir, scratch, log) as batch_dir:
         scanned = scan_batch(batch_dir, workers, progress, marker)
     paths.secure_dir.mkdir(parents=True, exist_ok=True, mode=SECURE_MODE)
-    write_rows(paths.scan, scan_rows_to_table(scanned), SCAN_SCHEMA)
+    write_columns(paths.scan, columns_of(scanned, SCAN_SCHEMA), SCAN_SCHEMA)
     return ScanReport(
         files=len(scanned),
         bytes=sum(row.size for row in scanned),
@@ -244,7 +244,9 @@ def blacklist_step(
             Stage.BLACKLIST, batch_dir, scanned, staging / FILES_FOLDER,
             staging / "parts", rule_set, key, workers, progress,
         )  # fmt: skip
-        write_rows(staging / "outcomes.parquet", outcome_rows(outcomes), OUTCOME_SCHEMA)
+        write_columns(
+            staging / "outcomes.parquet", columns_of(outcomes, OUTCOME_SCHEMA), OUTCOME_SCHEMA
+        )
         write_identifiers(staging / "parts", staging / "identifiers.parquet")
         shutil.rmtree(staging / "parts")
     return report
@@ -270,12 +272,14 @@ def whitelist_step(
             Stage.WHITELIST, paths.stage1_files, stage2_inputs(scanned, stage1),
             release / FILES_FOLDER, secure / "parts", rule_set, key, workers, progress,
         )  # fmt: skip
-        write_rows(secure / "outcomes.parquet", outcome_rows(stage2), OUTCOME_SCHEMA)
+        write_columns(
+            secure / "outcomes.parquet", columns_of(stage2, OUTCOME_SCHEMA), OUTCOME_SCHEMA
+        )
         # In the same swap as the files it describes: a crash must never leave new
         # files beside no inventory, or an old one.
         write_inventory(secure / "parts", release / "inventory.parquet")
         final = final_outcomes(stage1, stage2)
-        write_rows(secure / "manifest.parquet", manifest_rows(scanned, final), MANIFEST_SCHEMA)
+        write_manifest(secure / "manifest.parquet", scanned, final)
         run = {
             "operator": operator or getpass.getuser(),
             "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -367,7 +371,7 @@ def blacklist_folder(
             rule_set, key, workers, phase(progress, "blacklist"),
         )  # fmt: skip
         shutil.rmtree(output / ".parts")
-        write_rows(output / "manifest.parquet", manifest_rows(scanned, outcomes), MANIFEST_SCHEMA)
+        write_manifest(output / "manifest.parquet", scanned, outcomes)
     return report
 
 
@@ -393,7 +397,7 @@ def whitelist_folder(
             Stage.WHITELIST, input_dir, scanned, output / FILES_FOLDER, secure / ".parts",
             rule_set, key, workers, phase(progress, "whitelist"),
         )  # fmt: skip
-        write_rows(secure / "manifest.parquet", manifest_rows(scanned, outcomes), MANIFEST_SCHEMA)
+        write_manifest(secure / "manifest.parquet", scanned, outcomes)
         write_uid_map(secure / ".parts", secure / "uid_map.parquet")
         write_review_queue(secure / ".parts", secure / "review_queue.parquet")
         write_inventory(secure / ".parts", output / "inventory.parquet")

@@ -42,7 +42,7 @@ class Kind(StrEnum):
 PROCESSABLE = frozenset({Kind.IMAGE, Kind.DICOM_OTHER})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # a batch's worth of them: no __dict__ each
 class ScannedFile:
     """One manifest row. Holds PHI (paths, original UIDs): secure zone only."""
 

@@ -55,7 +55,7 @@ class Outcome(StrEnum):
     SKIPPED = "skipped"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # a batch's worth of them: no __dict__ each
 class FileOutcome:
     """What a stage did with one input row. `error` may quote pydicom: secure zone only."""
 

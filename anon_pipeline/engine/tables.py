@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -142,10 +142,10 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
     return pq.read_table(path).to_pylist()
 
 
-def write_rows(path: Path, rows: Iterable[Mapping[str, Any]], schema: pa.Schema) -> None:
-    """Write rows as one Parquet file, atomically."""
+def write_columns(path: Path, columns: Mapping[str, list[Any]], schema: pa.Schema) -> None:
+    """Write columns as one Parquet file, atomically."""
     with temporary_sibling(Path(path)) as temporary:
-        pq.write_table(pa.Table.from_pylist(list(rows), schema=schema), temporary)
+        pq.write_table(pa.Table.from_pydict(dict(columns), schema=schema), temporary)
 
 
 def aggregate_query(work_dir: Path, query: str, output: Path) -> int:

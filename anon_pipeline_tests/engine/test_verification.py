@@ -7,7 +7,7 @@ import pytest
 
 from anon_pipeline.engine.pipeline import whitelist_step
 from anon_pipeline.engine.rules import SHIPPED_RULES_DIR, load_rule_set
-from anon_pipeline.engine.tables import IDENTIFIERS, PART_SCHEMAS, read_rows, write_rows
+from anon_pipeline.engine.tables import IDENTIFIERS, PART_SCHEMAS, read_rows, write_columns
 from anon_pipeline.engine.verification import check_accounted, check_outputs
 from anon_pipeline_tests.conftest import process_cd
 
@@ -73,7 +73,8 @@ def test_an_identifying_value_in_another_character_set_fails(batch):
     byte forms searched for; the check also reads the text pydicom decodes."""
     name = "山田太郎花子"
     rows = [*read_rows(batch.paths.identifiers), {"keyword": "PatientName", "value": name}]
-    write_rows(batch.paths.identifiers, rows, PART_SCHEMAS[IDENTIFIERS])
+    columns = {column: [row[column] for row in rows] for column in ("keyword", "value")}
+    write_columns(batch.paths.identifiers, columns, PART_SCHEMAS[IDENTIFIERS])
 
     def plant(dataset):
         dataset.SpecificCharacterSet = ["", "ISO 2022 IR 87"]
