@@ -16,17 +16,25 @@ REQUIRED_UIDS = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "SOP
 DICOM_ROOT = "1.2.840.10008."  # PS3.6 Annex A: every registered UID lives under it
 
 
-@lru_cache(maxsize=65536)
 def is_registered_uid(uid: str) -> bool:
     """True for UIDs in DICOM's registry (SOP classes, transfer syntaxes, coding schemes...).
 
     These name standard things, not patients, and hashing them would break the files.
     """
-    # Checking the root first also keeps pydicom from warning (with the value) on bad UIDs.
-    return uid.startswith(DICOM_ROOT) and bool(UID(uid).type)
+    # Checking the root first also keeps pydicom from warning (with the value) on bad UIDs,
+    # and keeps the cache to the registry's few UIDs instead of every instance UID met.
+    return uid.startswith(DICOM_ROOT) and is_in_registry(uid)
 
 
-@lru_cache(maxsize=16384)  # a slice's UID comes back in its neighbours' references
+@lru_cache(maxsize=1024)
+def is_in_registry(uid: str) -> bool:
+    return bool(UID(uid).type)
+
+
+# A slice's UID comes back in its neighbours' references, and its study and series UIDs
+# in every slice; a few thousand entries hold them (and fill within one CD, so a
+# worker's memory does not creep up with the batch).
+@lru_cache(maxsize=4096)
 def hash_uid(uid: str, key: bytes) -> str:
     """Map a UID to `2.25.<128-bit keyed hash>`; registered UIDs pass unchanged."""
     uid = uid.strip().rstrip("\0")
