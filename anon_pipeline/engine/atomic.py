@@ -80,10 +80,16 @@ def write_all(descriptor: int, parts: Sequence[Any]) -> None:
             first += 1
 
 
+def staging_path_for(path: Path) -> Path:
+    """A hidden, unique name beside `path` to build it under before it is renamed in
+    place (`remove_leftovers` recognises it)."""
+    return path.with_name(f".{path.name}{STAGING_MARK}{secrets.token_hex(4)}")
+
+
 def write_bytes_atomically(path: Path, data: bytes) -> None:
     """Write `data` to `path` through a temporary name in the same folder."""
     path = Path(path)
-    temporary = path.with_name(f".{path.name}{STAGING_MARK}{secrets.token_hex(4)}")
+    temporary = staging_path_for(path)
     try:
         with open(temporary, "xb") as output:
             output.write(data)
@@ -99,7 +105,7 @@ def write_bytes_atomically(path: Path, data: bytes) -> None:
 def temporary_sibling(path: Path) -> Iterator[Path]:
     """A temporary path beside `path`; renamed onto `path` if the block succeeds."""
     path = Path(path)
-    temporary = path.with_name(f".{path.name}{STAGING_MARK}{secrets.token_hex(4)}")
+    temporary = staging_path_for(path)
     try:
         yield temporary
         os.replace(temporary, path)
@@ -116,7 +122,7 @@ def staged_directory(target: Path, mode: int = 0o755) -> Iterator[Path]:
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     remove_leftovers(target)
-    staging = target.with_name(f".{target.name}{STAGING_MARK}{secrets.token_hex(4)}")
+    staging = staging_path_for(target)
     staging.mkdir(mode=mode)
     try:
         yield staging

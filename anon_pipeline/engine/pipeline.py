@@ -176,7 +176,6 @@ def write_manifest(path: Path, scanned: list[ScannedFile], outcomes: list[FileOu
     """Scan facts joined with each row's final outcome: one row per input file."""
     by_row = {outcome.row: outcome for outcome in outcomes}
     final = [by_row[row.row] for row in scanned]
-    del by_row
     columns = columns_of(scanned, SCAN_SCHEMA)
     columns.update(columns_of(final, OUTCOME_SCHEMA.remove(OUTCOME_SCHEMA.get_field_index("row"))))
     write_columns(path, columns, MANIFEST_SCHEMA)

@@ -8,7 +8,6 @@ so neither a worker nor the parent holds a whole batch's values in memory.
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from anon_pipeline.engine.atomic import STAGING_MARK, temporary_sibling
+from anon_pipeline.engine.atomic import staging_path_for, temporary_sibling
 
 UID_PAIRS = "uid_pairs"
 IDENTIFIERS = "identifiers"
@@ -108,7 +107,7 @@ class SideTables:
         if table not in self.writers:
             path = self.work_dir / table / "rows.parquet"
             path.parent.mkdir(parents=True, exist_ok=True)
-            temporary = path.with_name(f".{path.name}{STAGING_MARK}{secrets.token_hex(4)}")
+            temporary = staging_path_for(path)
             self.writers[table] = (
                 pq.ParquetWriter(temporary, PART_SCHEMAS[table]),
                 temporary,

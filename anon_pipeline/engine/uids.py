@@ -28,6 +28,7 @@ def is_registered_uid(uid: str) -> bool:
 
 @lru_cache(maxsize=1024)
 def is_in_registry(uid: str) -> bool:
+    """pydicom's UID registry names the UID (only asked for UIDs under the DICOM root)."""
     return bool(UID(uid).type)
 
 
