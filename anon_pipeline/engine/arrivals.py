@@ -27,12 +27,13 @@ def listing_signature(batch_dir: Path) -> tuple[str, int]:
     and how many folders could not be listed. Such a folder counts in the hash with its
     error, since os.walk alone would skip it without a word."""
     digest = hashlib.blake2b(digest_size=16)
-    unlistable: list[str] = []
+    unlistable = 0
 
     def note_unlistable(error: OSError) -> None:
+        nonlocal unlistable
         relative = os.path.relpath(error.filename or batch_dir, batch_dir)
         digest.update(f"{relative}\0unlistable\0{error.errno}\n".encode())
-        unlistable.append(relative)
+        unlistable += 1
 
     for root, folders, files in os.walk(batch_dir, onerror=note_unlistable, followlinks=False):
         folders.sort()
@@ -44,7 +45,7 @@ def listing_signature(batch_dir: Path) -> tuple[str, int]:
                 continue
             relative = os.path.relpath(path, batch_dir)
             digest.update(f"{relative}\0{status.st_size}\0{status.st_mtime_ns}\n".encode())
-    return digest.hexdigest(), len(unlistable)
+    return digest.hexdigest(), unlistable
 
 
 def look_at_incoming(incoming: Path, marker: str = DEFAULT_MARKER) -> list[BatchState]:
