@@ -11,14 +11,9 @@ from anon_pipeline.definitions import defs
 from anon_pipeline.defs.jobs import anonymize_batch_job
 from anon_pipeline.defs.partitions import batches
 from anon_pipeline.defs.resources import settings_from_environment
-from anon_pipeline.defs.sensors import incoming_batches
+from anon_pipeline.defs.sensors import RUN_KEY_TAG, SENSOR_NAME_TAG, incoming_batches
 from anon_pipeline.engine.layout import init_root
 from anon_pipeline.engine.synthetic import write_demo_batches
-
-# System tags the sensor daemon reads to recognise runs it already requested
-# (so `make ui` does not run the demo batches a second time).
-SENSOR_NAME_TAG = "dagster/sensor_name"
-RUN_KEY_TAG = "dagster/run_key"
 
 
 def run_demo(batches_count: int) -> int:
@@ -45,6 +40,8 @@ def run_demo(batches_count: int) -> int:
             instance=instance,
             # The summary below is the demo's output; every event is in the UI (make ui).
             run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+            # The tags the sensor daemon reads to recognise runs it already requested
+            # (so `make ui` does not run the demo batches a second time).
             tags={
                 **request.tags,
                 SENSOR_NAME_TAG: incoming_batches.name,

@@ -1,5 +1,6 @@
 """The arrival sensor: a batch starts when the copy station has finished it."""
 
+import functools
 import json
 import time
 
@@ -8,10 +9,26 @@ import dagster as dg
 from anon_pipeline.defs.jobs import anonymize_batch_job, release_batch_job
 from anon_pipeline.defs.partitions import batches
 from anon_pipeline.defs.resources import PipelineSettings
-from anon_pipeline.engine.arrivals import BatchState, look_at_incoming, ready_batches
+from anon_pipeline.engine.arrivals import (
+    REQUESTED_MEMORY_SECONDS,
+    TOUCH_SLACK_SECONDS,
+    ArrivalMemory,
+    BatchState,
+    look_at_incoming,
+    run_key,
+    signature_of_run_key,
+)
+from anon_pipeline.engine.signoff import approvals_written_since
+
+# Tags Dagster puts on every run (dagster._core.storage.tags; not re-exported by dagster).
+PARTITION_TAG = "dagster/partition"
+SENSOR_NAME_TAG = "dagster/sensor_name"
+RUN_KEY_TAG = "dagster/run_key"
+ARRIVAL_SENSOR = "incoming_batches"
 
 
 @dg.sensor(
+    name=ARRIVAL_SENSOR,
     job=anonymize_batch_job,
     minimum_interval_seconds=15,
     default_status=dg.DefaultSensorStatus.RUNNING,
@@ -19,47 +36,55 @@ from anon_pipeline.engine.arrivals import BatchState, look_at_incoming, ready_ba
     "(default .copy_complete) or its listing has not changed for the quiet period (never for "
     "a batch with a folder that cannot be listed: the skip reason names it). Adds the "
     "partition and requests its run in one tick; the run key is the batch's name and listing "
-    "signature, so a batch never runs twice by accident.",
+    "signature, so a batch never runs twice by accident. Launched batches are walked again "
+    "only when their folder or marker is touched, or in a slow rotation.",
 )
 def incoming_batches(
     context: dg.SensorEvaluationContext, settings: PipelineSettings
 ) -> dg.SensorResult:
-    memory = json.loads(context.cursor) if context.cursor else {}
-    states = look_at_incoming(settings.data_root.incoming, settings.marker)
-    ready, new_memory = ready_batches(states, memory, time.time(), settings.quiet_seconds)
-    known = set(context.instance.get_dynamic_partitions(batches.name))
-    run_requests, new_partitions = [], []
-    for state in ready:
-        if memory.get(state.name, {}).get("launched") == state.signature:
-            new_memory[state.name]["launched"] = state.signature
-            continue
-        new_memory[state.name]["launched"] = state.signature
-        if state.name not in known:
-            new_partitions.append(state.name)
-        run_requests.append(
+    launched = set(context.instance.get_dynamic_partitions(batches.name))
+    look = look_at_incoming(
+        settings.data_root.incoming,
+        ArrivalMemory.from_json(context.cursor),
+        launched=launched,
+        last_launched_signature=functools.partial(
+            last_run_signature, context.instance, ARRIVAL_SENSOR
+        ),
+        quiet_seconds=settings.quiet_seconds,
+        marker=settings.marker,
+    )
+    new_partitions = [state.name for state in look.ready if state.name not in launched]
+    return dg.SensorResult(
+        run_requests=[
             dg.RunRequest(
                 partition_key=state.name,
-                run_key=f"{state.name}:{state.signature}",
+                run_key=run_key(state),
                 tags={"anon_pipeline/trigger": "arrival"},
             )
-        )
-    for name, seen in memory.items():  # keep what was launched, also for batches not ready now
-        if name in new_memory and "launched" in seen and "launched" not in new_memory[name]:
-            new_memory[name]["launched"] = seen["launched"]
-    return dg.SensorResult(
-        run_requests=run_requests,
+            for state in look.ready
+        ],
         dynamic_partitions_requests=[batches.build_add_request(new_partitions)]
         if new_partitions
         else [],
-        cursor=json.dumps(new_memory, sort_keys=True),
-        skip_reason=None if run_requests else waiting_reason(states, ready, settings.marker),
+        cursor=look.memory.to_json(),
+        skip_reason=None if look.ready else waiting_reason(look.arriving, settings.marker),
     )
 
 
-def waiting_reason(states: list[BatchState], ready: list[BatchState], marker: str) -> str:
+def last_run_signature(instance: dg.DagsterInstance, sensor: str, batch: str) -> str | None:
+    """The listing signature of the newest run this sensor started for a batch (from its
+    run key), or None if it started none."""
+    records = instance.get_run_records(
+        filters=dg.RunsFilter(tags={PARTITION_TAG: batch, SENSOR_NAME_TAG: sensor}), limit=1
+    )
+    key = records[0].dagster_run.tags.get(RUN_KEY_TAG) if records else None
+    return signature_of_run_key(key) if key else None
+
+
+def waiting_reason(arriving: list[BatchState], marker: str) -> str:
     """Why no run starts: a batch with a folder nobody can list never looks quiet, and
     would wait without a word (batch names only: paths inside a batch stay secure)."""
-    blocked = [state for state in states if state.unlistable_folders and state not in ready]
+    blocked = [state for state in arriving if state.unlistable_folders]
     reasons = [
         f"{state.name} waits: {state.unlistable_folders} folder(s) in it cannot be listed "
         f"(fix their permissions, or add {marker} to run it and hold what they contain)"
@@ -73,23 +98,32 @@ def waiting_reason(states: list[BatchState], ready: list[BatchState], marker: st
     minimum_interval_seconds=15,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Starts a release run when an approval appears (anon-pipeline approve); the "
-    "run key is the batch and the approved fingerprint, so each approval releases once.",
+    "run key is the batch and the approved fingerprint, so each approval releases once. Reads "
+    "only the approvals written since its previous look.",
 )
 def approved_batches(
     context: dg.SensorEvaluationContext, settings: PipelineSettings
 ) -> dg.SensorResult:
-    seen = json.loads(context.cursor) if context.cursor else {}
+    memory = json.loads(context.cursor) if context.cursor else {}
+    if "looked_at" not in memory:  # an older cursor (one entry per approval ever made)
+        memory = {"looked_at": time.time() - TOUCH_SLACK_SECONDS if memory else None}
+    now = time.time()
+    since = memory["looked_at"] - TOUCH_SLACK_SECONDS if memory["looked_at"] else None
+    requested = {
+        batch: seen
+        for batch, seen in memory.get("requested", {}).items()
+        if now - seen[1] < REQUESTED_MEMORY_SECONDS
+    }
     known = set(context.instance.get_dynamic_partitions(batches.name))
     run_requests = []
-    for path in sorted(settings.data_root.approvals.glob("*.json")):
-        batch, fingerprint = path.stem, json.loads(path.read_text())["fingerprint"]
-        if batch in known and seen.get(batch) != fingerprint:
-            seen[batch] = fingerprint
+    for batch, fingerprint in approvals_written_since(settings.data_root, since):
+        if batch in known and fingerprint and requested.get(batch, [None])[0] != fingerprint:
+            requested[batch] = [fingerprint, now]
             run_requests.append(
                 dg.RunRequest(partition_key=batch, run_key=f"{batch}:{fingerprint[:16]}")
             )
     return dg.SensorResult(
         run_requests=run_requests,
-        cursor=json.dumps(seen, sort_keys=True),
+        cursor=json.dumps({"looked_at": now, "requested": requested}, sort_keys=True),
         skip_reason=None if run_requests else "no new approval",
     )

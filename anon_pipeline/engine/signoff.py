@@ -47,6 +47,30 @@ def approval_path(root: DataRoot, batch: str) -> Path:
     return root.approvals / f"{batch}.json"
 
 
+def approvals_written_since(root: DataRoot, since: float | None) -> list[tuple[str, str]]:
+    """(batch, fingerprint) of the approvals written at or after `since` (every one when
+    None), by batch: what the release sensor reads, so that a look costs a `stat` per
+    approval ever made and a read only for the new ones."""
+    if not root.approvals.is_dir():
+        return []
+    with os.scandir(root.approvals) as entries:
+        names = sorted(
+            entry.name
+            for entry in entries
+            if entry.name.endswith(".json")
+            and entry.is_file(follow_symlinks=False)
+            and (since is None or entry.stat(follow_symlinks=False).st_mtime >= since)
+        )
+    found = []
+    for name in names:
+        try:
+            approval = json.loads((root.approvals / name).read_text())
+        except (OSError, ValueError):  # being replaced, or not an approval: the next look
+            continue
+        found.append((name.removesuffix(".json"), str(approval.get("fingerprint", ""))))
+    return found
+
+
 def approve(
     root: DataRoot,
     batch: str,

@@ -1,11 +1,14 @@
 """Release in Dagster: refused without a sign-off, started by the approvals sensor after one."""
 
+import os
+from pathlib import Path
+
 import dagster as dg
 
 from anon_pipeline.defs.jobs import release_batch_job
 from anon_pipeline.defs.resources import PipelineSettings
 from anon_pipeline.defs.sensors import approved_batches
-from anon_pipeline.engine.signoff import approve
+from anon_pipeline.engine.signoff import approval_path, approve
 from anon_pipeline.engine.synthetic import fake_patient, make_ct_slice
 from anon_pipeline_tests.conftest import write_dataset
 from anon_pipeline_tests.defs.conftest import definitions_for, incoming, run_batch
@@ -33,7 +36,7 @@ def tick(instance, settings, cursor=None):
         return approved_batches(context)
 
 
-def test_release_waits_for_a_second_persons_sign_off(tmp_path, instance, settings):
+def test_release_waits_for_a_second_persons_sign_off(tmp_path, instance, settings, monkeypatch):
     settings = PipelineSettings(root=settings.root, workers=1, operator="Olaf")
     write_clean_batch(settings)
     assert run_batch(settings, instance, BATCH).success
@@ -47,7 +50,21 @@ def test_release_waits_for_a_second_persons_sign_off(tmp_path, instance, setting
     approve(settings.data_root, BATCH, "Anna")
     first = tick(instance, settings)
     assert [request.partition_key for request in first.run_requests] == [BATCH]
-    assert tick(instance, settings, first.cursor).run_requests == []
+    again = tick(instance, settings, first.cursor)
+    assert again.run_requests == []
+    assert len(again.cursor) < 300  # what it remembers: recent requests and a time
+
+    os.utime(approval_path(settings.data_root, BATCH), (1.0, 1.0))  # an old approval
+    read, real_read_text = [], Path.read_text
+
+    def read_text(path, *args, **kwargs):
+        read.append(path)
+        return real_read_text(path, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "read_text", read_text)
+    assert tick(instance, settings, again.cursor).run_requests == []
+    assert read == []  # approvals older than the last look are only stat'ed
+    monkeypatch.undo()
 
     released = release_run(settings, instance)
     assert released.success

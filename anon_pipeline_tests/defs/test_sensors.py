@@ -7,7 +7,7 @@ from pathlib import Path
 import dagster as dg
 
 from anon_pipeline.defs.resources import PipelineSettings
-from anon_pipeline.defs.sensors import incoming_batches
+from anon_pipeline.defs.sensors import RUN_KEY_TAG, SENSOR_NAME_TAG, incoming_batches
 from anon_pipeline.engine.synthetic import fake_patient, write_cd_batch
 from anon_pipeline_tests.defs.conftest import incoming
 
@@ -88,3 +88,32 @@ def test_a_batch_with_a_folder_that_cannot_be_listed_says_why_it_waits(
     assert (
         closed.name not in result.skip_reason.skip_message
     )  # paths inside a batch stay in the secure zone
+
+
+def test_a_launched_batch_is_remembered_by_dagster_not_by_the_cursor(instance, settings):
+    """What was launched lives in Dagster's run keys: with the cursor lost (or after its
+    few minutes of memory), the rotation compares a batch with its last run's key and
+    starts nothing for an unchanged batch, and a new run for one changed deep inside."""
+    batch = incoming(settings) / "cd_kept"
+    write_cd_batch(batch, [fake_patient(6)], series=1, slices=2)
+    (batch / settings.marker).touch()
+    first = tick(instance, settings)
+    request = first.run_requests[0]
+    instance.add_dynamic_partitions("batch", ["cd_kept"])
+    instance.add_run(
+        dg.DagsterRun(
+            job_name="anonymize_batch",
+            tags={
+                "dagster/partition": "cd_kept",
+                SENSOR_NAME_TAG: incoming_batches.name,
+                RUN_KEY_TAG: request.run_key,
+            },
+        )
+    )
+    lost_cursor = tick(instance, settings)  # no memory: only the rotation looks at it
+    assert lost_cursor.run_requests == []
+    image = sorted(batch.rglob("IM*"))[0]
+    os.utime(image, ns=(1, 1))  # deep inside: no stat of the batch folder moves
+    changed = tick(instance, settings, lost_cursor.cursor)
+    assert [r.run_key for r in changed.run_requests] != [request.run_key]
+    assert [r.partition_key for r in changed.run_requests] == ["cd_kept"]
