@@ -32,7 +32,11 @@ MIN_POOL_ITEMS = 256
 IN_FLIGHT_PER_WORKER = 2  # one running, one waiting: a worker never idles between chunks
 # Imported once by the fork server, so each worker starts without importing pydicom.
 # Not pandas: workers never build Arrow arrays (the parent writes the side tables).
-PRELOADED_MODULES = ["anon_pipeline.engine.stage", "anon_pipeline.engine.scan"]
+PRELOADED_MODULES = [
+    "anon_pipeline.engine.stage",
+    "anon_pipeline.engine.scan",
+    "anon_pipeline.engine.output_checks",
+]
 
 
 def default_workers() -> int:

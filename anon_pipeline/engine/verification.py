@@ -7,30 +7,26 @@ never values, so they are safe to show in Dagster.
 
 from __future__ import annotations
 
-import io
+import os
 import re
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import AnyStr
 
 import duckdb
-from pydicom import dcmread
-from pydicom.dataelem import DataElement
-from pydicom.dataset import Dataset
 
-from anon_pipeline.engine.dicomfile import content_hash, pixel_data_hash, quiet_pydicom
-from anon_pipeline.engine.parallel import default_workers, map_chunks
+from anon_pipeline.engine.output_checks import (
+    IDENTIFIER_ENCODINGS,
+    Failure,
+    Identifiers,
+    ReleasedFile,
+    check_chunk,
+)
+from anon_pipeline.engine.parallel import Progress, default_workers, map_chunks
 from anon_pipeline.engine.pipeline import BatchPaths
 from anon_pipeline.engine.scan import list_batch
 from anon_pipeline.engine.tables import UID_PAIRS, read_rows
-from anon_pipeline.engine.transform import TEXT_VRS
 
 MAX_LISTED = 20
-# The character sets this data arrives in (ISO_IR 100, ISO_IR 101 for Polish, ISO_IR 192),
-# searched for in the raw bytes; values in any other character set (ISO 2022 escapes,
-# Cyrillic, Greek...) are found in the text pydicom decodes with the file's own.
-IDENTIFIER_ENCODINGS = ("latin-1", "iso8859-2", "utf-8")
 MIN_IDENTIFIER_LENGTH = 4  # shorter texts ("M", "Dr") would match by chance
 
 
@@ -63,28 +59,6 @@ class OutputChecks:
     parse_and_pixels: Findings = field(default_factory=Findings)
 
 
-@dataclass(frozen=True)
-class CheckInputs:
-    """What each worker needs to check files on its own; picklable."""
-
-    files_dir: Path
-    original_uids: frozenset[str]
-    identifier_pattern: re.Pattern[bytes] | None
-    identifier_keywords: dict[bytes, str]
-    identifier_text_pattern: re.Pattern[str] | None
-    identifier_text_keywords: dict[str, str]
-    expected_pixel_hashes: dict[str, str | None]
-    expected_output_hashes: dict[str, str | None]
-
-
-def walk(dataset: Dataset) -> Iterator[DataElement]:
-    for element in dataset:
-        yield element
-        if element.VR == "SQ":
-            for item in element.value:
-                yield from walk(item)
-
-
 def identifier_texts(values: list[tuple[str, str]]) -> dict[str, str]:
     """Texts to search for (each value and each PN component) -> attribute keyword."""
     texts: dict[str, str] = {}
@@ -109,104 +83,71 @@ def identifier_forms(values: list[tuple[str, str]]) -> dict[bytes, str]:
     return forms
 
 
-def alternatives(texts: Iterable[AnyStr]) -> re.Pattern[AnyStr] | None:
-    """One pattern matching any of `texts`, the longest first."""
-    ordered = sorted(texts, key=len, reverse=True)
-    if not ordered:
-        return None
-    separator = b"|" if isinstance(ordered[0], bytes) else "|"
-    return re.compile(separator.join(map(re.escape, ordered)))
-
-
-def decoded_texts(elements: list[DataElement]) -> str:
-    """The values of the text elements as pydicom decodes them, one per line."""
-    return "\n".join(
-        str(element.value) for element in elements if element.VR in TEXT_VRS and element.value
-    )
-
-
-def check_file(inputs: CheckInputs, output_name: str) -> tuple[str, list[str]]:
-    """(output name, names of the checks it fails: private/uids/identifiers/parse)."""
-    failures = []
-    path = inputs.files_dir / output_name
-    try:
-        data = path.read_bytes()
-    except OSError:
-        return output_name, ["parse"]
-    if inputs.identifier_pattern is not None:
-        match = inputs.identifier_pattern.search(data)
-        if match:
-            failures.append(f"identifiers:{inputs.identifier_keywords.get(match.group(0), '?')}")
-    try:
-        dataset = dcmread(io.BytesIO(data))
-        elements = list(walk(dataset))
-        texts = decoded_texts(elements) if inputs.identifier_text_pattern is not None else ""
-    except Exception:
-        return output_name, [*failures, "parse"]
-    match = inputs.identifier_text_pattern.search(texts) if texts and not failures else None
-    if match:  # pydicom decoded it with the file's character set
-        failures.append(f"identifiers:{inputs.identifier_text_keywords.get(match.group(0), '?')}")
-    if any(element.tag.is_private for element in elements):
-        failures.append("private")
-    uids = {str(element.value) for element in elements if element.VR == "UI" and element.value}
-    if uids & inputs.original_uids:
-        failures.append("uids")
-    if pixel_data_hash(dataset) != inputs.expected_pixel_hashes.get(output_name):
-        failures.append("pixels")
-    if content_hash(data) != inputs.expected_output_hashes.get(output_name):
-        failures.append("altered")  # after the run, or by a run stopped between its swaps
-    return output_name, failures
-
-
-def check_chunk(inputs: CheckInputs, _index: int, names: list[str]) -> list[tuple[str, list[str]]]:
-    with quiet_pydicom():
-        return [check_file(inputs, name) for name in names]
-
-
-def check_outputs(paths: BatchPaths, workers: int | None = None) -> OutputChecks:
-    """Re-read every released file once and run the per-file checks on it."""
-    manifest = [row for row in read_rows(paths.manifest) if row["outcome"] == "anonymized"]
+def released_files(paths: BatchPaths) -> list[ReleasedFile]:
+    """The manifest's anonymized rows: output name and the hashes to compare with."""
     with duckdb.connect() as connection:
-        originals = connection.execute(
-            f"SELECT DISTINCT original_uid FROM read_parquet('{paths.parts / UID_PAIRS}/*.parquet')"
+        rows = connection.execute(
+            "SELECT output_name, pixel_hash, output_hash FROM read_parquet(?) "
+            "WHERE outcome = 'anonymized' ORDER BY output_name",
+            [str(paths.manifest)],
         ).fetchall()
+    return [ReleasedFile(*row) for row in rows]
+
+
+def original_uids(paths: BatchPaths) -> frozenset[str]:
+    with duckdb.connect() as connection:
+        rows = connection.execute(
+            "SELECT DISTINCT original_uid FROM read_parquet(?)",
+            [str(paths.parts / UID_PAIRS / "*.parquet")],
+        ).fetchall()
+    return frozenset(uid for (uid,) in rows)
+
+
+def files_on_disk(folder: Path) -> list[str]:
+    """Every file under `folder`, as a path relative to it."""
+    found = []
+    for root, folders, names in os.walk(folder):
+        folders.sort()
+        found += [os.path.relpath(os.path.join(root, name), folder) for name in names]
+    return sorted(found)
+
+
+def check_outputs(
+    paths: BatchPaths, workers: int | None = None, progress: Progress | None = None
+) -> OutputChecks:
+    """Re-read every released file once, in parallel, and run the per-file checks on it."""
+    released = released_files(paths)
     identifiers = [(row["keyword"], row["value"]) for row in read_rows(paths.identifiers)]
-    forms = identifier_forms(identifiers)
-    texts = identifier_texts(identifiers)
-    inputs = CheckInputs(
-        files_dir=paths.release_files,
-        original_uids=frozenset(uid for (uid,) in originals),
-        identifier_pattern=alternatives(forms),
-        identifier_keywords=forms,
-        identifier_text_pattern=alternatives(texts),
-        identifier_text_keywords=texts,
-        expected_pixel_hashes={row["output_name"]: row["pixel_hash"] for row in manifest},
-        expected_output_hashes={row["output_name"]: row["output_hash"] for row in manifest},
+    shared = (
+        paths.release_files,
+        Identifiers(
+            forms=tuple(identifier_forms(identifiers).items()),
+            texts=tuple(identifier_texts(identifiers).items()),
+        ),
     )
-    names = sorted(inputs.expected_pixel_hashes)
-    on_disk = sorted(
-        str(p.relative_to(paths.release_files)) for p in paths.release_files.rglob("*")
-    )
-    on_disk = [name for name in on_disk if (paths.release_files / name).is_file()]
+    originals = original_uids(paths)
+    on_disk = files_on_disk(paths.release_files)
     checks = OutputChecks()
     for findings in vars(checks).values():
         findings.checked = len(on_disk)
-    for extra in sorted(set(on_disk) - set(names)):
+    listed = {file.output_name for file in released}
+    for extra in sorted(set(on_disk) - listed):
         checks.parse_and_pixels.failed.append(f"{extra}: not in the manifest")
-    results = map_chunks(check_chunk, inputs, names, workers or default_workers())
-    for name, failures in sorted(results):
+    results = map_chunks(check_chunk, shared, released, workers or default_workers(), progress)
+    for name, failures, uids in sorted(results):
+        if not originals.isdisjoint(uids):
+            checks.original_uids.failed.append(name)
         for failure in failures:
-            if failure == "private":
+            if failure == Failure.PRIVATE:
                 checks.private_attributes.failed.append(name)
-            elif failure == "uids":
-                checks.original_uids.failed.append(name)
-            elif failure.startswith("identifiers:"):
-                checks.identifying_values.failed.append(f"{name}: {failure.split(':', 1)[1]}")
-            elif failure == "parse":
+            elif failure.startswith(Failure.IDENTIFIERS):
+                keyword = failure.removeprefix(Failure.IDENTIFIERS)
+                checks.identifying_values.failed.append(f"{name}: {keyword}")
+            elif failure == Failure.PARSE:
                 checks.parse_and_pixels.failed.append(f"{name}: does not parse")
-            elif failure == "pixels":
+            elif failure == Failure.PIXELS:
                 checks.parse_and_pixels.failed.append(f"{name}: pixel data differs from the input")
-            elif failure == "altered":
+            elif failure == Failure.ALTERED:
                 checks.parse_and_pixels.failed.append(
                     f"{name}: bytes differ from those the run wrote (manifest output_hash)"
                 )

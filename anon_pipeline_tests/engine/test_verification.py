@@ -1,6 +1,7 @@
 """Each automated check fails on a deliberately bad output and passes on a good one."""
 
 import shutil
+from pathlib import Path
 
 import pydicom
 import pytest
@@ -21,10 +22,10 @@ def first_output(batch):
     return batch.release_files()[0]
 
 
-def rewrite(path, change):
+def rewrite(path, change, enforce_file_format=True):
     dataset = pydicom.dcmread(path)
     change(dataset)
-    dataset.save_as(path, enforce_file_format=True)
+    dataset.save_as(path, enforce_file_format=enforce_file_format)
     return str(path.relative_to(path.parents[2]))
 
 
@@ -85,6 +86,83 @@ def test_an_identifying_value_in_another_character_set_fails(batch):
     assert b"\x1b$B" in data and name.encode("utf-8") not in data  # escapes, not UTF-8
     failed = check_outputs(batch.paths, workers=1).identifying_values.failed
     assert failed == [f"{output}: PatientName"]
+
+
+@pytest.mark.parametrize(
+    ("charset", "name"),
+    [
+        ("ISO_IR 100", "Józefiakówna"),  # Latin-1: searched for in the bytes
+        ("ISO_IR 101", "Łukasiewiczówna"),  # Latin-2
+        ("ISO_IR 192", "Żółkiewskiśćń"),  # UTF-8
+        ("ISO_IR 144", "Достоевская"),  # Cyrillic: only in the text pydicom decodes
+        ("ISO_IR 126", "Παπαδοπούλου"),  # Greek: likewise
+    ],
+)
+def test_an_identifying_value_in_each_character_set_fails(batch, charset, name):
+    rows = [*read_rows(batch.paths.identifiers), {"keyword": "PatientName", "value": name}]
+    columns = {column: [row[column] for row in rows] for column in ("keyword", "value")}
+    write_columns(batch.paths.identifiers, columns, PART_SCHEMAS[IDENTIFIERS])
+
+    def plant(dataset):
+        dataset.SpecificCharacterSet = charset
+        dataset.ImageComments = f"seen by {name}"
+
+    output = rewrite(first_output(batch), plant)
+    failed = check_outputs(batch.paths, workers=1).identifying_values.failed
+    assert failed == [f"{output}: PatientName"]
+
+
+def test_an_original_uid_in_the_file_meta_or_among_several_values_fails(batch):
+    """pydicom's walk of a dataset never shows the file meta group, and a multi-valued
+    UI element's text is not any one of its UIDs: both are read value by value."""
+    original = pydicom.dcmread(next(batch.batch_dir.rglob("IM*"))).SOPInstanceUID
+    first, second = batch.release_files()[:2]
+
+    def in_meta(dataset):
+        dataset.file_meta.MediaStorageSOPInstanceUID = original
+
+    def among_values(dataset):
+        dataset.add_new("RelatedGeneralSOPClassUID", "UI", ["1.2.3", original])
+
+    # As it is: pydicom would set the file meta's UID from the dataset's.
+    names = sorted([rewrite(first, in_meta, False), rewrite(second, among_values)])
+    assert pydicom.dcmread(first).file_meta.MediaStorageSOPInstanceUID == original
+    assert check_outputs(batch.paths, workers=1).original_uids.failed == names
+
+
+def test_released_files_are_read_from_their_bytes_not_by_pydicom(batch, monkeypatch):
+    """The cheap way: the raw parser reads the headers of ordinary released files;
+    pydicom only reads what the raw parser declines."""
+    from anon_pipeline.engine import output_checks
+
+    read = []
+    monkeypatch.setattr(output_checks, "dcmread", lambda *a, **k: read.append(a) or 1 / 0)
+    assert all(findings.passed for findings in vars(check_outputs(batch.paths, 1)).values())
+    assert read == []
+
+
+def test_the_raw_reading_and_pydicoms_agree(processed_cd, tmp_path):
+    """Private tags, UIDs (file meta included) and pixel hash: the same from the element
+    headers as from pydicom, on every released file of the synthetic CDs and on pydicom's
+    own test files the raw parser takes."""
+    from pydicom.data import get_testdata_file
+
+    from anon_pipeline.engine.dicomfile import quiet_pydicom
+    from anon_pipeline.engine.output_checks import read_headers, read_with_pydicom
+
+    bundled = sorted(Path(get_testdata_file("CT_small.dcm")).parent.glob("*.dcm"))
+    files = [*processed_cd.release_files(), *bundled]
+    raw_read = 0
+    for path in files:
+        data = path.read_bytes()
+        try:
+            raw = read_headers(data)
+        except Exception:
+            continue
+        raw_read += 1
+        with quiet_pydicom():
+            assert raw == read_with_pydicom(data, None), path.name
+    assert raw_read >= len(processed_cd.release_files()) + 40
 
 
 def test_changed_pixel_data_or_an_unparseable_file_fails(batch):

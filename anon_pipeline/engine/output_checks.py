@@ -1,0 +1,259 @@
+"""The per-file half of verification: one released file re-read from its bytes.
+
+Independent of the code that wrote the file: nothing here trusts the stages' own
+record of what they did, only the manifest's hashes taken from the input (pixel data)
+and from the written bytes (output). The cheap way first: every identifying value in
+one multi-pattern search over the file's bytes, element headers from the raw parser,
+UIDs and private tags read where the headers say. A file the raw parser will not
+decide, or whose character set is not one the byte search covers, is read by pydicom
+instead, which also decodes its text.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import NamedTuple
+
+import ahocorasick_rs
+from pydicom import dcmread
+from pydicom.datadict import dictionary_has_tag, dictionary_VR
+from pydicom.dataelem import DataElement
+from pydicom.dataset import Dataset
+from pydicom.tag import Tag
+
+from anon_pipeline.engine.dicomfile import content_hash, pixel_data_hash, quiet_pydicom
+from anon_pipeline.engine.rawparse import (
+    Element,
+    Part10,
+    Span,
+    Unsupported,
+    parse_part10,
+    value_end,
+    walk_elements,
+)
+from anon_pipeline.engine.transform import TEXT_VRS
+
+# The character sets this data arrives in (ISO_IR 100, ISO_IR 101 for Polish, ISO_IR 192),
+# as Python names: each identifying value is searched for in the raw bytes in each. Text
+# in any other character set (ISO 2022 escapes, Cyrillic, Greek...) is searched for in
+# what pydicom decodes with the file's own.
+IDENTIFIER_ENCODINGS = ("latin-1", "iso8859-2", "utf-8")
+# SpecificCharacterSet values whose text is one of IDENTIFIER_ENCODINGS byte for byte
+# (no value: the default repertoire, which pydicom decodes as Latin-1).
+BYTE_SEARCHED_CHARSETS = frozenset({"", "ISO_IR 6", "ISO_IR 100", "ISO_IR 101", "ISO_IR 192"})
+CHARSET_TAG = int(Tag("SpecificCharacterSet"))
+PIXEL_TAGS = tuple(int(Tag(keyword)) for keyword in ("PixelData", "FloatPixelData",
+                                                     "DoubleFloatPixelData"))  # fmt: skip
+
+
+class Failure:
+    """What a file can fail; identifying values come as `IDENTIFIERS + keyword`."""
+
+    PRIVATE = "private"
+    PARSE = "parse"
+    PIXELS = "pixels"
+    ALTERED = "altered"
+    IDENTIFIERS = "identifiers:"
+
+
+class ReleasedFile(NamedTuple):
+    """A released file to check and the hashes the manifest holds for it."""
+
+    output_name: str
+    pixel_hash: str | None  # the input's, from the scan
+    output_hash: str | None  # of the bytes the run wrote
+
+
+class FileFindings(NamedTuple):
+    """What one file failed, and every UID it holds (the caller knows the originals)."""
+
+    output_name: str
+    failures: list[str]
+    uids: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Identifiers:
+    """The values stage 1 took away, as byte forms and as texts -> attribute keyword.
+    Per batch and small; each worker builds its searchers once (`searchers`)."""
+
+    forms: tuple[tuple[bytes, str], ...]
+    texts: tuple[tuple[str, str], ...]
+
+
+class Searcher:
+    """All identifying values at once (Aho-Corasick), leftmost-longest like the regular
+    expression it replaces: one pass over a file, whatever the number of patients."""
+
+    def __init__(self, patterns: tuple[tuple[bytes, str], ...] | tuple[tuple[str, str], ...]):
+        self.keywords = [keyword for _, keyword in patterns]
+        needles = [pattern for pattern, _ in patterns]
+        self.automaton = None
+        if needles:
+            kind = ahocorasick_rs.BytesAhoCorasick if isinstance(needles[0], bytes) else (
+                ahocorasick_rs.AhoCorasick)  # fmt: skip
+            self.automaton = kind(needles, matchkind=ahocorasick_rs.MatchKind.LeftmostLongest)
+
+    def first_keyword(self, haystack: bytes | str) -> str | None:
+        if self.automaton is None:
+            return None
+        matches = self.automaton.find_matches_as_indexes(haystack)
+        return self.keywords[matches[0][0]] if matches else None
+
+
+@lru_cache(maxsize=4)
+def searchers(identifiers: Identifiers) -> tuple[Searcher, Searcher]:
+    return Searcher(identifiers.forms), Searcher(identifiers.texts)
+
+
+def check_chunk(
+    shared: tuple[Path, Identifiers], _index: int, files: list[ReleasedFile]
+) -> list[FileFindings]:
+    files_dir, identifiers = shared
+    byte_searcher, text_searcher = searchers(identifiers)
+    with quiet_pydicom():
+        return [check_file(files_dir, released, byte_searcher, text_searcher)
+                for released in files]  # fmt: skip
+
+
+def check_file(
+    files_dir: Path, released: ReleasedFile, byte_searcher: Searcher, text_searcher: Searcher
+) -> FileFindings:
+    """Every per-file check on one released file, from one read of its bytes."""
+    name = released.output_name
+    try:
+        data = (files_dir / name).read_bytes()
+    except OSError:
+        return FileFindings(name, [Failure.PARSE], frozenset())
+    failures = []
+    if content_hash(data) != released.output_hash:
+        failures.append(Failure.ALTERED)  # after the run, or by a run stopped between swaps
+    keyword = byte_searcher.first_keyword(data)
+    if keyword is not None:
+        failures.append(Failure.IDENTIFIERS + keyword)
+    try:
+        facts = read_headers(data)
+    except Exception:  # Unsupported, or anything odd in the raw parse: pydicom decides
+        facts = read_with_pydicom(data, text_searcher if keyword is None else None)
+    if facts is None:
+        return FileFindings(name, [*failures, Failure.PARSE], frozenset())
+    if facts.has_private:
+        failures.append(Failure.PRIVATE)
+    if facts.pixel_hash != released.pixel_hash:
+        failures.append(Failure.PIXELS)
+    if facts.text_keyword is not None and keyword is None:
+        failures.append(Failure.IDENTIFIERS + facts.text_keyword)
+    return FileFindings(name, failures, facts.uids)
+
+
+class FileFacts(NamedTuple):
+    has_private: bool
+    uids: frozenset[str]
+    pixel_hash: str | None
+    text_keyword: str | None  # an identifying value found in the decoded text
+
+
+def read_headers(data: bytes) -> FileFacts:
+    """The facts from element headers and the few values they point at. Raises
+    Unsupported when pydicom must read the file: the raw parser declines it, an element
+    of a public tag has VR UN (pydicom would read its value with the dictionary's VR), or
+    a character set the byte search does not cover means the text must be decoded."""
+    part = parse_part10(data)
+    has_private, uids = False, set(meta_uids(part))
+    for element in every_element(part, data):
+        tag, vr = element.tag, element.vr
+        if tag >> 16 & 1:
+            has_private = True
+        elif vr == "UN":
+            raise Unsupported("public element of VR UN")
+        if vr == "UI":
+            uids.update(split_values(data[element.value_start : element.value_end]))
+        elif tag == CHARSET_TAG:
+            charsets = split_values(data[element.value_start : element.value_end]) or [""]
+            if len(charsets) > 1 or charsets[0] not in BYTE_SEARCHED_CHARSETS:
+                raise Unsupported("text in a character set the byte search does not cover")
+    return FileFacts(has_private, frozenset(uids), raw_pixel_hash(part, data), None)
+
+
+def every_element(part: Part10, data: bytes) -> Iterator[Element | SpanView]:
+    """The dataset's elements at any depth (top-level ones as cheap views)."""
+    for span in part.spans:
+        if span[1] == "SQ":
+            element = part.element(data, span)
+            yield element
+            for item in element.items or []:
+                yield from walk_elements(item.elements)
+        else:
+            yield SpanView(span[0], span[1], span[3], value_end(span))
+
+
+class SpanView(NamedTuple):
+    tag: int
+    vr: str
+    value_start: int
+    value_end: int
+
+
+def meta_uids(part: Part10) -> list[str]:
+    """The file meta group's UIDs (MediaStorageSOPInstanceUID...), which pydicom's walk of
+    the dataset would never show."""
+    found = []
+    for tag, value in part.meta.items():
+        if dictionary_has_tag(tag) and dictionary_VR(tag) == "UI":
+            found += split_values(value)
+    return found
+
+
+def split_values(value: bytes) -> list[str]:
+    text = value.decode("latin-1").rstrip("\0 ")
+    return [part.strip("\0 ") for part in text.split("\\")] if text else []
+
+
+def raw_pixel_hash(part: Part10, data: bytes) -> str | None:
+    """Hash of the pixel data element's value as stored, as the scan hashed the input's."""
+    for tag in PIXEL_TAGS:
+        span: Span | None = part.by_tag.get(tag)
+        if span is not None:
+            return content_hash(memoryview(data)[span[3] : value_end(span)])
+    return None
+
+
+def read_with_pydicom(data: bytes, text_searcher: Searcher | None) -> FileFacts | None:
+    """The same facts from pydicom's reading (None if it cannot read the file); with a
+    searcher, identifying values are also looked for in the text as pydicom decodes it
+    with the file's own character set."""
+    try:
+        dataset = dcmread(io.BytesIO(data))
+        elements = list(walk(dataset))
+        meta = list(dataset.file_meta) if dataset.file_meta else []
+        texts = decoded_texts(elements) if text_searcher is not None else ""
+        pixel_hash = pixel_data_hash(dataset)
+    except Exception:
+        return None
+    uids = set()
+    for element in [*meta, *elements]:
+        if element.VR == "UI" and element.value:
+            values = element.value if element.VM > 1 else [element.value]
+            uids.update(str(value) for value in values)
+    keyword = text_searcher.first_keyword(texts) if text_searcher and texts else None
+    has_private = any(element.tag.is_private for element in elements)
+    return FileFacts(has_private, frozenset(uids), pixel_hash, keyword)
+
+
+def walk(dataset: Dataset) -> Iterator[DataElement]:
+    for element in dataset:
+        yield element
+        if element.VR == "SQ":
+            for item in element.value:
+                yield from walk(item)
+
+
+def decoded_texts(elements: list[DataElement]) -> str:
+    """The values of the text elements as pydicom decodes them, one per line."""
+    return "\n".join(
+        str(element.value) for element in elements if element.VR in TEXT_VRS and element.value
+    )
