@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import dagster as dg
 
-from anon_pipeline.defs.assets import review_queue, whitelisted_files
+from anon_pipeline.defs.assets import log_progress, review_queue, whitelisted_files
 from anon_pipeline.defs.partitions import batches
 from anon_pipeline.defs.resources import PipelineSettings
 from anon_pipeline.engine import verification
@@ -49,7 +49,10 @@ def released_files_checks(
 ) -> Iterator[dg.AssetCheckResult]:
     """One re-read of every released file serves all four per-file checks."""
     paths = settings.paths(context.partition_key)
-    checks = verification.check_outputs(paths, settings.worker_count())
+    with settings.run_pool():
+        checks = verification.check_outputs(
+            paths, settings.worker_count(), log_progress(context, "verification")
+        )
     findings = {
         "no_private_attributes": checks.private_attributes,
         "no_original_uids": checks.original_uids,

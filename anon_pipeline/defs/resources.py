@@ -2,14 +2,18 @@
 
 import getpass
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
+from pydantic import PrivateAttr
 
 from anon_pipeline.engine.arrivals import DEFAULT_MARKER
 from anon_pipeline.engine.keys import KEY_ENV_VAR, KeyFileError, load_key
 from anon_pipeline.engine.layout import DataRoot
+from anon_pipeline.engine.parallel import SharedPools, using_pools
 from anon_pipeline.engine.pipeline import BatchPaths
 from anon_pipeline.engine.scratch import Scratch
 
@@ -32,6 +36,27 @@ class PipelineSettings(dg.ConfigurableResource):
     operator: str = ""  # who runs the pipeline (recorded; may not approve): default the OS user
     scratch: str = ""  # fast local folder to stage batches in ('': <root>/scratch)
     scratch_bytes: int = 0  # what staged batches may use there at once (0: no staging)
+    # One pool of worker processes for a whole run: its steps run one after another in
+    # one process (in_process_executor), so the scan's workers also do both stages and
+    # the checks, instead of a pool per step.
+    _pools: SharedPools | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        self._pools = SharedPools()
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if self._pools is not None:
+            self._pools.drop()
+            self._pools = None
+
+    @contextmanager
+    def run_pool(self) -> Iterator[None]:
+        """Around a step's engine call: its per-file work goes to the run's pool."""
+        if self._pools is None:  # outside a run (a sensor, a direct call)
+            yield
+            return
+        with using_pools(self._pools):
+            yield
 
     @property
     def data_root(self) -> DataRoot:

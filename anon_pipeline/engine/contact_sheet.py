@@ -13,16 +13,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pyarrow.parquet as pq
 from PIL import Image, ImageDraw, ImageOps
 from pydicom import dcmread
+from pydicom.tag import Tag
 
 from anon_pipeline.engine.atomic import write_bytes_atomically
 from anon_pipeline.engine.dicomfile import quiet_pydicom
 from anon_pipeline.engine.pipeline import BatchPaths
-from anon_pipeline.engine.tables import read_rows
+from anon_pipeline.engine.rawparse import Unsupported, leading_value
 
 TILE = 160
 COLUMNS = 6
+HEADER_BYTES = 16_384  # a CT slice's elements before InstanceNumber take about 1 KB
+INSTANCE_NUMBER_TAG = int(Tag("InstanceNumber"))
 
 
 @dataclass
@@ -34,19 +38,25 @@ class ContactSheetReport:
 
 def middle_slice(files: list[Path]) -> Path:
     """The file in the middle of the series by InstanceNumber (headers only)."""
-
-    def number(path: Path) -> int:
-        try:
-            return int(
-                dcmread(
-                    path, stop_before_pixels=True, specific_tags=["InstanceNumber"]
-                ).InstanceNumber
-            )
-        except Exception:  # no or bad InstanceNumber: keep the file's place
-            return 0
-
-    ordered = sorted(files, key=lambda path: (number(path), path.name))
+    ordered = sorted(files, key=lambda path: (instance_number(path), path.name))
     return ordered[len(ordered) // 2]
+
+
+def instance_number(path: Path) -> int:
+    """A file's InstanceNumber, from its first bytes when the raw parser reaches it there
+    (a series of 1,000 slices: 1,000 small reads instead of 1,000 pydicom parses); 0 when
+    it has none or a bad one (the file then keeps its place by name)."""
+    try:
+        with path.open("rb") as handle:
+            value = leading_value(handle.read(HEADER_BYTES), INSTANCE_NUMBER_TAG)
+        return int(value.decode("ascii").strip("\0 ")) if value else 0
+    except (Unsupported, OSError, ValueError):
+        pass
+    try:
+        dataset = dcmread(path, stop_before_pixels=True, specific_tags=["InstanceNumber"])
+        return int(dataset.InstanceNumber)
+    except Exception:  # no or bad InstanceNumber
+        return 0
 
 
 def windowed(path: Path) -> np.ndarray:
@@ -79,11 +89,10 @@ def windowed(path: Path) -> np.ndarray:
 def write_contact_sheet(paths: BatchPaths, output: Path) -> ContactSheetReport:
     """Write the batch's contact sheet PNG to `output` (secure zone), atomically."""
     by_series: dict[str, list[Path]] = defaultdict(list)
-    for row in read_rows(paths.manifest):
-        if row["outcome"] == "anonymized":
-            by_series[row["output_name"].rsplit("/", 1)[0]].append(
-                paths.release_files / row["output_name"]
-            )
+    manifest = pq.read_table(paths.manifest, columns=["outcome", "output_name"])
+    for outcome, output_name in zip(*manifest.to_pydict().values(), strict=True):
+        if outcome == "anonymized":
+            by_series[output_name.rsplit("/", 1)[0]].append(paths.release_files / output_name)
     series = sorted(by_series)
     rows = max(1, -(-len(series) // COLUMNS))
     sheet = Image.new("RGB", (COLUMNS * TILE, rows * (TILE + 16)), "black")

@@ -110,12 +110,22 @@ def shared_pool() -> Iterator[None]:
     """Within this block, every `map_chunks` of this thread reuses one pool, started by the
     first that needs one and closed when the block ends."""
     pools = SharedPools()
+    try:
+        with using_pools(pools):
+            yield
+    finally:
+        pools.drop()
+
+
+@contextmanager
+def using_pools(pools: SharedPools) -> Iterator[None]:
+    """Within this block, every `map_chunks` of this thread uses `pools`, which outlives
+    it: a Dagster run keeps one for all its steps (PipelineSettings)."""
     token = _shared.set(pools)
     try:
         yield
     finally:
         _shared.reset(token)
-        pools.drop()
 
 
 def map_chunks(

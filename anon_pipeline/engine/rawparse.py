@@ -221,13 +221,9 @@ def supported_syntax(uid: str) -> tuple[UID, bool]:
     return syntax, syntax.is_implicit_VR
 
 
-def parse_part10(data: bytes, lazy: bool = False, template: Layout | None = None) -> Part10:
-    """Parse the preamble, the meta group and every element of the dataset. `lazy`: the
-    items of top-level sequences of defined length are parsed (and checked) only when
-    `Part10.element` builds them: a caller that has met the same bytes before need not
-    parse them again. `template`: the layout of a file parsed before; stretches of
-    elements with its bytes are taken from it (`Part10.runs`), since the same bytes
-    parse the same way."""
+def read_meta(data: bytes) -> tuple[dict[int, bytes], int, UID, bool]:
+    """The preamble and meta group: their values (raw bytes), where the dataset starts,
+    its transfer syntax and whether its VRs are implicit."""
     if len(data) < 144 or data[128:132] != b"DICM":
         raise Unsupported("no Part 10 preamble")
     meta: dict[int, bytes] = {}
@@ -248,6 +244,53 @@ def parse_part10(data: bytes, lazy: bool = False, template: Layout | None = None
     syntax, implicit = supported_syntax(declared.decode("ascii", "replace").rstrip("\0 "))
     if implicit and position + 6 <= len(data) and data[position + 4 : position + 6].isupper():
         raise Unsupported("implicit VR declared but the dataset may be explicit")
+    return meta, position, syntax, implicit
+
+
+def leading_value(data: bytes, wanted: int) -> bytes | None:
+    """The value of the top-level element `wanted` from a file's first bytes (enough to
+    reach it), without parsing the elements before it; None when the dataset has none.
+    Raises Unsupported where `parse_part10` would, or when `data` ends before it."""
+    _, position, _, implicit = read_meta(data)
+    end = len(data)
+    while position + 8 <= end:
+        group, number, vr_bytes, short_length = _EXPLICIT_SHORT.unpack_from(data, position)
+        tag = group << 16 | number
+        if tag > wanted:
+            return None
+        if implicit:
+            length, value_start = _LENGTH.unpack_from(data, position + 4)[0], position + 8
+            vr = implicit_vr(tag) if length == UNDEFINED_LENGTH else ""
+        else:
+            vr = VR_NAMES.get(vr_bytes)
+            if vr is None:
+                raise Unsupported("unknown VR")
+            if vr in LONG_VRS:
+                if position + 12 > end:
+                    break
+                length, value_start = _LENGTH.unpack_from(data, position + 8)[0], position + 12
+            else:
+                length, value_start = short_length, position + 8
+        if length == UNDEFINED_LENGTH:
+            _, position = finish_element(data, tag, vr, position, value_start, length, end,
+                                         implicit)  # fmt: skip
+            continue
+        if tag == wanted:
+            if value_start + length > end:
+                break
+            return data[value_start : value_start + length]
+        position = value_start + length
+    raise Unsupported("the bytes end before the element")
+
+
+def parse_part10(data: bytes, lazy: bool = False, template: Layout | None = None) -> Part10:
+    """Parse the preamble, the meta group and every element of the dataset. `lazy`: the
+    items of top-level sequences of defined length are parsed (and checked) only when
+    `Part10.element` builds them: a caller that has met the same bytes before need not
+    parse them again. `template`: the layout of a file parsed before; stretches of
+    elements with its bytes are taken from it (`Part10.runs`), since the same bytes
+    parse the same way."""
+    meta, position, syntax, implicit = read_meta(data)
     built: dict[int, Element] = {}
     if template is not None and template.implicit != implicit:
         template = None

@@ -26,3 +26,18 @@ def test_series_that_cannot_be_decoded_are_marked_not_dropped(tmp_path, blacklis
     assert report.series == len(series)
     assert report.decoded + report.not_decodable == report.series
     assert report.decoded >= 1  # native and RLE decode without plugins
+
+
+def test_instance_numbers_come_from_the_first_bytes_as_pydicom_reads_them(processed_cd):
+    """The middle slice is chosen by InstanceNumber, read from each file's first bytes
+    by the raw parser: the same numbers pydicom reads, for every released file."""
+    from pydicom import dcmread
+
+    from anon_pipeline.engine.contact_sheet import instance_number, middle_slice
+
+    files = processed_cd.release_files()
+    for path in files:
+        assert instance_number(path) == int(dcmread(path).InstanceNumber)
+    series = [path for path in files if path.parent == files[0].parent]
+    by_number = sorted(series, key=lambda path: int(dcmread(path).InstanceNumber))
+    assert middle_slice(series) == by_number[len(by_number) // 2]

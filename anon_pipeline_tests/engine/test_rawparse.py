@@ -2,10 +2,12 @@
 parse from scratch gives, whatever differs and wherever."""
 
 import struct
+from pathlib import Path
 
+import pydicom
 import pytest
 
-from anon_pipeline.engine.rawparse import top_level_spans
+from anon_pipeline.engine.rawparse import Unsupported, top_level_spans
 
 ELEMENTS = 40
 
@@ -73,3 +75,23 @@ def test_no_run_passes_the_end_of_a_shorter_file(layout):
     cut = whole[: len(whole) - 2]  # the last element's value runs past the end
     with pytest.raises(Exception, match="past the end"):
         parsed(cut, layout)
+
+
+def test_a_leading_value_is_found_in_a_files_first_bytes_or_said_absent():
+    from pydicom.data import get_testdata_file
+
+    from anon_pipeline.engine.rawparse import leading_value
+
+    for name in ("CT_small.dcm", "MR_small_implicit.dcm", "rtplan.dcm"):
+        data = Path(get_testdata_file(name)).read_bytes()
+        dataset = pydicom.dcmread(get_testdata_file(name))
+        for keyword in ("InstanceNumber", "SOPInstanceUID", "PatientName", "AccessionNumber"):
+            tag = int(pydicom.tag.Tag(keyword))
+            expected = dataset[keyword].value if keyword in dataset else None
+            value = leading_value(data, tag)
+            if expected is None:
+                assert value is None, (name, keyword)
+            else:
+                assert value.rstrip(b"\0 ").decode() == str(expected).rstrip("\0 "), (name, keyword)
+    with pytest.raises(Unsupported):  # cut before the element: never a wrong answer
+        leading_value(data[:400], int(pydicom.tag.Tag("PixelData")))
