@@ -19,8 +19,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -30,7 +28,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from run import PeakMemory, generate
+from run import PeakMemory, generate, machine_description, publish
 
 BATCH = "cd_bench"
 
@@ -219,7 +217,7 @@ def main() -> int:
         print(json.dumps(measure()))
         return 0
     work = args.work or Path(tempfile.mkdtemp(prefix="anon-bench-dagster-"))
-    machine = f"{os.cpu_count()} cores ({platform.machine()}), Python {platform.python_version()}"
+    machine = machine_description()
     try:
         if args.memory:
             sizes = [int(size) for size in args.memory.split(",")]
@@ -229,9 +227,7 @@ def main() -> int:
             report = speed_report(work, args.files, args.workers, args.repeat)
             header = (f"{dt.date.today()}, {machine}, one {args.files}-file CD through the "
                       f"Dagster job, {args.repeat} rounds")  # fmt: skip
-        print(f"\n{header}\n\n{report}")
-        if args.markdown:
-            args.markdown.write_text(f"### {header}\n\n{report}\n")
+        publish(header, report, args.markdown)
     finally:
         if args.work is None:
             shutil.rmtree(work, ignore_errors=True)

@@ -491,6 +491,17 @@ def memory_comparison(work: Path, small: int, repeat: int) -> str:
     return "\n".join(lines)
 
 
+def machine_description() -> str:
+    return f"{os.cpu_count()} cores ({platform.machine()}), Python {platform.python_version()}"
+
+
+def publish(header: str, report: str, markdown: Path | None) -> None:
+    """Print a benchmark's table, and write it as a Markdown section if asked."""
+    print(f"\n{header}\n\n{report}")
+    if markdown:
+        markdown.write_text(f"### {header}\n\n{report}\n")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
@@ -524,7 +535,7 @@ def main() -> int:
         return 0
 
     work = args.work or Path(tempfile.mkdtemp(prefix="anon-bench-"))
-    machine = f"{os.cpu_count()} cores ({platform.machine()}), Python {platform.python_version()}"
+    machine = machine_description()
     try:
         if args.memory:
             report = memory_comparison(work, args.memory, 1)
@@ -534,9 +545,7 @@ def main() -> int:
             header = f"{dt.date.today()}, {machine}, instructions on {args.instructions} files"
         else:
             report, header = speed_table(work, args.files, args.repeat, machine)
-        print(f"\n{header}\n\n{report}")
-        if args.markdown:
-            args.markdown.write_text(f"### {header}\n\n{report}\n")
+        publish(header, report, args.markdown)
     finally:
         if args.work is None:
             shutil.rmtree(work, ignore_errors=True)

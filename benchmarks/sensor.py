@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import platform
 import shutil
 import statistics
 import sys
@@ -31,6 +30,10 @@ from anon_pipeline.defs.partitions import batches
 from anon_pipeline.defs.resources import PipelineSettings
 from anon_pipeline.defs.sensors import ARRIVAL_SENSOR, RUN_KEY_TAG, SENSOR_NAME_TAG
 from anon_pipeline.defs.sensors import incoming_batches as sensor
+
+sys.path.insert(0, str(Path(__file__).parent))
+from run import machine_description, publish
+
 from anon_pipeline.engine.arrivals import (
     DEFAULT_MARKER,
     TOUCH_SLACK_SECONDS,
@@ -182,14 +185,10 @@ def main() -> int:
                     walk_note = (f"Walking all {size} batches once (every tick before): "
                                  f"{walk_all(root / 'incoming'):.1f} s.")  # fmt: skip
             instance.dispose()
-        machine = (
-            f"{os.cpu_count()} cores ({platform.machine()}), Python {platform.python_version()}"
-        )
+        machine = machine_description()
         header = f"{dt.date.today()}, {machine}, the arrival sensor's tick"
         report = "\n".join(lines) + f"\n\n{walk_note}"
-        print(f"\n{header}\n\n{report}")
-        if args.markdown:
-            args.markdown.write_text(f"### {header}\n\n{report}\n")
+        publish(header, report, args.markdown)
     finally:
         if args.work is None:
             shutil.rmtree(work, ignore_errors=True)

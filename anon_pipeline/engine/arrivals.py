@@ -134,7 +134,10 @@ def look_at_batch(batch_dir: Path, marker: str = DEFAULT_MARKER) -> BatchState:
 def last_change(folder: os.DirEntry[str], marker: str) -> float:
     """The newest stat time (mtime or ctime) of a batch folder and of its marker: what a
     copy into the folder, a new top-level entry or a touched marker moves."""
-    status = folder.stat(follow_symlinks=False)
+    try:
+        status = folder.stat(follow_symlinks=False)
+    except OSError:  # removed or closed since the listing: a walk says what it is now
+        return float("inf")
     newest = max(status.st_mtime, status.st_ctime)
     try:
         marker_status = os.lstat(os.path.join(folder.path, marker))

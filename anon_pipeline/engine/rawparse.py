@@ -249,37 +249,23 @@ def read_meta(data: bytes) -> tuple[dict[int, bytes], int, UID, bool]:
 
 def leading_value(data: bytes, wanted: int) -> bytes | None:
     """The value of the top-level element `wanted` from a file's first bytes (enough to
-    reach it), without parsing the elements before it; None when the dataset has none.
+    reach it), parsing only the elements before it; None when the dataset has none.
     Raises Unsupported where `parse_part10` would, or when `data` ends before it."""
     _, position, _, implicit = read_meta(data)
     end = len(data)
     while position + 8 <= end:
-        group, number, vr_bytes, short_length = _EXPLICIT_SHORT.unpack_from(data, position)
+        group, number, length = _HEADER.unpack_from(data, position)
         tag = group << 16 | number
         if tag > wanted:
             return None
         if implicit:
-            length, value_start = _LENGTH.unpack_from(data, position + 4)[0], position + 8
-            vr = implicit_vr(tag) if length == UNDEFINED_LENGTH else ""
+            element, position = finish_element(
+                data, tag, implicit_vr(tag), position, position + 8, length, end, True
+            )
         else:
-            vr = VR_NAMES.get(vr_bytes)
-            if vr is None:
-                raise Unsupported("unknown VR")
-            if vr in LONG_VRS:
-                if position + 12 > end:
-                    break
-                length, value_start = _LENGTH.unpack_from(data, position + 8)[0], position + 12
-            else:
-                length, value_start = short_length, position + 8
-        if length == UNDEFINED_LENGTH:
-            _, position = finish_element(data, tag, vr, position, value_start, length, end,
-                                         implicit)  # fmt: skip
-            continue
+            element, position = read_explicit(data, position, end)
         if tag == wanted:
-            if value_start + length > end:
-                break
-            return data[value_start : value_start + length]
-        position = value_start + length
+            return data[element.value_start : element.value_end]
     raise Unsupported("the bytes end before the element")
 
 
