@@ -40,7 +40,6 @@ class BatchState:
     signature: str
     has_marker: bool
     unlistable_folders: int = 0
-    files: int = 0
 
 
 @dataclass
@@ -98,12 +97,12 @@ class Look:
     walked: list[str]
 
 
-def listing_signature(batch_dir: Path) -> tuple[str, int, int]:
+def listing_signature(batch_dir: Path) -> tuple[str, int]:
     """Hash of every entry's relative path, size and mtime (not contents: cheap to poll),
-    how many folders could not be listed, and how many files there are. Such a folder
-    counts in the hash with its error, since os.walk alone would skip it without a word."""
+    and how many folders could not be listed. Such a folder counts in the hash with its
+    error, since os.walk alone would skip it without a word."""
     digest = hashlib.blake2b(digest_size=16)
-    unlistable = files = 0
+    unlistable = 0
 
     def note_unlistable(error: OSError) -> None:
         nonlocal unlistable
@@ -119,16 +118,15 @@ def listing_signature(batch_dir: Path) -> tuple[str, int, int]:
                 status = os.lstat(path)
             except FileNotFoundError:  # removed while we looked: the next look sees it
                 continue
-            files += 1
             relative = os.path.relpath(path, batch_dir)
             digest.update(f"{relative}\0{status.st_size}\0{status.st_mtime_ns}\n".encode())
-    return digest.hexdigest(), unlistable, files
+    return digest.hexdigest(), unlistable
 
 
 def look_at_batch(batch_dir: Path, marker: str = DEFAULT_MARKER) -> BatchState:
     """Walk one batch folder: its signature, marker and unlistable folders."""
-    signature, unlistable, files = listing_signature(batch_dir)
-    return BatchState(batch_dir.name, signature, (batch_dir / marker).is_file(), unlistable, files)
+    signature, unlistable = listing_signature(batch_dir)
+    return BatchState(batch_dir.name, signature, (batch_dir / marker).is_file(), unlistable)
 
 
 def last_change(folder: os.DirEntry[str], marker: str) -> float:

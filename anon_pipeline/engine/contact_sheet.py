@@ -89,8 +89,8 @@ def windowed(path: Path) -> np.ndarray:
 def write_contact_sheet(paths: BatchPaths, output: Path) -> ContactSheetReport:
     """Write the batch's contact sheet PNG to `output` (secure zone), atomically."""
     by_series: dict[str, list[Path]] = defaultdict(list)
-    manifest = pq.read_table(paths.manifest, columns=["outcome", "output_name"])
-    for outcome, output_name in zip(*manifest.to_pydict().values(), strict=True):
+    manifest = pq.read_table(paths.manifest, columns=["outcome", "output_name"]).to_pydict()
+    for outcome, output_name in zip(manifest["outcome"], manifest["output_name"], strict=True):
         if outcome == "anonymized":
             by_series[output_name.rsplit("/", 1)[0]].append(paths.release_files / output_name)
     series = sorted(by_series)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
+from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
@@ -25,7 +26,12 @@ from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.tag import Tag
 
-from anon_pipeline.engine.dicomfile import content_hash, pixel_data_hash, quiet_pydicom
+from anon_pipeline.engine.dicomfile import (
+    PIXEL_KEYWORDS,
+    content_hash,
+    pixel_data_hash,
+    quiet_pydicom,
+)
 from anon_pipeline.engine.rawparse import (
     Element,
     Part10,
@@ -46,18 +52,16 @@ IDENTIFIER_ENCODINGS = ("latin-1", "iso8859-2", "utf-8")
 # (no value: the default repertoire, which pydicom decodes as Latin-1).
 BYTE_SEARCHED_CHARSETS = frozenset({"", "ISO_IR 6", "ISO_IR 100", "ISO_IR 101", "ISO_IR 192"})
 CHARSET_TAG = int(Tag("SpecificCharacterSet"))
-PIXEL_TAGS = tuple(int(Tag(keyword)) for keyword in ("PixelData", "FloatPixelData",
-                                                     "DoubleFloatPixelData"))  # fmt: skip
+PIXEL_TAGS = tuple(int(Tag(keyword)) for keyword in PIXEL_KEYWORDS)
 
 
-class Failure:
-    """What a file can fail; identifying values come as `IDENTIFIERS + keyword`."""
+class Failure(StrEnum):
+    """What a file can fail besides holding an identifying value (`FileFindings`)."""
 
     PRIVATE = "private"
     PARSE = "parse"
     PIXELS = "pixels"
     ALTERED = "altered"
-    IDENTIFIERS = "identifiers:"
 
 
 class ReleasedFile(NamedTuple):
@@ -69,10 +73,12 @@ class ReleasedFile(NamedTuple):
 
 
 class FileFindings(NamedTuple):
-    """What one file failed, and every UID it holds (the caller knows the originals)."""
+    """What one file failed, the keyword of an identifying value it holds, and every UID
+    it holds (the caller knows the originals)."""
 
     output_name: str
-    failures: list[str]
+    failures: list[Failure]
+    identifying_keyword: str | None
     uids: frozenset[str]
 
 
@@ -128,26 +134,22 @@ def check_file(
     try:
         data = (files_dir / name).read_bytes()
     except OSError:
-        return FileFindings(name, [Failure.PARSE], frozenset())
+        return FileFindings(name, [Failure.PARSE], None, frozenset())
     failures = []
     if content_hash(data) != released.output_hash:
         failures.append(Failure.ALTERED)  # after the run, or by a run stopped between swaps
     keyword = byte_searcher.first_keyword(data)
-    if keyword is not None:
-        failures.append(Failure.IDENTIFIERS + keyword)
     try:
         facts = read_headers(data)
     except Exception:  # Unsupported, or anything odd in the raw parse: pydicom decides
         facts = read_with_pydicom(data, text_searcher if keyword is None else None)
     if facts is None:
-        return FileFindings(name, [*failures, Failure.PARSE], frozenset())
+        return FileFindings(name, [*failures, Failure.PARSE], keyword, frozenset())
     if facts.has_private:
         failures.append(Failure.PRIVATE)
     if facts.pixel_hash != released.pixel_hash:
         failures.append(Failure.PIXELS)
-    if facts.text_keyword is not None and keyword is None:
-        failures.append(Failure.IDENTIFIERS + facts.text_keyword)
-    return FileFindings(name, failures, facts.uids)
+    return FileFindings(name, failures, keyword or facts.text_keyword, facts.uids)
 
 
 class FileFacts(NamedTuple):

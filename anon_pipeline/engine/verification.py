@@ -133,24 +133,25 @@ def check_outputs(
     listed = {file.output_name for file in released}
     for extra in sorted(set(on_disk) - listed):
         checks.parse_and_pixels.failed.append(f"{extra}: not in the manifest")
-    results = map_chunks(check_chunk, shared, released, workers or default_workers(), progress)
-    for name, failures, uids in sorted(results):
+    problems = {
+        Failure.PARSE: "does not parse",
+        Failure.PIXELS: "pixel data differs from the input",
+        Failure.ALTERED: "bytes differ from those the run wrote (manifest output_hash)",
+    }
+    for name, failures, keyword, uids in map_chunks(
+        check_chunk, shared, released, workers or default_workers(), progress
+    ):  # each file's UIDs are compared as it comes back, never kept
         if not originals.isdisjoint(uids):
             checks.original_uids.failed.append(name)
+        if keyword is not None:
+            checks.identifying_values.failed.append(f"{name}: {keyword}")
         for failure in failures:
             if failure == Failure.PRIVATE:
                 checks.private_attributes.failed.append(name)
-            elif failure.startswith(Failure.IDENTIFIERS):
-                keyword = failure.removeprefix(Failure.IDENTIFIERS)
-                checks.identifying_values.failed.append(f"{name}: {keyword}")
-            elif failure == Failure.PARSE:
-                checks.parse_and_pixels.failed.append(f"{name}: does not parse")
-            elif failure == Failure.PIXELS:
-                checks.parse_and_pixels.failed.append(f"{name}: pixel data differs from the input")
-            elif failure == Failure.ALTERED:
-                checks.parse_and_pixels.failed.append(
-                    f"{name}: bytes differ from those the run wrote (manifest output_hash)"
-                )
+            else:
+                checks.parse_and_pixels.failed.append(f"{name}: {problems[failure]}")
+    for findings in vars(checks).values():
+        findings.failed.sort()
     return checks
 
 
