@@ -29,6 +29,10 @@ OUTPUT_CHECKS = {
     "outputs_parse_with_pixels_unchanged": "Every released file parses, is listed in the "
     "manifest, holds the bytes the run wrote (its content hash equals the manifest's "
     "output_hash), and its pixel data hash equals the input file's.",
+    "pixels_mean_the_same": "Every released image keeps, byte for byte, the attributes that "
+    "say how its pixel data is read and placed, as the input had them: frames, rows, columns, "
+    "bits, photometric interpretation, spacing, position and orientation (per frame in "
+    "functional groups), rescale, lookup tables, transfer syntax.",
 }
 
 
@@ -47,7 +51,7 @@ OUTPUT_CHECKS = {
 def released_files_checks(
     context: dg.AssetCheckExecutionContext, settings: PipelineSettings
 ) -> Iterator[dg.AssetCheckResult]:
-    """One re-read of every released file serves all four per-file checks."""
+    """One re-read of every released file serves all five per-file checks."""
     paths = settings.paths(context.partition_key)
     with settings.run_pool():
         checks = verification.check_outputs(
@@ -58,6 +62,7 @@ def released_files_checks(
         "no_original_uids": checks.original_uids,
         "no_identifying_values": checks.identifying_values,
         "outputs_parse_with_pixels_unchanged": checks.parse_and_pixels,
+        "pixels_mean_the_same": checks.pixel_meaning,
     }
     for name, result in findings.items():
         yield dg.AssetCheckResult(

@@ -11,9 +11,17 @@ from __future__ import annotations
 from pydicom.dataset import Dataset
 from pydicom.uid import UID
 
-HOLDS = ("burned_in_annotation", "secondary_capture", "non_image_objects")
+HOLDS = ("burned_in_annotation", "overlay_in_pixel_data", "secondary_capture", "non_image_objects")
 SECONDARY_CAPTURE_ROOT = "1.2.840.10008.5.1.4.1.1.7"  # PS3.4 B.5: the Secondary Capture SOP classes
 SCREEN_IMAGE_TYPES = frozenset({"SECONDARY", "SCREEN SAVE"})
+OVERLAY_GROUPS = range(0x6000, 0x6020, 2)  # the 16 repeating overlay groups (PS3.3 C.9.2)
+OVERLAY_BITS_ALLOCATED, OVERLAY_BIT_POSITION = 0x0100, 0x0102
+# What the holds read of an overlay plane: the streaming path hands them to `hold_reason`.
+OVERLAY_FACT_TAGS = frozenset(
+    group << 16 | element
+    for group in OVERLAY_GROUPS
+    for element in (OVERLAY_BITS_ALLOCATED, OVERLAY_BIT_POSITION)
+)
 
 
 def values_of(dataset: Dataset, keyword: str) -> list[str]:
@@ -24,10 +32,29 @@ def values_of(dataset: Dataset, keyword: str) -> list[str]:
     return [str(item).strip().upper() for item in items]
 
 
+def overlay_in_pixel_data(dataset: Dataset) -> bool:
+    """Whether an overlay plane says it is drawn into the pixel data: older equipment
+    stored overlays in unused high bits of the pixels (OverlayBitsAllocated equal to
+    BitsAllocated, OverlayBitPosition the bit) instead of in OverlayData (1 bit, bit 0).
+    Removing the overlay's attributes would leave its bits, a name perhaps, in the image."""
+    for group in OVERLAY_GROUPS:
+        for element, plain in ((OVERLAY_BITS_ALLOCATED, 1), (OVERLAY_BIT_POSITION, 0)):
+            found = dataset.get(group << 16 | element)
+            value = found.value if found is not None else None
+            if value is None or value == "":
+                continue
+            values = [value] if isinstance(value, int | str | bytes) else list(value)
+            if any(item != plain for item in values):
+                return True
+    return False
+
+
 def hold_reason(dataset: Dataset, kind: str, holds: frozenset[str]) -> str | None:
     """Why this file is held out of the release, or None. Reasons are PHI-free."""
     if "burned_in_annotation" in holds and values_of(dataset, "BurnedInAnnotation") == ["YES"]:
         return "burned-in annotation"
+    if "overlay_in_pixel_data" in holds and overlay_in_pixel_data(dataset):
+        return "overlay in pixel data"
     if "secondary_capture" in holds:
         sop_class = str(dataset.get("SOPClassUID", ""))
         if sop_class.startswith(SECONDARY_CAPTURE_ROOT) or SCREEN_IMAGE_TYPES & set(

@@ -32,6 +32,15 @@ from anon_pipeline.engine.dicomfile import (
     pixel_data_hash,
     quiet_pydicom,
 )
+from anon_pipeline.engine.pixel_meaning import (
+    Entry,
+    changes,
+    dataset_entries,
+    describe,
+    entries_of,
+    fingerprint,
+    raw_entries,
+)
 from anon_pipeline.engine.rawparse import (
     Element,
     Part10,
@@ -62,6 +71,7 @@ class Failure(StrEnum):
     PARSE = "parse"
     PIXELS = "pixels"
     ALTERED = "altered"
+    MEANING = "meaning"  # an attribute that says how the pixels are read or placed changed
 
 
 class ReleasedFile(NamedTuple):
@@ -70,16 +80,29 @@ class ReleasedFile(NamedTuple):
     output_name: str
     pixel_hash: str | None  # the input's, from the scan
     output_hash: str | None  # of the bytes the run wrote
+    pixel_meaning: str | None  # the input's, from the scan (`pixel_meaning`)
+    input_path: str  # in the batch folder (secure: passes only between the processes)
 
 
 class FileFindings(NamedTuple):
-    """What one file failed, the keyword of an identifying value it holds, and every UID
-    it holds (the caller knows the originals)."""
+    """What one file failed, the keyword of an identifying value it holds, every UID it
+    holds (the caller knows the originals), and which attributes that give the pixels
+    their meaning differ from the input's (keyword paths, never values)."""
 
     output_name: str
     failures: list[Failure]
     identifying_keyword: str | None
     uids: frozenset[str]
+    meaning_changes: str | None = None
+
+
+class Sources(NamedTuple):
+    """Where a worker reads: the released files, the batch's inputs (to say what changed
+    when a file's pixel meaning differs) and the identifying values to search for."""
+
+    files_dir: Path
+    batch_dir: Path
+    identifiers: Identifiers
 
 
 @dataclass(frozen=True)
@@ -116,23 +139,20 @@ def searchers(identifiers: Identifiers) -> tuple[Searcher, Searcher]:
     return Searcher(identifiers.forms), Searcher(identifiers.texts)
 
 
-def check_chunk(
-    shared: tuple[Path, Identifiers], _index: int, files: list[ReleasedFile]
-) -> list[FileFindings]:
-    files_dir, identifiers = shared
-    byte_searcher, text_searcher = searchers(identifiers)
+def check_chunk(sources: Sources, _index: int, files: list[ReleasedFile]) -> list[FileFindings]:
+    byte_searcher, text_searcher = searchers(sources.identifiers)
     with quiet_pydicom():
-        return [check_file(files_dir, released, byte_searcher, text_searcher)
+        return [check_file(sources, released, byte_searcher, text_searcher)
                 for released in files]  # fmt: skip
 
 
 def check_file(
-    files_dir: Path, released: ReleasedFile, byte_searcher: Searcher, text_searcher: Searcher
+    sources: Sources, released: ReleasedFile, byte_searcher: Searcher, text_searcher: Searcher
 ) -> FileFindings:
     """Every per-file check on one released file, from one read of its bytes."""
     name = released.output_name
     try:
-        data = (files_dir / name).read_bytes()
+        data = (sources.files_dir / name).read_bytes()
     except OSError:
         return FileFindings(name, [Failure.PARSE], None, frozenset())
     failures = []
@@ -149,7 +169,23 @@ def check_file(
         failures.append(Failure.PRIVATE)
     if facts.pixel_hash != released.pixel_hash:
         failures.append(Failure.PIXELS)
-    return FileFindings(name, failures, keyword or facts.text_keyword, facts.uids)
+    changed = None
+    if facts.meaning is None or fingerprint(facts.meaning) != released.pixel_meaning:
+        failures.append(Failure.MEANING)
+        changed = meaning_changes(sources.batch_dir / released.input_path, facts.meaning)
+    return FileFindings(name, failures, keyword or facts.text_keyword, facts.uids, changed)
+
+
+def meaning_changes(input_path: Path, released: list[Entry] | None) -> str:
+    """Which attributes that give the pixels their meaning differ, read again from the
+    input (only for a file that failed: the scan kept just a fingerprint)."""
+    if released is None:
+        return "its pixel attributes cannot be read"
+    try:
+        before = entries_of(input_path.read_bytes())
+    except Exception:  # gone or unreadable since the scan
+        return "differs from the input's, which cannot be read again to say how"
+    return describe(changes(before, released)) or "differs from the fingerprint the scan took"
 
 
 class FileFacts(NamedTuple):
@@ -157,6 +193,7 @@ class FileFacts(NamedTuple):
     uids: frozenset[str]
     pixel_hash: str | None
     text_keyword: str | None  # an identifying value found in the decoded text
+    meaning: list[Entry] | None  # the attributes that say what the pixels mean
 
 
 def read_headers(data: bytes) -> FileFacts:
@@ -178,7 +215,8 @@ def read_headers(data: bytes) -> FileFacts:
             charsets = split_values(data[element.value_start : element.value_end]) or [""]
             if len(charsets) > 1 or charsets[0] not in BYTE_SEARCHED_CHARSETS:
                 raise Unsupported("text in a character set the byte search does not cover")
-    return FileFacts(has_private, frozenset(uids), raw_pixel_hash(part, data), None)
+    meaning = raw_entries(part, data)
+    return FileFacts(has_private, frozenset(uids), raw_pixel_hash(part, data), None, meaning)
 
 
 def every_element(part: Part10, data: bytes) -> Iterator[Element | SpanView]:
@@ -230,6 +268,7 @@ def read_with_pydicom(data: bytes, text_searcher: Searcher | None) -> FileFacts 
     with the file's own character set."""
     try:
         dataset = dcmread(io.BytesIO(data))
+        meaning = dataset_entries(dataset)  # before anything converts the elements
         elements = list(walk(dataset))
         meta = list(dataset.file_meta) if dataset.file_meta else []
         texts = decoded_texts(elements) if text_searcher is not None else ""
@@ -243,7 +282,7 @@ def read_with_pydicom(data: bytes, text_searcher: Searcher | None) -> FileFacts 
             uids.update(str(value) for value in values)
     keyword = text_searcher.first_keyword(texts) if text_searcher and texts else None
     has_private = any(element.tag.is_private for element in elements)
-    return FileFacts(has_private, frozenset(uids), pixel_hash, keyword)
+    return FileFacts(has_private, frozenset(uids), pixel_hash, keyword, meaning)
 
 
 def walk(dataset: Dataset) -> Iterator[DataElement]:

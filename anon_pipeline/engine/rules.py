@@ -36,6 +36,11 @@ SHIPPED_RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
 TAG_PATTERN = re.compile(r"^\(([0-9A-Fa-f]{4}),([0-9A-Fa-f]{4})\)$")
 PSEUDONYM_VRS = frozenset({"AE", "CS", "LO", "LT", "PN", "SH", "ST", "UC", "UT"})
 PROFILE_OPTIONS = frozenset(codes.cid7050.concepts)
+ICON_IMAGE_SEQUENCE_TAG = 0x00880200
+# Overlay planes (60xx), curves (50xx, retired) and icon images can draw text, a name
+# among it, over or beside the image: every rule set removes them, at any depth, and no
+# rule may keep them (PS3.15 Annex E: X for all three).
+ALWAYS_REMOVED_WHAT = "overlay, curve or icon image"
 
 
 class Action(StrEnum):
@@ -81,10 +86,21 @@ class RuleSet:
 
     def rule_for(self, tag: int) -> Rule | None:
         """The rule for a (public) tag, matched by keyword first so repeating groups match."""
+        if always_removed(tag):
+            return ALWAYS_REMOVED
         keyword = cached_keyword(tag)
         if keyword and keyword in self.by_keyword:
             return self.by_keyword[keyword]
         return self.by_tag.get(tag)
+
+
+ALWAYS_REMOVED = Rule(name=ALWAYS_REMOVED_WHAT, vr="", action=Action.REMOVE)
+
+
+def always_removed(tag: int) -> bool:
+    """Whether `tag` is an overlay or curve element (even groups 60xx and 50xx) or the
+    Icon Image Sequence, which no rule may keep."""
+    return tag == ICON_IMAGE_SEQUENCE_TAG or (tag >> 16) & 0xFF01 in (0x5000, 0x6000)
 
 
 @lru_cache(maxsize=8192)
@@ -246,6 +262,7 @@ class RuleFileParser:
                 "options": list(options),
                 "holds": sorted(holds),
                 "rules": sorted([r.name, r.action.value, r.replacement] for r in rules),
+                "always_removed": ALWAYS_REMOVED_WHAT,
             },
             sort_keys=True,
             default=str,
@@ -365,15 +382,31 @@ class RuleFileParser:
                 )
             if tag & 0xFFFF == 0:
                 raise self.fail(node, f"'{name}' is a group length; those are always recomputed")
+            if always_removed(tag):
+                raise self.always_removed_error(name, node)
             return dictionary_VR(tag) if dictionary_has_tag(tag) else "UN"
         if name in REPEATER_KEYWORDS:
-            return next(entry[0] for entry in RepeatersDictionary.values() if entry[4] == name)
+            mask, entry = next(
+                (mask, entry) for mask, entry in RepeatersDictionary.items() if entry[4] == name
+            )
+            if always_removed(int(mask.replace("x", "0"), 16)):
+                raise self.always_removed_error(name, node)
+            return entry[0]
         tag = tag_for_keyword(name)
         if tag is None:
             raise self.fail(node, f"'{name}' is not a DICOM keyword in pydicom's data dictionary")
+        if always_removed(tag):
+            raise self.always_removed_error(name, node)
         if tag >> 16 == 0x0002:
             raise self.fail(node, f"'{name}' is file meta information, which the engine rebuilds")
         return dictionary_VR(tag)
+
+    def always_removed_error(self, name: str, node: yaml.Node) -> RuleError:
+        return self.fail(
+            node,
+            f"'{name}': overlays (60xx), curves (50xx) and icon images are always removed, "
+            "since they can draw text (a name among it) over the image; no rule may name them",
+        )
 
     def check_fits(self, name: str, vr: str, action: Action, node: yaml.Node) -> None:
         needs = {

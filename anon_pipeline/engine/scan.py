@@ -23,6 +23,7 @@ from anon_pipeline.engine.dicomfile import (
     quiet_pydicom,
 )
 from anon_pipeline.engine.parallel import Progress, default_workers, map_chunks
+from anon_pipeline.engine.pixel_meaning import fingerprint_of
 from anon_pipeline.engine.streaming import classify_bytes
 
 
@@ -54,6 +55,7 @@ class ScannedFile:
     detail: str | None = None  # why corrupt/unreadable, or which row this duplicates
     sop_instance_uid: str | None = None
     pixel_hash: str | None = None
+    pixel_meaning: str | None = None  # fingerprint of what the pixels mean (pixel_meaning)
     uid_conflict: bool = False  # another file of different content claims the same UID
 
     @property
@@ -112,7 +114,7 @@ def classify_file(batch_dir: Path, row: int, relative_path: str) -> ScannedFile:
     try:  # the streaming path's parser first; pydicom decides whatever it does not handle
         fast = classify_bytes(data)
         return replace(base, kind=Kind(fast.kind), sop_instance_uid=fast.sop_instance_uid,
-                       pixel_hash=fast.pixel_hash)  # fmt: skip
+                       pixel_hash=fast.pixel_hash, pixel_meaning=fast.pixel_meaning)  # fmt: skip
     except Exception:  # anything unusual: the straightforward path below decides
         pass
     try:
@@ -124,7 +126,10 @@ def classify_file(batch_dir: Path, row: int, relative_path: str) -> ScannedFile:
         pixel_hash = pixel_data_hash(parsed.dataset)
     except Exception as error:  # a value pydicom cannot decode: recorded, never a crash
         return replace(base, kind=Kind.CORRUPT, detail=f"malformed ({type(error).__name__})")
-    return replace(base, kind=Kind(parsed.kind), sop_instance_uid=uid, pixel_hash=pixel_hash)
+    return replace(
+        base, kind=Kind(parsed.kind), sop_instance_uid=uid, pixel_hash=pixel_hash,
+        pixel_meaning=fingerprint_of(data),
+    )  # fmt: skip
 
 
 def classify_chunk(

@@ -51,8 +51,9 @@ from anon_pipeline.engine.dicomfile import (
     check_raw_bytes,
     content_hash,
 )
-from anon_pipeline.engine.holds import hold_reason
+from anon_pipeline.engine.holds import OVERLAY_FACT_TAGS, hold_reason
 from anon_pipeline.engine.inventory import MAX_VALUE_LENGTH, attribute_values, value_text
+from anon_pipeline.engine.pixel_meaning import fingerprint_of
 from anon_pipeline.engine.pseudonyms import date_offset_days
 from anon_pipeline.engine.rawparse import (
     LONG_VRS,
@@ -87,24 +88,22 @@ PIXEL_ORDER = (0x7FE00010, 0x7FE00008, 0x7FE00009)  # PixelData, Float..., Doubl
 DIRECTORY_RECORDS_TAG = 0x00041220
 # Top-level elements the holds, the output name, the date shift and the pixel-length
 # check read: handed to the same functions the straightforward path uses.
-FACT_TAGS = frozenset(
-    {
-        CHARSET_TAG,
-        0x00080008,  # ImageType
-        SOP_CLASS_TAG,
-        SOP_INSTANCE_TAG,
-        0x00100020,  # PatientID
-        0x0020000D,  # StudyInstanceUID
-        0x0020000E,  # SeriesInstanceUID
-        0x00280002,  # SamplesPerPixel
-        0x00280004,  # PhotometricInterpretation
-        0x00280008,  # NumberOfFrames
-        0x00280010,  # Rows
-        0x00280011,  # Columns
-        0x00280100,  # BitsAllocated
-        0x00280301,  # BurnedInAnnotation
-    }
-)
+FACT_TAGS = OVERLAY_FACT_TAGS | {
+    CHARSET_TAG,
+    0x00080008,  # ImageType
+    SOP_CLASS_TAG,
+    SOP_INSTANCE_TAG,
+    0x00100020,  # PatientID
+    0x0020000D,  # StudyInstanceUID
+    0x0020000E,  # SeriesInstanceUID
+    0x00280002,  # SamplesPerPixel
+    0x00280004,  # PhotometricInterpretation
+    0x00280008,  # NumberOfFrames
+    0x00280010,  # Rows
+    0x00280011,  # Columns
+    0x00280100,  # BitsAllocated
+    0x00280301,  # BurnedInAnnotation
+}
 # The facts that differ from file to file, which the checks and holds never read.
 IDENTITY_TAGS = frozenset({SOP_INSTANCE_TAG, 0x00100020, 0x0020000D, 0x0020000E})
 VERDICT_FACTS = tuple(sorted(FACT_TAGS - IDENTITY_TAGS))
@@ -210,6 +209,7 @@ class Classified:
     kind: str
     sop_instance_uid: str | None
     pixel_hash: str | None
+    pixel_meaning: str | None
 
 
 class Memo:
@@ -419,7 +419,7 @@ def classify_bytes(data: bytes) -> Classified:
     facts = facts_dataset(part, data)
     kind = check_file(part, data, facts)
     uid = str(facts.get("SOPInstanceUID", "") or "") or None
-    return Classified(kind, uid, pixel_hash_of(part, data))
+    return Classified(kind, uid, pixel_hash_of(part, data), fingerprint_of(data, part))
 
 
 def stream_file(data: bytes, rule_set: RuleSet, key: bytes, whitelist: bool) -> FileResult:

@@ -394,6 +394,9 @@ def write_hostile_cd(batch_dir: Path) -> HostileCd:
         # Its institution is "TOSHIBA", also a substring of its manufacturer: a leak
         # check that searches removed values would rightly flag it for a person.
         bundled.InstitutionName = patient.institution
+        # Its comment "Uncompressed" also opens a code meaning the whitelist keeps
+        # ("Uncompressed predecessor"): the same, and the same remedy.
+        bundled.ImageComments = f"Pacjent {patient.name}"
         save(f"BUNDLED/{name}", bundled, "anonymized")
     sc_source = Path(get_testdata_file("SC_rgb_jpeg_dcmtk.dcm"))
     raw("BUNDLED/SC_rgb_jpeg_dcmtk.dcm", sc_source.read_bytes(), "held: secondary capture")

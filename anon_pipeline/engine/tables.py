@@ -59,6 +59,7 @@ SCAN_FIELDS = [
     ("detail", pa.string()),
     ("sop_instance_uid", pa.string()),
     ("pixel_hash", pa.string()),
+    ("pixel_meaning", pa.string()),
     ("uid_conflict", pa.bool_()),
 ]
 SCAN_SCHEMA = pa.schema(SCAN_FIELDS)

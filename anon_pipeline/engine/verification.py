@@ -13,12 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+import pyarrow.parquet as pq
 
 from anon_pipeline.engine.output_checks import (
     IDENTIFIER_ENCODINGS,
     Failure,
     Identifiers,
     ReleasedFile,
+    Sources,
     check_chunk,
 )
 from anon_pipeline.engine.parallel import Progress, default_workers, map_chunks
@@ -57,6 +59,7 @@ class OutputChecks:
     original_uids: Findings = field(default_factory=Findings)
     identifying_values: Findings = field(default_factory=Findings)
     parse_and_pixels: Findings = field(default_factory=Findings)
+    pixel_meaning: Findings = field(default_factory=Findings)
 
 
 def identifier_texts(values: list[tuple[str, str]]) -> dict[str, str]:
@@ -84,11 +87,15 @@ def identifier_forms(values: list[tuple[str, str]]) -> dict[bytes, str]:
 
 
 def released_files(paths: BatchPaths) -> list[ReleasedFile]:
-    """The manifest's anonymized rows: output name and the hashes to compare with."""
+    """The manifest's anonymized rows: output name, the hashes to compare with, the input.
+    A manifest written before the scan fingerprinted pixel meaning has none to compare:
+    its files fail that check until the batch is rerun."""
+    names = pq.read_schema(paths.manifest).names
+    meaning = "pixel_meaning" if "pixel_meaning" in names else "NULL"
     with duckdb.connect() as connection:
         rows = connection.execute(
-            "SELECT output_name, pixel_hash, output_hash FROM read_parquet(?) "
-            "WHERE outcome = 'anonymized' ORDER BY output_name",
+            f"SELECT output_name, pixel_hash, output_hash, {meaning}, relative_path "
+            "FROM read_parquet(?) WHERE outcome = 'anonymized' ORDER BY output_name",
             [str(paths.manifest)],
         ).fetchall()
     return [ReleasedFile(*row) for row in rows]
@@ -118,8 +125,9 @@ def check_outputs(
     """Re-read every released file once, in parallel, and run the per-file checks on it."""
     released = released_files(paths)
     identifiers = [(row["keyword"], row["value"]) for row in read_rows(paths.identifiers)]
-    shared = (
+    shared = Sources(
         paths.release_files,
+        paths.batch_dir,
         Identifiers(
             forms=tuple(identifier_forms(identifiers).items()),
             texts=tuple(identifier_texts(identifiers).items()),
@@ -138,7 +146,7 @@ def check_outputs(
         Failure.PIXELS: "pixel data differs from the input",
         Failure.ALTERED: "bytes differ from those the run wrote (manifest output_hash)",
     }
-    for name, failures, keyword, uids in map_chunks(
+    for name, failures, keyword, uids, meaning_changes in map_chunks(
         check_chunk, shared, released, workers or default_workers(), progress
     ):  # each file's UIDs are compared as it comes back, never kept
         if not originals.isdisjoint(uids):
@@ -148,6 +156,8 @@ def check_outputs(
         for failure in failures:
             if failure == Failure.PRIVATE:
                 checks.private_attributes.failed.append(name)
+            elif failure == Failure.MEANING:
+                checks.pixel_meaning.failed.append(f"{name}: {meaning_changes}")
             else:
                 checks.parse_and_pixels.failed.append(f"{name}: {problems[failure]}")
     for findings in vars(checks).values():

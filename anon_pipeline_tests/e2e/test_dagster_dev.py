@@ -139,7 +139,7 @@ def test_ui_shows_the_graph_partitions_and_checks(dagster_dev, finished_run, bro
         name = asset.key.to_user_string()
         shown = page.get_by_text(re.compile("^" + re.escape(name[:7]))).filter(visible=True)
         shown.first.wait_for(timeout=60000)
-    page.get_by_text("5 / 5 Passed").first.wait_for(timeout=60000)
+    page.get_by_text("6 / 6 Passed").first.wait_for(timeout=60000)
     page.screenshot(path=ARTIFACTS / "asset-graph.png")
 
     page.goto(f"{dagster_dev.url}/assets/whitelisted_files?view=partitions")

@@ -81,9 +81,25 @@ def test_a_whitelist_must_remove_private_attributes(tmp_path):
 
 
 def test_tags_without_keywords_and_repeating_groups_are_accepted(tmp_path):
-    rules = load_rule_set(rule_file(tmp_path, "OverlayData: remove\n'(0018,9FFE)': keep\n"))
-    assert rules.rule_for(0x60023000).action is Action.REMOVE  # any overlay group 60xx
+    rules = load_rule_set(rule_file(tmp_path, "SourceImageIDs: remove\n'(0018,9FFE)': keep\n"))
+    assert rules.rule_for(0x00203105).action is Action.REMOVE  # any of 0020,31xx
     assert rules.rule_for(0x00189FFE).action is Action.KEEP  # not in the dictionary
+
+
+@pytest.mark.parametrize(
+    "entry", ["OverlayData: keep", "OverlayData: remove", "'(6002,0010)': keep",
+              "CurveData: keep", "IconImageSequence: keep"],
+)  # fmt: skip
+def test_no_rule_may_name_overlays_curves_or_icons(tmp_path, entry):
+    with pytest.raises(RuleError, match=r"whitelist.yaml:\d+: .*always removed"):
+        load_rule_set(rule_file(tmp_path, entry + "\n"))
+
+
+def test_overlays_curves_and_icons_are_removed_by_every_rule_set(blacklist, whitelist):
+    for rules in (blacklist, whitelist):
+        for tag in (0x60003000, 0x601E0022, 0x50020010, 0x00880200):
+            assert rules.rule_for(tag).action is Action.REMOVE, hex(tag)
+        assert getattr(rules.rule_for(0x00280010), "action", None) is not Action.REMOVE  # Rows
 
 
 def test_version_follows_rules_not_comments(tmp_path):
