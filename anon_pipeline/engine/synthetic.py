@@ -426,6 +426,19 @@ def write_hostile_cd(batch_dir: Path) -> HostileCd:
     del report.PixelData
     report.SOPClassUID = report.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.88.22"
     save("DICOM/SR", report, "held: non-image object")
+    # Objects scanners write besides classic slices (scanner_objects).
+    from anon_pipeline.engine import scanner_objects as objects
+
+    save("SCANNER/ENHANCED", objects.make_enhanced_ct(patient, "enhanced"), "anonymized")
+    implicit = objects.make_enhanced_ct(patient, "enhanced", series_number=2)
+    implicit.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2"
+    save("SCANNER/ENHANCED_IMPLICIT", implicit, "anonymized")
+    plane = objects.with_overlay_plane(make_ct_slice(patient, "overlays", 1, 1), group=0x6002)
+    save("SCANNER/OVERLAY", plane, "anonymized")
+    save("SCANNER/ICON", objects.with_icon_image(make_ct_slice(patient, "overlays", 1, 2)),
+         "anonymized")  # fmt: skip
+    in_pixels = objects.with_overlay_in_pixel_data(make_ct_slice(patient, "overlays", 1, 3))
+    save("SCANNER/OVERLAY_IN_PIXELS", in_pixels, "held: overlay in pixel data")
     # Damaged files.
     data = (batch_dir / "DICOM/IM2").read_bytes()
     raw("DICOM/TRUNC", data[: len(data) - 100], "held: corrupt")

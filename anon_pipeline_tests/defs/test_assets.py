@@ -12,6 +12,12 @@ from anon_pipeline.engine.layout import init_root
 from anon_pipeline.engine.synthetic import fake_patient, make_ct_slice, write_cd_batch
 from anon_pipeline_tests.conftest import tree_digest, write_dataset
 from anon_pipeline_tests.defs.conftest import incoming, run_batch
+from anon_pipeline_tests.scanner_checks import (
+    assert_enhanced_ct_released_whole,
+    assert_overlays_and_icons_gone,
+    released_path,
+    write_scanner_batch,
+)
 
 ASSET_NAMES = {asset.key.to_user_string() for asset in anonymization_assets}
 
@@ -47,6 +53,7 @@ def test_every_asset_of_a_partition_materializes_and_checks_pass(settings, insta
         "no_original_uids",
         "no_identifying_values",
         "outputs_parse_with_pixels_unchanged",
+        "pixels_mean_the_same",
         "every_input_file_accounted_for",
     ):
         assert checks[name].passed, name
@@ -137,3 +144,25 @@ def test_a_scratch_folder_stages_the_batch_for_the_steps_that_read_it(tmp_path, 
         dg.AssetKey("whitelisted_files")
     ).asset_materialization.metadata
     assert metadata["files_anonymized"].value == 2
+
+
+def test_scanners_objects_through_the_job(settings, instance):
+    """An Enhanced CT is released whole, overlays and icons go, an overlay drawn into the
+    pixel data is held; the pixel meaning check passes and Dagster names the hold."""
+    write_scanner_batch(incoming(settings) / "scanner", fake_patient(8))
+    result = run_batch(settings, instance, "scanner")
+    assert result.success
+    checks = check_results(result)
+    assert all(check.passed for name, check in checks.items() if name != "review_queue_is_empty")
+    assert checks["pixels_mean_the_same"].metadata["checked"].value == 3
+    paths = settings.paths("scanner")
+    assert_enhanced_ct_released_whole(
+        paths.batch_dir / "ENHANCED",
+        released_path(paths.manifest, paths.release_files, "ENHANCED"),
+        paths.uid_map,
+    )
+    assert_overlays_and_icons_gone(sorted(paths.release_files.rglob("*.dcm")))
+    whitelisted = instance.get_latest_materialization_event(dg.AssetKey("whitelisted_files"))
+    metadata = whitelisted.asset_materialization.metadata
+    assert metadata["files_anonymized"].value == 3
+    assert "overlay in pixel data" in everything_dagster_stored(instance, result)
