@@ -6,6 +6,8 @@ attributes are present, so an independent validator judges them as a scanner's f
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
@@ -15,6 +17,7 @@ from pydicom.uid import CTImageStorage, EnhancedCTImageStorage, ExplicitVRLittle
 from anon_pipeline.engine.synthetic import FakePatient, make_ct_slice, make_uid
 
 FRAME_PRIVATE_CREATOR = "ACME ENHANCED 2.0"
+ACQUISITION_START = datetime(2024, 3, 15, 10, 10)
 SLICE_SPACING = 1.25
 
 
@@ -117,14 +120,14 @@ def shared_ct_groups(patient: FakePatient, study_key: str) -> Dataset:
 def per_frame_ct_group(patient: FakePatient, study_key: str, frame: int) -> Dataset:
     """One frame's functional groups: its time, its place, and a scanner's private block
     holding the patient's name (which must never be released)."""
-    second = f"{10 + frame:02d}"
+    moment = (ACQUISITION_START + timedelta(seconds=frame)).strftime("%Y%m%d%H%M%S")
     group = item(
         FrameContentSequence=Sequence(
             [
                 item(
                     FrameAcquisitionNumber=1,
-                    FrameReferenceDateTime=f"2024031510{second}00",
-                    FrameAcquisitionDateTime=f"2024031510{second}00.000000",
+                    FrameReferenceDateTime=moment,
+                    FrameAcquisitionDateTime=f"{moment}.000000",
                     FrameAcquisitionDuration=500.0,
                     DimensionIndexValues=[1, frame],
                     StackID="1",
