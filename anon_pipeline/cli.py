@@ -1,8 +1,10 @@
 """`anon-pipeline`: the command-line front of the engine.
 
 Stage 1 must run on an offline hospital computer without a Dagster server, so
-every engine step is reachable from here. Errors are one line that names the
-file and says what to do; no value from before whitelisting is ever printed.
+every engine step is reachable from here. That computer has no DuckDB either: the
+server's commands (review, qc, audit, approve, release) import what needs it when
+run. Errors are one line that names the file and says what to do; no value from
+before whitelisting is ever printed.
 """
 
 from __future__ import annotations
@@ -13,13 +15,12 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import duckdb
 from tqdm import tqdm
 
 from anon_pipeline.engine.atomic import OutputFolderError
-from anon_pipeline.engine.audit import build_audit_database, run_query
 from anon_pipeline.engine.keys import KEY_ENV_VAR, KeyFileError, load_key
 from anon_pipeline.engine.layout import DataRoot, init_root
+from anon_pipeline.engine.package import PackageRefused
 from anon_pipeline.engine.parallel import default_workers
 from anon_pipeline.engine.pipeline import (
     BatchPaths,
@@ -28,11 +29,14 @@ from anon_pipeline.engine.pipeline import (
     blacklist_folder,
     whitelist_folder,
 )
-from anon_pipeline.engine.qc import qc_values
-from anon_pipeline.engine.review import DECIDABLE, pending_attributes, record_decision, rule_name
-from anon_pipeline.engine.rules import SHIPPED_RULES_DIR, RuleError, RuleSet, load_rule_set
+from anon_pipeline.engine.rules import (
+    DECIDABLE,
+    SHIPPED_RULES_DIR,
+    RuleError,
+    RuleSet,
+    load_rule_set,
+)
 from anon_pipeline.engine.scratch import Scratch
-from anon_pipeline.engine.signoff import SignOffRefused, approve, release_batch
 from anon_pipeline.engine.stage import StageReport
 from anon_pipeline.engine.synthetic import write_demo_batches
 
@@ -109,9 +113,11 @@ def command_init(args: argparse.Namespace) -> None:
 
 
 def command_blacklist(args: argparse.Namespace) -> None:
+    records = args.records or args.output_dir.with_name(args.output_dir.name + ".hospital")
     report = blacklist_folder(
         require_folder(args.input_dir, "INPUT_DIR"),
         args.output_dir,
+        records,
         rule_set=load_rules(args.rules_dir, "blacklist"),
         key=require_key(args.key_file),
         workers=args.workers,
@@ -120,6 +126,8 @@ def command_blacklist(args: argparse.Namespace) -> None:
         log=note,
     )
     print_stage(report, args.output_dir)
+    print(f"stage-1 package (carry it to the server's incoming/ as it is): {args.output_dir}")
+    print(f"hospital records (original paths, removed values: they stay here): {records}")
 
 
 def command_whitelist(args: argparse.Namespace) -> None:
@@ -185,6 +193,8 @@ def root_from(args: argparse.Namespace) -> DataRoot:
 
 
 def command_review_list(args: argparse.Namespace) -> None:
+    from anon_pipeline.engine.review import pending_attributes
+
     root = root_from(args)
     whitelist = load_rules(args.rules_dir, "whitelist", root.reviewed_rules)
     pending = pending_attributes(root, whitelist)
@@ -204,6 +214,8 @@ def command_review_list(args: argparse.Namespace) -> None:
 
 
 def command_review_decide(args: argparse.Namespace) -> None:
+    from anon_pipeline.engine.review import record_decision, rule_name
+
     root = root_from(args)
     whitelist_path = (args.rules_dir or SHIPPED_RULES_DIR) / "whitelist.yaml"
     try:
@@ -217,6 +229,8 @@ def command_review_decide(args: argparse.Namespace) -> None:
 
 
 def command_qc(args: argparse.Namespace) -> None:
+    from anon_pipeline.engine.qc import qc_values
+
     try:
         values = qc_values(root_from(args), args.batches)
     except FileNotFoundError as error:
@@ -239,6 +253,10 @@ AUDIT_EXAMPLES = (
 
 
 def command_audit(args: argparse.Namespace) -> None:
+    import duckdb
+
+    from anon_pipeline.engine.audit import build_audit_database, run_query
+
     root = root_from(args)
     rule_sets = [
         load_rules(args.rules_dir, "blacklist"),
@@ -262,6 +280,8 @@ def command_audit(args: argparse.Namespace) -> None:
 
 
 def command_approve(args: argparse.Namespace) -> None:
+    from anon_pipeline.engine.signoff import SignOffRefused, approve
+
     try:
         approval = approve(root_from(args), args.batch, args.reviewer, workers=args.workers)
     except SignOffRefused as error:
@@ -273,6 +293,8 @@ def command_approve(args: argparse.Namespace) -> None:
 
 
 def command_release(args: argparse.Namespace) -> None:
+    from anon_pipeline.engine.signoff import SignOffRefused, release_batch
+
     root = root_from(args)
     try:
         audit = release_batch(root, args.batch)
@@ -356,6 +378,11 @@ def build_parser() -> argparse.ArgumentParser:
     blacklist = commands.add_parser("blacklist", help="stage 1 alone (offline, at the hospital)")
     blacklist.add_argument("input_dir", type=Path, metavar="INPUT_DIR")
     blacklist.add_argument("output_dir", type=Path, metavar="OUTPUT_DIR")
+    blacklist.add_argument(
+        "--records", type=Path, default=None, metavar="DIR",
+        help="what stays at the hospital: the manifest with original paths, the removed "
+        "values (default: OUTPUT_DIR.hospital)",
+    )  # fmt: skip
     add_common(blacklist)
     add_scratch(blacklist)
     blacklist.set_defaults(handler=command_blacklist)
@@ -453,7 +480,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     command: Callable[[argparse.Namespace], None] = args.handler
     try:
         command(args)
-    except CliError as error:
+    except (CliError, PackageRefused) as error:
         print(f"anon-pipeline: {error}", file=sys.stderr)
         return 2
     except OutputFolderError as error:

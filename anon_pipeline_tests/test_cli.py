@@ -62,7 +62,10 @@ def test_stage_by_stage_equals_both_stages_at_once(root, tmp_path, patients, mon
     assert tree_digest(stage2 / "dicom") == tree_digest(tmp_path / "both" / "release" / "dicom")
     assert (tmp_path / "stage2.secure" / "uid_map.parquet").exists()
     assert not list(stage2.rglob("uid_map*"))  # the map stays out of the releasable folder
-    assert query(f"SELECT count(*) FROM '{stage1 / 'manifest.parquet'}'")[0][0] == 7
+    assert (
+        query(f"SELECT count(*) FROM '{tmp_path / 'stage1.hospital' / 'manifest.parquet'}'")[0][0]
+        == 7
+    )
     assert tree_digest(cd) == before
 
 

@@ -1,8 +1,9 @@
 """The batch's assets: each resolves paths, calls one engine step, returns PHI-free metadata."""
 
+import contextlib
 import functools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import dagster as dg
 
@@ -11,6 +12,7 @@ from anon_pipeline.defs.resources import PipelineSettings
 from anon_pipeline.defs.rule_sets import BLACKLIST, WHITELIST
 from anon_pipeline.engine import pipeline, signoff
 from anon_pipeline.engine.contact_sheet import write_contact_sheet
+from anon_pipeline.engine.package import PackageRefused
 from anon_pipeline.engine.qc import qc_summary_markdown
 from anon_pipeline.engine.tables import read_rows
 
@@ -38,6 +40,16 @@ def log_progress(
     return report
 
 
+@contextlib.contextmanager
+def refusals_as_failures() -> Iterator[None]:
+    """A refused stage-1 package fails the step with its one-line reason (batch and
+    why), as Dagster shows a Failure, not a traceback."""
+    try:
+        yield
+    except PackageRefused as error:
+        raise dg.Failure(description=str(error)) from None
+
+
 def stage_metadata(report: pipeline.StageReport) -> dict[str, object]:
     return {
         **report.metadata(),
@@ -54,12 +66,14 @@ def raw_batch(
     context: dg.AssetExecutionContext, settings: PipelineSettings
 ) -> dg.MaterializeResult:
     """The CD copy as it arrived: one manifest row per file (kind, size, XXH3-128 content hash).
-    The input folder is only read. The manifest stays in the secure zone."""
+    Or a hospital's stage-1 package, verified whole (refused with the reason if any part
+    fails), its manifest's rows taken over. The input folder is only read. The manifest
+    stays in the secure zone; `stage1_site` says which way the batch came."""
     paths = settings.paths(context.partition_key)
-    with settings.run_pool():
+    with settings.run_pool(), refusals_as_failures():
         report = pipeline.scan_step(
             paths, settings.worker_count(), log_progress(context, "scan"), settings.marker,
-            settings.scratch_area(), context.log.info,
+            settings.scratch_area(), context.log.info, blacklist=BLACKLIST, key=settings.key(),
         )  # fmt: skip
     return dg.MaterializeResult(
         metadata={**report.metadata(), "manifest": dg.MetadataValue.path(str(paths.scan))}
@@ -75,9 +89,11 @@ def raw_batch(
 def blacklisted_files(
     context: dg.AssetExecutionContext, settings: PipelineSettings
 ) -> dg.MaterializeResult:
-    """Stage 1: direct identifiers removed or pseudonymised (blacklist.yaml). Secure zone."""
+    """Stage 1: direct identifiers removed or pseudonymised (blacklist.yaml). Secure zone.
+    For a hospital's stage-1 package, the package's files adopted as they are (never
+    blacklisted twice), with the hospital's counts, rule version and key fingerprint."""
     paths = settings.paths(context.partition_key)
-    with settings.run_pool():
+    with settings.run_pool(), refusals_as_failures():
         report = pipeline.blacklist_step(
             paths,
             BLACKLIST,

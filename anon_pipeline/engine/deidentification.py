@@ -9,14 +9,18 @@ from pydicom.sr.codedict import codes
 from anon_pipeline import __version__
 from anon_pipeline.engine.rules import Action, RuleSet
 
+TOOL_MARK = "anon_pipeline "
 
-def mark_deidentified(dataset: Dataset, rule_set: RuleSet) -> None:
-    """Set PatientIdentityRemoved, DeidentificationMethod(+CodeSequence) from the rule set."""
-    dataset.PatientIdentityRemoved = "YES"
+
+def mark_deidentified(dataset: Dataset, rule_set: RuleSet, complete: bool = True) -> None:
+    """Set PatientIdentityRemoved, DeidentificationMethod(+CodeSequence) from the rule set.
+    Stage 1 (`complete=False`) sets only DeidentificationMethod: the file is not yet
+    de-identified, but a later stage 1 must know it was blacklisted (`processed_before`)."""
     # LO holds 64 characters: name the tool and the rule-set version, nothing else.
-    dataset.DeidentificationMethod = (
-        f"anon_pipeline {__version__} {rule_set.name} {rule_set.version}"
-    )
+    dataset.DeidentificationMethod = f"{TOOL_MARK}{__version__} {rule_set.name} {rule_set.version}"
+    if not complete:
+        return
+    dataset.PatientIdentityRemoved = "YES"
     items = []
     for option in rule_set.options:
         code = getattr(codes.cid7050, option)
@@ -28,3 +32,11 @@ def mark_deidentified(dataset: Dataset, rule_set: RuleSet) -> None:
     dataset.DeidentificationMethodCodeSequence = Sequence(items)
     if any(rule.action is Action.SHIFT_DATE for rule in rule_set.by_keyword.values()):
         dataset.LongitudinalTemporalInformationModified = "MODIFIED"
+
+
+def processed_before(dataset: Dataset) -> bool:
+    """Whether this tool already processed the file (its stage 1, or a released file):
+    blacklisting it again would pseudonymise its pseudonyms and shift its dates twice."""
+    method = dataset.get("DeidentificationMethod")
+    values = [method] if isinstance(method, str) else list(method or [])
+    return any(str(value).startswith(TOOL_MARK) for value in values)

@@ -23,35 +23,45 @@ import json
 import shutil
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from anon_pipeline.engine.arrivals import DEFAULT_MARKER
 from anon_pipeline.engine.atomic import staged_directory, write_bytes_atomically
 from anon_pipeline.engine.layout import SECURE_MODE, DataRoot
+from anon_pipeline.engine.package import (
+    PackageRefused,
+    adopt_package,
+    is_package,
+    read_package,
+    write_package,
+)
 from anon_pipeline.engine.parallel import Progress, shared_pool
 from anon_pipeline.engine.rules import RuleSet
 from anon_pipeline.engine.scan import Kind, ScannedFile, scan_batch
 from anon_pipeline.engine.scratch import Log, Scratch, staged_batch
 from anon_pipeline.engine.stage import FileOutcome, Outcome, Stage, StageReport, run_stage
 from anon_pipeline.engine.tables import (
-    MANIFEST_SCHEMA,
+    IDENTIFIERS,
     OUTCOME_SCHEMA,
     SCAN_SCHEMA,
+    columns_of,
     read_rows,
     write_columns,
+    write_distinct,
     write_identifiers,
     write_inventory,
+    write_manifest,
     write_review_queue,
     write_uid_map,
 )
 
 PhaseProgress = Callable[[str, int, int], None]  # (phase, files done, files total)
+SERVER_SITE = "server (raw CD copy, blacklisted here)"
 FILES_FOLDER = "dicom"
 
 
@@ -128,6 +138,7 @@ class ScanReport:
     bytes: int
     kinds: dict[str, int]
     seconds: float
+    origin: dict[str, Any] = field(default_factory=lambda: {"stage1_site": SERVER_SITE})
 
     def metadata(self) -> dict[str, Any]:
         return {
@@ -135,6 +146,7 @@ class ScanReport:
             "bytes": self.bytes,
             **{f"kind_{kind.value}": self.kinds.get(kind.value, 0) for kind in Kind},
             "seconds": round(self.seconds, 3),
+            **self.origin,
         }
 
 
@@ -158,27 +170,12 @@ def phase(progress: PhaseProgress | None, name: str) -> Progress | None:
     return lambda done, total: progress(name, done, total)
 
 
-def columns_of(records: Sequence[Any], schema: pa.Schema) -> dict[str, list[Any]]:
-    """A table's columns straight from its records' attributes: no dict per row, which
-    would cost a batch's worth of memory again (enums are strings already)."""
-    return {name: [getattr(record, name) for record in records] for name in schema.names}
-
-
 def read_scan(path: Path) -> list[ScannedFile]:
     return [ScannedFile(**{**row, "kind": Kind(row["kind"])}) for row in read_rows(path)]
 
 
 def read_outcomes(path: Path) -> list[FileOutcome]:
     return [FileOutcome(**{**row, "outcome": Outcome(row["outcome"])}) for row in read_rows(path)]
-
-
-def write_manifest(path: Path, scanned: list[ScannedFile], outcomes: list[FileOutcome]) -> None:
-    """Scan facts joined with each row's final outcome: one row per input file."""
-    by_row = {outcome.row: outcome for outcome in outcomes}
-    final = [by_row[row.row] for row in scanned]
-    columns = columns_of(scanned, SCAN_SCHEMA)
-    columns.update(columns_of(final, OUTCOME_SCHEMA.remove(OUTCOME_SCHEMA.get_field_index("row"))))
-    write_columns(path, columns, MANIFEST_SCHEMA)
 
 
 def stage2_inputs(scanned: list[ScannedFile], stage1: list[FileOutcome]) -> list[ScannedFile]:
@@ -209,11 +206,22 @@ def scan_step(
     marker: str = DEFAULT_MARKER,
     scratch: Scratch | None = None,
     log: Log | None = None,
+    *,
+    blacklist: RuleSet,
+    key: bytes,
 ) -> ScanReport:
-    """List and classify every file of the batch; write the raw manifest (secure)."""
+    """List and classify every file of the batch; write the raw manifest (secure). A
+    stage-1 package is verified whole instead (its files against their hashes, its rules
+    and key against `blacklist` and `key`), and its manifest's rows become the batch's;
+    one that does not verify raises PackageRefused before anything is written."""
     started = time.perf_counter()
+    origin = {"stage1_site": SERVER_SITE}
     with staged_batch(paths.batch_dir, scratch, log) as batch_dir:
-        scanned = scan_batch(batch_dir, workers, progress, marker)
+        if is_package(batch_dir):
+            package = read_package(batch_dir, blacklist, key, True, workers, progress)
+            scanned, origin = package.scanned, package.metadata()
+        else:
+            scanned = scan_batch(batch_dir, workers, progress, marker)
     paths.secure_dir.mkdir(parents=True, exist_ok=True, mode=SECURE_MODE)
     write_columns(paths.scan, columns_of(scanned, SCAN_SCHEMA), SCAN_SCHEMA)
     return ScanReport(
@@ -221,6 +229,7 @@ def scan_step(
         bytes=sum(row.size for row in scanned),
         kinds=dict(Counter(row.kind.value for row in scanned)),
         seconds=time.perf_counter() - started,
+        origin=origin,
     )
 
 
@@ -233,12 +242,18 @@ def blacklist_step(
     scratch: Scratch | None = None,
     log: Log | None = None,
 ) -> StageReport:
-    """Stage 1 over the scanned batch; replaces blacklisted/ whole."""
+    """Stage 1 over the scanned batch; replaces blacklisted/ whole. A stage-1 package is
+    adopted instead, never blacklisted again: its pseudonyms would be pseudonymised."""
     scanned = read_scan(paths.scan)
     with (
         staged_batch(paths.batch_dir, scratch, log) as batch_dir,
         staged_directory(paths.stage1_dir, SECURE_MODE) as staging,
     ):
+        if is_package(batch_dir):  # verified file by file at the scan; stage 2 rehashes
+            package = read_package(batch_dir, rule_set, key, check_files=False)
+            report = adopt_package(batch_dir, package, staging, rule_set)
+            report.origin = package.metadata()
+            return report
         report, outcomes = run_stage(
             Stage.BLACKLIST, batch_dir, scanned, staging / FILES_FOLDER,
             staging / "parts", rule_set, key, workers, progress,
@@ -328,7 +343,7 @@ def anonymize_batch(
     with shared_pool():  # one pool start for the three phases
         with staged_batch(paths.batch_dir, scratch, log) as batch_dir:
             staged = replace(paths, batch_dir=batch_dir)
-            scan_step(staged, workers, phase(progress, "scan"))
+            scan_step(staged, workers, phase(progress, "scan"), blacklist=blacklist, key=key)
             blacklist_step(staged, blacklist, key, workers, phase(progress, "blacklist"))
         report = whitelist_step(
             paths, whitelist, key, workers, phase(progress, "whitelist"), operator
@@ -349,6 +364,7 @@ def anonymize_batch(
 def blacklist_folder(
     input_dir: Path,
     output_dir: Path,
+    records_dir: Path,
     *,
     rule_set: RuleSet,
     key: bytes,
@@ -357,20 +373,30 @@ def blacklist_folder(
     scratch: Scratch | None = None,
     log: Log | None = None,
 ) -> StageReport:
-    """Stage 1 alone, for the offline hospital computer: OUTPUT/dicom/... and
-    OUTPUT/manifest.parquet (original paths and UIDs: keep the output in a secure place)."""
+    """Stage 1 alone, for the offline hospital computer. OUTPUT becomes a stage-1 package
+    (`package`: the files, a manifest without paths or values, a sealed descriptor), which
+    travels to the server; RECORDS gets what stays at the hospital: the full manifest
+    (original paths and UIDs) and the values stage 1 removed. Needs no DuckDB or Dagster."""
+    if is_package(input_dir):
+        raise PackageRefused(
+            f"{Path(input_dir).name} is a stage-1 package already: carry it to the server as "
+            "it is (blacklisting it again would pseudonymise its pseudonyms)"
+        )
     with (
         shared_pool(),
         staged_batch(input_dir, scratch, log) as source,
         staged_directory(Path(output_dir), SECURE_MODE) as output,
+        staged_directory(Path(records_dir), SECURE_MODE) as records,
     ):
         scanned = scan_batch(source, workers, phase(progress, "scan"))
         report, outcomes = run_stage(
-            Stage.BLACKLIST, source, scanned, output / FILES_FOLDER, output / ".parts",
+            Stage.BLACKLIST, source, scanned, output / FILES_FOLDER, records / ".parts",
             rule_set, key, workers, phase(progress, "blacklist"),
         )  # fmt: skip
-        shutil.rmtree(output / ".parts")
-        write_manifest(output / "manifest.parquet", scanned, outcomes)
+        write_manifest(records / "manifest.parquet", scanned, outcomes)
+        write_distinct(records / ".parts", IDENTIFIERS, records / "identifiers.parquet")
+        shutil.rmtree(records / ".parts")
+        write_package(output, scanned, outcomes, report, rule_set, key)
     return report
 
 
@@ -385,7 +411,13 @@ def whitelist_folder(
     progress: PhaseProgress | None = None,
 ) -> StageReport:
     """Stage 2 alone: OUTPUT/dicom/... and OUTPUT/inventory.parquet; the manifest, the
-    hashed-UID map and the review queue (values from before whitelisting) go to `secure_dir`."""
+    hashed-UID map and the review queue (values from before whitelisting) go to `secure_dir`.
+    A stage-1 package is refused: `anonymize_batch` verifies and adopts it."""
+    if is_package(input_dir):
+        raise PackageRefused(
+            f"{Path(input_dir).name} is a stage-1 package: run `anon-pipeline anonymize` on "
+            "it (or drop it into incoming/), which verifies it before stage 2"
+        )
     with (
         shared_pool(),
         staged_directory(Path(secure_dir), SECURE_MODE) as secure,

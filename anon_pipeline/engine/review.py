@@ -19,15 +19,14 @@ from pydicom.datadict import keyword_for_tag
 from anon_pipeline.engine.atomic import temporary_sibling
 from anon_pipeline.engine.layout import SECURE_MODE, DataRoot
 from anon_pipeline.engine.rules import (
+    DECIDABLE,
     TAG_PATTERN,
-    Action,
     RuleError,
     RuleSet,
     load_rule_set,
     parse_tag,
 )
 
-DECIDABLE = tuple(action.value for action in Action if action is not Action.REPLACE)
 HEADER = (
     "# Reviewers' decisions on attributes from the review queue, layered over the\n"
     "# shipped whitelist. Written by `anon-pipeline review decide`; every decision says\n"

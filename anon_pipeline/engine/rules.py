@@ -53,6 +53,10 @@ class Action(StrEnum):
     SHIFT_DATE = "shift_date"
 
 
+# What a reviewer may decide for an attribute (a replacement value is a rule-file change).
+DECIDABLE = tuple(action.value for action in Action if action is not Action.REPLACE)
+
+
 class RuleError(ValueError):
     """A rule file is invalid; the message names the file, the line and the entry."""
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from anon_pipeline.engine.atomic import OutputFolderError, write_new_file
-from anon_pipeline.engine.deidentification import mark_deidentified
+from anon_pipeline.engine.deidentification import mark_deidentified, processed_before
 from anon_pipeline.engine.dicomfile import (
     DicomFileError,
     content_hash,
@@ -42,6 +42,10 @@ from anon_pipeline.engine.transform import UnlistedAttribute, apply_rules
 from anon_pipeline.engine.uids import REQUIRED_UIDS, output_name_for
 
 STREAMING, PYDICOM = "streaming", "pydicom"
+ALREADY_PROCESSED = (
+    "held: already processed by anon_pipeline (a stage-1 or released file outside its "
+    "package: bring the whole stage-1 package folder instead)"
+)
 
 
 class Stage(StrEnum):
@@ -101,6 +105,7 @@ class StageReport:
     studies: int = 0
     series: int = 0
     seconds: float = 0.0
+    origin: dict[str, Any] = field(default_factory=dict)  # where stage 1 ran (`package`)
 
     @property
     def files_per_second(self) -> float:
@@ -117,6 +122,7 @@ class StageReport:
             "series": self.series,
             "seconds": round(self.seconds, 3),
             "files_per_second": round(self.files_per_second, 1),
+            **self.origin,
         }
 
 
@@ -200,10 +206,11 @@ def transform_with_pydicom(job: StageJob, data: bytes) -> FileResult | str:
     held = hold_reason(dataset, parsed.kind, job.rule_set.holds)
     if held:
         return f"held: {held}"
+    if not job.is_whitelist and processed_before(dataset):
+        return ALREADY_PROCESSED
     output_name = output_name_for(dataset, job.key)
     log = apply_rules(dataset, job.rule_set, job.key)
-    if job.is_whitelist:
-        mark_deidentified(dataset, job.rule_set)
+    mark_deidentified(dataset, job.rule_set, complete=job.is_whitelist)
     encoded = encode_dicom(dataset, parsed.transfer_syntax)  # before anything converts values
     values = list(attribute_values(dataset)) if job.is_whitelist else []
     return FileResult(parsed.kind, output_name, [encoded], log, values, pixel_data_hash(dataset))

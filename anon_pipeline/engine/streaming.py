@@ -86,6 +86,7 @@ CHECKED_VRS = frozenset(STRING_VR_BYTES) | frozenset(BINARY_VR_SIZES)
 META_SOURCE_TAGS = frozenset({SOP_CLASS_TAG, SOP_INSTANCE_TAG})  # the meta group repeats them
 PIXEL_ORDER = (0x7FE00010, 0x7FE00008, 0x7FE00009)  # PixelData, Float..., DoubleFloat...
 DIRECTORY_RECORDS_TAG = 0x00041220
+DEIDENTIFICATION_METHOD_TAG = 0x00120063
 # Top-level elements the holds, the output name, the date shift and the pixel-length
 # check read: handed to the same functions the straightforward path uses.
 FACT_TAGS = OVERLAY_FACT_TAGS | {
@@ -223,7 +224,7 @@ class Memo:
         self.effects: dict[tuple[Any, ...], Effect] = {}
         self.texts: dict[tuple[Any, ...], tuple[str, str | None]] = {}
         self.facts: dict[tuple[Any, ...], Any] = {}
-        self.deidentification: dict[bool, list[TopEntry]] = {}
+        self.deidentification: dict[tuple[bool, bool], list[TopEntry]] = {}
         self.plans: dict[tuple[int, str], str] = {}
         # by file context (character set, date shift, encoding, stage), then element bytes
         self.replays: dict[tuple[Any, ...], dict[Any, Replay]] = {}
@@ -435,6 +436,8 @@ def stream_file(data: bytes, rule_set: RuleSet, key: bytes, whitelist: bool) -> 
     memo.trim()
     previous = memo.previous
     part = parse_part10(data, lazy=True, template=previous.layout if previous else None)
+    if not whitelist and DEIDENTIFICATION_METHOD_TAG in part.by_tag:
+        raise Unsupported("de-identified before: the straightforward path decides")
     kind, facts, charset = file_verdict(part, data, memo, rule_set.holds)
     if not all(facts.get(keyword) for keyword in REQUIRED_UIDS):
         raise Unsupported("missing UIDs")
@@ -449,8 +452,9 @@ def stream_file(data: bytes, rule_set: RuleSet, key: bytes, whitelist: bool) -> 
         index = bisect_left(entries, tag, key=itemgetter(0))
         if index < len(entries) and entries[index][0] == tag:
             meta_values[tag] = entries[index][3]
-    if whitelist:
-        entries = with_marks(entries, deidentification_entries(memo, rule_set, part.implicit))
+    entries = with_marks(
+        entries, deidentification_entries(memo, rule_set, part.implicit, whitelist)
+    )
     pixel_tag = next((tag for tag in PIXEL_ORDER if tag in walk.output_pixels), None)
     if pixel_tag is not None and pixel_tag not in walk.kept_pixels:
         raise Unsupported("pixel data changed by a rule")
@@ -510,18 +514,20 @@ def file_meta(part: Part10, values: dict[int, bytes | None]) -> bytes:
     return b"\x00" * 128 + b"DICM" + group_length + body
 
 
-def deidentification_entries(memo: Memo, rule_set: RuleSet, implicit: bool) -> list[TopEntry]:
-    """The elements `mark_deidentified` adds, encoded once per rule set and encoding."""
-    if implicit not in memo.deidentification:
+def deidentification_entries(
+    memo: Memo, rule_set: RuleSet, implicit: bool, whitelist: bool
+) -> list[TopEntry]:
+    """The elements `mark_deidentified` adds, encoded once per rule set, encoding and stage."""
+    if (implicit, whitelist) not in memo.deidentification:
         dataset = Dataset()
-        mark_deidentified(dataset, rule_set)
+        mark_deidentified(dataset, rule_set, complete=whitelist)
         entries: list[TopEntry] = []
         for tag in sorted(dataset.keys()):
             encoded = encode_element(dataset[tag], implicit, [default_encoding])
             single = Dataset({tag: dataset[tag]})
             entries.append((int(tag), encoded, tuple(attribute_values(single)), None))
-        memo.deidentification[implicit] = entries
-    return memo.deidentification[implicit]
+        memo.deidentification[implicit, whitelist] = entries
+    return memo.deidentification[implicit, whitelist]
 
 
 def encode_element(element: Any, implicit: bool, encodings: Any) -> bytes:

@@ -8,11 +8,10 @@ so neither a worker nor the parent holds a whole batch's values in memory.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -148,10 +147,40 @@ def write_columns(path: Path, columns: Mapping[str, list[Any]], schema: pa.Schem
         pq.write_table(pa.Table.from_pydict(dict(columns), schema=schema), temporary)
 
 
+def columns_of(records: Sequence[Any], schema: pa.Schema) -> dict[str, list[Any]]:
+    """A table's columns straight from its records' attributes: no dict per row, which
+    would cost a batch's worth of memory again (enums are strings already)."""
+    return {name: [getattr(record, name) for record in records] for name in schema.names}
+
+
+def write_manifest(path: Path, scanned: Sequence[Any], outcomes: Sequence[Any]) -> None:
+    """Scan facts (`ScannedFile`s) joined with each row's final outcome (`FileOutcome`s):
+    one row per input file."""
+    by_row = {outcome.row: outcome for outcome in outcomes}
+    final = [by_row[row.row] for row in scanned]
+    columns = columns_of(scanned, SCAN_SCHEMA)
+    columns.update(columns_of(final, OUTCOME_SCHEMA.remove(OUTCOME_SCHEMA.get_field_index("row"))))
+    write_columns(path, columns, MANIFEST_SCHEMA)
+
+
+def write_distinct(work_dir: Path, table: str, output: Path) -> int:
+    """A side table's distinct rows, sorted, with pyarrow alone: what stage 1 needs at a
+    hospital, where DuckDB is not installed (the tables there are small)."""
+    parts = pq.read_table(Path(work_dir) / table, schema=PART_SCHEMAS[table])
+    names = PART_SCHEMAS[table].names
+    distinct = parts.group_by(names, use_threads=False).aggregate([])
+    distinct = distinct.select(names).sort_by([(name, "ascending") for name in names])
+    with temporary_sibling(Path(output)) as temporary:
+        pq.write_table(distinct, temporary)
+    return distinct.num_rows
+
+
 def aggregate_query(work_dir: Path, query: str, output: Path) -> int:
     """Run `query` (with {parts:<table>} placeholders) into a Parquet file, atomically."""
     parts = {name: f"read_parquet('{Path(work_dir) / name}/*.parquet')" for name in PART_SCHEMAS}
     sql = query.format(**parts)
+    import duckdb  # the server's: stage 1 at a hospital writes no aggregate (`package`)
+
     with duckdb.connect() as connection, temporary_sibling(Path(output)) as temporary:
         connection.execute("SET threads TO 1")  # deterministic order and row groups
         # Bounded memory whatever the batch size: larger aggregations spill to disk, in

@@ -88,7 +88,7 @@ def test_an_output_is_written_whole_however_the_kernel_splits_the_writes(tmp_pat
 
 
 def test_files_changed_or_removed_after_the_scan_are_held(paths, blacklist):
-    scan_step(paths, workers=1)
+    scan_step(paths, workers=1, blacklist=blacklist, key=TEST_KEY)
     images = sorted(paths.batch_dir.rglob("IM*"))
     images[0].write_bytes(images[0].read_bytes() + b"late")
     images[1].unlink()

@@ -1,0 +1,293 @@
+"""Stage-1 packages: what a hospital's stage 1 hands the server, and how the server
+decides to trust it.
+
+`anon-pipeline blacklist CD OUT` at the hospital writes OUT, which travels:
+
+  OUT/dicom/<study>/<series>/<instance>.dcm  the stage-1 files
+  OUT/stage1_manifest.parquet  one row per input file: kind, size, disposition, output
+                               name, content hashes; no path, no UID, no error text
+  OUT/stage1_package.json      format, tool, rule-set version, key fingerprint, counts,
+                               the manifest's SHA-256
+  OUT/STAGE1_COMPLETE          written last: an HMAC of the descriptor under the key
+
+and OUT.hospital/, which stays: the full manifest (original paths and UIDs) and the
+values stage 1 removed. The server adopts a package as the batch's stage-1 output
+instead of blacklisting it again (which would pseudonymise the pseudonyms), after
+checking all of it; anything that does not verify is refused whole.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+import os
+import shutil
+from collections import Counter
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from anon_pipeline import __version__
+from anon_pipeline.engine.arrivals import DEFAULT_MARKER
+from anon_pipeline.engine.atomic import write_bytes_atomically
+from anon_pipeline.engine.dicomfile import content_hash
+from anon_pipeline.engine.parallel import Progress, default_workers, map_chunks
+from anon_pipeline.engine.rules import RuleSet
+from anon_pipeline.engine.scan import Kind, ScannedFile
+from anon_pipeline.engine.stage import FileOutcome, Outcome, Stage, StageReport
+from anon_pipeline.engine.tables import (
+    MANIFEST_SCHEMA,
+    OUTCOME_SCHEMA,
+    PART_SCHEMAS,
+    columns_of,
+    read_rows,
+    write_columns,
+    write_manifest,
+)
+
+PACKAGE_FORMAT = "anon_pipeline stage-1 package"
+FORMAT_VERSION = 1
+DESCRIPTOR = "stage1_package.json"
+PACKAGE_MANIFEST = "stage1_manifest.parquet"
+COMPLETE_MARKER = "STAGE1_COMPLETE"
+FILES_FOLDER = "dicom"
+MAX_DESCRIPTOR_BYTES = 1_000_000
+MAX_NAMED = 3  # file names quoted in a refusal (hashed-UID names: PHI-free)
+OUTCOME_FIELDS = frozenset(OUTCOME_SCHEMA.names)
+
+
+class PackageRefused(Exception):
+    """A batch that claims to be a stage-1 package does not verify; the message names
+    the batch and the reason, never a value."""
+
+
+def key_fingerprint(key: bytes) -> str:
+    """Names the key without revealing it: equal keys, equal fingerprints."""
+    return hmac.new(key, b"anon_pipeline key fingerprint", hashlib.sha256).hexdigest()[:16]
+
+
+def seal(key: bytes, descriptor: bytes) -> str:
+    """What the completion marker holds: only a holder of the key can make it."""
+    return hmac.new(key, descriptor, hashlib.sha256).hexdigest()
+
+
+def hospital_row(row: int) -> str:
+    """A package row's stand-in for the input path, which stays at the hospital."""
+    return f"hospital/row-{row:07d}"
+
+
+def travelling(scanned: list[ScannedFile], outcomes: list[FileOutcome]) -> tuple[list, list]:
+    """The rows without what would identify: paths, input hashes, UIDs, error texts."""
+    rows = [
+        replace(row, relative_path=hospital_row(row.row), content_hash=None, detail=None,
+                sop_instance_uid=None)
+        for row in scanned
+    ]  # fmt: skip
+    return rows, [replace(outcome, error=None) for outcome in outcomes]
+
+
+def write_package(
+    output: Path,
+    scanned: list[ScannedFile],
+    outcomes: list[FileOutcome],
+    report: StageReport,
+    rule_set: RuleSet,
+    key: bytes,
+) -> None:
+    """Write the travelling manifest, the descriptor and, last, the sealed marker into
+    `output` (which already holds dicom/)."""
+    rows, travelling_outcomes = travelling(scanned, outcomes)
+    write_manifest(output / PACKAGE_MANIFEST, rows, travelling_outcomes)
+    descriptor = {
+        "format": PACKAGE_FORMAT,
+        "format_version": FORMAT_VERSION,
+        "tool_version": __version__,
+        "rule_set": rule_set.name,
+        "rule_set_version": rule_set.version,
+        "key_fingerprint": key_fingerprint(key),
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "files_in": len(scanned),
+        "outcomes": dict(sorted(Counter(o.outcome.value for o in outcomes).items())),
+        "reasons": dict(sorted(report.reasons.items())),
+        "manifest_sha256": hashlib.sha256((output / PACKAGE_MANIFEST).read_bytes()).hexdigest(),
+    }
+    encoded = json.dumps(descriptor, indent=2).encode()
+    write_bytes_atomically(output / DESCRIPTOR, encoded)
+    write_bytes_atomically(output / COMPLETE_MARKER, (seal(key, encoded) + "\n").encode())
+
+
+def is_package(batch_dir: Path) -> bool:
+    """Whether a batch folder is a stage-1 package: its top level holds a descriptor
+    that says so. A folder that only looks like one (its name, a dicom/ folder, a file
+    of another format under the descriptor's name) is a raw CD."""
+    path = Path(batch_dir) / DESCRIPTOR
+    try:
+        if not path.is_file() or path.is_symlink() or path.stat().st_size > MAX_DESCRIPTOR_BYTES:
+            return False
+        descriptor = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return False
+    return isinstance(descriptor, dict) and descriptor.get("format") == PACKAGE_FORMAT
+
+
+@dataclass(frozen=True)
+class Package:
+    """A verified package: its descriptor, its rows as scan rows and stage-1 outcomes."""
+
+    descriptor: dict[str, Any]
+    scanned: list[ScannedFile]
+    outcomes: list[FileOutcome]
+
+    def metadata(self) -> dict[str, Any]:
+        """What the server shows of the hospital's stage 1 (counts and versions)."""
+        return {
+            "stage1_site": "hospital (stage-1 package, adopted: not blacklisted again)",
+            "stage1_tool_version": self.descriptor["tool_version"],
+            "stage1_created_at": self.descriptor["created_at"],
+            "key_fingerprint": self.descriptor["key_fingerprint"],
+            "hospital_files_in": self.descriptor["files_in"],
+            **{f"hospital_files_{k}": v for k, v in self.descriptor["outcomes"].items()},
+        }
+
+
+def read_package(
+    batch_dir: Path,
+    rule_set: RuleSet,
+    key: bytes,
+    check_files: bool = True,
+    workers: int | None = None,
+    progress: Progress | None = None,
+) -> Package:
+    """Verify everything a package claims, in order, and return it; raise PackageRefused
+    with the first reason it fails. `check_files` reads every file against its hash."""
+    batch_dir = Path(batch_dir)
+
+    def refuse(reason: str) -> PackageRefused:
+        return PackageRefused(f"batch {batch_dir.name}: stage-1 package refused: {reason}")
+
+    marker, descriptor_path = batch_dir / COMPLETE_MARKER, batch_dir / DESCRIPTOR
+    if not marker.is_file():
+        raise refuse(
+            f"incomplete: no {COMPLETE_MARKER} (stage 1 did not finish, or the copy is not "
+            "complete); copy the whole package folder again"
+        )
+    encoded = descriptor_path.read_bytes()
+    descriptor = json.loads(encoded)
+    if descriptor.get("format_version") != FORMAT_VERSION:
+        raise refuse(f"package format {descriptor.get('format_version')!r} is not one this "
+                     f"server reads ({FORMAT_VERSION})")  # fmt: skip
+    if descriptor.get("rule_set_version") != rule_set.version:
+        raise refuse(
+            f"made with blacklist rules {descriptor.get('rule_set_version')!r}, which this "
+            f"server does not know (its blacklist is {rule_set.version}); blacklist the CD "
+            "again at the hospital with the server's rule files"
+        )
+    if descriptor.get("key_fingerprint") != key_fingerprint(key):
+        raise refuse(
+            f"made with another key (fingerprint {descriptor.get('key_fingerprint')!r}, this "
+            f"server's is {key_fingerprint(key)}); stage 1 must use the deployment's key, or "
+            "the same patient would get other pseudonyms"
+        )
+    if not hmac.compare_digest(marker.read_text().strip(), seal(key, encoded)):
+        raise refuse(f"{DESCRIPTOR} was changed after stage 1 sealed it")
+    manifest = batch_dir / PACKAGE_MANIFEST
+    if not manifest.is_file() or (
+        hashlib.sha256(manifest.read_bytes()).hexdigest() != descriptor.get("manifest_sha256")
+    ):
+        raise refuse(f"{PACKAGE_MANIFEST} is missing or differs from the one stage 1 wrote")
+    scanned, outcomes = package_rows(read_rows(manifest))
+    if len(scanned) != descriptor.get("files_in"):
+        raise refuse(f"{PACKAGE_MANIFEST} has {len(scanned)} rows, the descriptor says "
+                     f"{descriptor.get('files_in')}")  # fmt: skip
+    expected = {o.output_name: o.output_hash for o in outcomes if o.outcome is Outcome.ANONYMIZED}
+    check_listing(batch_dir, expected, refuse)
+    if check_files:
+        differing = sorted(
+            name
+            for name in map_chunks(
+                differing_files, batch_dir, sorted(expected.items()),
+                workers or default_workers(), progress,
+            )
+        )  # fmt: skip
+        if differing:
+            raise refuse(
+                f"{len(differing)} files differ from the hashes in its manifest (changed after "
+                f"stage 1?), e.g. {', '.join(differing[:MAX_NAMED])}"
+            )
+    return Package(descriptor, scanned, outcomes)
+
+
+def package_rows(rows: list[dict[str, Any]]) -> tuple[list[ScannedFile], list[FileOutcome]]:
+    scanned, outcomes = [], []
+    for row in rows:
+        scan_fields = {name: row[name] for name in MANIFEST_SCHEMA.names
+                       if name not in OUTCOME_FIELDS or name == "row"}  # fmt: skip
+        scanned.append(ScannedFile(**{**scan_fields, "kind": Kind(row["kind"])}))
+        outcome_fields = {name: row[name] for name in OUTCOME_FIELDS}
+        outcomes.append(FileOutcome(**{**outcome_fields, "outcome": Outcome(row["outcome"])}))
+    return scanned, outcomes
+
+
+def check_listing(batch_dir: Path, expected: dict[str, str | None], refuse: Any) -> None:
+    """The package holds its files and nothing else (a copy station's marker aside)."""
+    files = batch_dir / FILES_FOLDER
+    found = set()
+    for root, _, names in os.walk(files):
+        found.update(os.path.relpath(os.path.join(root, name), files) for name in names)
+    missing, extra = sorted(set(expected) - found), sorted(found - set(expected))
+    if missing:
+        raise refuse(f"{len(missing)} files of its manifest are missing, e.g. "
+                     f"{', '.join(missing[:MAX_NAMED])}")  # fmt: skip
+    if extra:
+        raise refuse(f"{len(extra)} files are not in its manifest, e.g. "
+                     f"{', '.join(extra[:MAX_NAMED])}")  # fmt: skip
+    allowed = {FILES_FOLDER, DESCRIPTOR, PACKAGE_MANIFEST, COMPLETE_MARKER, DEFAULT_MARKER}
+    others = sorted(set(os.listdir(batch_dir)) - allowed)
+    if others:
+        raise refuse(f"{len(others)} entries beside the package's own (e.g. "
+                     f"{', '.join(others[:MAX_NAMED])}): a package holds nothing else")  # fmt: skip
+
+
+def differing_files(batch_dir: Path, _index: int, files: list[tuple[str, str | None]]) -> list[str]:
+    """The names among `files` whose bytes do not have their manifest hash."""
+    differing = []
+    for name, expected in files:
+        try:
+            data = (batch_dir / FILES_FOLDER / name).read_bytes()
+        except OSError:
+            differing.append(name)
+            continue
+        if content_hash(data) != expected:
+            differing.append(name)
+    return differing
+
+
+def adopt_package(
+    batch_dir: Path, package: Package, staging: Path, rule_set: RuleSet
+) -> StageReport:
+    """The package as this batch's stage-1 output, in the staging folder of blacklisted/:
+    its files hard-linked (copied across file systems), its outcomes, and no identifiers
+    (the values stage 1 removed stay at the hospital)."""
+    files = staging / FILES_FOLDER
+    for outcome in package.outcomes:
+        if outcome.outcome is not Outcome.ANONYMIZED or not outcome.output_name:
+            continue
+        source, target = batch_dir / FILES_FOLDER / outcome.output_name, files / outcome.output_name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(source, target)
+        except OSError:  # another file system, or links not allowed: a copy
+            shutil.copyfile(source, target)
+    files.mkdir(exist_ok=True)
+    write_columns(staging / "outcomes.parquet", columns_of(package.outcomes, OUTCOME_SCHEMA),
+                  OUTCOME_SCHEMA)  # fmt: skip
+    empty = {name: [] for name in PART_SCHEMAS["identifiers"].names}
+    write_columns(staging / "identifiers.parquet", empty, PART_SCHEMAS["identifiers"])
+    write_bytes_atomically(staging / DESCRIPTOR, json.dumps(package.descriptor).encode())
+    report = StageReport(Stage.BLACKLIST, rule_set.version, files_in=len(package.scanned))
+    report.outcomes.update(package.descriptor["outcomes"])
+    report.reasons.update(package.descriptor["reasons"])
+    report.bytes_out = sum(o.output_size or 0 for o in package.outcomes)
+    return report
