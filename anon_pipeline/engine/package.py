@@ -213,7 +213,7 @@ def read_package(
         )  # fmt: skip
         if differing:
             raise refuse(
-                f"{len(differing)} files differ from the hashes in its manifest (changed after "
+                f"{len(differing)} file(s) differ from the hashes in its manifest (changed after "
                 f"stage 1?), e.g. {', '.join(differing[:MAX_NAMED])}"
             )
     return Package(descriptor, scanned, outcomes)
@@ -238,15 +238,15 @@ def check_listing(batch_dir: Path, expected: dict[str, str | None], refuse: Any)
         found.update(os.path.relpath(os.path.join(root, name), files) for name in names)
     missing, extra = sorted(set(expected) - found), sorted(found - set(expected))
     if missing:
-        raise refuse(f"{len(missing)} files of its manifest are missing, e.g. "
+        raise refuse(f"{len(missing)} file(s) of its manifest are missing, e.g. "
                      f"{', '.join(missing[:MAX_NAMED])}")  # fmt: skip
     if extra:
-        raise refuse(f"{len(extra)} files are not in its manifest, e.g. "
+        raise refuse(f"{len(extra)} file(s) not in its manifest, e.g. "
                      f"{', '.join(extra[:MAX_NAMED])}")  # fmt: skip
     allowed = {FILES_FOLDER, DESCRIPTOR, PACKAGE_MANIFEST, COMPLETE_MARKER, DEFAULT_MARKER}
     others = sorted(set(os.listdir(batch_dir)) - allowed)
     if others:
-        raise refuse(f"{len(others)} entries beside the package's own (e.g. "
+        raise refuse(f"{len(others)} other entr(ies) beside the package's own (e.g. "
                      f"{', '.join(others[:MAX_NAMED])}): a package holds nothing else")  # fmt: skip
 
 

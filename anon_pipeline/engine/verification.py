@@ -7,6 +7,7 @@ never values, so they are safe to show in Dagster.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -23,6 +24,8 @@ from anon_pipeline.engine.output_checks import (
     Sources,
     check_chunk,
 )
+from anon_pipeline.engine.package import DESCRIPTOR, is_package
+from anon_pipeline.engine.package import FILES_FOLDER as PACKAGE_FILES_FOLDER
 from anon_pipeline.engine.parallel import Progress, default_workers, map_chunks
 from anon_pipeline.engine.pipeline import BatchPaths
 from anon_pipeline.engine.scan import list_batch
@@ -167,7 +170,11 @@ def check_outputs(
 
 def check_accounted(paths: BatchPaths) -> Findings:
     """Every file under the batch folder (and every folder it could not list) has one
-    manifest row with a disposition."""
+    manifest row with a disposition. For a stage-1 package, whose rows are the hospital's
+    input files: one row per file stage 1 read there, every package file one stage-1
+    output, and every row a disposition."""
+    if is_package(paths.batch_dir):
+        return check_package_accounted(paths)
     listed = [entry.relative_path for entry in list_batch(paths.batch_dir)]
     rows = read_rows(paths.manifest)
     findings = Findings(checked=len(listed))
@@ -178,6 +185,31 @@ def check_accounted(paths: BatchPaths) -> Findings:
         findings.failed.append(
             f"{len(listed)} files on disk, {len(rows)} manifest rows "
             f"({missing} files without a row, {extra} rows without a file)"
+        )
+    without = [row["row"] for row in rows if not row["disposition"]]
+    if without:
+        findings.failed.append(f"rows without a disposition: {without[:MAX_LISTED]}")
+    return findings
+
+
+def check_package_accounted(paths: BatchPaths) -> Findings:
+    rows = read_rows(paths.manifest)
+    descriptor = json.loads((paths.batch_dir / DESCRIPTOR).read_bytes())
+    outputs = {
+        row["output_name"]
+        for row in read_rows(paths.stage1_dir / "outcomes.parquet")
+        if row["outcome"] == "anonymized"
+    }
+    on_disk = set(files_on_disk(paths.batch_dir / PACKAGE_FILES_FOLDER))
+    findings = Findings(checked=len(rows))
+    if len(rows) != descriptor["files_in"]:
+        findings.failed.append(
+            f"{len(rows)} manifest rows for the {descriptor['files_in']} files stage 1 read"
+        )
+    if on_disk != outputs:
+        findings.failed.append(
+            f"{len(on_disk - outputs)} package files without a stage-1 row, "
+            f"{len(outputs - on_disk)} stage-1 outputs missing from the package"
         )
     without = [row["row"] for row in rows if not row["disposition"]]
     if without:

@@ -1,0 +1,71 @@
+"""Two sites through the Dagster job: a CD copied raw and a CD blacklisted at the
+hospital by the CLI give the same patient one identity; a bad package is refused."""
+
+import dagster as dg
+
+from anon_pipeline.cli import main
+from anon_pipeline.engine.package import COMPLETE_MARKER
+from anon_pipeline.engine.synthetic import fake_patient, write_cd_batch
+from anon_pipeline_tests.defs.conftest import incoming, run_batch
+
+
+def materialization(result, asset: str) -> dict:
+    """The metadata of `asset`'s materialization in a run's result."""
+    events = [
+        event
+        for event in result.get_asset_materialization_events()
+        if event.asset_key == dg.AssetKey(asset)
+    ]
+    assert len(events) == 1, asset
+    metadata = events[0].step_materialization_data.materialization.metadata
+    return {key: value.value for key, value in metadata.items()}
+
+
+def released(settings, batch: str) -> dict[str, bytes]:
+    files = settings.paths(batch).release_files
+    return {str(path.relative_to(files)): path.read_bytes() for path in files.rglob("*.dcm")}
+
+
+def test_raw_and_hospital_cds_give_one_identity(settings, instance, tmp_path):
+    patient = fake_patient(41)
+    write_cd_batch(incoming(settings) / "cd_raw", [patient], series=1, slices=2)
+    hospital_cd = tmp_path / "hospital" / "cd"
+    write_cd_batch(hospital_cd, [patient, fake_patient(42)], series=1, slices=2)
+    key = str(settings.data_root.key_file)
+    package = incoming(settings) / "cd_hospital"
+    command = ["blacklist", str(hospital_cd), str(package), "--key-file", key, "--quiet"]
+    assert main([*command, "--workers", "1", "--records", str(tmp_path / "records")]) == 0
+
+    results = {}
+    for batch in ("cd_raw", "cd_hospital"):
+        result = results[batch] = run_batch(settings, instance, batch)
+        assert result.success, batch
+        checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+        assert all(passed for name, passed in checks.items() if name != "review_queue_is_empty")
+
+    raw, adopted = released(settings, "cd_raw"), released(settings, "cd_hospital")
+    assert len(raw) == 2 and len(adopted) == 4
+    assert all(adopted[name] == data for name, data in raw.items())  # same bytes, same names
+
+    assert materialization(results["cd_raw"], "raw_batch")["stage1_site"].startswith("server")
+    stage1 = materialization(results["cd_hospital"], "blacklisted_files")
+    assert stage1["stage1_site"].startswith("hospital (stage-1 package, adopted")
+    assert stage1["hospital_files_in"] == 7 and stage1["hospital_files_anonymized"] == 4
+    assert stage1["files_streamed"] == 0  # nothing was blacklisted here
+    assert "key_fingerprint" in stage1 and stage1["blacklist_rule_set_version"]
+
+
+def test_a_refused_package_fails_its_run_with_the_reason(settings, instance, tmp_path):
+    write_cd_batch(tmp_path / "cd", [fake_patient(43)], series=1, slices=2)
+    package = incoming(settings) / "cd_partial"
+    key = ["--key-file", str(settings.data_root.key_file), "--quiet", "--workers", "1"]
+    assert main(["blacklist", str(tmp_path / "cd"), str(package), *key]) == 0
+    (package / COMPLETE_MARKER).unlink()  # the copy to the server stopped short
+    result = run_batch(settings, instance, "cd_partial")
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE)
+    assert "batch cd_partial: stage-1 package refused: incomplete" in str(
+        failure.event_specific_data
+    )
+    assert not settings.paths("cd_partial").release_dir.exists()
+    assert instance.get_latest_materialization_event(dg.AssetKey("raw_batch")) is None
