@@ -9,13 +9,13 @@ BENCH_BATCHES ?= 1000,20000
 export DAGSTER_HOME := $(abspath .dagster_home)
 export ANON_PIPELINE_ROOT := $(abspath $(DEMO_ROOT))
 
-.PHONY: demo ui test bench bench-files bench-dagster bench-sensor bench-memory \
+.PHONY: demo ui test hospital-bundle bench bench-files bench-dagster bench-sensor bench-memory \
 	bench-dagster-memory bench-instructions lint format clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e ".[server,dev]"
 	touch $(STAMP)
 
 $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
@@ -40,6 +40,16 @@ format: $(STAMP)
 
 test: lint
 	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=15 -q
+
+# An offline installer of stage 1 for the hospital computer: the wheels of anon_pipeline
+# and what stage 1 needs (no Dagster, no DuckDB), for this machine's Python and platform.
+HOSPITAL_BUNDLE ?= dist/anon-pipeline-hospital
+hospital-bundle: $(STAMP)
+	rm -rf $(HOSPITAL_BUNDLE) build && mkdir -p $(HOSPITAL_BUNDLE)
+	$(BIN)/python -m pip wheel --quiet --wheel-dir $(HOSPITAL_BUNDLE)/wheels .
+	cp packaging/hospital/install.sh packaging/hospital/README.txt $(HOSPITAL_BUNDLE)/
+	tar -C $(dir $(HOSPITAL_BUNDLE)) -czf $(HOSPITAL_BUNDLE).tar.gz $(notdir $(HOSPITAL_BUNDLE))
+	@echo "bundle: $(HOSPITAL_BUNDLE).tar.gz (carry it to the hospital; run install.sh there)"
 
 # Everything below but the long memory and instruction runs.
 bench: bench-files bench-dagster bench-sensor
@@ -70,4 +80,4 @@ bench-instructions: $(STAMP)
 	$(BIN)/python benchmarks/run.py --instructions $(or $(BENCH_INSTRUCTION_FILES),100)
 
 clean:
-	rm -rf $(VENV) $(DEMO_ROOT) .dagster_home .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(DEMO_ROOT) dist .dagster_home .pytest_cache .ruff_cache .hypothesis

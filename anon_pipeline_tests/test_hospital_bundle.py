@@ -1,0 +1,55 @@
+"""The hospital's offline installer: built by `make hospital-bundle`, installed into a
+fresh virtual environment with no package index reachable, then used for stage 1."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from anon_pipeline.engine.package import is_package, read_package
+from anon_pipeline.engine.synthetic import fake_patient, write_cd_batch
+from anon_pipeline_tests.conftest import TEST_KEY
+
+pytestmark = pytest.mark.slow
+REPOSITORY = Path(__file__).resolve().parent.parent
+SERVER_ONLY = ("dagster", "duckdb", "pandas", "PIL", "ahocorasick_rs")
+
+
+def test_the_bundle_installs_offline_and_runs_stage_1(tmp_path, blacklist):
+    bundle = tmp_path / "anon-pipeline-hospital"
+    subprocess.run(
+        ["make", "--no-print-directory", "hospital-bundle", f"HOSPITAL_BUNDLE={bundle}"],
+        cwd=REPOSITORY, check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    assert (tmp_path / "anon-pipeline-hospital.tar.gz").is_file()
+    wheels = sorted(path.name.split("-")[0].lower() for path in (bundle / "wheels").iterdir())
+    assert "anon_pipeline" in wheels and "pydicom" in wheels
+    assert not {"dagster", "duckdb", "pandas"} & set(wheels)
+
+    offline = {**os.environ, "PIP_NO_INDEX": "1", "PIP_INDEX_URL": "http://127.0.0.1:9/simple",
+               "PYTHON": sys.executable}  # fmt: skip
+    hospital = tmp_path / "hospital"
+    subprocess.run(["sh", str(bundle / "install.sh"), str(hospital)], env=offline, check=True,
+                   capture_output=True, text=True)  # fmt: skip
+    for module in SERVER_ONLY:
+        missing = subprocess.run([hospital / "bin" / "python", "-c", f"import {module}"],
+                                 capture_output=True, check=False)  # fmt: skip
+        assert missing.returncode != 0, f"{module} is installed at the hospital"
+
+    write_cd_batch(tmp_path / "cd", [fake_patient(51)], series=1, slices=2)
+    key_file = tmp_path / "key"
+    key_file.write_text(TEST_KEY.hex() + "\n")
+    key_file.chmod(0o600)
+    package = tmp_path / "package"
+    run = subprocess.run(
+        [hospital / "bin" / "anon-pipeline", "blacklist", tmp_path / "cd", package,
+         "--key-file", key_file, "--quiet", "--workers", "2"],
+        cwd=tmp_path, env=offline, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert "blacklist: 5 files (2 anonymized, 3 skipped)" in run.stdout
+    assert is_package(package)
+    assert len(read_package(package, blacklist, TEST_KEY, workers=1).scanned) == 5
+    assert (tmp_path / "package.hospital" / "manifest.parquet").is_file()
