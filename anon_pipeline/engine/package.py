@@ -159,9 +159,11 @@ def read_package(
     check_files: bool = True,
     workers: int | None = None,
     progress: Progress | None = None,
+    marker: str = DEFAULT_MARKER,
 ) -> Package:
     """Verify everything a package claims, in order, and return it; raise PackageRefused
-    with the first reason it fails. `check_files` reads every file against its hash."""
+    with the first reason it fails. `check_files` lists the package and reads every file
+    against its hash (the scan does; adopting it again after the scan need not)."""
     batch_dir = Path(batch_dir)
 
     def refuse(reason: str) -> PackageRefused:
@@ -202,8 +204,8 @@ def read_package(
         raise refuse(f"{PACKAGE_MANIFEST} has {len(scanned)} rows, the descriptor says "
                      f"{descriptor.get('files_in')}")  # fmt: skip
     expected = {o.output_name: o.output_hash for o in outcomes if o.outcome is Outcome.ANONYMIZED}
-    check_listing(batch_dir, expected, refuse)
     if check_files:
+        check_listing(batch_dir, expected, marker, refuse)
         differing = sorted(
             name
             for name in map_chunks(
@@ -230,8 +232,10 @@ def package_rows(rows: list[dict[str, Any]]) -> tuple[list[ScannedFile], list[Fi
     return scanned, outcomes
 
 
-def check_listing(batch_dir: Path, expected: dict[str, str | None], refuse: Any) -> None:
-    """The package holds its files and nothing else (a copy station's marker aside)."""
+def check_listing(
+    batch_dir: Path, expected: dict[str, str | None], marker: str, refuse: Any
+) -> None:
+    """The package holds its files and nothing else (the copy station's marker aside)."""
     files = batch_dir / FILES_FOLDER
     found = set()
     for root, _, names in os.walk(files):
@@ -243,7 +247,7 @@ def check_listing(batch_dir: Path, expected: dict[str, str | None], refuse: Any)
     if extra:
         raise refuse(f"{len(extra)} file(s) not in its manifest, e.g. "
                      f"{', '.join(extra[:MAX_NAMED])}")  # fmt: skip
-    allowed = {FILES_FOLDER, DESCRIPTOR, PACKAGE_MANIFEST, COMPLETE_MARKER, DEFAULT_MARKER}
+    allowed = {FILES_FOLDER, DESCRIPTOR, PACKAGE_MANIFEST, COMPLETE_MARKER, marker}
     others = sorted(set(os.listdir(batch_dir)) - allowed)
     if others:
         raise refuse(f"{len(others)} other entr(ies) beside the package's own (e.g. "
@@ -278,6 +282,8 @@ def adopt_package(
         target.parent.mkdir(parents=True, exist_ok=True)
         try:
             os.link(source, target)
+        except FileNotFoundError:  # gone since the scan: stage 2 holds it as unreadable
+            continue
         except OSError:  # another file system, or links not allowed: a copy
             shutil.copyfile(source, target)
     files.mkdir(exist_ok=True)

@@ -218,7 +218,7 @@ def scan_step(
     origin = {"stage1_site": SERVER_SITE}
     with staged_batch(paths.batch_dir, scratch, log) as batch_dir:
         if is_package(batch_dir):
-            package = read_package(batch_dir, blacklist, key, True, workers, progress)
+            package = read_package(batch_dir, blacklist, key, True, workers, progress, marker)
             scanned, origin = package.scanned, package.metadata()
         else:
             scanned = scan_batch(batch_dir, workers, progress, marker)
