@@ -17,6 +17,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from anon_pipeline.engine import released_index
 from anon_pipeline.engine.atomic import OutputFolderError
 from anon_pipeline.engine.keys import KEY_ENV_VAR, KeyFileError, load_key
 from anon_pipeline.engine.layout import DataRoot, init_root
@@ -101,6 +102,9 @@ def print_batch(name: str, report: BatchReport) -> None:
     for reason, count in report.reasons.items():
         if reason != "anonymized":
             print(f"    {count:5d}  {reason}")
+    nothing_new = released_index.nothing_new(report.outcomes, report.reasons)
+    if nothing_new:
+        print(f"    {nothing_new}")
 
 
 def command_init(args: argparse.Namespace) -> None:
@@ -146,7 +150,11 @@ def command_whitelist(args: argparse.Namespace) -> None:
 
 
 def run_anonymize(
-    paths: BatchPaths, args: argparse.Namespace, key: bytes, reviewed: Path | None = None
+    paths: BatchPaths,
+    args: argparse.Namespace,
+    key: bytes,
+    reviewed: Path | None = None,
+    index: Path | None = None,
 ) -> BatchReport:
     return anonymize_batch(
         paths,
@@ -157,6 +165,7 @@ def run_anonymize(
         progress=ProgressBars(not args.quiet),
         scratch=scratch_from(args),
         log=note,
+        index=index,
     )
 
 
@@ -183,7 +192,8 @@ def command_demo(args: argparse.Namespace) -> None:
         return
     key = require_key(root.key_file)
     for batch in sorted(path for path in root.incoming.iterdir() if path.is_dir()):
-        report = run_anonymize(BatchPaths.in_root(root, batch.name), args, key, root.reviewed_rules)
+        paths = BatchPaths.in_root(root, batch.name)
+        report = run_anonymize(paths, args, key, root.reviewed_rules, root.released_index)
         print_batch(batch.name, report)
     print(f"\nreleased (not yet signed off): {root.release}\nsecure zone: {root.secure}")
 

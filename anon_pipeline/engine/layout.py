@@ -44,6 +44,11 @@ class DataRoot:
         return self.secure / "approvals"
 
     @property
+    def released_index(self) -> Path:
+        """Which batch released, or produced, each instance (`released_index`)."""
+        return self.secure / "released_index.duckdb"
+
+    @property
     def released(self) -> Path:
         """Approved batches, hard-linked from release/ with their audit log: what leaves."""
         return self.root / "released"

@@ -30,6 +30,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
+from anon_pipeline.engine import released_index
 from anon_pipeline.engine.arrivals import DEFAULT_MARKER
 from anon_pipeline.engine.atomic import staged_directory, write_bytes_atomically
 from anon_pipeline.engine.layout import SECURE_MODE, DataRoot
@@ -72,6 +73,11 @@ class BatchPaths:
     batch_dir: Path
     secure_dir: Path
     release_dir: Path
+
+    @property
+    def batch(self) -> str:
+        """The batch's name: its folder's, which is its Dagster partition key."""
+        return self.batch_dir.name
 
     @classmethod
     def in_root(cls, root: DataRoot, batch: str) -> BatchPaths:
@@ -273,18 +279,24 @@ def whitelist_step(
     workers: int | None = None,
     progress: Progress | None = None,
     operator: str | None = None,
+    index: Path | None = None,
 ) -> StageReport:
     """Stage 2 over stage 1's outputs; replaces release/<batch>/ and whitelisted/ whole.
-    Records who ran it: the sign-off must come from someone else."""
+    Records who ran it: the sign-off must come from someone else. With the released
+    index, an instance another batch released or produced is skipped (same bytes) or
+    held (other bytes), and what this batch produced is recorded there afterwards."""
     scanned = read_scan(paths.scan)
     stage1 = read_outcomes(paths.stage1_dir / "outcomes.parquet")
+    inputs = stage2_inputs(scanned, stage1)
+    # Stage 1 names its outputs as stage 2 will (hashed UIDs): the index is asked once.
+    claimed = released_index.claims(index, [row.relative_path for row in inputs], paths.batch)
     with (
         staged_directory(paths.stage2_dir, SECURE_MODE) as secure,
         staged_directory(paths.release_dir) as release,
     ):
         report, stage2 = run_stage(
-            Stage.WHITELIST, paths.stage1_files, stage2_inputs(scanned, stage1),
-            release / FILES_FOLDER, secure / "parts", rule_set, key, workers, progress,
+            Stage.WHITELIST, paths.stage1_files, inputs, release / FILES_FOLDER,
+            secure / "parts", rule_set, key, workers, progress, claimed=claimed,
         )  # fmt: skip
         write_columns(
             secure / "outcomes.parquet", columns_of(stage2, OUTCOME_SCHEMA), OUTCOME_SCHEMA
@@ -300,6 +312,8 @@ def whitelist_step(
             "whitelist_version": rule_set.version,
         }
         write_bytes_atomically(secure / "run.json", json.dumps(run, indent=2).encode())
+    produced = [(o.output_name, o.output_hash) for o in stage2 if o.outcome is Outcome.ANONYMIZED]
+    released_index.record_pending(index, paths.batch, produced)
     report.files_in = len(scanned)
     report.outcomes = Counter(outcome.outcome.value for outcome in final)
     report.reasons = Counter(outcome.disposition.split(" (")[0] for outcome in final)
@@ -336,9 +350,11 @@ def anonymize_batch(
     operator: str | None = None,
     scratch: Scratch | None = None,
     log: Log | None = None,
+    index: Path | None = None,
 ) -> BatchReport:
     """Every step for one batch, in order (what the Dagster assets do one by one); with a
-    scratch folder, the batch is staged once for the two steps that read it."""
+    scratch folder, the batch is staged once for the two steps that read it; with the
+    data root's released index, instances other batches hold are skipped or held."""
     started = time.perf_counter()
     with shared_pool():  # one pool start for the three phases
         with staged_batch(paths.batch_dir, scratch, log) as batch_dir:
@@ -346,7 +362,7 @@ def anonymize_batch(
             scan_step(staged, workers, phase(progress, "scan"), blacklist=blacklist, key=key)
             blacklist_step(staged, blacklist, key, workers, phase(progress, "blacklist"))
         report = whitelist_step(
-            paths, whitelist, key, workers, phase(progress, "whitelist"), operator
+            paths, whitelist, key, workers, phase(progress, "whitelist"), operator, index
         )
     uid_map_step(paths)
     review_attributes = review_queue_step(paths)  # the inventory came with whitelist_step

@@ -22,6 +22,7 @@ import duckdb
 from anon_pipeline.engine.atomic import staged_directory, write_bytes_atomically
 from anon_pipeline.engine.layout import DataRoot
 from anon_pipeline.engine.pipeline import BatchPaths
+from anon_pipeline.engine.released_index import AlreadyReleased, record_release
 from anon_pipeline.engine.tables import read_rows
 from anon_pipeline.engine.verification import check_accounted, check_outputs
 
@@ -140,6 +141,16 @@ def release_batch(root: DataRoot, batch: str, now: dt.datetime | None = None) ->
     approval = valid_approval(root, batch)
     paths = BatchPaths.in_root(root, batch)
     manifest = read_rows(paths.manifest)
+    released = [(row["output_name"], row["output_hash"]) for row in manifest
+                if row["outcome"] == "anonymized"]  # fmt: skip
+    # The last guard, before any file moves: the index's unique key refuses an instance
+    # another batch released, even one that raced past the early check. Recorded first,
+    # so a crash before the swap below leaves instances claimed, not released twice; a
+    # retry replaces this batch's own rows.
+    try:
+        record_release(root.released_index, batch, released)
+    except AlreadyReleased as error:
+        raise SignOffRefused(str(error)) from None
     with staged_directory(root.released / batch) as staging:
         link_tree(paths.release_files, staging / "dicom")
         link_tree(paths.inventory, staging / "inventory.parquet")
@@ -154,6 +165,7 @@ def release_batch(root: DataRoot, batch: str, now: dt.datetime | None = None) ->
             "fingerprint": approval["fingerprint"],
             "checks": approval["checks"],
             "files_in": len(manifest),
+            "files_released": len(released),
             "outcomes": dict(Counter(row["outcome"] for row in manifest)),
             "dispositions": dict(Counter(row["disposition"].split(" (")[0] for row in manifest)),
         }

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -28,6 +29,7 @@ from anon_pipeline.engine.dicomfile import (
 from anon_pipeline.engine.holds import hold_reason
 from anon_pipeline.engine.inventory import attribute_values
 from anon_pipeline.engine.parallel import Progress, default_workers, map_chunks
+from anon_pipeline.engine.released_index import HELD_DUPLICATE, SKIPPED_DUPLICATE, Claim
 from anon_pipeline.engine.rules import RuleSet
 from anon_pipeline.engine.scan import Kind, ScannedFile
 from anon_pipeline.engine.streaming import FileResult, stream_file
@@ -85,6 +87,9 @@ class StageJob:
     output_dir: Path
     work_dir: Path
     streaming: bool = True  # False: every file takes the straightforward pydicom path
+    # Output names another batch released or produced (`released_index`): skipped when
+    # this file's output has the same bytes, held when not.
+    claimed: Mapping[str, Claim] = field(default_factory=dict)
 
     @property
     def is_whitelist(self) -> bool:
@@ -241,6 +246,9 @@ def process_file(job: StageJob, scanned: ScannedFile, recorder: ChunkRecorder) -
         del data
         if isinstance(result, str):
             return FileOutcome(scanned.row, Outcome.HELD, result, engine=engine)
+        claim = job.claimed.get(result.output_name)
+        if claim is not None:
+            return claimed_outcome(scanned.row, claim, content_hash_of_parts(result.parts), engine)
         # never overwrites another file's output
         write_new_file(job.output_dir / result.output_name, result.parts)
     except OutputFolderError:
@@ -281,6 +289,16 @@ def process_file(job: StageJob, scanned: ScannedFile, recorder: ChunkRecorder) -
     )
 
 
+def claimed_outcome(row: int, claim: Claim, output_hash: str, engine: str) -> FileOutcome:
+    """The outcome of a file whose instance another batch holds: nothing written."""
+    if output_hash != claim.content_hash:
+        disposition = f"{HELD_DUPLICATE}{claim.batch}"
+        return FileOutcome(row, Outcome.HELD, disposition, engine=engine)
+    waiting = "" if claim.released else " (not yet signed off)"  # in release/, not released/
+    disposition = f"{SKIPPED_DUPLICATE}{claim.batch}{waiting}"
+    return FileOutcome(row, Outcome.SKIPPED, disposition, engine=engine)
+
+
 def process_chunk(job: StageJob, _index: int, chunk: list[ScannedFile]) -> list[ChunkResult]:
     recorder = ChunkRecorder()
     with quiet_pydicom():
@@ -299,6 +317,7 @@ def run_stage(
     workers: int | None = None,
     progress: Progress | None = None,
     streaming: bool = True,
+    claimed: Mapping[str, Claim] | None = None,
 ) -> tuple[StageReport, list[FileOutcome]]:
     """Process every processable row; return the report and one outcome per row, in row order.
 
@@ -308,8 +327,9 @@ def run_stage(
     output_dir.mkdir(parents=True, exist_ok=True)
     work_dir.mkdir(parents=True, exist_ok=True)
     job = StageJob(
-        stage, rule_set, key, Path(input_dir), Path(output_dir), Path(work_dir), streaming
-    )
+        stage, rule_set, key, Path(input_dir), Path(output_dir), Path(work_dir), streaming,
+        claimed or {},
+    )  # fmt: skip
     outcomes: dict[int, FileOutcome] = {}
     to_process = []
     for row in scanned:

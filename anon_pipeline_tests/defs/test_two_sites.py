@@ -1,11 +1,15 @@
 """Two sites through the Dagster job: a CD copied raw and a CD blacklisted at the
 hospital by the CLI give the same patient one identity; a bad package is refused."""
 
+import io
+
 import dagster as dg
+import pydicom
 
 from anon_pipeline.cli import main
 from anon_pipeline.engine.package import COMPLETE_MARKER
-from anon_pipeline.engine.synthetic import fake_patient, write_cd_batch
+from anon_pipeline.engine.synthetic import fake_patient, make_ct_slice, write_cd_batch
+from anon_pipeline.engine.tables import read_rows
 from anon_pipeline_tests.defs.conftest import incoming, run_batch
 
 
@@ -27,10 +31,15 @@ def released(settings, batch: str) -> dict[str, bytes]:
 
 
 def test_raw_and_hospital_cds_give_one_identity(settings, instance, tmp_path):
+    """The hospital's CD carries the raw CD's study again (skipped there: its bytes equal
+    what the raw CD released), a later study of the same patient and another patient."""
     patient = fake_patient(41)
     write_cd_batch(incoming(settings) / "cd_raw", [patient], series=1, slices=2)
     hospital_cd = tmp_path / "hospital" / "cd"
     write_cd_batch(hospital_cd, [patient, fake_patient(42)], series=1, slices=2)
+    later = make_ct_slice(patient, "study-2", 1, 1)
+    (hospital_cd / "LATER").mkdir()
+    later.save_as(hospital_cd / "LATER" / "IM1", enforce_file_format=True)
     key = str(settings.data_root.key_file)
     package = incoming(settings) / "cd_hospital"
     command = ["blacklist", str(hospital_cd), str(package), "--key-file", key, "--quiet"]
@@ -44,15 +53,27 @@ def test_raw_and_hospital_cds_give_one_identity(settings, instance, tmp_path):
         assert all(passed for name, passed in checks.items() if name != "review_queue_is_empty")
 
     raw, adopted = released(settings, "cd_raw"), released(settings, "cd_hospital")
-    assert len(raw) == 2 and len(adopted) == 4
-    assert all(adopted[name] == data for name, data in raw.items())  # same bytes, same names
+    assert len(raw) == 2 and len(adopted) == 3 and not set(raw) & set(adopted)
+    dispositions = [row["disposition"] for row in read_rows(settings.paths("cd_hospital").manifest)]
+    assert dispositions.count("skipped: already released in cd_raw (not yet signed off)") == 2
+    first_raw = pydicom.dcmread(io.BytesIO(next(iter(raw.values()))))
+    same_patient = [
+        dataset
+        for dataset in (pydicom.dcmread(io.BytesIO(data)) for data in adopted.values())
+        if dataset.PatientID == first_raw.PatientID
+    ]
+    assert len(same_patient) == 1  # the later study: same pseudonym, same date shift
+    assert same_patient[0].StudyDate == first_raw.StudyDate
+    assert same_patient[0].StudyInstanceUID != first_raw.StudyInstanceUID
 
     assert materialization(results["cd_raw"], "raw_batch")["stage1_site"].startswith("server")
     stage1 = materialization(results["cd_hospital"], "blacklisted_files")
     assert stage1["stage1_site"].startswith("hospital (stage-1 package, adopted")
-    assert stage1["hospital_files_in"] == 7 and stage1["hospital_files_anonymized"] == 4
+    assert stage1["hospital_files_in"] == 8 and stage1["hospital_files_anonymized"] == 5
     assert stage1["files_streamed"] == 0  # nothing was blacklisted here
     assert "key_fingerprint" in stage1 and stage1["blacklist_rule_set_version"]
+    stage2 = materialization(results["cd_hospital"], "whitelisted_files")
+    assert stage2["duplicates_skipped"] == 2 and stage2["files_to_release"] == 3
 
 
 def test_a_refused_package_fails_its_run_with_the_reason(settings, instance, tmp_path):
