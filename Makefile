@@ -9,7 +9,7 @@ BENCH_BATCHES ?= 1000,20000
 export DAGSTER_HOME := $(abspath .dagster_home)
 export ANON_PIPELINE_ROOT := $(abspath $(DEMO_ROOT))
 
-.PHONY: demo ui test hospital-bundle bench bench-files bench-dagster bench-sensor bench-memory \
+.PHONY: demo ui test hospital-bundle bench bench-files bench-dagster bench-sensor bench-index bench-memory \
 	bench-dagster-memory bench-instructions lint format clean
 
 $(STAMP): pyproject.toml
@@ -52,7 +52,7 @@ hospital-bundle: $(STAMP)
 	@echo "bundle: $(HOSPITAL_BUNDLE).tar.gz (carry it to the hospital; run install.sh there)"
 
 # Everything below but the long memory and instruction runs.
-bench: bench-files bench-dagster bench-sensor
+bench: bench-files bench-dagster bench-sensor bench-index
 
 # Files/s of each stage and the whole pipeline next to cp -r and a pydicom round trip.
 bench-files: $(STAMP)
@@ -66,6 +66,11 @@ bench-dagster: $(STAMP)
 # hard links: about 10 minutes and 2 GB of disk).
 bench-sensor: $(STAMP)
 	$(BIN)/python benchmarks/sensor.py --batches $(BENCH_BATCHES)
+
+# The released index at 25 M instances: lookups, a batch's early check, a release (~3 min,
+# 2 GB of disk).
+bench-index: $(STAMP)
+	$(BIN)/python benchmarks/released_index.py --rows $(or $(BENCH_INDEX_ROWS),25000000)
 
 # The Dagster job's peak memory on a 1,300-file CD and a 9,000-file DVD (~6 GB of disk).
 bench-dagster-memory: $(STAMP)

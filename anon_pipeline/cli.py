@@ -239,12 +239,16 @@ def command_review_decide(args: argparse.Namespace) -> None:
 
 
 def command_qc(args: argparse.Namespace) -> None:
-    from anon_pipeline.engine.qc import qc_values
+    from anon_pipeline.engine.qc import duplicates, qc_values
 
     try:
         values = qc_values(root_from(args), args.batches)
     except FileNotFoundError as error:
         raise CliError(str(error)) from None
+    for batch, found in duplicates(root_from(args), args.batches).items():
+        print(f"{batch}: {sum(found.values())} file(s) other batches already hold")
+        for disposition, count in found.items():
+            print(f"    {count:5d}  {disposition}")
     flagged = [value for value in values if value.flags]
     shown = values if args.all else flagged
     print(f"{len(values)} distinct values in {', '.join(args.batches)}; {len(flagged)} need a look")

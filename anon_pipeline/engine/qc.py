@@ -16,6 +16,7 @@ import duckdb
 
 from anon_pipeline.engine.layout import DataRoot
 from anon_pipeline.engine.pipeline import BatchPaths
+from anon_pipeline.engine.released_index import HELD_DUPLICATE, SKIPPED_DUPLICATE
 from anon_pipeline.engine.rules import Action, RuleSet
 
 FREE_TEXT_VRS = frozenset({"LO", "LT", "ST", "UT", "PN", "SH", "UC"})
@@ -125,3 +126,21 @@ def qc_summary_markdown(inventory: Path, rule_set: RuleSet) -> str:
             values += ", …"
         lines.append(f"| {keyword_path} | {vr} | {distinct} | {values or '-'} |")
     return "\n".join(lines)
+
+
+def duplicates(root: DataRoot, batches: list[str]) -> dict[str, dict[str, int]]:
+    """Per batch, its files that other batches already hold, by disposition (skipped:
+    the same bytes; held: other bytes), which name the other batch."""
+    found: dict[str, dict[str, int]] = {}
+    for batch in batches:
+        manifest = BatchPaths.in_root(root, batch).manifest
+        if not manifest.exists():
+            continue
+        with duckdb.connect() as connection:
+            rows = connection.execute(
+                "SELECT disposition, count(*) FROM read_parquet(?) WHERE starts_with(disposition,"
+                " ?) OR starts_with(disposition, ?) GROUP BY ALL ORDER BY ALL",
+                [str(manifest), SKIPPED_DUPLICATE, HELD_DUPLICATE],
+            ).fetchall()
+        found[batch] = dict(rows)
+    return found
