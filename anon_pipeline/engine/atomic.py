@@ -159,11 +159,19 @@ def exchange(first: Path, second: Path) -> bool:
     return result == 0
 
 
-def remove_leftovers(target: Path) -> None:
-    """Delete staging and retired folders a crashed run left beside `target`."""
-    for leftover in target.parent.glob(f".{target.name}*"):
+def remove_leftovers(target: Path, pattern: str | None = None) -> None:
+    """Delete staging and retired files and folders a crashed run left beside `target`
+    (or, with `pattern`, any in `target`'s folder that match it)."""
+    for leftover in target.parent.glob(pattern or f".{target.name}*"):
         if STAGING_MARK in leftover.name or RETIRED_MARK in leftover.name:
             if leftover.is_dir() and not leftover.is_symlink():
                 shutil.rmtree(leftover, ignore_errors=True)
             else:
                 leftover.unlink(missing_ok=True)
+
+
+def remove_leftovers_in(folder: Path) -> None:
+    """Delete what a killed run left half-written in `folder` (its hidden staging and
+    retired entries): for a folder only one run writes at a time, when that run starts."""
+    if Path(folder).is_dir():
+        remove_leftovers(Path(folder) / "_", pattern=".*")

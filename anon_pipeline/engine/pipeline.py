@@ -32,7 +32,11 @@ import pyarrow.parquet as pq
 
 from anon_pipeline.engine import released_index
 from anon_pipeline.engine.arrivals import DEFAULT_MARKER
-from anon_pipeline.engine.atomic import staged_directory, write_bytes_atomically
+from anon_pipeline.engine.atomic import (
+    remove_leftovers_in,
+    staged_directory,
+    write_bytes_atomically,
+)
 from anon_pipeline.engine.layout import SECURE_MODE, DataRoot
 from anon_pipeline.engine.package import (
     PackageRefused,
@@ -222,6 +226,8 @@ def scan_step(
     one that does not verify raises PackageRefused before anything is written."""
     started = time.perf_counter()
     origin = {"stage1_site": SERVER_SITE}
+    for folder in (paths.secure_dir, paths.release_dir):  # one run per batch at a time
+        remove_leftovers_in(folder)
     with staged_batch(paths.batch_dir, scratch, log) as batch_dir:
         if is_package(batch_dir):
             package = read_package(batch_dir, blacklist, key, True, workers, progress, marker)

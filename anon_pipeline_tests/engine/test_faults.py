@@ -202,3 +202,15 @@ def test_real_permission_denied_on_a_file_and_a_folder_gives_held_rows(tmp_path)
         "held: unreadable (Permission denied)",
     ]
     assert tree_digest(batch) == before  # the input folder is never modified
+
+
+def test_a_run_removes_what_a_killed_run_left_half_written(paths, blacklist):
+    """A table half-written when a run was killed (its hidden staging name) is removed
+    when the next run of the batch starts; finished outputs stay."""
+    paths.secure_dir.mkdir(parents=True)
+    left = paths.secure_dir / ".uid_map.parquet.staging-0badc0de"
+    left.write_bytes(b"half")
+    kept = paths.secure_dir / "notes.txt"
+    kept.write_text("an operator's note")
+    scan_step(paths, workers=1, blacklist=blacklist, key=TEST_KEY)
+    assert not left.exists() and kept.exists()
