@@ -9,13 +9,13 @@ BENCH_BATCHES ?= 1000,20000
 export DAGSTER_HOME := $(abspath .dagster_home)
 export ANON_PIPELINE_ROOT := $(abspath $(DEMO_ROOT))
 
-.PHONY: demo ui test hospital-bundle bench bench-files bench-dagster bench-sensor bench-index bench-memory \
+.PHONY: demo ui cluster test test-cluster hospital-bundle bench bench-files bench-dagster bench-sensor bench-index bench-memory \
 	bench-dagster-memory bench-instructions lint format clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[server,dev]"
+	$(BIN)/python -m pip install --quiet -e ".[server,cluster,dev]"
 	touch $(STAMP)
 
 $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
@@ -30,6 +30,11 @@ demo: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 ui: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p $(UI_PORT)
 
+# The cluster deployment on this machine: Postgres, Redis, two Celery workers, the daemon
+# and the webserver (deploy/cluster, README "Running on several machines"); Ctrl-C stops.
+cluster: $(STAMP)
+	$(BIN)/python -m anon_pipeline.cluster.local --workers 2 --port $(UI_PORT)
+
 lint: $(STAMP)
 	$(BIN)/ruff check anon_pipeline anon_pipeline_tests benchmarks
 	$(BIN)/ruff format --check anon_pipeline anon_pipeline_tests benchmarks
@@ -40,6 +45,10 @@ format: $(STAMP)
 
 test: lint
 	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=15 -q
+
+# The cluster deployment's end-to-end test alone (make test runs it too).
+test-cluster: $(STAMP)
+	$(BIN)/python -m pytest -m cluster -q
 
 # An offline installer of stage 1 for the hospital computer: the wheels of anon_pipeline
 # and what stage 1 needs (no Dagster, no DuckDB), for this machine's Python and platform.
@@ -85,4 +94,4 @@ bench-instructions: $(STAMP)
 	$(BIN)/python benchmarks/run.py --instructions $(or $(BENCH_INSTRUCTION_FILES),100)
 
 clean:
-	rm -rf $(VENV) $(DEMO_ROOT) dist .dagster_home .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(DEMO_ROOT) dist .cluster .dagster_home .pytest_cache .ruff_cache .hypothesis

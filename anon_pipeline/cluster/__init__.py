@@ -1,0 +1,3 @@
+"""The cluster deployment (deploy/cluster): Celery workers that run whole batches, the
+run launcher that sends them there, and a local cluster to try it on one machine.
+Needs the `cluster` extra; neither the engine nor the embedded deployment imports it."""

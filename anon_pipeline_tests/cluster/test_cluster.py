@@ -1,0 +1,170 @@
+"""The cluster deployment for real: Postgres, Redis, two Celery workers and the daemon on
+loopback ports; the sensor's runs go to the workers; a killed worker's run is failed
+and a rerun on the other worker gives the same bytes. Everything started is stopped,
+also when a test fails. Run alone with `make test-cluster`."""
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from anon_pipeline.cluster.local import REPO, WORKSPACE, LocalCluster
+from anon_pipeline.engine.keys import load_key
+from anon_pipeline.engine.layout import init_root
+from anon_pipeline.engine.pipeline import BatchPaths, anonymize_batch
+from anon_pipeline.engine.rules import load_shipped_rule_set
+from anon_pipeline.engine.synthetic import fake_patient, write_cd_batch
+from anon_pipeline_tests.conftest import tree_digest
+
+pytestmark = [pytest.mark.slow, pytest.mark.cluster]
+BATCHES = {
+    "cd_101": [fake_patient(101)],
+    "cd_102": [fake_patient(102)],
+    "cd_103": [fake_patient(103)],
+}
+KILLED = "cd_104"
+RUN_SECONDS = 240
+POLL_SECONDS = 2
+NEEDED = ["redis-server", "pg_dump"] + (["runuser"] if os.geteuid() == 0 else [])
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    missing = [tool for tool in NEEDED if shutil.which(tool) is None]
+    if missing:
+        if os.environ.get("CI"):
+            pytest.fail(f"{', '.join(missing)} missing in CI: .ci/run must install them")
+        pytest.skip(f"{', '.join(missing)} not installed (Debian: postgresql, redis-server)")
+    base = tmp_path_factory.mktemp("cluster")
+    root = init_root(base / "root").root
+    with (
+        LocalCluster(base, root, workers=2, poll_seconds=POLL_SECONDS, engine_workers=1) as up,
+        pytest.MonkeyPatch.context() as patch,  # this process reads the same instance
+    ):
+        for name in ("DAGSTER_HOME", "ANON_PIPELINE_POSTGRES_URL", "ANON_PIPELINE_BROKER",
+                     "ANON_PIPELINE_RESULT_BACKEND", "ANON_PIPELINE_MAX_RUNS",
+                     "ANON_PIPELINE_COMPUTE_LOGS", "ANON_PIPELINE_ROOT"):  # fmt: skip
+            patch.setenv(name, up.env[name])
+        with dg.DagsterInstance.get() as instance:
+            yield up, instance
+
+
+def runs_of(instance: dg.DagsterInstance, batch: str) -> list[dg.DagsterRun]:
+    return instance.get_runs(filters=dg.RunsFilter(tags={"dagster/partition": batch}))
+
+
+def wait_for_runs(instance, batches, statuses=(dg.DagsterRunStatus.SUCCESS,)) -> dict:
+    """The newest run of each batch once all of them have one of `statuses`."""
+    deadline = time.monotonic() + RUN_SECONDS
+    done = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
+    while time.monotonic() < deadline:
+        newest = {batch: (runs_of(instance, batch) or [None])[0] for batch in batches}
+        if all(run is not None and run.status in done for run in newest.values()):
+            assert {run.status for run in newest.values()} <= set(statuses), newest
+            return newest
+        time.sleep(1)
+    raise AssertionError(f"runs not finished within {RUN_SECONDS}s: {newest}")
+
+
+def pids_of(instance, run_id: str) -> set[int]:
+    """The processes that executed the run's steps."""
+    return {
+        record.dagster_event.pid
+        for record in instance.all_logs(run_id)
+        if record.dagster_event is not None and record.dagster_event.is_step_event
+    }
+
+
+def reference_release(cluster, batch_dir: Path, tmp: Path) -> dict[str, str]:
+    """The batch through the engine in this process, with the cluster's key."""
+    copy = tmp / batch_dir.name
+    shutil.copytree(batch_dir, copy, symlinks=True)
+    paths = BatchPaths(copy, tmp / "secure" / copy.name, tmp / "release" / copy.name)
+    anonymize_batch(
+        paths, blacklist=load_shipped_rule_set("blacklist"),
+        whitelist=load_shipped_rule_set("whitelist"),
+        key=load_key(cluster.root / "secure" / "anon_pipeline.key"), workers=1,
+    )  # fmt: skip
+    return tree_digest(paths.release_files)
+
+
+def drop_batch(cluster, batch: str, patients, slices: int = 2) -> Path:
+    staging = cluster.base / "copying" / batch
+    write_cd_batch(staging, patients, series=2, slices=slices)
+    (staging / ".copy_complete").touch()
+    target = cluster.root / "incoming" / batch
+    shutil.move(staging, target)  # arrives whole, as a copy station renames a finished copy
+    return target
+
+
+def test_the_sensors_runs_go_to_both_workers_and_match_an_in_process_run(cluster, tmp_path):
+    up, instance = cluster
+    for batch, patients in BATCHES.items():
+        drop_batch(up, batch, patients)
+    runs = wait_for_runs(instance, BATCHES)
+    workers = up.worker_pids()
+    daemon = up.processes["daemon"].pid
+    used = set()
+    for batch, run in runs.items():
+        pids = pids_of(instance, run.run_id)
+        assert pids and pids <= set(workers.values()), (batch, pids, workers)
+        assert daemon not in pids
+        assert "dagster-celery/task_id" in run.tags
+        used |= pids
+    assert used == set(workers.values())  # both workers got work
+    for batch in BATCHES:
+        released = up.root / "release" / batch / "dicom"
+        expected = reference_release(up, up.root / "incoming" / batch, tmp_path)
+        assert tree_digest(released) == expected, batch
+
+
+def test_nothing_the_postgres_instance_stores_holds_phi(cluster):
+    up, instance = cluster
+    wait_for_runs(instance, BATCHES)
+    dump = subprocess.run(
+        ["pg_dump", "-h", "127.0.0.1", "-p", str(up.pg_port), "-U", "anon", "dagster"],
+        check=True, capture_output=True,
+    ).stdout  # fmt: skip
+    assert b"event_logs" in dump and len(dump) > 10_000
+    for patients in BATCHES.values():
+        for identifier in patients[0].identifiers():
+            assert identifier.encode() not in dump, identifier
+
+
+def test_a_killed_workers_run_fails_and_a_rerun_elsewhere_gives_the_same_bytes(cluster, tmp_path):
+    up, instance = cluster
+    wait_for_runs(instance, BATCHES)  # the first three are done: both workers are free
+    batch_dir = drop_batch(up, KILLED, [fake_patient(104), fake_patient(105)], slices=30)
+    deadline, victim = time.monotonic() + RUN_SECONDS, None
+    while victim is None and time.monotonic() < deadline:
+        run = (runs_of(instance, KILLED) or [None])[0]
+        if run is not None and (pids := pids_of(instance, run.run_id)):
+            victim = next(name for name, pid in up.worker_pids().items() if pid in pids)
+        time.sleep(0.2)
+    assert victim is not None, "the run never started on a worker"
+    killed_at = time.monotonic()
+    up.kill(victim)
+    failed = wait_for_runs(instance, [KILLED], (dg.DagsterRunStatus.FAILURE,))[KILLED]
+    assert time.monotonic() - killed_at < 60
+    assert failed.run_id == run.run_id
+    messages = " ".join(
+        record.message for record in instance.all_logs(run.run_id) if record.message
+    )
+    assert "stopped beating" in messages
+
+    survivor = set(up.worker_pids().values())
+    subprocess.run(
+        [str(Path(sys.executable).parent / "dagster"), "job", "launch", "-w", str(WORKSPACE),
+         "-j", "anonymize_batch", "--tags", f'{{"dagster/partition": "{KILLED}"}}'],
+        check=True, capture_output=True, env=up.env, cwd=REPO,
+    )  # fmt: skip
+    rerun = wait_for_runs(instance, [KILLED])[KILLED]
+    assert rerun.run_id != run.run_id
+    assert pids_of(instance, rerun.run_id) <= survivor
+    released = up.root / "release" / KILLED / "dicom"
+    assert tree_digest(released) == reference_release(up, batch_dir, tmp_path)
