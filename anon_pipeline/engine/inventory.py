@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
 
 from anon_pipeline.engine.dicomfile import PIXEL_KEYWORDS
 from anon_pipeline.engine.rules import cached_keyword
@@ -42,7 +43,11 @@ def value_text(element: DataElement) -> str | None:
     ):
         return None
     value = element.value
-    text = "" if value is None else str(value)
-    if not isinstance(value, str | bytes) and hasattr(value, "__iter__"):
-        text = "\\".join(str(item) for item in value)
-    return text[:MAX_VALUE_LENGTH]
+    if value is None:
+        return ""
+    # Multi-valued elements are joined the DICOM way. A single PersonName iterates over
+    # its characters, so only pydicom's multi-value containers count as several values;
+    # every item is then the text it was read from (numbers as written).
+    if isinstance(value, MultiValue | list | tuple):
+        return "\\".join(str(item) for item in value)[:MAX_VALUE_LENGTH]
+    return str(value)[:MAX_VALUE_LENGTH]
