@@ -238,6 +238,41 @@ def command_review_decide(args: argparse.Namespace) -> None:
     print(f"whitelist version is now {rule_set.version}: rerun the batches that queued it")
 
 
+def command_review_page(args: argparse.Namespace) -> None:
+    from anon_pipeline.engine.review_round import build_round, save_round, write_page
+
+    root = root_from(args)
+    whitelist = load_rules(args.rules_dir, "whitelist", root.reviewed_rules)
+    try:
+        review = build_round(root, whitelist, args.batches or None)
+    except FileNotFoundError as error:
+        raise CliError(str(error)) from None
+    if not review.batches:
+        raise CliError("no batch waits for a review: every processed batch is approved")
+    save_round(root, review)
+    page = write_page(root, review)
+    flagged = sum(1 for value in review.new_values if value.flags)
+    print(f"round {review.round_id}: {len(review.batches)} batches, "
+          f"{len(review.new_values)} new values ({flagged} flagged)")  # fmt: skip
+    print(f"page (secure zone): {page}")
+    print(f"then: {review.command}")
+
+
+def command_review_approve(args: argparse.Namespace) -> None:
+    from anon_pipeline.engine.review_round import approve_round
+
+    root = root_from(args)
+    try:
+        approved, refused = approve_round(root, args.round_id, args.reviewer, args.workers)
+    except FileNotFoundError as error:
+        raise CliError(str(error)) from None
+    print(f"approved by {args.reviewer.strip()}: {len(approved)} batches")
+    for batch, reason in refused.items():
+        print(f"refused: {batch}: {reason}", file=sys.stderr)
+    if refused:
+        raise CliError(f"{len(refused)} batches of the round were not approved (above)")
+
+
 def command_qc(args: argparse.Namespace) -> None:
     from anon_pipeline.engine.qc import duplicates, qc_values
 
@@ -438,7 +473,22 @@ def build_parser() -> argparse.ArgumentParser:
     decide.add_argument("action", metavar="ACTION", choices=DECIDABLE, help=" | ".join(DECIDABLE))
     decide.add_argument("--reviewer", required=True, help="who decides (recorded)")
     decide.add_argument("--note", default="", help="why (recorded)")
-    for sub, handler in ((listing, command_review_list), (decide, command_review_decide)):
+    page = review_commands.add_parser(
+        "page", help="a review round: what is new in the batches, on one page (secure zone)"
+    )
+    page.add_argument("batches", nargs="*", metavar="BATCH", help="default: every unapproved one")
+    bulk = review_commands.add_parser(
+        "approve", help="sign off every batch of a round, as its page showed it"
+    )
+    bulk.add_argument("round_id", metavar="ROUND")
+    bulk.add_argument("--reviewer", required=True, help="the second person (never the operator)")
+    bulk.add_argument("--workers", type=int, default=None, help="for checks that must run again")
+    for sub, handler in (
+        (listing, command_review_list),
+        (decide, command_review_decide),
+        (page, command_review_page),
+        (bulk, command_review_approve),
+    ):
         sub.add_argument(
             "--root",
             type=Path,

@@ -9,7 +9,7 @@ import dagster as dg
 from anon_pipeline.defs.assets import log_progress, review_queue, whitelisted_files
 from anon_pipeline.defs.partitions import batches
 from anon_pipeline.defs.resources import PipelineSettings
-from anon_pipeline.engine import verification
+from anon_pipeline.engine import signoff, verification
 from anon_pipeline.engine.tables import read_rows
 
 # Partitioned asset checks are a Dagster preview feature (1.13). They are what lets
@@ -53,10 +53,12 @@ def released_files_checks(
 ) -> Iterator[dg.AssetCheckResult]:
     """One re-read of every released file serves all five per-file checks."""
     paths = settings.paths(context.partition_key)
+    state = signoff.release_state(paths)  # before the files are read
     with settings.run_pool():
         checks = verification.check_outputs(
             paths, settings.worker_count(), log_progress(context, "verification")
         )
+    signoff.record_checks(paths, checks, state)  # the sign-off reuses what passed here
     findings = {
         "no_private_attributes": checks.private_attributes,
         "no_original_uids": checks.original_uids,

@@ -132,6 +132,11 @@ class BatchPaths:
         return self.secure_dir / "contact_sheet.png"
 
     @property
+    def checks_record(self) -> Path:
+        """What the per-file checks last found, and on which outputs (signoff)."""
+        return self.secure_dir / "checks.json"
+
+    @property
     def uid_map(self) -> Path:
         return self.secure_dir / "uid_map.parquet"
 

@@ -24,7 +24,7 @@ from anon_pipeline.engine.layout import DataRoot
 from anon_pipeline.engine.pipeline import BatchPaths
 from anon_pipeline.engine.released_index import AlreadyReleased, record_release
 from anon_pipeline.engine.tables import read_rows
-from anon_pipeline.engine.verification import check_accounted, check_outputs
+from anon_pipeline.engine.verification import OutputChecks, check_accounted, check_outputs
 
 
 class SignOffRefused(Exception):
@@ -42,6 +42,57 @@ def batch_fingerprint(paths: BatchPaths) -> str:
         for row in connection.execute(f"SELECT * FROM '{paths.inventory}' ORDER BY ALL").fetchall():
             digest.update(json.dumps(row, default=str).encode())
     return digest.hexdigest()
+
+
+def release_state(paths: BatchPaths) -> str:
+    """SHA-256 over every released file's name, size, modification time (ns) and inode:
+    a `stat` each, no read. A file rewritten changes its time, a file replaced its inode."""
+    entries = []
+    for folder, _, names in os.walk(paths.release_dir):
+        for name in names:
+            path = os.path.join(folder, name)
+            info = os.stat(path, follow_symlinks=False)
+            relative = os.path.relpath(path, paths.release_dir)
+            entries.append(f"{relative}\0{info.st_size}\0{info.st_mtime_ns}\0{info.st_ino}\n")
+    return hashlib.sha256("".join(sorted(entries)).encode()).hexdigest()
+
+
+def record_checks(paths: BatchPaths, checks: OutputChecks, state: str) -> None:
+    """Keep what the per-file checks found, with the outputs they read: their fingerprint
+    and `state`, the release folder's state taken before they began reading."""
+    record = {
+        "checked_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "fingerprint": batch_fingerprint(paths),
+        "state": state,
+        "checks": {
+            name: {"checked": f.checked, "passed": f.passed, "failed": len(f.failed)}
+            for name, f in vars(checks).items()
+        },
+    }
+    write_bytes_atomically(paths.checks_record, json.dumps(record, indent=2).encode())
+
+
+def run_checks(paths: BatchPaths, workers: int | None = 1) -> dict[str, dict[str, Any]]:
+    """Every per-file check, reading every released file; recorded for later reuse."""
+    state = release_state(paths)
+    checks = check_outputs(paths, workers)
+    record_checks(paths, checks, state)
+    return json.loads(paths.checks_record.read_text())["checks"]
+
+
+def reusable_checks(paths: BatchPaths) -> dict[str, dict[str, Any]] | None:
+    """The recorded checks, if they all passed on these very outputs: the manifest and the
+    inventory have the fingerprint the checks saw, and every released file the size, time
+    and inode it had when they began. Sound against any rerun or rewrite; not against
+    someone who restores a file's old time by hand on the secure server."""
+    if not paths.checks_record.exists():
+        return None
+    record = json.loads(paths.checks_record.read_text())
+    if not all(check["passed"] for check in record["checks"].values()):
+        return None
+    if record["fingerprint"] != batch_fingerprint(paths) or record["state"] != release_state(paths):
+        return None
+    return record["checks"]
 
 
 def approval_path(root: DataRoot, batch: str) -> Path:
@@ -102,8 +153,11 @@ def approve(
     if queued:
         keywords = ", ".join(sorted(row["keyword"] or row["tag"] for row in queued))
         raise SignOffRefused(f"{batch}: {len(queued)} attribute(s) wait for a decision: {keywords}")
-    checks = {**vars(check_outputs(paths, workers)), "accounted_for": check_accounted(paths)}
-    failed = sorted(name for name, findings in checks.items() if not findings.passed)
+    reused = reusable_checks(paths)
+    checks = reused or run_checks(paths, workers)
+    accounted = check_accounted(paths)
+    checks["accounted_for"] = {"checked": accounted.checked, "passed": accounted.passed}
+    failed = sorted(name for name, check in checks.items() if not check["passed"])
     if failed:
         raise SignOffRefused(f"{batch}: automated checks failed: {', '.join(failed)}")
     approval = {
@@ -114,7 +168,10 @@ def approve(
         "whitelisted_at": run["finished_at"],
         "whitelist_version": run["whitelist_version"],
         "fingerprint": batch_fingerprint(paths),
-        "checks": {name: {"checked": f.checked, "passed": f.passed} for name, f in checks.items()},
+        "checks": {
+            name: {"checked": c["checked"], "passed": c["passed"]} for name, c in checks.items()
+        },
+        "checks_reused": reused is not None,  # passed on these very outputs (reusable_checks)
     }
     root.approvals.mkdir(parents=True, exist_ok=True)
     write_bytes_atomically(approval_path(root, batch), json.dumps(approval, indent=2).encode())
