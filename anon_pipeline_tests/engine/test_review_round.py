@@ -142,5 +142,6 @@ def test_many_new_numbers_of_one_attribute_become_one_line():
     text = [NewValue("(0008,0070)", "Manufacturer", "LO", "ACME", 12, ["cd"])]
     listed, summarised = summarise_numbers(positions + text)
     assert listed == text
-    assert summarised == [{"keyword_path": "ImagePositionPatient", "vr": "DS", "distinct": 12,
-                           "files": 12, "first": "0\\0\\-0.5", "last": "0\\0\\-9.5", "batches": 1}]  # fmt: skip
+    expected = {"keyword_path": "ImagePositionPatient", "vr": "DS", "distinct": 12, "files": 12,
+                "first": "0\\0\\-0.5", "last": "0\\0\\-9.5", "batches": 1}  # fmt: skip
+    assert summarised == [expected]
