@@ -9,7 +9,7 @@ BENCH_BATCHES ?= 1000,20000
 export DAGSTER_HOME := $(abspath .dagster_home)
 export ANON_PIPELINE_ROOT := $(abspath $(DEMO_ROOT))
 
-.PHONY: demo ui cluster test test-cluster hospital-bundle bench bench-files bench-dagster bench-sensor bench-index bench-cluster bench-memory \
+.PHONY: demo ui cluster test test-cluster hospital-bundle bench bench-files bench-dagster bench-sensor bench-index bench-cluster bench-review bench-memory \
 	bench-dagster-memory bench-instructions lint format clean
 
 $(STAMP): pyproject.toml
@@ -61,7 +61,7 @@ hospital-bundle: $(STAMP)
 	@echo "bundle: $(HOSPITAL_BUNDLE).tar.gz (carry it to the hospital; run install.sh there)"
 
 # Everything below but the long memory and instruction runs.
-bench: bench-files bench-dagster bench-sensor bench-index bench-cluster
+bench: bench-files bench-dagster bench-sensor bench-index bench-cluster bench-review
 
 # Files/s of each stage and the whole pipeline next to cp -r and a pydicom round trip.
 bench-files: $(STAMP)
@@ -81,6 +81,10 @@ bench-sensor: $(STAMP)
 # One batch's Dagster overhead in the embedded and the cluster deployment (~2 min).
 bench-cluster: $(STAMP)
 	$(BIN)/python benchmarks/cluster_overhead.py --files $(or $(BENCH_OVERHEAD_FILES),100)
+
+# A review round over 1,000 synthetic batches: the page, its size, the bulk sign-off.
+bench-review: $(STAMP)
+	$(BIN)/python benchmarks/review_round.py --batches $(or $(BENCH_REVIEW_BATCHES),1000)
 
 bench-index: $(STAMP)
 	$(BIN)/python benchmarks/released_index.py --rows $(or $(BENCH_INDEX_ROWS),25000000)

@@ -80,7 +80,9 @@ def run_checks(paths: BatchPaths, workers: int | None = 1) -> dict[str, dict[str
     return json.loads(paths.checks_record.read_text())["checks"]
 
 
-def reusable_checks(paths: BatchPaths) -> dict[str, dict[str, Any]] | None:
+def reusable_checks(
+    paths: BatchPaths, fingerprint: str | None = None
+) -> dict[str, dict[str, Any]] | None:
     """The recorded checks, if they all passed on these very outputs: the manifest and the
     inventory have the fingerprint the checks saw, and every released file the size, time
     and inode it had when they began. Sound against any rerun or rewrite; not against
@@ -90,7 +92,9 @@ def reusable_checks(paths: BatchPaths) -> dict[str, dict[str, Any]] | None:
     record = json.loads(paths.checks_record.read_text())
     if not all(check["passed"] for check in record["checks"].values()):
         return None
-    if record["fingerprint"] != batch_fingerprint(paths) or record["state"] != release_state(paths):
+    if record["fingerprint"] != (fingerprint or batch_fingerprint(paths)):
+        return None
+    if record["state"] != release_state(paths):
         return None
     return record["checks"]
 
@@ -129,8 +133,11 @@ def approve(
     reviewer: str,
     workers: int | None = 1,
     now: dt.datetime | None = None,
+    expected: str | None = None,
 ) -> dict[str, Any]:
-    """Check everything again, independently, and record the approval; or refuse."""
+    """Check everything again, independently (or reuse the checks that passed on these
+    very outputs), and record the approval; or refuse. With `expected`, the outputs must
+    still have that fingerprint (what a review page showed)."""
     paths = BatchPaths.in_root(root, batch)
     reviewer = reviewer.strip()
     if not reviewer:
@@ -153,7 +160,10 @@ def approve(
     if queued:
         keywords = ", ".join(sorted(row["keyword"] or row["tag"] for row in queued))
         raise SignOffRefused(f"{batch}: {len(queued)} attribute(s) wait for a decision: {keywords}")
-    reused = reusable_checks(paths)
+    fingerprint = batch_fingerprint(paths)
+    if expected is not None and fingerprint != expected:
+        raise SignOffRefused(f"{batch}: its outputs changed since the page was written")
+    reused = reusable_checks(paths, fingerprint)
     checks = reused or run_checks(paths, workers)
     accounted = check_accounted(paths)
     checks["accounted_for"] = {"checked": accounted.checked, "passed": accounted.passed}
@@ -167,7 +177,7 @@ def approve(
         "operator": run["operator"],
         "whitelisted_at": run["finished_at"],
         "whitelist_version": run["whitelist_version"],
-        "fingerprint": batch_fingerprint(paths),
+        "fingerprint": fingerprint,
         "checks": {
             name: {"checked": c["checked"], "passed": c["passed"]} for name, c in checks.items()
         },
