@@ -131,16 +131,19 @@ def qc_summary_markdown(inventory: Path, rule_set: RuleSet) -> str:
 def duplicates(root: DataRoot, batches: list[str]) -> dict[str, dict[str, int]]:
     """Per batch, its files that other batches already hold, by disposition (skipped:
     the same bytes; held: other bytes), which name the other batch."""
-    found: dict[str, dict[str, int]] = {}
-    for batch in batches:
-        manifest = BatchPaths.in_root(root, batch).manifest
-        if not manifest.exists():
-            continue
-        with duckdb.connect() as connection:
-            rows = connection.execute(
-                "SELECT disposition, count(*) FROM read_parquet(?) WHERE starts_with(disposition,"
-                " ?) OR starts_with(disposition, ?) GROUP BY ALL ORDER BY ALL",
-                [str(manifest), SKIPPED_DUPLICATE, HELD_DUPLICATE],
-            ).fetchall()
-        found[batch] = dict(rows)
+    manifests = {batch: BatchPaths.in_root(root, batch).manifest for batch in batches}
+    manifests = {batch: path for batch, path in manifests.items() if path.exists()}
+    found: dict[str, dict[str, int]] = {batch: {} for batch in manifests}
+    if not manifests:
+        return found
+    with duckdb.connect() as connection:  # one query over every manifest
+        rows = connection.execute(
+            "SELECT regexp_extract(filename, '([^/]+)/whitelisted/manifest\\.parquet$', 1), "
+            "disposition, count(*) FROM read_parquet(?, filename = true) "
+            "WHERE starts_with(disposition, ?) OR starts_with(disposition, ?) "
+            "GROUP BY ALL ORDER BY ALL",
+            [[str(path) for path in manifests.values()], SKIPPED_DUPLICATE, HELD_DUPLICATE],
+        ).fetchall()
+    for batch, disposition, count in rows:
+        found[batch][disposition] = count
     return found

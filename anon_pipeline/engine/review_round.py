@@ -144,7 +144,7 @@ def build_round(root: DataRoot, whitelist: RuleSet, batches: Iterable[str] | Non
         round_id=dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3),
         created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         batches=chosen,
-        fingerprints={batch: batch_fingerprint(p) for batch, p in paths.items()},
+        fingerprints=fingerprints(paths),
         new_values=new_values,
         produced=[{"keyword_path": k, "vr": vr, **v} for (k, vr), v in sorted(produced.items())],
         summarised=summarised,
@@ -160,6 +160,11 @@ def build_round(root: DataRoot, whitelist: RuleSet, batches: Iterable[str] | Non
         checks=checks,
         duplicates=duplicates(root, chosen),
     )
+
+
+def fingerprints(paths: dict[str, BatchPaths]) -> dict[str, str]:
+    with duckdb.connect() as connection:
+        return {batch: batch_fingerprint(p, connection) for batch, p in paths.items()}
 
 
 def summarise_numbers(values: list[NewValue]) -> tuple[list[NewValue], list[dict[str, Any]]]:
@@ -302,13 +307,15 @@ def approve_round(
     Returns (approved batches, refused batch -> why)."""
     review = load_round(root, round_id)
     approved, refused = [], {}
-    for batch in review.batches:
-        try:
-            approve(root, batch, reviewer, workers, expected=review.fingerprints[batch])
-        except SignOffRefused as error:
-            refused[batch] = str(error)
-            continue
-        approved.append(batch)
+    with duckdb.connect() as connection:
+        for batch in review.batches:
+            try:
+                approve(root, batch, reviewer, workers, expected=review.fingerprints[batch],
+                        connection=connection)  # fmt: skip
+            except SignOffRefused as error:
+                refused[batch] = str(error)
+                continue
+            approved.append(batch)
     record_approved_values(root, review, reviewer.strip(), set(approved))
     return approved, refused
 

@@ -8,6 +8,7 @@ attribute still waits for a decision.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -31,15 +32,19 @@ class SignOffRefused(Exception):
     """An approval or a release that must not happen; the message says why (PHI-free)."""
 
 
-def batch_fingerprint(paths: BatchPaths) -> str:
-    """SHA-256 over every output's name and content hash and every inventory row."""
+def batch_fingerprint(paths: BatchPaths, connection: Any = None) -> str:
+    """SHA-256 over every output's name and content hash and every inventory row. Pass a
+    DuckDB connection when fingerprinting many batches: opening one costs more than this."""
     digest = hashlib.sha256()
     for row in sorted(read_rows(paths.manifest), key=lambda row: row["row"]):
         digest.update(
             f"{row['row']}\0{row['disposition']}\0{row['output_name']}\0{row['output_hash']}\n".encode()
         )
-    with duckdb.connect() as connection:
-        for row in connection.execute(f"SELECT * FROM '{paths.inventory}' ORDER BY ALL").fetchall():
+    with contextlib.ExitStack() as stack:
+        if connection is None:
+            connection = stack.enter_context(duckdb.connect())
+        query = "SELECT * FROM read_parquet(?) ORDER BY ALL"
+        for row in connection.execute(query, [str(paths.inventory)]).fetchall():
             digest.update(json.dumps(row, default=str).encode())
     return digest.hexdigest()
 
@@ -134,6 +139,7 @@ def approve(
     workers: int | None = 1,
     now: dt.datetime | None = None,
     expected: str | None = None,
+    connection: Any = None,
 ) -> dict[str, Any]:
     """Check everything again, independently (or reuse the checks that passed on these
     very outputs), and record the approval; or refuse. With `expected`, the outputs must
@@ -160,7 +166,7 @@ def approve(
     if queued:
         keywords = ", ".join(sorted(row["keyword"] or row["tag"] for row in queued))
         raise SignOffRefused(f"{batch}: {len(queued)} attribute(s) wait for a decision: {keywords}")
-    fingerprint = batch_fingerprint(paths)
+    fingerprint = batch_fingerprint(paths, connection)
     if expected is not None and fingerprint != expected:
         raise SignOffRefused(f"{batch}: its outputs changed since the page was written")
     reused = reusable_checks(paths, fingerprint)
