@@ -17,7 +17,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from anon_pipeline.engine import released_index
+from anon_pipeline.engine import stage
 from anon_pipeline.engine.atomic import OutputFolderError
 from anon_pipeline.engine.keys import KEY_ENV_VAR, KeyFileError, load_key
 from anon_pipeline.engine.layout import DataRoot, init_root
@@ -102,7 +102,7 @@ def print_batch(name: str, report: BatchReport) -> None:
     for reason, count in report.reasons.items():
         if reason != "anonymized":
             print(f"    {count:5d}  {reason}")
-    nothing_new = released_index.nothing_new(report.outcomes, report.reasons)
+    nothing_new = stage.nothing_new(report.outcomes, report.reasons)
     if nothing_new:
         print(f"    {nothing_new}")
 

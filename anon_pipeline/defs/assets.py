@@ -10,7 +10,7 @@ import dagster as dg
 from anon_pipeline.defs.partitions import batches
 from anon_pipeline.defs.resources import PipelineSettings
 from anon_pipeline.defs.rule_sets import BLACKLIST, WHITELIST
-from anon_pipeline.engine import pipeline, released_index, signoff
+from anon_pipeline.engine import pipeline, signoff, stage
 from anon_pipeline.engine.contact_sheet import write_contact_sheet
 from anon_pipeline.engine.package import PackageRefused
 from anon_pipeline.engine.qc import qc_summary_markdown
@@ -130,14 +130,14 @@ def whitelisted_files(
             operator=settings.operator_name(),
             index=settings.data_root.released_index,
         )
-    nothing_new = released_index.nothing_new(report.outcomes, report.reasons)
+    nothing_new = stage.nothing_new(report.outcomes, report.reasons)
     if nothing_new:
         context.log.warning(f"{context.partition_key}: {nothing_new}")
     return dg.MaterializeResult(
         metadata={
             **stage_metadata(report),
             "files_to_release": report.outcomes.get("anonymized", 0),
-            **released_index.duplicate_counts(report.reasons),
+            **stage.duplicate_counts(report.reasons),
             "blacklist_rule_set_version": BLACKLIST.version,
             "files": dg.MetadataValue.path(str(paths.release_files)),
             "manifest": dg.MetadataValue.path(str(paths.manifest)),

@@ -10,9 +10,8 @@ from typing import Any
 import dagster as dg
 from pydantic import PrivateAttr
 
-from anon_pipeline.engine.arrivals import DEFAULT_MARKER
 from anon_pipeline.engine.keys import KEY_ENV_VAR, KeyFileError, load_key
-from anon_pipeline.engine.layout import DataRoot
+from anon_pipeline.engine.layout import DEFAULT_MARKER, DataRoot
 from anon_pipeline.engine.parallel import SharedPools, using_pools
 from anon_pipeline.engine.pipeline import BatchPaths
 from anon_pipeline.engine.scratch import Scratch

@@ -19,7 +19,8 @@ from collections.abc import Callable, Container
 from dataclasses import dataclass, field
 from pathlib import Path
 
-DEFAULT_MARKER = ".copy_complete"
+from anon_pipeline.engine.layout import DEFAULT_MARKER
+
 EMPTY_SIGNATURE = hashlib.blake2b(digest_size=16).hexdigest()
 # A batch folder (or marker) whose stat time is this close to the previous look counts as
 # touched: clocks of a copy station writing over NFS may lag the server's a little.

@@ -20,7 +20,7 @@ from pydicom.tag import Tag
 
 from anon_pipeline.engine.atomic import write_bytes_atomically
 from anon_pipeline.engine.dicomfile import quiet_pydicom
-from anon_pipeline.engine.pipeline import BatchPaths
+from anon_pipeline.engine.layout import BatchPaths
 from anon_pipeline.engine.rawparse import Unsupported, leading_value
 
 TILE = 160

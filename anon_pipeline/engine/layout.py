@@ -9,6 +9,8 @@ from pathlib import Path
 from anon_pipeline.engine.keys import KEY_FILE_NAME, create_key_file
 
 SECURE_MODE = 0o700
+FILES_FOLDER = "dicom"  # the DICOM files of a stage's output, under its folder
+DEFAULT_MARKER = ".copy_complete"  # the copy station's "this batch is complete" file
 
 
 @dataclass(frozen=True)
@@ -75,3 +77,78 @@ def init_root(root: Path, create_key: bool = True) -> DataRoot:
     if create_key:
         create_key_file(data_root.key_file)
     return data_root
+
+
+@dataclass(frozen=True)
+class BatchPaths:
+    """Where one batch's inputs and outputs live."""
+
+    batch_dir: Path
+    secure_dir: Path
+    release_dir: Path
+
+    @property
+    def batch(self) -> str:
+        """The batch's name: its folder's, which is its Dagster partition key."""
+        return self.batch_dir.name
+
+    @classmethod
+    def in_root(cls, root: DataRoot, batch: str) -> BatchPaths:
+        return cls(root.incoming / batch, root.secure_batch(batch), root.release_batch(batch))
+
+    @property
+    def scan(self) -> Path:
+        return self.secure_dir / "scan.parquet"
+
+    @property
+    def stage1_dir(self) -> Path:
+        return self.secure_dir / "blacklisted"
+
+    @property
+    def stage1_files(self) -> Path:
+        return self.stage1_dir / FILES_FOLDER
+
+    @property
+    def identifiers(self) -> Path:
+        return self.stage1_dir / "identifiers.parquet"
+
+    @property
+    def stage2_dir(self) -> Path:
+        return self.secure_dir / "whitelisted"
+
+    @property
+    def parts(self) -> Path:
+        return self.stage2_dir / "parts"
+
+    @property
+    def run_record(self) -> Path:
+        return self.stage2_dir / "run.json"
+
+    @property
+    def manifest(self) -> Path:
+        return self.stage2_dir / "manifest.parquet"
+
+    @property
+    def release_files(self) -> Path:
+        return self.release_dir / FILES_FOLDER
+
+    @property
+    def inventory(self) -> Path:
+        return self.release_dir / "inventory.parquet"
+
+    @property
+    def contact_sheet(self) -> Path:
+        return self.secure_dir / "contact_sheet.png"
+
+    @property
+    def checks_record(self) -> Path:
+        """What the per-file checks last found, and on which outputs (signoff)."""
+        return self.secure_dir / "checks.json"
+
+    @property
+    def uid_map(self) -> Path:
+        return self.secure_dir / "uid_map.parquet"
+
+    @property
+    def review_queue(self) -> Path:
+        return self.secure_dir / "review_queue.parquet"

@@ -30,9 +30,9 @@ from pathlib import Path
 from typing import Any
 
 from anon_pipeline import __version__
-from anon_pipeline.engine.arrivals import DEFAULT_MARKER
 from anon_pipeline.engine.atomic import write_bytes_atomically
 from anon_pipeline.engine.dicomfile import content_hash
+from anon_pipeline.engine.layout import DEFAULT_MARKER
 from anon_pipeline.engine.parallel import Progress, default_workers, map_chunks
 from anon_pipeline.engine.rules import RuleSet
 from anon_pipeline.engine.scan import Kind, ScannedFile

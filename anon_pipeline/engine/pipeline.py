@@ -31,13 +31,12 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from anon_pipeline.engine import released_index
-from anon_pipeline.engine.arrivals import DEFAULT_MARKER
 from anon_pipeline.engine.atomic import (
     remove_leftovers_in,
     staged_directory,
     write_bytes_atomically,
 )
-from anon_pipeline.engine.layout import SECURE_MODE, DataRoot
+from anon_pipeline.engine.layout import DEFAULT_MARKER, FILES_FOLDER, SECURE_MODE, BatchPaths
 from anon_pipeline.engine.package import (
     PackageRefused,
     adopt_package,
@@ -67,82 +66,6 @@ from anon_pipeline.engine.tables import (
 
 PhaseProgress = Callable[[str, int, int], None]  # (phase, files done, files total)
 SERVER_SITE = "server (raw CD copy, blacklisted here)"
-FILES_FOLDER = "dicom"
-
-
-@dataclass(frozen=True)
-class BatchPaths:
-    """Where one batch's inputs and outputs live."""
-
-    batch_dir: Path
-    secure_dir: Path
-    release_dir: Path
-
-    @property
-    def batch(self) -> str:
-        """The batch's name: its folder's, which is its Dagster partition key."""
-        return self.batch_dir.name
-
-    @classmethod
-    def in_root(cls, root: DataRoot, batch: str) -> BatchPaths:
-        return cls(root.incoming / batch, root.secure_batch(batch), root.release_batch(batch))
-
-    @property
-    def scan(self) -> Path:
-        return self.secure_dir / "scan.parquet"
-
-    @property
-    def stage1_dir(self) -> Path:
-        return self.secure_dir / "blacklisted"
-
-    @property
-    def stage1_files(self) -> Path:
-        return self.stage1_dir / FILES_FOLDER
-
-    @property
-    def identifiers(self) -> Path:
-        return self.stage1_dir / "identifiers.parquet"
-
-    @property
-    def stage2_dir(self) -> Path:
-        return self.secure_dir / "whitelisted"
-
-    @property
-    def parts(self) -> Path:
-        return self.stage2_dir / "parts"
-
-    @property
-    def run_record(self) -> Path:
-        return self.stage2_dir / "run.json"
-
-    @property
-    def manifest(self) -> Path:
-        return self.stage2_dir / "manifest.parquet"
-
-    @property
-    def release_files(self) -> Path:
-        return self.release_dir / FILES_FOLDER
-
-    @property
-    def inventory(self) -> Path:
-        return self.release_dir / "inventory.parquet"
-
-    @property
-    def contact_sheet(self) -> Path:
-        return self.secure_dir / "contact_sheet.png"
-
-    @property
-    def checks_record(self) -> Path:
-        """What the per-file checks last found, and on which outputs (signoff)."""
-        return self.secure_dir / "checks.json"
-
-    @property
-    def uid_map(self) -> Path:
-        return self.secure_dir / "uid_map.parquet"
-
-    @property
-    def review_queue(self) -> Path:
-        return self.secure_dir / "review_queue.parquet"
 
 
 @dataclass

@@ -23,9 +23,10 @@ import datetime as dt
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from anon_pipeline.engine.stage import Claim
 
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS released (instance VARCHAR PRIMARY KEY, study VARCHAR NOT NULL,"
@@ -48,39 +49,6 @@ class AlreadyReleased(Exception):
             f"{batch}: {sum(conflicts.values())} instance(s) already released ({others}); "
             f"rerun {batch} (its duplicates are then skipped), approve and release it again"
         )
-
-
-@dataclass(frozen=True, slots=True)
-class Claim:
-    """Another batch that holds an instance: released, or produced and waiting."""
-
-    batch: str
-    content_hash: str
-    released: bool
-
-
-SKIPPED_DUPLICATE = "skipped: already released in "
-HELD_DUPLICATE = "held: same instance, other content than "
-
-
-def duplicate_counts(reasons: dict[str, int]) -> dict[str, int]:
-    """Files skipped or held because another batch holds their instance, from a
-    report's reasons (which name batches, never values)."""
-    return {
-        "duplicates_skipped": sum(n for r, n in reasons.items() if r.startswith(SKIPPED_DUPLICATE)),
-        "duplicates_held": sum(n for r, n in reasons.items() if r.startswith(HELD_DUPLICATE)),
-    }
-
-
-def nothing_new(outcomes: dict[str, int], reasons: dict[str, int]) -> str | None:
-    """The line to show when a batch holds only instances other batches hold."""
-    duplicates = duplicate_counts(reasons)
-    if outcomes.get("anonymized", 0) or not any(duplicates.values()):
-        return None
-    return (
-        f"nothing new to release: {duplicates['duplicates_skipped']} file(s) other batches "
-        f"already hold, {duplicates['duplicates_held']} held with other content"
-    )
 
 
 def instance_of(output_name: str) -> tuple[str, str, str]:

@@ -30,8 +30,7 @@ import duckdb
 import pyarrow as pa
 
 from anon_pipeline.engine.atomic import write_bytes_atomically
-from anon_pipeline.engine.layout import DataRoot
-from anon_pipeline.engine.pipeline import BatchPaths
+from anon_pipeline.engine.layout import BatchPaths, DataRoot
 from anon_pipeline.engine.qc import ENGINE_WRITTEN, duplicates, flags_for
 from anon_pipeline.engine.rules import Action, RuleSet
 from anon_pipeline.engine.signoff import SignOffRefused, approval_path, approve, batch_fingerprint

@@ -13,7 +13,6 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 
-from anon_pipeline.engine.arrivals import DEFAULT_MARKER
 from anon_pipeline.engine.dicomfile import (
     DicomFileError,
     content_hash,
@@ -22,6 +21,7 @@ from anon_pipeline.engine.dicomfile import (
     pixel_data_hash,
     quiet_pydicom,
 )
+from anon_pipeline.engine.layout import DEFAULT_MARKER
 from anon_pipeline.engine.parallel import Progress, default_workers, map_chunks
 from anon_pipeline.engine.pixel_meaning import fingerprint_of
 from anon_pipeline.engine.streaming import classify_bytes

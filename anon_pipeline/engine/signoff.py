@@ -21,8 +21,7 @@ from typing import Any
 import duckdb
 
 from anon_pipeline.engine.atomic import staged_directory, write_bytes_atomically
-from anon_pipeline.engine.layout import DataRoot
-from anon_pipeline.engine.pipeline import BatchPaths
+from anon_pipeline.engine.layout import BatchPaths, DataRoot
 from anon_pipeline.engine.released_index import AlreadyReleased, record_release
 from anon_pipeline.engine.tables import read_rows
 from anon_pipeline.engine.verification import OutputChecks, check_accounted, check_outputs

@@ -29,7 +29,6 @@ from anon_pipeline.engine.dicomfile import (
 from anon_pipeline.engine.holds import hold_reason
 from anon_pipeline.engine.inventory import attribute_values
 from anon_pipeline.engine.parallel import Progress, default_workers, map_chunks
-from anon_pipeline.engine.released_index import HELD_DUPLICATE, SKIPPED_DUPLICATE, Claim
 from anon_pipeline.engine.rules import RuleSet
 from anon_pipeline.engine.scan import Kind, ScannedFile
 from anon_pipeline.engine.streaming import FileResult, stream_file
@@ -44,10 +43,45 @@ from anon_pipeline.engine.transform import UnlistedAttribute, apply_rules
 from anon_pipeline.engine.uids import REQUIRED_UIDS, output_name_for
 
 STREAMING, PYDICOM = "streaming", "pydicom"
+SKIPPED_DUPLICATE = "skipped: already released in "
+HELD_DUPLICATE = "held: same instance, other content than "
 ALREADY_PROCESSED = (
     "held: already processed by anon_pipeline (a stage-1 or released file outside its "
     "package: bring the whole stage-1 package folder instead)"
 )
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """Another batch that holds an instance: released, or produced and waiting."""
+
+    batch: str
+    content_hash: str
+    released: bool
+
+
+SKIPPED_DUPLICATE = "skipped: already released in "
+HELD_DUPLICATE = "held: same instance, other content than "
+
+
+def duplicate_counts(reasons: dict[str, int]) -> dict[str, int]:
+    """Files skipped or held because another batch holds their instance, from a
+    report's reasons (which name batches, never values)."""
+    return {
+        "duplicates_skipped": sum(n for r, n in reasons.items() if r.startswith(SKIPPED_DUPLICATE)),
+        "duplicates_held": sum(n for r, n in reasons.items() if r.startswith(HELD_DUPLICATE)),
+    }
+
+
+def nothing_new(outcomes: dict[str, int], reasons: dict[str, int]) -> str | None:
+    """The line to show when a batch holds only instances other batches hold."""
+    duplicates = duplicate_counts(reasons)
+    if outcomes.get("anonymized", 0) or not any(duplicates.values()):
+        return None
+    return (
+        f"nothing new to release: {duplicates['duplicates_skipped']} file(s) other batches "
+        f"already hold, {duplicates['duplicates_held']} held with other content"
+    )
 
 
 class Stage(StrEnum):

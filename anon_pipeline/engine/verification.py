@@ -16,6 +16,7 @@ from pathlib import Path
 import duckdb
 import pyarrow.parquet as pq
 
+from anon_pipeline.engine.layout import BatchPaths
 from anon_pipeline.engine.output_checks import (
     IDENTIFIER_ENCODINGS,
     Failure,
@@ -27,7 +28,6 @@ from anon_pipeline.engine.output_checks import (
 from anon_pipeline.engine.package import DESCRIPTOR, is_package
 from anon_pipeline.engine.package import FILES_FOLDER as PACKAGE_FILES_FOLDER
 from anon_pipeline.engine.parallel import Progress, default_workers, map_chunks
-from anon_pipeline.engine.pipeline import BatchPaths
 from anon_pipeline.engine.scan import list_batch
 from anon_pipeline.engine.tables import UID_PAIRS, read_rows
 

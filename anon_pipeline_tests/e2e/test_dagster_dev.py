@@ -13,7 +13,7 @@ from playwright.sync_api import sync_playwright
 
 from anon_pipeline.defs.assets import anonymization_assets
 from anon_pipeline.defs.checks import OUTPUT_CHECKS
-from anon_pipeline.engine.arrivals import DEFAULT_MARKER
+from anon_pipeline.engine.layout import DEFAULT_MARKER
 from anon_pipeline.engine.review import record_decision
 from anon_pipeline.engine.synthetic import fake_patient, write_cd_batch
 from anon_pipeline_tests.e2e.conftest import ARTIFACTS
