@@ -17,29 +17,29 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from anon_pipeline.engine import stage
-from anon_pipeline.engine.atomic import OutputFolderError
-from anon_pipeline.engine.keys import KEY_ENV_VAR, KeyFileError, load_key
-from anon_pipeline.engine.layout import DataRoot, init_root
-from anon_pipeline.engine.package import PackageRefused
-from anon_pipeline.engine.parallel import default_workers
-from anon_pipeline.engine.pipeline import (
+from anon_pipeline.engine.batch.package import PackageRefused
+from anon_pipeline.engine.batch.pipeline import (
     BatchPaths,
     BatchReport,
     anonymize_batch,
     blacklist_folder,
     whitelist_folder,
 )
-from anon_pipeline.engine.rules import (
+from anon_pipeline.engine.disk.atomic import OutputFolderError
+from anon_pipeline.engine.disk.keys import KEY_ENV_VAR, KeyFileError, load_key
+from anon_pipeline.engine.disk.layout import DataRoot, init_root
+from anon_pipeline.engine.disk.parallel import default_workers
+from anon_pipeline.engine.disk.scratch import Scratch
+from anon_pipeline.engine.files import stage
+from anon_pipeline.engine.files.stage import StageReport
+from anon_pipeline.engine.rules.rule_set import (
     DECIDABLE,
     SHIPPED_RULES_DIR,
     RuleError,
     RuleSet,
     load_rule_set,
 )
-from anon_pipeline.engine.scratch import Scratch
-from anon_pipeline.engine.stage import StageReport
-from anon_pipeline.engine.synthetic import write_demo_batches
+from anon_pipeline.synthetic.cds import write_demo_batches
 
 
 class CliError(Exception):
@@ -203,7 +203,7 @@ def root_from(args: argparse.Namespace) -> DataRoot:
 
 
 def command_review_list(args: argparse.Namespace) -> None:
-    from anon_pipeline.engine.review import pending_attributes
+    from anon_pipeline.engine.release.review import pending_attributes
 
     root = root_from(args)
     whitelist = load_rules(args.rules_dir, "whitelist", root.reviewed_rules)
@@ -224,7 +224,7 @@ def command_review_list(args: argparse.Namespace) -> None:
 
 
 def command_review_decide(args: argparse.Namespace) -> None:
-    from anon_pipeline.engine.review import record_decision, rule_name
+    from anon_pipeline.engine.release.review import record_decision, rule_name
 
     root = root_from(args)
     whitelist_path = (args.rules_dir or SHIPPED_RULES_DIR) / "whitelist.yaml"
@@ -239,7 +239,7 @@ def command_review_decide(args: argparse.Namespace) -> None:
 
 
 def command_review_page(args: argparse.Namespace) -> None:
-    from anon_pipeline.engine.review_round import build_round, save_round, write_page
+    from anon_pipeline.engine.release.review_round import build_round, save_round, write_page
 
     root = root_from(args)
     whitelist = load_rules(args.rules_dir, "whitelist", root.reviewed_rules)
@@ -259,7 +259,7 @@ def command_review_page(args: argparse.Namespace) -> None:
 
 
 def command_review_approve(args: argparse.Namespace) -> None:
-    from anon_pipeline.engine.review_round import approve_round
+    from anon_pipeline.engine.release.review_round import approve_round
 
     root = root_from(args)
     try:
@@ -274,7 +274,7 @@ def command_review_approve(args: argparse.Namespace) -> None:
 
 
 def command_qc(args: argparse.Namespace) -> None:
-    from anon_pipeline.engine.qc import duplicates, qc_values
+    from anon_pipeline.engine.release.qc import duplicates, qc_values
 
     try:
         values = qc_values(root_from(args), args.batches)
@@ -304,7 +304,7 @@ AUDIT_EXAMPLES = (
 def command_audit(args: argparse.Namespace) -> None:
     import duckdb
 
-    from anon_pipeline.engine.audit import build_audit_database, run_query
+    from anon_pipeline.engine.release.audit import build_audit_database, run_query
 
     root = root_from(args)
     rule_sets = [
@@ -329,7 +329,7 @@ def command_audit(args: argparse.Namespace) -> None:
 
 
 def command_approve(args: argparse.Namespace) -> None:
-    from anon_pipeline.engine.signoff import SignOffRefused, approve
+    from anon_pipeline.engine.release.signoff import SignOffRefused, approve
 
     try:
         approval = approve(root_from(args), args.batch, args.reviewer, workers=args.workers)
@@ -342,7 +342,7 @@ def command_approve(args: argparse.Namespace) -> None:
 
 
 def command_release(args: argparse.Namespace) -> None:
-    from anon_pipeline.engine.signoff import SignOffRefused, release_batch
+    from anon_pipeline.engine.release.signoff import SignOffRefused, release_batch
 
     root = root_from(args)
     try:

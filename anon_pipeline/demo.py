@@ -12,8 +12,8 @@ from anon_pipeline.defs.jobs import anonymize_batch_job
 from anon_pipeline.defs.partitions import batches
 from anon_pipeline.defs.resources import settings_from_environment
 from anon_pipeline.defs.sensors import RUN_KEY_TAG, SENSOR_NAME_TAG, incoming_batches
-from anon_pipeline.engine.layout import init_root
-from anon_pipeline.engine.synthetic import write_demo_batches
+from anon_pipeline.engine.disk.layout import init_root
+from anon_pipeline.synthetic.cds import write_demo_batches
 
 
 def run_demo(batches_count: int) -> int:

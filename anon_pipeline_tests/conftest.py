@@ -15,10 +15,10 @@ import duckdb
 import pytest
 from pydicom.dataset import Dataset
 
-from anon_pipeline.engine import parallel
-from anon_pipeline.engine.pipeline import BatchPaths, BatchReport, anonymize_batch
-from anon_pipeline.engine.rules import RuleSet, load_shipped_rule_set
-from anon_pipeline.engine.synthetic import FakePatient, fake_patient, write_cd_batch
+from anon_pipeline.engine.batch.pipeline import BatchPaths, BatchReport, anonymize_batch
+from anon_pipeline.engine.disk import parallel
+from anon_pipeline.engine.rules.rule_set import RuleSet, load_shipped_rule_set
+from anon_pipeline.synthetic.cds import FakePatient, fake_patient, write_cd_batch
 
 TEST_KEY = bytes(range(32))
 

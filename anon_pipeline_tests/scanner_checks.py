@@ -9,9 +9,9 @@ from pathlib import Path
 import pydicom
 from pydicom.dataset import Dataset
 
-from anon_pipeline.engine import scanner_objects
-from anon_pipeline.engine.synthetic import FakePatient, make_ct_slice
-from anon_pipeline.engine.tables import read_rows
+from anon_pipeline.engine.disk.tables import read_rows
+from anon_pipeline.synthetic import scanner_objects
+from anon_pipeline.synthetic.cds import FakePatient, make_ct_slice
 
 # What a scanner's CD holds besides classic slices: file name -> its disposition.
 SCANNER_FILES = {

@@ -8,8 +8,8 @@ import sys
 import pytest
 
 from anon_pipeline.cli import main
-from anon_pipeline.engine.keys import KEY_ENV_VAR
-from anon_pipeline.engine.synthetic import write_cd_batch
+from anon_pipeline.engine.disk.keys import KEY_ENV_VAR
+from anon_pipeline.synthetic.cds import write_cd_batch
 from anon_pipeline_tests.conftest import query, tree_digest
 
 

@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from anon_pipeline.engine.keys import create_key_file
-from anon_pipeline.engine.synthetic import fake_patient, write_cd_batch
+from anon_pipeline.engine.disk.keys import create_key_file
+from anon_pipeline.synthetic.cds import fake_patient, write_cd_batch
 from anon_pipeline_tests.conftest import tree_digest
 
 pytestmark = pytest.mark.slow

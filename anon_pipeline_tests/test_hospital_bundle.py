@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from anon_pipeline.engine.package import is_package, read_package
-from anon_pipeline.engine.synthetic import fake_patient, write_cd_batch
+from anon_pipeline.engine.batch.package import is_package, read_package
+from anon_pipeline.synthetic.cds import fake_patient, write_cd_batch
 from anon_pipeline_tests.conftest import TEST_KEY
 
 pytestmark = pytest.mark.slow

@@ -30,7 +30,7 @@ from dagster_run import link_tree, measure_job
 from run import generate, machine_description, publish
 
 from anon_pipeline.cluster.local import REPO, WORKSPACE, LocalCluster
-from anon_pipeline.engine.layout import init_root
+from anon_pipeline.engine.disk.layout import init_root
 
 RUN_TIMEOUT = 600
 

@@ -45,7 +45,7 @@ def measure_job(work: Path, source: Path, workers: int) -> dict:
     from anon_pipeline.definitions import build_definitions
     from anon_pipeline.defs.jobs import anonymize_batch_job
     from anon_pipeline.defs.resources import PipelineSettings
-    from anon_pipeline.engine.layout import init_root
+    from anon_pipeline.engine.disk.layout import init_root
 
     root = work / "job-root"
     shutil.rmtree(root, ignore_errors=True)
@@ -84,7 +84,7 @@ def measure_job(work: Path, source: Path, workers: int) -> dict:
 
 
 def measure_cli(work: Path, source: Path, workers: int) -> dict:
-    from anon_pipeline.engine.keys import create_key_file
+    from anon_pipeline.engine.disk.keys import create_key_file
 
     out, key = work / "cli-out", work / "cli.key"
     shutil.rmtree(out, ignore_errors=True)

@@ -24,7 +24,7 @@ import duckdb
 sys.path.insert(0, str(Path(__file__).parent))
 from run import machine_description, publish
 
-from anon_pipeline.engine import released_index
+from anon_pipeline.engine.batch import released_index
 
 ROUNDS = 7
 FILL = """

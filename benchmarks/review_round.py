@@ -25,15 +25,20 @@ import pyarrow.parquet as pq
 sys.path.insert(0, str(Path(__file__).parent))
 from run import machine_description, publish
 
-from anon_pipeline.engine.layout import init_root
-from anon_pipeline.engine.pipeline import BatchPaths
-from anon_pipeline.engine.review_round import approve_round, build_round, save_round, write_page
-from anon_pipeline.engine.rules import load_shipped_rule_set
-from anon_pipeline.engine.scan import Kind, ScannedFile
-from anon_pipeline.engine.signoff import record_checks, release_state
-from anon_pipeline.engine.stage import FileOutcome, Outcome
-from anon_pipeline.engine.tables import PART_SCHEMAS, VALUES, write_columns, write_manifest
-from anon_pipeline.engine.verification import OutputChecks
+from anon_pipeline.engine.batch.pipeline import BatchPaths
+from anon_pipeline.engine.disk.layout import init_root
+from anon_pipeline.engine.disk.tables import PART_SCHEMAS, VALUES, write_columns, write_manifest
+from anon_pipeline.engine.files.scan import Kind, ScannedFile
+from anon_pipeline.engine.files.stage import FileOutcome, Outcome
+from anon_pipeline.engine.release.review_round import (
+    approve_round,
+    build_round,
+    save_round,
+    write_page,
+)
+from anon_pipeline.engine.release.signoff import record_checks, release_state
+from anon_pipeline.engine.release.verification import OutputChecks
+from anon_pipeline.engine.rules.rule_set import load_shipped_rule_set
 
 SHARED = {
     "Manufacturer": ("LO", "ACME"), "ManufacturerModelName": ("LO", "Synthetica 64"),

@@ -34,14 +34,14 @@ from pathlib import Path
 
 from pydicom import dcmread, dcmwrite
 
-from anon_pipeline.engine.dicomfile import quiet_pydicom
-from anon_pipeline.engine.keys import KEY_BYTES
-from anon_pipeline.engine.parallel import map_chunks, shared_pool
-from anon_pipeline.engine.pipeline import BatchPaths, anonymize_batch
-from anon_pipeline.engine.rules import load_shipped_rule_set
-from anon_pipeline.engine.scan import scan_batch
-from anon_pipeline.engine.stage import Stage, run_stage
-from anon_pipeline.engine.synthetic import fake_patient, make_realistic_ct_slice
+from anon_pipeline.engine.batch.pipeline import BatchPaths, anonymize_batch
+from anon_pipeline.engine.dicom.dicomfile import quiet_pydicom
+from anon_pipeline.engine.disk.keys import KEY_BYTES
+from anon_pipeline.engine.disk.parallel import map_chunks, shared_pool
+from anon_pipeline.engine.files.scan import scan_batch
+from anon_pipeline.engine.files.stage import Stage, run_stage
+from anon_pipeline.engine.rules.rule_set import load_shipped_rule_set
+from anon_pipeline.synthetic.cds import fake_patient, make_realistic_ct_slice
 
 KEY = bytes(range(KEY_BYTES))
 SLICES_PER_SERIES = 100

@@ -34,7 +34,7 @@ from anon_pipeline.defs.sensors import incoming_batches as sensor
 sys.path.insert(0, str(Path(__file__).parent))
 from run import machine_description, publish
 
-from anon_pipeline.engine.arrivals import (
+from anon_pipeline.engine.batch.arrivals import (
     DEFAULT_MARKER,
     TOUCH_SLACK_SECONDS,
     listing_signature,

@@ -10,11 +10,13 @@ import dagster as dg
 from anon_pipeline.defs.partitions import batches
 from anon_pipeline.defs.resources import PipelineSettings
 from anon_pipeline.defs.rule_sets import BLACKLIST, WHITELIST
-from anon_pipeline.engine import pipeline, signoff, stage
-from anon_pipeline.engine.contact_sheet import write_contact_sheet
-from anon_pipeline.engine.package import PackageRefused
-from anon_pipeline.engine.qc import qc_summary_markdown
-from anon_pipeline.engine.tables import read_rows
+from anon_pipeline.engine.batch import pipeline
+from anon_pipeline.engine.batch.package import PackageRefused
+from anon_pipeline.engine.disk.tables import read_rows
+from anon_pipeline.engine.files import stage
+from anon_pipeline.engine.release import signoff
+from anon_pipeline.engine.release.contact_sheet import write_contact_sheet
+from anon_pipeline.engine.release.qc import qc_summary_markdown
 
 SCAN_VERSION = "scan-1"
 PROGRESS_SECONDS = 5.0

@@ -9,8 +9,8 @@ import dagster as dg
 from anon_pipeline.defs.assets import log_progress, review_queue, whitelisted_files
 from anon_pipeline.defs.partitions import batches
 from anon_pipeline.defs.resources import PipelineSettings
-from anon_pipeline.engine import signoff, verification
-from anon_pipeline.engine.tables import read_rows
+from anon_pipeline.engine.disk.tables import read_rows
+from anon_pipeline.engine.release import signoff, verification
 
 # Partitioned asset checks are a Dagster preview feature (1.13). They are what lets
 # the UI show check results per batch, which verification needs; the warning would

@@ -9,8 +9,8 @@ import os
 from pathlib import Path
 
 from anon_pipeline.defs.resources import ROOT_ENV_VAR
-from anon_pipeline.engine.layout import DataRoot
-from anon_pipeline.engine.rules import SHIPPED_RULES_DIR, load_rule_set
+from anon_pipeline.engine.disk.layout import DataRoot
+from anon_pipeline.engine.rules.rule_set import SHIPPED_RULES_DIR, load_rule_set
 
 RULES_DIR_ENV_VAR = "ANON_PIPELINE_RULES_DIR"
 RULES_DIR = Path(os.environ.get(RULES_DIR_ENV_VAR) or SHIPPED_RULES_DIR)

@@ -9,7 +9,7 @@ import dagster as dg
 from anon_pipeline.defs.jobs import anonymize_batch_job, release_batch_job
 from anon_pipeline.defs.partitions import batches
 from anon_pipeline.defs.resources import PipelineSettings
-from anon_pipeline.engine.arrivals import (
+from anon_pipeline.engine.batch.arrivals import (
     REQUESTED_MEMORY_SECONDS,
     TOUCH_SLACK_SECONDS,
     ArrivalMemory,
@@ -18,7 +18,7 @@ from anon_pipeline.engine.arrivals import (
     run_key,
     signature_of_run_key,
 )
-from anon_pipeline.engine.signoff import approvals_written_since
+from anon_pipeline.engine.release.signoff import approvals_written_since
 
 # Tags Dagster puts on every run (dagster._core.storage.tags; not re-exported by dagster).
 PARTITION_TAG = "dagster/partition"

@@ -14,11 +14,11 @@ import dagster as dg
 import pytest
 
 from anon_pipeline.cluster.local import REPO, WORKSPACE, LocalCluster
-from anon_pipeline.engine.keys import load_key
-from anon_pipeline.engine.layout import init_root
-from anon_pipeline.engine.pipeline import BatchPaths, anonymize_batch
-from anon_pipeline.engine.rules import load_shipped_rule_set
-from anon_pipeline.engine.synthetic import fake_patient, write_cd_batch
+from anon_pipeline.engine.batch.pipeline import BatchPaths, anonymize_batch
+from anon_pipeline.engine.disk.keys import load_key
+from anon_pipeline.engine.disk.layout import init_root
+from anon_pipeline.engine.rules.rule_set import load_shipped_rule_set
+from anon_pipeline.synthetic.cds import fake_patient, write_cd_batch
 from anon_pipeline_tests.conftest import tree_digest
 
 pytestmark = [pytest.mark.slow, pytest.mark.cluster]

@@ -9,7 +9,7 @@ from anon_pipeline.definitions import build_definitions
 from anon_pipeline.defs.jobs import anonymize_batch_job
 from anon_pipeline.defs.partitions import batches
 from anon_pipeline.defs.resources import PipelineSettings
-from anon_pipeline.engine.layout import init_root
+from anon_pipeline.engine.disk.layout import init_root
 
 
 def definitions_for(settings: PipelineSettings) -> dg.Definitions:

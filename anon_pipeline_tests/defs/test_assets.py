@@ -8,8 +8,8 @@ import pydicom
 from anon_pipeline.defs.assets import anonymization_assets, batch_assets
 from anon_pipeline.defs.resources import PipelineSettings
 from anon_pipeline.defs.rule_sets import BLACKLIST, WHITELIST
-from anon_pipeline.engine.layout import init_root
-from anon_pipeline.engine.synthetic import fake_patient, make_ct_slice, write_cd_batch
+from anon_pipeline.engine.disk.layout import init_root
+from anon_pipeline.synthetic.cds import fake_patient, make_ct_slice, write_cd_batch
 from anon_pipeline_tests.conftest import tree_digest, write_dataset
 from anon_pipeline_tests.defs.conftest import incoming, run_batch
 from anon_pipeline_tests.scanner_checks import (

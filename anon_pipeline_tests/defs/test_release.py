@@ -8,8 +8,8 @@ import dagster as dg
 from anon_pipeline.defs.jobs import release_batch_job
 from anon_pipeline.defs.resources import PipelineSettings
 from anon_pipeline.defs.sensors import approved_batches
-from anon_pipeline.engine.signoff import approval_path, approve
-from anon_pipeline.engine.synthetic import fake_patient, make_ct_slice
+from anon_pipeline.engine.release.signoff import approval_path, approve
+from anon_pipeline.synthetic.cds import fake_patient, make_ct_slice
 from anon_pipeline_tests.conftest import write_dataset
 from anon_pipeline_tests.defs.conftest import definitions_for, incoming, run_batch
 

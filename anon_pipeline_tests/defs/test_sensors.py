@@ -8,7 +8,7 @@ import dagster as dg
 
 from anon_pipeline.defs.resources import PipelineSettings
 from anon_pipeline.defs.sensors import RUN_KEY_TAG, SENSOR_NAME_TAG, incoming_batches
-from anon_pipeline.engine.synthetic import fake_patient, write_cd_batch
+from anon_pipeline.synthetic.cds import fake_patient, write_cd_batch
 from anon_pipeline_tests.defs.conftest import incoming
 
 

@@ -7,9 +7,9 @@ import dagster as dg
 import pydicom
 
 from anon_pipeline.cli import main
-from anon_pipeline.engine.package import COMPLETE_MARKER
-from anon_pipeline.engine.synthetic import fake_patient, make_ct_slice, write_cd_batch
-from anon_pipeline.engine.tables import read_rows
+from anon_pipeline.engine.batch.package import COMPLETE_MARKER
+from anon_pipeline.engine.disk.tables import read_rows
+from anon_pipeline.synthetic.cds import fake_patient, make_ct_slice, write_cd_batch
 from anon_pipeline_tests.defs.conftest import incoming, run_batch
 
 

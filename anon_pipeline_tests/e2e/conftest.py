@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from anon_pipeline.engine.layout import init_root
+from anon_pipeline.engine.disk.layout import init_root
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"

@@ -13,9 +13,9 @@ from playwright.sync_api import sync_playwright
 
 from anon_pipeline.defs.assets import anonymization_assets
 from anon_pipeline.defs.checks import OUTPUT_CHECKS
-from anon_pipeline.engine.layout import DEFAULT_MARKER
-from anon_pipeline.engine.review import record_decision
-from anon_pipeline.engine.synthetic import fake_patient, write_cd_batch
+from anon_pipeline.engine.disk.layout import DEFAULT_MARKER
+from anon_pipeline.engine.release.review import record_decision
+from anon_pipeline.synthetic.cds import fake_patient, write_cd_batch
 from anon_pipeline_tests.e2e.conftest import ARTIFACTS
 
 pytestmark = pytest.mark.slow

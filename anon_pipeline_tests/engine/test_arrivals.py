@@ -5,7 +5,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from anon_pipeline.engine.arrivals import (
+from anon_pipeline.engine.batch.arrivals import (
     ArrivalMemory,
     Look,
     look_at_incoming,

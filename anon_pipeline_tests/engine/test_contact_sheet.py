@@ -2,9 +2,9 @@
 
 from PIL import Image
 
-from anon_pipeline.engine.contact_sheet import COLUMNS, TILE, write_contact_sheet
-from anon_pipeline.engine.pipeline import BatchPaths, anonymize_batch
-from anon_pipeline.engine.synthetic import write_hostile_cd
+from anon_pipeline.engine.batch.pipeline import BatchPaths, anonymize_batch
+from anon_pipeline.engine.release.contact_sheet import COLUMNS, TILE, write_contact_sheet
+from anon_pipeline.synthetic.cds import write_hostile_cd
 from anon_pipeline_tests.conftest import TEST_KEY
 
 
@@ -33,7 +33,7 @@ def test_instance_numbers_come_from_the_first_bytes_as_pydicom_reads_them(proces
     by the raw parser: the same numbers pydicom reads, for every released file."""
     from pydicom import dcmread
 
-    from anon_pipeline.engine.contact_sheet import instance_number, middle_slice
+    from anon_pipeline.engine.release.contact_sheet import instance_number, middle_slice
 
     files = processed_cd.release_files()
     for path in files:

@@ -8,9 +8,14 @@ import pytest
 from pydicom import dcmwrite
 from pydicom.data import get_testdata_file
 
-from anon_pipeline.engine.dicomfile import DicomFileError, encode_dicom, parse_dicom, quiet_pydicom
-from anon_pipeline.engine.synthetic import fake_patient, make_ct_slice
-from anon_pipeline.engine.transform import apply_rules
+from anon_pipeline.engine.dicom.dicomfile import (
+    DicomFileError,
+    encode_dicom,
+    parse_dicom,
+    quiet_pydicom,
+)
+from anon_pipeline.engine.rules.transform import apply_rules
+from anon_pipeline.synthetic.cds import fake_patient, make_ct_slice
 from anon_pipeline_tests.conftest import write_dataset
 
 

@@ -10,13 +10,18 @@ from pathlib import Path
 
 import pytest
 
-from anon_pipeline.engine import atomic
-from anon_pipeline.engine.atomic import OutputFolderError
-from anon_pipeline.engine.pipeline import BatchPaths, anonymize_batch, blacklist_step, scan_step
-from anon_pipeline.engine.scan import Kind, classify_file, scan_batch
-from anon_pipeline.engine.synthetic import fake_patient, write_cd_batch
-from anon_pipeline.engine.tables import read_rows
-from anon_pipeline.engine.verification import check_accounted
+from anon_pipeline.engine.batch.pipeline import (
+    BatchPaths,
+    anonymize_batch,
+    blacklist_step,
+    scan_step,
+)
+from anon_pipeline.engine.disk import atomic
+from anon_pipeline.engine.disk.atomic import OutputFolderError
+from anon_pipeline.engine.disk.tables import read_rows
+from anon_pipeline.engine.files.scan import Kind, classify_file, scan_batch
+from anon_pipeline.engine.release.verification import check_accounted
+from anon_pipeline.synthetic.cds import fake_patient, write_cd_batch
 from anon_pipeline_tests.conftest import TEST_KEY, tree_digest
 
 
@@ -155,9 +160,9 @@ def test_a_batch_folder_that_is_gone_is_a_clear_error(tmp_path):
 RESTRICTED_RUN = """
 import json, sys
 from pathlib import Path
-from anon_pipeline.engine.pipeline import BatchPaths, anonymize_batch
-from anon_pipeline.engine.rules import load_shipped_rule_set
-from anon_pipeline.engine.tables import read_rows
+from anon_pipeline.engine.batch.pipeline import BatchPaths, anonymize_batch
+from anon_pipeline.engine.rules.rule_set import load_shipped_rule_set
+from anon_pipeline.engine.disk.tables import read_rows
 batch, secure, release, key = sys.argv[1:5]
 paths = BatchPaths(Path(batch), Path(secure), Path(release))
 anonymize_batch(paths, blacklist=load_shipped_rule_set("blacklist"),

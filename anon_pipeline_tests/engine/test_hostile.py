@@ -6,11 +6,11 @@ import stat
 
 import pytest
 
-from anon_pipeline.engine.pipeline import BatchPaths, anonymize_batch
-from anon_pipeline.engine.scan import list_batch
-from anon_pipeline.engine.synthetic import write_hostile_cd
-from anon_pipeline.engine.tables import read_rows
-from anon_pipeline.engine.verification import check_accounted, check_outputs
+from anon_pipeline.engine.batch.pipeline import BatchPaths, anonymize_batch
+from anon_pipeline.engine.disk.tables import read_rows
+from anon_pipeline.engine.files.scan import list_batch
+from anon_pipeline.engine.release.verification import check_accounted, check_outputs
+from anon_pipeline.synthetic.cds import write_hostile_cd
 from anon_pipeline_tests.conftest import TEST_KEY, query, tree_digest
 
 ENCODINGS = ("latin-1", "iso8859-2", "utf-8")

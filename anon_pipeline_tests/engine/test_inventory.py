@@ -5,11 +5,11 @@ import pydicom
 import pytest
 from pydicom.charset import convert_encodings, decode_bytes
 
-from anon_pipeline.engine.rules import load_rule_set
-from anon_pipeline.engine.scan import scan_batch
-from anon_pipeline.engine.stage import Stage, run_stage
-from anon_pipeline.engine.synthetic import fake_patient, make_ct_slice
-from anon_pipeline.engine.tables import read_rows, write_inventory
+from anon_pipeline.engine.disk.tables import read_rows, write_inventory
+from anon_pipeline.engine.files.scan import scan_batch
+from anon_pipeline.engine.files.stage import Stage, run_stage
+from anon_pipeline.engine.rules.rule_set import load_rule_set
+from anon_pipeline.synthetic.cds import fake_patient, make_ct_slice
 from anon_pipeline_tests.conftest import TEST_KEY
 
 KEPT = {

@@ -2,7 +2,7 @@ import stat
 
 import pytest
 
-from anon_pipeline.engine.keys import KEY_ENV_VAR, KeyFileError, create_key_file, load_key
+from anon_pipeline.engine.disk.keys import KEY_ENV_VAR, KeyFileError, create_key_file, load_key
 
 
 def test_new_key_is_private_and_loadable(tmp_path):

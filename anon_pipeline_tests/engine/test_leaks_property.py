@@ -10,12 +10,12 @@ from hypothesis import strategies as st
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
-from anon_pipeline.engine.deidentification import mark_deidentified
-from anon_pipeline.engine.dicomfile import encode_dicom, quiet_pydicom
-from anon_pipeline.engine.scan import Kind, ScannedFile, classify_file
-from anon_pipeline.engine.stage import ChunkRecorder, Outcome, Stage, StageJob, process_file
-from anon_pipeline.engine.synthetic import fake_patient, make_ct_slice
-from anon_pipeline.engine.transform import apply_rules
+from anon_pipeline.engine.dicom.dicomfile import encode_dicom, quiet_pydicom
+from anon_pipeline.engine.files.scan import Kind, ScannedFile, classify_file
+from anon_pipeline.engine.files.stage import ChunkRecorder, Outcome, Stage, StageJob, process_file
+from anon_pipeline.engine.rules.deidentification import mark_deidentified
+from anon_pipeline.engine.rules.transform import apply_rules
+from anon_pipeline.synthetic.cds import fake_patient, make_ct_slice
 from anon_pipeline_tests.conftest import TEST_KEY, write_dataset
 
 # Attributes a marker may be planted in: blacklisted ones, ones no rule names, and

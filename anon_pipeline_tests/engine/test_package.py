@@ -7,7 +7,7 @@ import shutil
 import pydicom
 import pytest
 
-from anon_pipeline.engine.package import (
+from anon_pipeline.engine.batch.package import (
     COMPLETE_MARKER,
     DESCRIPTOR,
     PACKAGE_MANIFEST,
@@ -15,15 +15,15 @@ from anon_pipeline.engine.package import (
     is_package,
     key_fingerprint,
 )
-from anon_pipeline.engine.pipeline import (
+from anon_pipeline.engine.batch.pipeline import (
     BatchPaths,
     anonymize_batch,
     blacklist_folder,
     scan_step,
     whitelist_folder,
 )
-from anon_pipeline.engine.synthetic import fake_patient, make_ct_slice, write_cd_batch
-from anon_pipeline.engine.tables import read_rows
+from anon_pipeline.engine.disk.tables import read_rows
+from anon_pipeline.synthetic.cds import fake_patient, make_ct_slice, write_cd_batch
 from anon_pipeline_tests.conftest import TEST_KEY, tree_digest
 
 OTHER_KEY = bytes(range(1, 33))

@@ -4,12 +4,12 @@ import os
 
 import pytest
 
-from anon_pipeline.engine import parallel
-from anon_pipeline.engine.parallel import chunked, map_chunks
-from anon_pipeline.engine.scan import scan_batch
-from anon_pipeline.engine.stage import Outcome, Stage, StageJob, process_chunk
-from anon_pipeline.engine.synthetic import fake_patient, write_cd_batch
-from anon_pipeline.engine.tables import VALUES
+from anon_pipeline.engine.disk import parallel
+from anon_pipeline.engine.disk.parallel import chunked, map_chunks
+from anon_pipeline.engine.disk.tables import VALUES
+from anon_pipeline.engine.files.scan import scan_batch
+from anon_pipeline.engine.files.stage import Outcome, Stage, StageJob, process_chunk
+from anon_pipeline.synthetic.cds import fake_patient, write_cd_batch
 from anon_pipeline_tests.engine.parallel_helpers import fail_on, imported, square_slowly
 
 PRODUCTION_MIN_POOL_ITEMS = parallel.MIN_POOL_ITEMS  # read at collection, before conftest patches

@@ -10,10 +10,10 @@ import pydicom
 import pytest
 from pydicom.uid import RLELossless
 
-from anon_pipeline.engine.dicomfile import content_hash, pixel_data_hash
-from anon_pipeline.engine.inventory import attribute_values
-from anon_pipeline.engine.synthetic import make_ct_slice
-from anon_pipeline.engine.tables import SideTables, write_inventory
+from anon_pipeline.engine.dicom.dicomfile import content_hash, pixel_data_hash
+from anon_pipeline.engine.disk.tables import SideTables, write_inventory
+from anon_pipeline.engine.files.inventory import attribute_values
+from anon_pipeline.synthetic.cds import make_ct_slice
 from anon_pipeline_tests.conftest import process_cd, query, run_pipeline, tree_digest, write_dataset
 
 

@@ -3,7 +3,7 @@ import datetime as dt
 from hypothesis import given
 from hypothesis import strategies as st
 
-from anon_pipeline.engine.pseudonyms import (
+from anon_pipeline.engine.rules.pseudonyms import (
     date_offset_days,
     pseudonymize,
     shift_da,

@@ -2,9 +2,9 @@
 
 import pydicom
 
-from anon_pipeline.engine.layout import DataRoot
-from anon_pipeline.engine.qc import flags_for, qc_summary_markdown, qc_values
-from anon_pipeline.engine.tables import read_rows
+from anon_pipeline.engine.disk.layout import DataRoot
+from anon_pipeline.engine.disk.tables import read_rows
+from anon_pipeline.engine.release.qc import flags_for, qc_summary_markdown, qc_values
 from anon_pipeline_tests.conftest import query
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pydicom
 import pytest
 
-from anon_pipeline.engine.rawparse import Unsupported, top_level_spans
+from anon_pipeline.engine.dicom.rawparse import Unsupported, top_level_spans
 
 ELEMENTS = 40
 
@@ -80,7 +80,7 @@ def test_no_run_passes_the_end_of_a_shorter_file(layout):
 def test_a_leading_value_is_found_in_a_files_first_bytes_or_said_absent():
     from pydicom.data import get_testdata_file
 
-    from anon_pipeline.engine.rawparse import leading_value
+    from anon_pipeline.engine.dicom.rawparse import leading_value
 
     for name in ("CT_small.dcm", "MR_small_implicit.dcm", "rtplan.dcm"):
         data = Path(get_testdata_file(name)).read_bytes()

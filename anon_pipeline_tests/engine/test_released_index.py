@@ -10,14 +10,18 @@ import pytest
 from pydicom.fileset import FileSet
 
 from anon_pipeline.cli import main
-from anon_pipeline.engine.layout import DataRoot, init_root
-from anon_pipeline.engine.pipeline import BatchPaths, anonymize_batch
-from anon_pipeline.engine.released_index import released_by
-from anon_pipeline.engine.review import record_decision
-from anon_pipeline.engine.rules import SHIPPED_RULES_DIR, load_rule_set, load_shipped_rule_set
-from anon_pipeline.engine.signoff import SignOffRefused, approve, release_batch
-from anon_pipeline.engine.synthetic import fake_patient, study_slices, write_cd_batch
-from anon_pipeline.engine.tables import read_rows
+from anon_pipeline.engine.batch.pipeline import BatchPaths, anonymize_batch
+from anon_pipeline.engine.batch.released_index import released_by
+from anon_pipeline.engine.disk.layout import DataRoot, init_root
+from anon_pipeline.engine.disk.tables import read_rows
+from anon_pipeline.engine.release.review import record_decision
+from anon_pipeline.engine.release.signoff import SignOffRefused, approve, release_batch
+from anon_pipeline.engine.rules.rule_set import (
+    SHIPPED_RULES_DIR,
+    load_rule_set,
+    load_shipped_rule_set,
+)
+from anon_pipeline.synthetic.cds import fake_patient, study_slices, write_cd_batch
 from anon_pipeline_tests.conftest import TEST_KEY
 
 WHITELIST = SHIPPED_RULES_DIR / "whitelist.yaml"

@@ -6,12 +6,12 @@ import datetime as dt
 import pydicom
 import pytest
 
-from anon_pipeline.engine.layout import DataRoot
-from anon_pipeline.engine.pipeline import BatchPaths, anonymize_batch
-from anon_pipeline.engine.review import pending_attributes, record_decision
-from anon_pipeline.engine.rules import SHIPPED_RULES_DIR, RuleError, load_rule_set
-from anon_pipeline.engine.synthetic import fake_patient, write_cd_batch
-from anon_pipeline.engine.tables import read_rows
+from anon_pipeline.engine.batch.pipeline import BatchPaths, anonymize_batch
+from anon_pipeline.engine.disk.layout import DataRoot
+from anon_pipeline.engine.disk.tables import read_rows
+from anon_pipeline.engine.release.review import pending_attributes, record_decision
+from anon_pipeline.engine.rules.rule_set import SHIPPED_RULES_DIR, RuleError, load_rule_set
+from anon_pipeline.synthetic.cds import fake_patient, write_cd_batch
 from anon_pipeline_tests.conftest import TEST_KEY
 
 WHITELIST = SHIPPED_RULES_DIR / "whitelist.yaml"

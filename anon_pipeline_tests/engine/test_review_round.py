@@ -10,12 +10,12 @@ import pydicom
 import pytest
 
 from anon_pipeline.cli import main
-from anon_pipeline.engine.layout import DataRoot
-from anon_pipeline.engine.pipeline import BatchPaths
-from anon_pipeline.engine.review_round import approve_round, build_round, save_round
-from anon_pipeline.engine.rules import load_rule_set
-from anon_pipeline.engine.signoff import approve, run_checks
-from anon_pipeline.engine.synthetic import fake_patient, write_cd_batch
+from anon_pipeline.engine.batch.pipeline import BatchPaths
+from anon_pipeline.engine.disk.layout import DataRoot
+from anon_pipeline.engine.release.review_round import approve_round, build_round, save_round
+from anon_pipeline.engine.release.signoff import approve, run_checks
+from anon_pipeline.engine.rules.rule_set import load_rule_set
+from anon_pipeline.synthetic.cds import fake_patient, write_cd_batch
 from anon_pipeline_tests.engine.test_released_index import WHITELIST, data_root, process
 
 REPO = Path(__file__).resolve().parents[2]
@@ -135,7 +135,7 @@ def test_the_page_opens_offline_in_chromium_with_new_values_and_flags(root, caps
 
 
 def test_many_new_numbers_of_one_attribute_become_one_line():
-    from anon_pipeline.engine.review_round import NewValue, summarise_numbers
+    from anon_pipeline.engine.release.review_round import NewValue, summarise_numbers
 
     positions = [NewValue("(0020,0032)", "ImagePositionPatient", "DS", f"0\\0\\-{n}.5", 1, ["cd"])
                  for n in range(12)]  # fmt: skip

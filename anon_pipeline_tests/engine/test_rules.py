@@ -2,7 +2,12 @@ import textwrap
 
 import pytest
 
-from anon_pipeline.engine.rules import Action, RuleError, load_rule_set, load_shipped_rule_set
+from anon_pipeline.engine.rules.rule_set import (
+    Action,
+    RuleError,
+    load_rule_set,
+    load_shipped_rule_set,
+)
 
 HEADER = """\
 rule_set: test

@@ -3,8 +3,8 @@ import os
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
-from anon_pipeline.engine.scan import Kind, scan_batch
-from anon_pipeline.engine.synthetic import make_ct_slice, write_cd_batch
+from anon_pipeline.engine.files.scan import Kind, scan_batch
+from anon_pipeline.synthetic.cds import make_ct_slice, write_cd_batch
 from anon_pipeline_tests.conftest import tree_digest, write_dataset
 
 

@@ -6,11 +6,11 @@ import shutil
 import pydicom
 import pytest
 
-from anon_pipeline.engine.pipeline import BatchPaths, anonymize_batch
-from anon_pipeline.engine.pixel_meaning import changes, entries_of
-from anon_pipeline.engine.synthetic import fake_patient
-from anon_pipeline.engine.tables import read_rows
-from anon_pipeline.engine.verification import check_outputs
+from anon_pipeline.engine.batch.pipeline import BatchPaths, anonymize_batch
+from anon_pipeline.engine.dicom.pixel_meaning import changes, entries_of
+from anon_pipeline.engine.disk.tables import read_rows
+from anon_pipeline.engine.release.verification import check_outputs
+from anon_pipeline.synthetic.cds import fake_patient
 from anon_pipeline_tests.conftest import TEST_KEY
 from anon_pipeline_tests.engine.test_validation import dciodvfy, dciodvfy_errors
 from anon_pipeline_tests.scanner_checks import (

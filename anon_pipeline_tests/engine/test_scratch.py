@@ -6,8 +6,8 @@ import subprocess
 
 import pytest
 
-from anon_pipeline.engine.pipeline import BatchPaths, anonymize_batch
-from anon_pipeline.engine.scratch import (
+from anon_pipeline.engine.batch.pipeline import BatchPaths, anonymize_batch
+from anon_pipeline.engine.disk.scratch import (
     LEDGER,
     STAGED_MARK,
     Scratch,
@@ -16,8 +16,8 @@ from anon_pipeline.engine.scratch import (
     reserve,
     staged_batch,
 )
-from anon_pipeline.engine.synthetic import fake_patient, write_cd_batch
-from anon_pipeline.engine.tables import read_rows
+from anon_pipeline.engine.disk.tables import read_rows
+from anon_pipeline.synthetic.cds import fake_patient, write_cd_batch
 from anon_pipeline_tests.conftest import TEST_KEY, tree_digest
 
 

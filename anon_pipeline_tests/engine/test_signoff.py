@@ -8,13 +8,13 @@ import pyarrow.parquet as pq
 import pydicom
 import pytest
 
-from anon_pipeline.engine.audit import build_audit_database, run_query
-from anon_pipeline.engine.layout import DataRoot
-from anon_pipeline.engine.pipeline import BatchPaths, anonymize_batch
-from anon_pipeline.engine.review import record_decision
-from anon_pipeline.engine.rules import SHIPPED_RULES_DIR, load_rule_set
-from anon_pipeline.engine.signoff import SignOffRefused, approve, release_batch
-from anon_pipeline.engine.synthetic import fake_patient, write_cd_batch
+from anon_pipeline.engine.batch.pipeline import BatchPaths, anonymize_batch
+from anon_pipeline.engine.disk.layout import DataRoot
+from anon_pipeline.engine.release.audit import build_audit_database, run_query
+from anon_pipeline.engine.release.review import record_decision
+from anon_pipeline.engine.release.signoff import SignOffRefused, approve, release_batch
+from anon_pipeline.engine.rules.rule_set import SHIPPED_RULES_DIR, load_rule_set
+from anon_pipeline.synthetic.cds import fake_patient, write_cd_batch
 from anon_pipeline_tests.conftest import TEST_KEY
 
 BATCH = "cd_signoff"

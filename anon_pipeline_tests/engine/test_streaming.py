@@ -18,11 +18,11 @@ from pydicom.uid import (
 )
 from pydicom.values import convert_UI
 
-from anon_pipeline.engine import streaming as streaming_module
-from anon_pipeline.engine.dicomfile import parse_dicom, pixel_data_hash, quiet_pydicom
-from anon_pipeline.engine.rawparse import Unsupported, parse_part10
-from anon_pipeline.engine.scan import Kind, scan_batch
-from anon_pipeline.engine.stage import (
+from anon_pipeline.engine.dicom.dicomfile import parse_dicom, pixel_data_hash, quiet_pydicom
+from anon_pipeline.engine.dicom.rawparse import Unsupported, parse_part10
+from anon_pipeline.engine.files import streaming as streaming_module
+from anon_pipeline.engine.files.scan import Kind, scan_batch
+from anon_pipeline.engine.files.stage import (
     PYDICOM,
     STREAMING,
     Stage,
@@ -30,8 +30,8 @@ from anon_pipeline.engine.stage import (
     run_stage,
     transform_with_pydicom,
 )
-from anon_pipeline.engine.streaming import classify_bytes, plain_uid, stream_file
-from anon_pipeline.engine.synthetic import (
+from anon_pipeline.engine.files.streaming import classify_bytes, plain_uid, stream_file
+from anon_pipeline.synthetic.cds import (
     fake_patient,
     make_realistic_ct_slice,
     write_cd_batch,
@@ -378,7 +378,7 @@ def test_a_plain_value_reads_as_pydicom_reads_it(vr, value):
     from pydicom.dataelem import RawDataElement, convert_raw_data_element
     from pydicom.tag import BaseTag
 
-    from anon_pipeline.engine.inventory import value_text
+    from anon_pipeline.engine.files.inventory import value_text
 
     text = streaming_module.plain_value_text(vr, value)
     if text is not None:

@@ -2,8 +2,8 @@
 
 import pyarrow.parquet as pq
 
-from anon_pipeline.engine import tables
-from anon_pipeline.engine.tables import (
+from anon_pipeline.engine.disk import tables
+from anon_pipeline.engine.disk.tables import (
     PART_SCHEMAS,
     UID_PAIRS,
     VALUES,

@@ -3,9 +3,9 @@ import datetime as dt
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
-from anon_pipeline.engine.synthetic import make_ct_slice
-from anon_pipeline.engine.transform import apply_rules
-from anon_pipeline.engine.uids import hash_uid
+from anon_pipeline.engine.rules.transform import apply_rules
+from anon_pipeline.engine.rules.uids import hash_uid
+from anon_pipeline.synthetic.cds import make_ct_slice
 
 
 def slice_with_nested_private(patients):

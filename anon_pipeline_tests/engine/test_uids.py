@@ -4,7 +4,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian
 
-from anon_pipeline.engine.uids import hash_uid, is_in_registry, is_registered_uid
+from anon_pipeline.engine.rules.uids import hash_uid, is_in_registry, is_registered_uid
 
 UID_SYNTAX = re.compile(r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$")
 KEY = b"k" * 32

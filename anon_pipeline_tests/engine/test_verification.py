@@ -6,10 +6,10 @@ from pathlib import Path
 import pydicom
 import pytest
 
-from anon_pipeline.engine.pipeline import whitelist_step
-from anon_pipeline.engine.rules import SHIPPED_RULES_DIR, load_rule_set
-from anon_pipeline.engine.tables import IDENTIFIERS, PART_SCHEMAS, read_rows, write_columns
-from anon_pipeline.engine.verification import check_accounted, check_outputs
+from anon_pipeline.engine.batch.pipeline import whitelist_step
+from anon_pipeline.engine.disk.tables import IDENTIFIERS, PART_SCHEMAS, read_rows, write_columns
+from anon_pipeline.engine.release.verification import check_accounted, check_outputs
+from anon_pipeline.engine.rules.rule_set import SHIPPED_RULES_DIR, load_rule_set
 from anon_pipeline_tests.conftest import process_cd
 
 
@@ -133,7 +133,7 @@ def test_an_original_uid_in_the_file_meta_or_among_several_values_fails(batch):
 def test_released_files_are_read_from_their_bytes_not_by_pydicom(batch, monkeypatch):
     """The cheap way: the raw parser reads the headers of ordinary released files;
     pydicom only reads what the raw parser declines."""
-    from anon_pipeline.engine import output_checks
+    from anon_pipeline.engine.release import output_checks
 
     read = []
     monkeypatch.setattr(output_checks, "dcmread", lambda *a, **k: read.append(a) or 1 / 0)
@@ -147,8 +147,8 @@ def test_the_raw_reading_and_pydicoms_agree(processed_cd, tmp_path):
     own test files the raw parser takes."""
     from pydicom.data import get_testdata_file
 
-    from anon_pipeline.engine.dicomfile import quiet_pydicom
-    from anon_pipeline.engine.output_checks import read_headers, read_with_pydicom
+    from anon_pipeline.engine.dicom.dicomfile import quiet_pydicom
+    from anon_pipeline.engine.release.output_checks import read_headers, read_with_pydicom
 
     bundled = sorted(Path(get_testdata_file("CT_small.dcm")).parent.glob("*.dcm"))
     files = [*processed_cd.release_files(), *bundled]

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from anon_pipeline.engine.keys import KEY_FILE_NAME, create_key_file
+from anon_pipeline.engine.disk.keys import KEY_FILE_NAME, create_key_file
 
 SECURE_MODE = 0o700
 FILES_FOLDER = "dicom"  # the DICOM files of a stage's output, under its folder

@@ -19,7 +19,7 @@ from collections.abc import Callable, Container
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from anon_pipeline.engine.layout import DEFAULT_MARKER
+from anon_pipeline.engine.disk.layout import DEFAULT_MARKER
 
 EMPTY_SIGNATURE = hashlib.blake2b(digest_size=16).hexdigest()
 # A batch folder (or marker) whose stat time is this close to the previous look counts as

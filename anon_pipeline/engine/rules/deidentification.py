@@ -7,7 +7,7 @@ from pydicom.sequence import Sequence
 from pydicom.sr.codedict import codes
 
 from anon_pipeline import __version__
-from anon_pipeline.engine.rules import Action, RuleSet
+from anon_pipeline.engine.rules.rule_set import Action, RuleSet
 
 TOOL_MARK = "anon_pipeline "
 

@@ -26,13 +26,13 @@ from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.tag import Tag
 
-from anon_pipeline.engine.dicomfile import (
+from anon_pipeline.engine.dicom.dicomfile import (
     PIXEL_KEYWORDS,
     content_hash,
     pixel_data_hash,
     quiet_pydicom,
 )
-from anon_pipeline.engine.pixel_meaning import (
+from anon_pipeline.engine.dicom.pixel_meaning import (
     Entry,
     changes,
     dataset_entries,
@@ -41,7 +41,7 @@ from anon_pipeline.engine.pixel_meaning import (
     fingerprint,
     raw_entries,
 )
-from anon_pipeline.engine.rawparse import (
+from anon_pipeline.engine.dicom.rawparse import (
     Element,
     Part10,
     Span,
@@ -50,7 +50,7 @@ from anon_pipeline.engine.rawparse import (
     value_end,
     walk_elements,
 )
-from anon_pipeline.engine.transform import TEXT_VRS
+from anon_pipeline.engine.rules.transform import TEXT_VRS
 
 # The character sets this data arrives in (ISO_IR 100, ISO_IR 101 for Polish, ISO_IR 192),
 # as Python names: each identifying value is searched for in the raw bytes in each. Text

@@ -29,12 +29,17 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from anon_pipeline.engine.atomic import write_bytes_atomically
-from anon_pipeline.engine.layout import BatchPaths, DataRoot
-from anon_pipeline.engine.qc import ENGINE_WRITTEN, duplicates, flags_for
-from anon_pipeline.engine.rules import Action, RuleSet
-from anon_pipeline.engine.signoff import SignOffRefused, approval_path, approve, batch_fingerprint
-from anon_pipeline.engine.tables import read_rows, write_columns
+from anon_pipeline.engine.disk.atomic import write_bytes_atomically
+from anon_pipeline.engine.disk.layout import BatchPaths, DataRoot
+from anon_pipeline.engine.disk.tables import read_rows, write_columns
+from anon_pipeline.engine.release.qc import ENGINE_WRITTEN, duplicates, flags_for
+from anon_pipeline.engine.release.signoff import (
+    SignOffRefused,
+    approval_path,
+    approve,
+    batch_fingerprint,
+)
+from anon_pipeline.engine.rules.rule_set import Action, RuleSet
 
 PRODUCING = frozenset({Action.HASH_UID, Action.PSEUDONYMIZE, Action.SHIFT_DATE, Action.EMPTY,
                        Action.REPLACE})  # fmt: skip

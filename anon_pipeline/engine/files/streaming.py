@@ -42,8 +42,7 @@ from pydicom.pixels.utils import get_expected_length
 from pydicom.tag import BaseTag
 from pydicom.uid import MediaStorageDirectoryStorage
 
-from anon_pipeline.engine.deidentification import mark_deidentified
-from anon_pipeline.engine.dicomfile import (
+from anon_pipeline.engine.dicom.dicomfile import (
     BINARY_VR_SIZES,
     IMPLEMENTATION_CLASS_UID,
     IMPLEMENTATION_VERSION_NAME,
@@ -51,11 +50,8 @@ from anon_pipeline.engine.dicomfile import (
     check_raw_bytes,
     content_hash,
 )
-from anon_pipeline.engine.holds import OVERLAY_FACT_TAGS, hold_reason
-from anon_pipeline.engine.inventory import MAX_VALUE_LENGTH, attribute_values, value_text
-from anon_pipeline.engine.pixel_meaning import fingerprint_of
-from anon_pipeline.engine.pseudonyms import date_offset_days
-from anon_pipeline.engine.rawparse import (
+from anon_pipeline.engine.dicom.pixel_meaning import fingerprint_of
+from anon_pipeline.engine.dicom.rawparse import (
     LONG_VRS,
     PIXEL_REPRESENTATION_TAG,
     PIXEL_TAGS,
@@ -69,8 +65,12 @@ from anon_pipeline.engine.rawparse import (
     parse_part10,
     value_end,
 )
-from anon_pipeline.engine.rules import Action, Rule, RuleSet, cached_keyword
-from anon_pipeline.engine.transform import (
+from anon_pipeline.engine.files.inventory import MAX_VALUE_LENGTH, attribute_values, value_text
+from anon_pipeline.engine.rules.deidentification import mark_deidentified
+from anon_pipeline.engine.rules.holds import OVERLAY_FACT_TAGS, hold_reason
+from anon_pipeline.engine.rules.pseudonyms import date_offset_days
+from anon_pipeline.engine.rules.rule_set import Action, Rule, RuleSet, cached_keyword
+from anon_pipeline.engine.rules.transform import (
     SAMPLE_LENGTH,
     TEXT_VRS,
     RuleWalk,
@@ -78,7 +78,7 @@ from anon_pipeline.engine.transform import (
     UnlistedAttribute,
     format_tag,
 )
-from anon_pipeline.engine.uids import REQUIRED_UIDS, hash_uid, output_name_from
+from anon_pipeline.engine.rules.uids import REQUIRED_UIDS, hash_uid, output_name_from
 
 CHARSET_TAG = 0x00080005
 SOP_CLASS_TAG, SOP_INSTANCE_TAG = 0x00080016, 0x00080018

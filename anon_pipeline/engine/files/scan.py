@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 
-from anon_pipeline.engine.dicomfile import (
+from anon_pipeline.engine.dicom.dicomfile import (
     DicomFileError,
     content_hash,
     looks_like_dicom,
@@ -21,10 +21,10 @@ from anon_pipeline.engine.dicomfile import (
     pixel_data_hash,
     quiet_pydicom,
 )
-from anon_pipeline.engine.layout import DEFAULT_MARKER
-from anon_pipeline.engine.parallel import Progress, default_workers, map_chunks
-from anon_pipeline.engine.pixel_meaning import fingerprint_of
-from anon_pipeline.engine.streaming import classify_bytes
+from anon_pipeline.engine.dicom.pixel_meaning import fingerprint_of
+from anon_pipeline.engine.disk.layout import DEFAULT_MARKER
+from anon_pipeline.engine.disk.parallel import Progress, default_workers, map_chunks
+from anon_pipeline.engine.files.streaming import classify_bytes
 
 
 class Kind(StrEnum):

@@ -18,10 +18,10 @@ from PIL import Image, ImageDraw, ImageOps
 from pydicom import dcmread
 from pydicom.tag import Tag
 
-from anon_pipeline.engine.atomic import write_bytes_atomically
-from anon_pipeline.engine.dicomfile import quiet_pydicom
-from anon_pipeline.engine.layout import BatchPaths
-from anon_pipeline.engine.rawparse import Unsupported, leading_value
+from anon_pipeline.engine.dicom.dicomfile import quiet_pydicom
+from anon_pipeline.engine.dicom.rawparse import Unsupported, leading_value
+from anon_pipeline.engine.disk.atomic import write_bytes_atomically
+from anon_pipeline.engine.disk.layout import BatchPaths
 
 TILE = 160
 COLUMNS = 6

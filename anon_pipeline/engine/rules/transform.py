@@ -18,10 +18,10 @@ from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.tag import BaseTag
 
-from anon_pipeline.engine.dicomfile import check_raw_value
-from anon_pipeline.engine.pseudonyms import date_offset_days, pseudonymize, shift_da, shift_dt
-from anon_pipeline.engine.rules import Action, Rule, RuleSet, cached_keyword
-from anon_pipeline.engine.uids import hash_uid
+from anon_pipeline.engine.dicom.dicomfile import check_raw_value
+from anon_pipeline.engine.rules.pseudonyms import date_offset_days, pseudonymize, shift_da, shift_dt
+from anon_pipeline.engine.rules.rule_set import Action, Rule, RuleSet, cached_keyword
+from anon_pipeline.engine.rules.uids import hash_uid
 
 SAMPLE_LENGTH = 64
 TEXT_VRS = frozenset(

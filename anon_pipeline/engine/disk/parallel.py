@@ -33,9 +33,9 @@ IN_FLIGHT_PER_WORKER = 2  # one running, one waiting: a worker never idles betwe
 # Imported once by the fork server, so each worker starts without importing pydicom.
 # Not pandas: workers never build Arrow arrays (the parent writes the side tables).
 PRELOADED_MODULES = [
-    "anon_pipeline.engine.stage",
-    "anon_pipeline.engine.scan",
-    "anon_pipeline.engine.output_checks",
+    "anon_pipeline.engine.files.stage",
+    "anon_pipeline.engine.files.scan",
+    "anon_pipeline.engine.release.output_checks",
 ]
 
 

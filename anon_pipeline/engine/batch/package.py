@@ -30,14 +30,11 @@ from pathlib import Path
 from typing import Any
 
 from anon_pipeline import __version__
-from anon_pipeline.engine.atomic import write_bytes_atomically
-from anon_pipeline.engine.dicomfile import content_hash
-from anon_pipeline.engine.layout import DEFAULT_MARKER
-from anon_pipeline.engine.parallel import Progress, default_workers, map_chunks
-from anon_pipeline.engine.rules import RuleSet
-from anon_pipeline.engine.scan import Kind, ScannedFile
-from anon_pipeline.engine.stage import FileOutcome, Outcome, Stage, StageReport
-from anon_pipeline.engine.tables import (
+from anon_pipeline.engine.dicom.dicomfile import content_hash
+from anon_pipeline.engine.disk.atomic import write_bytes_atomically
+from anon_pipeline.engine.disk.layout import DEFAULT_MARKER
+from anon_pipeline.engine.disk.parallel import Progress, default_workers, map_chunks
+from anon_pipeline.engine.disk.tables import (
     MANIFEST_SCHEMA,
     OUTCOME_SCHEMA,
     PART_SCHEMAS,
@@ -46,6 +43,9 @@ from anon_pipeline.engine.tables import (
     write_columns,
     write_manifest,
 )
+from anon_pipeline.engine.files.scan import Kind, ScannedFile
+from anon_pipeline.engine.files.stage import FileOutcome, Outcome, Stage, StageReport
+from anon_pipeline.engine.rules.rule_set import RuleSet
 
 PACKAGE_FORMAT = "anon_pipeline stage-1 package"
 FORMAT_VERSION = 1

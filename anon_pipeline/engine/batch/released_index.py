@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from anon_pipeline.engine.stage import Claim
+from anon_pipeline.engine.files.stage import Claim
 
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS released (instance VARCHAR PRIMARY KEY, study VARCHAR NOT NULL,"

@@ -30,26 +30,23 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from anon_pipeline.engine import released_index
-from anon_pipeline.engine.atomic import (
-    remove_leftovers_in,
-    staged_directory,
-    write_bytes_atomically,
-)
-from anon_pipeline.engine.layout import DEFAULT_MARKER, FILES_FOLDER, SECURE_MODE, BatchPaths
-from anon_pipeline.engine.package import (
+from anon_pipeline.engine.batch import released_index
+from anon_pipeline.engine.batch.package import (
     PackageRefused,
     adopt_package,
     is_package,
     read_package,
     write_package,
 )
-from anon_pipeline.engine.parallel import Progress, shared_pool
-from anon_pipeline.engine.rules import RuleSet
-from anon_pipeline.engine.scan import Kind, ScannedFile, scan_batch
-from anon_pipeline.engine.scratch import Log, Scratch, staged_batch
-from anon_pipeline.engine.stage import FileOutcome, Outcome, Stage, StageReport, run_stage
-from anon_pipeline.engine.tables import (
+from anon_pipeline.engine.disk.atomic import (
+    remove_leftovers_in,
+    staged_directory,
+    write_bytes_atomically,
+)
+from anon_pipeline.engine.disk.layout import DEFAULT_MARKER, FILES_FOLDER, SECURE_MODE, BatchPaths
+from anon_pipeline.engine.disk.parallel import Progress, shared_pool
+from anon_pipeline.engine.disk.scratch import Log, Scratch, staged_batch
+from anon_pipeline.engine.disk.tables import (
     IDENTIFIERS,
     OUTCOME_SCHEMA,
     SCAN_SCHEMA,
@@ -63,6 +60,9 @@ from anon_pipeline.engine.tables import (
     write_review_queue,
     write_uid_map,
 )
+from anon_pipeline.engine.files.scan import Kind, ScannedFile, scan_batch
+from anon_pipeline.engine.files.stage import FileOutcome, Outcome, Stage, StageReport, run_stage
+from anon_pipeline.engine.rules.rule_set import RuleSet
 
 PhaseProgress = Callable[[str, int, int], None]  # (phase, files done, files total)
 SERVER_SITE = "server (raw CD copy, blacklisted here)"

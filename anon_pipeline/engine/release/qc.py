@@ -14,9 +14,9 @@ from pathlib import Path
 
 import duckdb
 
-from anon_pipeline.engine.layout import BatchPaths, DataRoot
-from anon_pipeline.engine.rules import Action, RuleSet
-from anon_pipeline.engine.stage import HELD_DUPLICATE, SKIPPED_DUPLICATE
+from anon_pipeline.engine.disk.layout import BatchPaths, DataRoot
+from anon_pipeline.engine.files.stage import HELD_DUPLICATE, SKIPPED_DUPLICATE
+from anon_pipeline.engine.rules.rule_set import Action, RuleSet
 
 FREE_TEXT_VRS = frozenset({"LO", "LT", "ST", "UT", "PN", "SH", "UC"})
 LOOKS_LIKE = {

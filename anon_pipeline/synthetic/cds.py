@@ -427,7 +427,7 @@ def write_hostile_cd(batch_dir: Path) -> HostileCd:
     report.SOPClassUID = report.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.88.22"
     save("DICOM/SR", report, "held: non-image object")
     # Objects scanners write besides classic slices (scanner_objects).
-    from anon_pipeline.engine import scanner_objects as objects
+    from anon_pipeline.synthetic import scanner_objects as objects
 
     save("SCANNER/ENHANCED", objects.make_enhanced_ct(patient, "enhanced"), "anonymized")
     implicit = objects.make_enhanced_ct(patient, "enhanced", series_number=2)

@@ -25,7 +25,7 @@ from pydicom.filewriter import write_data_element
 from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pydicom.valuerep import EXPLICIT_VR_LENGTH_32
 
-from anon_pipeline.engine.rawparse import Element, Part10, parse_part10, value_end
+from anon_pipeline.engine.dicom.rawparse import Element, Part10, parse_part10, value_end
 
 # PS3.3 C.7.6.3 Image Pixel, C.7.6.6 Multi-frame, C.7.6.2 Image Plane, C.11.1 Modality
 # LUT, C.7.6.16.2 functional group macros (pixel measures, plane position and

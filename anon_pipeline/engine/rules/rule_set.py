@@ -30,9 +30,9 @@ from pydicom.datadict import (
 from pydicom.sr.codedict import codes
 from pydicom.valuerep import validate_value
 
-from anon_pipeline.engine.holds import HOLDS
+from anon_pipeline.engine.rules.holds import HOLDS
 
-SHIPPED_RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
+SHIPPED_RULES_DIR = Path(__file__).resolve().parents[2] / "rules"  # anon_pipeline/rules/
 TAG_PATTERN = re.compile(r"^\(([0-9A-Fa-f]{4}),([0-9A-Fa-f]{4})\)$")
 PSEUDONYM_VRS = frozenset({"AE", "CS", "LO", "LT", "PN", "SH", "ST", "UC", "UT"})
 PROFILE_OPTIONS = frozenset(codes.cid7050.concepts)

@@ -15,7 +15,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from anon_pipeline.engine.atomic import staging_path_for, temporary_sibling
+from anon_pipeline.engine.disk.atomic import staging_path_for, temporary_sibling
 
 UID_PAIRS = "uid_pairs"
 IDENTIFIERS = "identifiers"

@@ -16,8 +16,13 @@ from pathlib import Path
 import duckdb
 import pyarrow.parquet as pq
 
-from anon_pipeline.engine.layout import BatchPaths
-from anon_pipeline.engine.output_checks import (
+from anon_pipeline.engine.batch.package import DESCRIPTOR, is_package
+from anon_pipeline.engine.batch.package import FILES_FOLDER as PACKAGE_FILES_FOLDER
+from anon_pipeline.engine.disk.layout import BatchPaths
+from anon_pipeline.engine.disk.parallel import Progress, default_workers, map_chunks
+from anon_pipeline.engine.disk.tables import UID_PAIRS, read_rows
+from anon_pipeline.engine.files.scan import list_batch
+from anon_pipeline.engine.release.output_checks import (
     IDENTIFIER_ENCODINGS,
     Failure,
     Identifiers,
@@ -25,11 +30,6 @@ from anon_pipeline.engine.output_checks import (
     Sources,
     check_chunk,
 )
-from anon_pipeline.engine.package import DESCRIPTOR, is_package
-from anon_pipeline.engine.package import FILES_FOLDER as PACKAGE_FILES_FOLDER
-from anon_pipeline.engine.parallel import Progress, default_workers, map_chunks
-from anon_pipeline.engine.scan import list_batch
-from anon_pipeline.engine.tables import UID_PAIRS, read_rows
 
 MAX_LISTED = 20
 MIN_IDENTIFIER_LENGTH = 4  # shorter texts ("M", "Dr") would match by chance

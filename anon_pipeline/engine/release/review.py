@@ -16,9 +16,9 @@ import duckdb
 import yaml
 from pydicom.datadict import keyword_for_tag
 
-from anon_pipeline.engine.atomic import temporary_sibling
-from anon_pipeline.engine.layout import SECURE_MODE, DataRoot
-from anon_pipeline.engine.rules import (
+from anon_pipeline.engine.disk.atomic import temporary_sibling
+from anon_pipeline.engine.disk.layout import SECURE_MODE, DataRoot
+from anon_pipeline.engine.rules.rule_set import (
     DECIDABLE,
     TAG_PATTERN,
     RuleError,

@@ -14,9 +14,9 @@ from pathlib import Path
 import duckdb
 import yaml
 
-from anon_pipeline.engine.atomic import temporary_sibling
-from anon_pipeline.engine.layout import DataRoot
-from anon_pipeline.engine.rules import RuleSet
+from anon_pipeline.engine.disk.atomic import temporary_sibling
+from anon_pipeline.engine.disk.layout import DataRoot
+from anon_pipeline.engine.rules.rule_set import RuleSet
 
 BATCH_FROM_PATH = r"regexp_extract(filename, '(batches|release)/([^/]+)/', 2)"
 

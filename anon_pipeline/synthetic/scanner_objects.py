@@ -14,7 +14,7 @@ from pydicom.sequence import Sequence
 from pydicom.tag import Tag
 from pydicom.uid import CTImageStorage, EnhancedCTImageStorage, ExplicitVRLittleEndian
 
-from anon_pipeline.engine.synthetic import FakePatient, make_ct_slice, make_uid
+from anon_pipeline.synthetic.cds import FakePatient, make_ct_slice, make_uid
 
 FRAME_PRIVATE_CREATOR = "ACME ENHANCED 2.0"
 ACQUISITION_START = datetime(2024, 3, 15, 10, 10)

@@ -8,9 +8,9 @@ from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
-from anon_pipeline.engine.dicomfile import PIXEL_KEYWORDS
-from anon_pipeline.engine.rules import cached_keyword
-from anon_pipeline.engine.transform import TEXT_VRS, format_tag
+from anon_pipeline.engine.dicom.dicomfile import PIXEL_KEYWORDS
+from anon_pipeline.engine.rules.rule_set import cached_keyword
+from anon_pipeline.engine.rules.transform import TEXT_VRS, format_tag
 
 NUMBER_VRS = frozenset({"US", "SS", "UL", "SL", "UV", "SV", "FL", "FD", "AT"})
 MAX_VALUE_LENGTH = 1024

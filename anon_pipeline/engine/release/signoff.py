@@ -20,11 +20,11 @@ from typing import Any
 
 import duckdb
 
-from anon_pipeline.engine.atomic import staged_directory, write_bytes_atomically
-from anon_pipeline.engine.layout import BatchPaths, DataRoot
-from anon_pipeline.engine.released_index import AlreadyReleased, record_release
-from anon_pipeline.engine.tables import read_rows
-from anon_pipeline.engine.verification import OutputChecks, check_accounted, check_outputs
+from anon_pipeline.engine.batch.released_index import AlreadyReleased, record_release
+from anon_pipeline.engine.disk.atomic import staged_directory, write_bytes_atomically
+from anon_pipeline.engine.disk.layout import BatchPaths, DataRoot
+from anon_pipeline.engine.disk.tables import read_rows
+from anon_pipeline.engine.release.verification import OutputChecks, check_accounted, check_outputs
 
 
 class SignOffRefused(Exception):

@@ -15,9 +15,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from anon_pipeline.engine.atomic import OutputFolderError, write_new_file
-from anon_pipeline.engine.deidentification import mark_deidentified, processed_before
-from anon_pipeline.engine.dicomfile import (
+from anon_pipeline.engine.dicom.dicomfile import (
     DicomFileError,
     content_hash,
     content_hash_of_parts,
@@ -26,21 +24,23 @@ from anon_pipeline.engine.dicomfile import (
     pixel_data_hash,
     quiet_pydicom,
 )
-from anon_pipeline.engine.holds import hold_reason
-from anon_pipeline.engine.inventory import attribute_values
-from anon_pipeline.engine.parallel import Progress, default_workers, map_chunks
-from anon_pipeline.engine.rules import RuleSet
-from anon_pipeline.engine.scan import Kind, ScannedFile
-from anon_pipeline.engine.streaming import FileResult, stream_file
-from anon_pipeline.engine.tables import (
+from anon_pipeline.engine.disk.atomic import OutputFolderError, write_new_file
+from anon_pipeline.engine.disk.parallel import Progress, default_workers, map_chunks
+from anon_pipeline.engine.disk.tables import (
     IDENTIFIERS,
     UID_PAIRS,
     UNLISTED,
     VALUES,
     SideTables,
 )
-from anon_pipeline.engine.transform import UnlistedAttribute, apply_rules
-from anon_pipeline.engine.uids import REQUIRED_UIDS, output_name_for
+from anon_pipeline.engine.files.inventory import attribute_values
+from anon_pipeline.engine.files.scan import Kind, ScannedFile
+from anon_pipeline.engine.files.streaming import FileResult, stream_file
+from anon_pipeline.engine.rules.deidentification import mark_deidentified, processed_before
+from anon_pipeline.engine.rules.holds import hold_reason
+from anon_pipeline.engine.rules.rule_set import RuleSet
+from anon_pipeline.engine.rules.transform import UnlistedAttribute, apply_rules
+from anon_pipeline.engine.rules.uids import REQUIRED_UIDS, output_name_for
 
 STREAMING, PYDICOM = "streaming", "pydicom"
 SKIPPED_DUPLICATE = "skipped: already released in "
