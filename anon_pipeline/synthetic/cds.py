@@ -385,7 +385,7 @@ def write_hostile_cd(batch_dir: Path) -> HostileCd:
     ):
         dataset.file_meta.TransferSyntaxUID = syntax
         save(relative, dataset, "anonymized")
-    slices[5].compress("1.2.840.10008.1.2.5")
+    slices[5].compress("1.2.840.10008.1.2.5", generate_instance_uid=False)  # deterministic
     save("DICOM/RLE", slices[5], "anonymized")
     for name in ("JPEG2000.dcm", "MR_small_jpeg_ls_lossless.dcm"):
         bundled = dcmread(get_testdata_file(name))  # pixel data stays encapsulated, raw
