@@ -10,7 +10,7 @@ from anon_pipeline.engine.disk.tables import VALUES
 from anon_pipeline.engine.files.scan import scan_batch
 from anon_pipeline.engine.files.stage import Outcome, Stage, StageJob, process_chunk
 from anon_pipeline.synthetic.cds import fake_patient, write_cd_batch
-from anon_pipeline_tests.engine.parallel_helpers import fail_on, imported, square_slowly
+from anon_pipeline_tests.engine.disk.parallel_helpers import fail_on, imported, square_slowly
 
 PRODUCTION_MIN_POOL_ITEMS = parallel.MIN_POOL_ITEMS  # read at collection, before conftest patches
 

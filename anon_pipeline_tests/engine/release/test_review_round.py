@@ -16,9 +16,9 @@ from anon_pipeline.engine.release.review_round import approve_round, build_round
 from anon_pipeline.engine.release.signoff import approve, run_checks
 from anon_pipeline.engine.rules.rule_set import load_rule_set
 from anon_pipeline.synthetic.cds import fake_patient, write_cd_batch
-from anon_pipeline_tests.engine.test_released_index import WHITELIST, data_root, process
+from anon_pipeline_tests.engine.batch.test_released_index import WHITELIST, data_root, process
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 ARTIFACTS = REPO / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"
 

@@ -12,7 +12,7 @@ from anon_pipeline.engine.disk.tables import read_rows
 from anon_pipeline.engine.release.verification import check_outputs
 from anon_pipeline.synthetic.cds import fake_patient
 from anon_pipeline_tests.conftest import TEST_KEY
-from anon_pipeline_tests.engine.test_validation import dciodvfy, dciodvfy_errors
+from anon_pipeline_tests.engine.release.test_validation import dciodvfy, dciodvfy_errors
 from anon_pipeline_tests.scanner_checks import (
     SCANNER_FILES,
     assert_enhanced_ct_released_whole,
