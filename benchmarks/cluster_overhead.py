@@ -65,9 +65,20 @@ def drop(source: Path, root: Path, batch: str) -> None:
     staging.rename(root / "incoming" / batch)
 
 
+def run_batches(home: Path, source: Path, root: Path, batches: list[str]) -> list[tuple]:
+    """Drop each batch in turn and wait for the sensor's run of it."""
+    import dagster as dg
+
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        times = []
+        for batch in batches:
+            drop(source, root, batch)
+            times.append(run_times(instance, batch))
+        return times
+
+
 def embedded(work: Path, source: Path, batches: list[str], workers: int) -> list[tuple]:
     """The repository's dagster.yaml (SQLite, queued coordinator, default launcher)."""
-    import dagster as dg
 
     home, root = work / "embedded-home", init_root(work / "embedded-root").root
     home.mkdir()
@@ -80,12 +91,7 @@ def embedded(work: Path, source: Path, batches: list[str], workers: int) -> list
         start_new_session=True,
     )  # fmt: skip
     try:
-        with dg.DagsterInstance.from_config(str(home)) as instance:
-            times = []
-            for batch in batches:
-                drop(source, root, batch)
-                times.append(run_times(instance, batch))
-            return times
+        return run_batches(home, source, root, batches)
     finally:
         os.killpg(daemon.pid, 15)
         daemon.wait()
@@ -93,19 +99,13 @@ def embedded(work: Path, source: Path, batches: list[str], workers: int) -> list
 
 def cluster(work: Path, source: Path, batches: list[str], workers: int) -> list[tuple]:
     """deploy/cluster/dagster.yaml on this machine, one Celery worker."""
-    import dagster as dg
 
     root = init_root(work / "cluster-root").root
     with LocalCluster(work / "cluster", root, workers=1, engine_workers=workers) as up:
         saved = {name: os.environ.get(name) for name in up.env if name.startswith("ANON_")}
         os.environ.update({name: up.env[name] for name in saved})
         try:
-            with dg.DagsterInstance.from_config(str(up.home)) as instance:
-                times = []
-                for batch in batches:
-                    drop(source, root, batch)
-                    times.append(run_times(instance, batch))
-                return times
+            return run_batches(up.home, source, root, batches)
         finally:
             for name, value in saved.items():
                 if value is None:

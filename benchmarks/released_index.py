@@ -22,7 +22,7 @@ from pathlib import Path
 import duckdb
 
 sys.path.insert(0, str(Path(__file__).parent))
-from run import machine_description, publish
+from run import machine_description, publish, two_column_table
 
 from anon_pipeline.engine.batch import released_index
 
@@ -107,12 +107,8 @@ def main() -> int:
         (f"a release's guarded insert ({len(new):,} new instances)", guard),
         ("the same lookup without the key (a scan, connection open)", scan),
     ]
-    report = "\n".join(
-        [
-            "| measured | median |",
-            "| --- | --- |",
-            *[f"| {what} | {shown(value)} |" for what, value in rows],
-        ]
+    report = two_column_table(
+        ("measured", "median"), [(what, shown(value)) for what, value in rows]
     )
     publish(header, report, args.markdown)
     return 0

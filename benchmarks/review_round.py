@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).parent))
-from run import machine_description, publish
+from run import machine_description, publish, two_column_table
 
 from anon_pipeline.engine.batch.pipeline import BatchPaths
 from anon_pipeline.engine.disk.layout import init_root
@@ -134,13 +134,7 @@ def main() -> int:
         ("building that later round", f"{second_seconds:.2f} s"),
         ("setup (synthetic batches)", f"{setup:.0f} s"),
     ]
-    report = "\n".join(
-        [
-            "| measured | value |",
-            "| --- | --- |",
-            *[f"| {what} | {value} |" for what, value in rows],
-        ]
-    )
+    report = two_column_table(("measured", "value"), rows)
     publish(header, report, args.markdown)
     return 0
 

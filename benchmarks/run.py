@@ -495,6 +495,12 @@ def machine_description() -> str:
     return f"{os.cpu_count()} cores ({platform.machine()}), Python {platform.python_version()}"
 
 
+def two_column_table(columns: tuple[str, str], rows: list[tuple[str, str]]) -> str:
+    """A two-column Markdown table."""
+    lines = [f"| {what} | {value} |" for what, value in rows]
+    return "\n".join([f"| {columns[0]} | {columns[1]} |", "| --- | --- |", *lines])
+
+
 def publish(header: str, report: str, markdown: Path | None) -> None:
     """Print a benchmark's table, and write it as a Markdown section if asked."""
     print(f"\n{header}\n\n{report}")

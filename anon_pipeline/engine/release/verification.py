@@ -186,10 +186,7 @@ def check_accounted(paths: BatchPaths) -> Findings:
             f"{len(listed)} files on disk, {len(rows)} manifest rows "
             f"({missing} files without a row, {extra} rows without a file)"
         )
-    without = [row["row"] for row in rows if not row["disposition"]]
-    if without:
-        findings.failed.append(f"rows without a disposition: {without[:MAX_LISTED]}")
-    return findings
+    return with_undisposed_rows(findings, rows)
 
 
 def check_package_accounted(paths: BatchPaths) -> Findings:
@@ -211,6 +208,11 @@ def check_package_accounted(paths: BatchPaths) -> Findings:
             f"{len(on_disk - outputs)} package files without a stage-1 row, "
             f"{len(outputs - on_disk)} stage-1 outputs missing from the package"
         )
+    return with_undisposed_rows(findings, rows)
+
+
+def with_undisposed_rows(findings: Findings, rows: list[dict]) -> Findings:
+    """The findings, with a failure for manifest rows that have no disposition."""
     without = [row["row"] for row in rows if not row["disposition"]]
     if without:
         findings.failed.append(f"rows without a disposition: {without[:MAX_LISTED]}")
