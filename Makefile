@@ -38,6 +38,7 @@ cluster: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check anon_pipeline anon_pipeline_tests benchmarks
 	$(BIN)/ruff format --check anon_pipeline anon_pipeline_tests benchmarks
+	$(BIN)/mypy
 
 format: $(STAMP)
 	$(BIN)/ruff format anon_pipeline anon_pipeline_tests benchmarks

@@ -9,7 +9,7 @@ import dagster as dg
 
 from anon_pipeline.definitions import defs
 from anon_pipeline.defs.jobs import anonymize_batch_job
-from anon_pipeline.defs.partitions import batches
+from anon_pipeline.defs.partitions import BATCHES
 from anon_pipeline.defs.resources import settings_from_environment
 from anon_pipeline.defs.sensors import RUN_KEY_TAG, SENSOR_NAME_TAG, incoming_batches
 from anon_pipeline.engine.disk.layout import init_root
@@ -28,13 +28,15 @@ def run_demo(batches_count: int) -> int:
         instance=instance, resources={"settings": settings}, sensor_name=incoming_batches.name
     ) as context:
         result = incoming_batches(context)
-    for request in result.dynamic_partitions_requests:
-        instance.add_dynamic_partitions(batches.name, list(request.partition_keys))
-    print(f"sensor: {len(result.run_requests)} batch(es) ready")
+    assert isinstance(result, dg.SensorResult)  # what the arrival sensor returns
+    for partitions in result.dynamic_partitions_requests or []:
+        instance.add_dynamic_partitions(BATCHES, list(partitions.partition_keys or []))
+    run_requests = list(result.run_requests or [])
+    print(f"sensor: {len(run_requests)} batch(es) ready")
 
     job = defs.resolve_job_def(anonymize_batch_job.name)
     failed = 0
-    for request in result.run_requests:
+    for request in run_requests:
         run = job.execute_in_process(
             partition_key=request.partition_key,
             instance=instance,
@@ -45,7 +47,7 @@ def run_demo(batches_count: int) -> int:
             tags={
                 **request.tags,
                 SENSOR_NAME_TAG: incoming_batches.name,
-                RUN_KEY_TAG: request.run_key,
+                RUN_KEY_TAG: request.run_key or "",
             },
             raise_on_error=False,
         )

@@ -4,6 +4,7 @@ import contextlib
 import functools
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import dagster as dg
 
@@ -52,7 +53,7 @@ def refusals_as_failures() -> Iterator[None]:
         raise dg.Failure(description=str(error)) from None
 
 
-def stage_metadata(report: pipeline.StageReport) -> dict[str, object]:
+def stage_metadata(report: pipeline.StageReport) -> dict[str, Any]:
     return {
         **report.metadata(),
         **{f"disposition: {reason}": count for reason, count in sorted(report.reasons.items())},

@@ -2,4 +2,5 @@
 
 import dagster as dg
 
-batches = dg.DynamicPartitionsDefinition(name="batch")
+BATCHES = "batch"  # the partitions' name, for the instance's dynamic partition calls
+batches = dg.DynamicPartitionsDefinition(name=BATCHES)

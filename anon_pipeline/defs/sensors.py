@@ -7,7 +7,7 @@ import time
 import dagster as dg
 
 from anon_pipeline.defs.jobs import anonymize_batch_job, release_batch_job
-from anon_pipeline.defs.partitions import batches
+from anon_pipeline.defs.partitions import BATCHES, batches
 from anon_pipeline.defs.resources import PipelineSettings
 from anon_pipeline.engine.batch.arrivals import (
     REQUESTED_MEMORY_SECONDS,
@@ -42,7 +42,7 @@ ARRIVAL_SENSOR = "incoming_batches"
 def incoming_batches(
     context: dg.SensorEvaluationContext, settings: PipelineSettings
 ) -> dg.SensorResult:
-    launched = set(context.instance.get_dynamic_partitions(batches.name))
+    launched = set(context.instance.get_dynamic_partitions(BATCHES))
     look = look_at_incoming(
         settings.data_root.incoming,
         ArrivalMemory.from_json(context.cursor),
@@ -114,7 +114,7 @@ def approved_batches(
         for batch, seen in memory.get("requested", {}).items()
         if now - seen[1] < REQUESTED_MEMORY_SECONDS
     }
-    known = set(context.instance.get_dynamic_partitions(batches.name))
+    known = set(context.instance.get_dynamic_partitions(BATCHES))
     run_requests = []
     for batch, fingerprint in approvals_written_since(settings.data_root, since):
         if batch in known and fingerprint and requested.get(batch, [None])[0] != fingerprint:

@@ -383,12 +383,12 @@ def write_hostile_cd(batch_dir: Path) -> HostileCd:
         ("DICOM/BIGEND", slices[3], "1.2.840.10008.1.2.2"),
         ("DICOM/DEFLATE", slices[4], "1.2.840.10008.1.2.1.99"),
     ):
-        dataset.file_meta.TransferSyntaxUID = syntax
+        dataset.file_meta.TransferSyntaxUID = UID(syntax)
         save(relative, dataset, "anonymized")
     slices[5].compress("1.2.840.10008.1.2.5", generate_instance_uid=False)  # deterministic
     save("DICOM/RLE", slices[5], "anonymized")
     for name in ("JPEG2000.dcm", "MR_small_jpeg_ls_lossless.dcm"):
-        bundled = dcmread(get_testdata_file(name))  # pixel data stays encapsulated, raw
+        bundled = dcmread(str(get_testdata_file(name)))  # pixel data stays encapsulated, raw
         bundled.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]  # primary images: not held
         bundled.SOPClassUID = bundled.file_meta.MediaStorageSOPClassUID = CTImageStorage
         # Its institution is "TOSHIBA", also a substring of its manufacturer: a leak
@@ -398,7 +398,7 @@ def write_hostile_cd(batch_dir: Path) -> HostileCd:
         # ("Uncompressed predecessor"): the same, and the same remedy.
         bundled.ImageComments = f"Pacjent {patient.name}"
         save(f"BUNDLED/{name}", bundled, "anonymized")
-    sc_source = Path(get_testdata_file("SC_rgb_jpeg_dcmtk.dcm"))
+    sc_source = Path(str(get_testdata_file("SC_rgb_jpeg_dcmtk.dcm")))
     raw("BUNDLED/SC_rgb_jpeg_dcmtk.dcm", sc_source.read_bytes(), "held: secondary capture")
     # Character sets: Latin-2 (Polish) and UTF-8.
     latin2 = make_ct_slice(polish, "charsets", 1, 1)
@@ -424,14 +424,16 @@ def write_hostile_cd(batch_dir: Path) -> HostileCd:
     save("DICOM/DOSE", screen, "held: secondary capture")
     report = make_ct_slice(patient, "report", 1, 1)
     del report.PixelData
-    report.SOPClassUID = report.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.88.22"
+    report.SOPClassUID = report.file_meta.MediaStorageSOPClassUID = UID(
+        "1.2.840.10008.5.1.4.1.1.88.22"
+    )
     save("DICOM/SR", report, "held: non-image object")
     # Objects scanners write besides classic slices (scanner_objects).
     from anon_pipeline.synthetic import scanner_objects as objects
 
     save("SCANNER/ENHANCED", objects.make_enhanced_ct(patient, "enhanced"), "anonymized")
     implicit = objects.make_enhanced_ct(patient, "enhanced", series_number=2)
-    implicit.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2"
+    implicit.file_meta.TransferSyntaxUID = UID("1.2.840.10008.1.2")
     save("SCANNER/ENHANCED_IMPLICIT", implicit, "anonymized")
     plane = objects.with_overlay_plane(make_ct_slice(patient, "overlays", 1, 1), group=0x6002)
     save("SCANNER/OVERLAY", plane, "anonymized")

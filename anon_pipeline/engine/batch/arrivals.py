@@ -211,8 +211,8 @@ def look_at_incoming(
             state = look_at_batch(Path(folder.path), marker)
             walked.append(name)
             previous = memory.arriving.get(name)
-            unchanged = previous is not None and previous[0] == state.signature
-            arrive(state, previous[1] if unchanged else now)
+            since = previous[1] if previous is not None and previous[0] == state.signature else now
+            arrive(state, since)
         elif last_change(folder, marker) >= touched_since:
             state = look_at_batch(Path(folder.path), marker)
             walked.append(name)

@@ -169,8 +169,8 @@ def read_package(
     def refuse(reason: str) -> PackageRefused:
         return PackageRefused(f"batch {batch_dir.name}: stage-1 package refused: {reason}")
 
-    marker, descriptor_path = batch_dir / COMPLETE_MARKER, batch_dir / DESCRIPTOR
-    if not marker.is_file():
+    complete, descriptor_path = batch_dir / COMPLETE_MARKER, batch_dir / DESCRIPTOR
+    if not complete.is_file():
         raise refuse(
             f"incomplete: no {COMPLETE_MARKER} (stage 1 did not finish, or the copy is not "
             "complete); copy the whole package folder again"
@@ -192,7 +192,7 @@ def read_package(
             f"server's is {key_fingerprint(key)}); stage 1 must use the deployment's key, or "
             "the same patient would get other pseudonyms"
         )
-    if not hmac.compare_digest(marker.read_text().strip(), seal(key, encoded)):
+    if not hmac.compare_digest(complete.read_text().strip(), seal(key, encoded)):
         raise refuse(f"{DESCRIPTOR} was changed after stage 1 sealed it")
     manifest = batch_dir / PACKAGE_MANIFEST
     if not manifest.is_file() or (
@@ -203,7 +203,11 @@ def read_package(
     if len(scanned) != descriptor.get("files_in"):
         raise refuse(f"{PACKAGE_MANIFEST} has {len(scanned)} rows, the descriptor says "
                      f"{descriptor.get('files_in')}")  # fmt: skip
-    expected = {o.output_name: o.output_hash for o in outcomes if o.outcome is Outcome.ANONYMIZED}
+    expected = {
+        o.output_name: o.output_hash
+        for o in outcomes
+        if o.outcome is Outcome.ANONYMIZED and o.output_name is not None
+    }
     if check_files:
         check_listing(batch_dir, expected, marker, refuse)
         differing = sorted(
@@ -237,7 +241,7 @@ def check_listing(
 ) -> None:
     """The package holds its files and nothing else (the copy station's marker aside)."""
     files = batch_dir / FILES_FOLDER
-    found = set()
+    found: set[str] = set()
     for root, _, names in os.walk(files):
         found.update(os.path.relpath(os.path.join(root, name), files) for name in names)
     missing, extra = sorted(set(expected) - found), sorted(found - set(expected))
@@ -289,7 +293,7 @@ def adopt_package(
     files.mkdir(exist_ok=True)
     write_columns(staging / "outcomes.parquet", columns_of(package.outcomes, OUTCOME_SCHEMA),
                   OUTCOME_SCHEMA)  # fmt: skip
-    empty = {name: [] for name in PART_SCHEMAS["identifiers"].names}
+    empty: dict[str, list[Any]] = {name: [] for name in PART_SCHEMAS["identifiers"].names}
     write_columns(staging / "identifiers.parquet", empty, PART_SCHEMAS["identifiers"])
     write_bytes_atomically(staging / DESCRIPTOR, json.dumps(package.descriptor).encode())
     report = StageReport(Stage.BLACKLIST, rule_set.version, files_in=len(package.scanned))

@@ -122,8 +122,8 @@ def stage2_inputs(scanned: list[ScannedFile], stage1: list[FileOutcome]) -> list
     return [
         replace(
             by_row[outcome.row],
-            relative_path=outcome.output_name,
-            size=outcome.output_size,
+            relative_path=outcome.output_name or "",
+            size=outcome.output_size or 0,
             content_hash=outcome.output_hash,
         )
         for outcome in stage1
@@ -246,7 +246,11 @@ def whitelist_step(
             "whitelist_version": rule_set.version,
         }
         write_bytes_atomically(secure / "run.json", json.dumps(run, indent=2).encode())
-    produced = [(o.output_name, o.output_hash) for o in stage2 if o.outcome is Outcome.ANONYMIZED]
+    produced = [
+        (o.output_name, o.output_hash or "")
+        for o in stage2
+        if o.outcome is Outcome.ANONYMIZED and o.output_name
+    ]
     released_index.record_pending(index, paths.batch, produced)
     report.files_in = len(scanned)
     report.outcomes = Counter(outcome.outcome.value for outcome in final)

@@ -41,7 +41,9 @@ MEANING_KEYWORDS = (
     "BluePaletteColorLookupTableDescriptor", "RedPaletteColorLookupTableData",
     "GreenPaletteColorLookupTableData", "BluePaletteColorLookupTableData",
 )  # fmt: skip
-MEANING_TAGS: dict[int, str] = {tag_for_keyword(keyword): keyword for keyword in MEANING_KEYWORDS}
+MEANING_TAGS: dict[int, str] = {
+    int(tag_for_keyword(keyword) or 0): keyword for keyword in MEANING_KEYWORDS
+}
 # Sequences whose items hold meaning attributes, at any depth below them.
 DESCENDED_TAGS = frozenset(
     tag_for_keyword(keyword)
@@ -97,7 +99,8 @@ def dataset_entries(dataset: Dataset) -> list[Entry]:
     """The meaning attributes of a file pydicom read (and nothing has converted yet)."""
     syntax = dataset.file_meta.get("TransferSyntaxUID", "") if dataset.file_meta else ""
     if not syntax:  # a file without meta: the encoding pydicom found
-        syntax = SYNTAX_OF_ENCODING.get(dataset.original_encoding, "")
+        implicit, little_endian = dataset.original_encoding
+        syntax = SYNTAX_OF_ENCODING.get((bool(implicit), bool(little_endian)), "")
     return [("TransferSyntaxUID", str(syntax).encode()), *dataset_items(dataset, "", True)]
 
 

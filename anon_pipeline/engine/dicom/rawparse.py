@@ -335,7 +335,7 @@ def top_level_spans(
             length = _LENGTH.unpack_from(data, position + 4)[0]
             value_start = position + 8
         else:
-            vr = VR_NAMES.get(vr_bytes)
+            vr = VR_NAMES.get(vr_bytes)  # type: ignore[assignment]  # None is refused next
             if vr is None:
                 raise Unsupported("unknown VR")
             if vr in LONG_VRS:
@@ -490,7 +490,7 @@ def parse_undefined_items(
     data: bytes, position: int, end: int, implicit: bool, depth: int
 ) -> tuple[list[Item], int]:
     """Items up to the sequence delimiter; returns them and the delimiter's position."""
-    items = []
+    items: list[Item] = []
     while True:
         if position + 8 > end:
             raise Unsupported("sequence without its delimiter")

@@ -173,7 +173,7 @@ def map_chunks(
                 finished_sizes = [len(chunk)]
             else:
                 if not finished:
-                    finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    finished = list(wait(pending, return_when=FIRST_COMPLETED).done)
                 finished_sizes = []
                 for future in finished:
                     finished_sizes.append(pending.pop(future))

@@ -188,7 +188,8 @@ def aggregate_query(work_dir: Path, query: str, output: Path) -> int:
         connection.execute(f"SET memory_limit = '{DUCKDB_MEMORY_LIMIT}'")
         connection.execute(f"SET temp_directory = '{Path(work_dir) / '.duckdb-spill'}'")
         connection.execute(f"COPY ({sql}) TO '{temporary}' (FORMAT parquet)")
-        return connection.execute(f"SELECT count(*) FROM read_parquet('{temporary}')").fetchone()[0]
+        counted = connection.execute(f"SELECT count(*) FROM read_parquet('{temporary}')")
+        return int(counted.fetchone()[0])  # type: ignore[index]  # count(*) has one row
 
 
 def write_identifiers(work_dir: Path, output: Path) -> int:

@@ -213,7 +213,9 @@ class ChunkRecorder:
             unlisted[name] = [getattr(item, name) for _, item in self.unlisted]
         keys = list(self.values)
         names = ("tag_path", "keyword_path", "vr", "value")
-        values = {name: [key[index] for key in keys] for index, name in enumerate(names)}
+        values: dict[str, list[Any]] = {
+            name: [key[index] for key in keys] for index, name in enumerate(names)
+        }
         values["files"] = [self.values[key] for key in keys]
         return {
             UID_PAIRS: {"original_uid": [o for o, _ in pairs], "hashed_uid": [h for _, h in pairs]},

@@ -363,7 +363,7 @@ def converted_facts(
     """Top-level elements converted as the reader's Dataset would convert them (with the
     file's character set); memoised by value."""
     encodings = encodings_for(charset)
-    converted = {}
+    converted: dict[int, DataElement] = {}
     for span in spans:
         raw = raw_element(part, data, part.element(data, span))
         memo_key = (raw.tag, raw.VR, raw.value, charset)
@@ -381,7 +381,7 @@ def facts_dataset(part: Part10, data: bytes, memo: Memo | None = None) -> Datase
     would convert them (with the file's character set); memoised by value."""
     spans = [span for span in part.spans if span[0] in FACT_TAGS]
     charset = next((part.value(data, span) for span in spans if span[0] == CHARSET_TAG), None)
-    return Dataset(converted_facts(part, data, memo, spans, charset))
+    return Dataset(converted_facts(part, data, memo, spans, charset))  # type: ignore[arg-type]
 
 
 def check_file(part: Part10, data: bytes, facts: Dataset, check_values: bool = True) -> str:
@@ -400,7 +400,7 @@ def check_file(part: Part10, data: bytes, facts: Dataset, check_values: bool = T
         return "dicom_other"
     pixels = top.get(0x7FE00010)
     native = pixels is not None and not part.transfer_syntax.is_encapsulated
-    if native and value_end(pixels) - pixels[3] < get_expected_length(facts):
+    if native and value_end(pixels) - pixels[3] < get_expected_length(facts):  # type: ignore[arg-type,index]
         raise Unsupported("pixel data short")
     return "image"
 
@@ -441,7 +441,8 @@ def stream_file(data: bytes, rule_set: RuleSet, key: bytes, whitelist: bool) -> 
     kind, facts, charset = file_verdict(part, data, memo, rule_set.holds)
     if not all(facts.get(keyword) for keyword in REQUIRED_UIDS):
         raise Unsupported("missing UIDs")
-    output_name = output_name_from(*(facts[keyword] for keyword in REQUIRED_UIDS[:3]), key)
+    study, series, instance = (facts[keyword] for keyword in REQUIRED_UIDS[:3])
+    output_name = output_name_from(study, series, instance, key)
     walk = StreamWalk(
         part, data, rule_set, key, memo, charset,
         date_offset_days(facts.get("PatientID", ""), key), whitelist,
@@ -630,9 +631,9 @@ class StreamWalk:
                 entries_at.append(None)
                 continue
             output = replay.output
-            entry = (tag, raw if output is None else output, replay.rows, replay.value)
-            append(entry)
-            entries_at.append(entry)
+            top_entry = (tag, raw if output is None else output, replay.rows, replay.value)
+            append(top_entry)
+            entries_at.append(top_entry)
 
     def add_replay(self, replay: Replay) -> None:
         if replay.uid_pairs or replay.identifiers or replay.unlisted:
@@ -800,8 +801,8 @@ class StreamWalk:
             tag = format_tag(element.tag)
             keyword_path = keyword_prefix + (cached_keyword(element.tag) or tag)
             rows.append((tag_prefix + tag, keyword_path, effect.vr, effect.text))
-        value = encoded[effect.header_size :] if element.tag in META_SOURCE_TAGS else None
-        return Entry(element.tag, [encoded], len(encoded), rows, value)
+        meta_value = encoded[effect.header_size :] if element.tag in META_SOURCE_TAGS else None
+        return Entry(element.tag, [encoded], len(encoded), rows, meta_value)
 
     def hashed_uids(self, element: Element, rule: Rule | None, value: bytes) -> Effect | None:
         """`RuleWalk.apply` of hash_uid and pydicom's UI writer, for the plain case (ASCII

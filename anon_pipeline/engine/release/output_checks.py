@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import ahocorasick_rs
 from pydicom import dcmread
@@ -120,8 +120,8 @@ class Searcher:
 
     def __init__(self, patterns: tuple[tuple[bytes, str], ...] | tuple[tuple[str, str], ...]):
         self.keywords = [keyword for _, keyword in patterns]
-        needles = [pattern for pattern, _ in patterns]
-        self.automaton = None
+        needles: list[Any] = [pattern for pattern, _ in patterns]
+        self.automaton: Any = None
         if needles:
             kind = ahocorasick_rs.BytesAhoCorasick if isinstance(needles[0], bytes) else (
                 ahocorasick_rs.AhoCorasick)  # fmt: skip
@@ -159,6 +159,7 @@ def check_file(
     if content_hash(data) != released.output_hash:
         failures.append(Failure.ALTERED)  # after the run, or by a run stopped between swaps
     keyword = byte_searcher.first_keyword(data)
+    facts: FileFacts | None
     try:
         facts = read_headers(data)
     except Exception:  # Unsupported, or anything odd in the raw parse: pydicom decides
@@ -275,7 +276,7 @@ def read_with_pydicom(data: bytes, text_searcher: Searcher | None) -> FileFacts 
         pixel_hash = pixel_data_hash(dataset)
     except Exception:
         return None
-    uids = set()
+    uids: set[str] = set()
     for element in [*meta, *elements]:
         if element.VR == "UI" and element.value:
             values = element.value if element.VM > 1 else [element.value]

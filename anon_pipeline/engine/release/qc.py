@@ -48,7 +48,7 @@ class QcValue:
 
 
 def flags_for(vr: str, value: str | None, files: int, is_new: bool) -> list[str]:
-    flags = []
+    flags: list[str] = []
     if value is None:
         return flags
     if vr in FREE_TEXT_VRS:

@@ -128,7 +128,8 @@ def build_round(root: DataRoot, whitelist: RuleSet, batches: Iterable[str] | Non
     if missing:
         raise FileNotFoundError(f"no inventory yet: {', '.join(missing)}")
     rows = grouped_values(root, [str(p.inventory) for p in paths.values()])
-    new_values, produced = [], {}
+    new_values: list[NewValue] = []
+    produced: dict[tuple[str, str], dict[str, int]] = {}
     for tag_path, keyword_path, vr, value, files, in_batches in rows:
         if is_produced(keyword_path, vr, value, whitelist):
             entry = produced.setdefault((keyword_path, vr), {"distinct": 0, "files": 0})
@@ -330,7 +331,7 @@ def record_approved_values(root: DataRoot, review: Round, reviewer: str, batches
     if not rows:
         return
     now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    columns = {
+    columns: dict[str, list[Any]] = {
         "tag_path": [v.tag_path for v in rows],
         "vr": [v.vr for v in rows],
         "value": [v.value for v in rows],

@@ -12,6 +12,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow.parquet as pq
@@ -46,7 +47,7 @@ class Findings:
     def passed(self) -> bool:
         return not self.failed
 
-    def metadata(self) -> dict[str, object]:
+    def metadata(self) -> dict[str, Any]:
         return {
             "checked": self.checked,
             "failed": len(self.failed),

@@ -149,7 +149,8 @@ def layer_decisions(rule_set: RuleSet, decisions: list[Rule], source: str) -> Ru
     the rule file leaves open: changing a shipped rule is a change to the rule file."""
     by_keyword, by_tag = dict(rule_set.by_keyword), dict(rule_set.by_tag)
     for decision in decisions:
-        existing = rule_set.rule_for(rule_tag(decision.name)) if rule_tag(decision.name) else None
+        tag = rule_tag(decision.name)
+        existing = rule_set.rule_for(tag) if tag else None
         existing = existing or rule_set.by_keyword.get(decision.name)
         if existing is not None:
             raise RuleError(
@@ -198,7 +199,8 @@ class RuleFileParser:
     def mapping(self, node: yaml.Node | None, what: str) -> list[tuple[str, yaml.Node, yaml.Node]]:
         if not isinstance(node, yaml.MappingNode):
             raise self.fail(node, f"{what} must be a mapping")
-        entries, seen = [], {}
+        entries: list[tuple[str, yaml.Node, yaml.Node]] = []
+        seen: dict[str, int] = {}
         for key_node, value_node in node.value:
             key = str(key_node.value)
             if key in seen:
@@ -396,9 +398,10 @@ class RuleFileParser:
             if always_removed(int(mask.replace("x", "0"), 16)):
                 raise self.always_removed_error(name, node)
             return entry[0]
-        tag = tag_for_keyword(name)
-        if tag is None:
+        keyword_tag = tag_for_keyword(name)
+        if keyword_tag is None:
             raise self.fail(node, f"'{name}' is not a DICOM keyword in pydicom's data dictionary")
+        tag = keyword_tag
         if always_removed(tag):
             raise self.always_removed_error(name, node)
         if tag >> 16 == 0x0002:

@@ -48,7 +48,8 @@ def hash_uid(uid: str, key: bytes) -> str:
 def output_name_for(dataset: Any, key: bytes) -> str:
     """<study>/<series>/<instance>.dcm from keyed hashes of the input's UIDs: equal to
     the whitelisted UIDs, and never derived from input paths or values."""
-    return output_name_from(*(str(dataset[k].value) for k in REQUIRED_UIDS[:3]), key)
+    study, series, instance = (str(dataset[keyword].value) for keyword in REQUIRED_UIDS[:3])
+    return output_name_from(study, series, instance, key)
 
 
 def output_name_from(study: str, series: str, instance: str, key: bytes) -> str:
