@@ -72,6 +72,7 @@ OUTCOME_FIELDS = [
     ("output_pixel_hash", pa.string()),
     ("error", pa.string()),
     ("engine", pa.string()),
+    ("declined", pa.string()),
 ]
 OUTCOME_SCHEMA = pa.schema(OUTCOME_FIELDS)
 MANIFEST_SCHEMA = pa.schema(SCAN_FIELDS + OUTCOME_FIELDS[1:])

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from anon_pipeline.engine.dicom.dicomfile import (
     pixel_data_hash,
     quiet_pydicom,
 )
+from anon_pipeline.engine.dicom.rawparse import Unsupported
 from anon_pipeline.engine.disk.atomic import OutputFolderError, write_new_file
 from anon_pipeline.engine.disk.parallel import Progress, default_workers, map_chunks
 from anon_pipeline.engine.disk.tables import (
@@ -43,6 +44,7 @@ from anon_pipeline.engine.rules.transform import UnlistedAttribute, apply_rules
 from anon_pipeline.engine.rules.uids import REQUIRED_UIDS, output_name_for
 
 STREAMING, PYDICOM = "streaming", "pydicom"
+MAX_DECLINED = 80
 SKIPPED_DUPLICATE = "skipped: already released in "
 HELD_DUPLICATE = "held: same instance, other content than "
 ALREADY_PROCESSED = (
@@ -108,6 +110,7 @@ class FileOutcome:
     output_pixel_hash: str | None = None
     error: str | None = None
     engine: str | None = None  # 'streaming' or 'pydicom': which path processed the file
+    declined: str | None = None  # why the streaming path left it to pydicom (PHI-free)
 
 
 @dataclass(frozen=True)
@@ -145,6 +148,7 @@ class StageReport:
     series: int = 0
     seconds: float = 0.0
     origin: dict[str, Any] = field(default_factory=dict)  # where stage 1 ran (`package`)
+    declined: Counter[str] = field(default_factory=Counter)  # why streaming left files
 
     @property
     def files_per_second(self) -> float:
@@ -161,6 +165,7 @@ class StageReport:
             "series": self.series,
             "seconds": round(self.seconds, 3),
             "files_per_second": round(self.files_per_second, 1),
+            **{f"streaming declined: {why}": n for why, n in sorted(self.declined.items())},
             **self.origin,
         }
 
@@ -257,15 +262,27 @@ def transform_with_pydicom(job: StageJob, data: bytes) -> FileResult | str:
     return FileResult(parsed.kind, output_name, [encoded], log, values, pixel_data_hash(dataset))
 
 
-def transform_file(job: StageJob, data: bytes) -> tuple[FileResult | str, str]:
+def transform_file(
+    job: StageJob, data: bytes, trace: dict[str, str] | None = None
+) -> tuple[FileResult | str, str]:
     """The stage's result for one file and the path that made it: the streaming path
-    when it handles the file, else the straightforward one (which then decides)."""
+    when it handles the file, else the straightforward one (which then decides). Why
+    the streaming path declined goes into `trace` (`declined_reason`)."""
     if job.streaming:
         try:
             return stream_file(data, job.rule_set, job.key, job.is_whitelist), STREAMING
-        except Exception:  # anything unusual is the straightforward path's to judge
-            pass
+        except Exception as error:  # anything unusual is the straightforward path's to judge
+            if trace is not None:
+                trace["declined"] = declined_reason(error)
     return transform_with_pydicom(job, data), PYDICOM
+
+
+def declined_reason(error: Exception) -> str:
+    """Why the streaming path left a file to pydicom, PHI-free: its own reasons are fixed
+    texts; any other error is named by its type only (its message may quote a value)."""
+    if isinstance(error, Unsupported):
+        return str(error)[:MAX_DECLINED]
+    return f"error ({type(error).__name__})"
 
 
 def process_file(job: StageJob, scanned: ScannedFile, recorder: ChunkRecorder) -> FileOutcome:
@@ -276,29 +293,36 @@ def process_file(job: StageJob, scanned: ScannedFile, recorder: ChunkRecorder) -
         return FileOutcome(scanned.row, Outcome.HELD, f"held: unreadable ({type(error).__name__})")
     if scanned.content_hash and content_hash(data) != scanned.content_hash:
         return FileOutcome(scanned.row, Outcome.HELD, "held: changed since it was scanned")
-    engine = PYDICOM
+    engine, trace = PYDICOM, dict[str, str]()
     try:
-        result, engine = transform_file(job, data)
+        result, engine = transform_file(job, data, trace)
         del data
         if isinstance(result, str):
-            return FileOutcome(scanned.row, Outcome.HELD, result, engine=engine)
+            return FileOutcome(
+                scanned.row, Outcome.HELD, result, engine=engine, declined=trace.get("declined")
+            )
         claim = job.claimed.get(result.output_name)
         if claim is not None:
-            return claimed_outcome(scanned.row, claim, content_hash_of_parts(result.parts), engine)
+            return replace(
+                claimed_outcome(scanned.row, claim, content_hash_of_parts(result.parts), engine),
+                declined=trace.get("declined"),
+            )
         # never overwrites another file's output
         write_new_file(job.output_dir / result.output_name, result.parts)
     except OutputFolderError:
         raise  # the output folder is at fault, not this file: stop the run
     except DicomFileError as error:
         return FileOutcome(
-            scanned.row, Outcome.HELD, f"held: corrupt ({error.reason})", engine=engine
-        )
+            scanned.row, Outcome.HELD, f"held: corrupt ({error.reason})", engine=engine,
+            declined=trace.get("declined"),
+        )  # fmt: skip
     except FileExistsError:
         return FileOutcome(
             scanned.row,
             Outcome.HELD,
             "held: output name already taken by another file",
             engine=engine,
+            declined=trace.get("declined"),
         )
     except Exception as error:  # one bad file must never stop a batch
         return FileOutcome(
@@ -307,6 +331,7 @@ def process_file(job: StageJob, scanned: ScannedFile, recorder: ChunkRecorder) -
             f"held: error ({type(error).__name__})",
             error=str(error)[:500],
             engine=engine,
+            declined=trace.get("declined"),
         )
     log = result.log
     recorder.uid_pairs.update(log.uid_pairs)
@@ -322,6 +347,7 @@ def process_file(job: StageJob, scanned: ScannedFile, recorder: ChunkRecorder) -
         output_hash=content_hash_of_parts(result.parts),
         output_pixel_hash=result.pixel_hash,
         engine=engine,
+        declined=trace.get("declined"),
     )
 
 
@@ -393,6 +419,7 @@ def run_stage(
     report.reasons.update(o.disposition.split(" (")[0] for o in ordered)
     report.bytes_out = sum(o.output_size or 0 for o in ordered)
     report.files_streamed = sum(o.engine == STREAMING for o in ordered)
+    report.declined.update(o.declined for o in ordered if o.declined)
     report.studies = len({name.split("/")[0] for name in names})
     report.series = len({name.rsplit("/", 1)[0] for name in names})
     report.seconds = time.perf_counter() - started

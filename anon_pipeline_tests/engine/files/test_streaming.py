@@ -159,8 +159,14 @@ def test_a_stage_writes_the_same_folder_and_tables_either_way(corpora, tmp_path,
     (fast_report, fast), (_, reference) = results[STREAMING], results[PYDICOM]
     assert fast_report.files_streamed >= 8
     assert {o.engine for o in fast if o.outcome == "anonymized"} == {STREAMING, PYDICOM}
-    strip = [dataclasses.replace(outcome, engine=None) for outcome in fast]
-    assert strip == [dataclasses.replace(outcome, engine=None) for outcome in reference]
+    strip = [dataclasses.replace(outcome, engine=None, declined=None) for outcome in fast]
+    assert strip == [dataclasses.replace(o, engine=None, declined=None) for o in reference]
+    # Every file the streaming path left to pydicom says why, in words that quote nothing.
+    declined = {o.declined for o in fast if o.engine == PYDICOM}
+    assert None not in declined and {o.declined for o in fast if o.engine == STREAMING} == {None}
+    assert "transfer syntax handled by pydicom" in declined
+    assert sum(fast_report.declined.values()) == sum(o.engine == PYDICOM for o in fast)
+    assert any(key.startswith("streaming declined: ") for key in fast_report.metadata())
     assert tree_digest(tmp_path / STREAMING / "out") == tree_digest(tmp_path / PYDICOM / "out")
     for table in ("values", "unlisted", "uid_pairs", "identifiers"):
         sql = "SELECT * FROM read_parquet('{}/*.parquet') ORDER BY ALL"
