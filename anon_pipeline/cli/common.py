@@ -1,0 +1,156 @@
+"""What every command shares: one-line errors, progress bars, loading the rules and the
+key, and the common options.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+from anon_pipeline.engine.batch.pipeline import (
+    BatchReport,
+)
+from anon_pipeline.engine.disk.keys import KEY_ENV_VAR, KeyFileError, load_key
+from anon_pipeline.engine.disk.layout import DataRoot
+from anon_pipeline.engine.disk.parallel import default_workers
+from anon_pipeline.engine.disk.scratch import Scratch
+from anon_pipeline.engine.files import stage
+from anon_pipeline.engine.files.stage import StageReport
+from anon_pipeline.engine.rules.rule_set import (
+    SHIPPED_RULES_DIR,
+    RuleError,
+    RuleSet,
+    load_rule_set,
+)
+
+
+class CliError(Exception):
+    """A user-facing error: printed as one line, exit code 2."""
+
+
+class ProgressBars:
+    """One tqdm bar per phase, on stderr."""
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self.bars: dict[str, tqdm] = {}
+
+    def __call__(self, phase: str, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        bar = self.bars.get(phase)
+        if bar is None:
+            bar = self.bars[phase] = tqdm(total=total, desc=f"{phase:>9}", unit="file", leave=True)
+        bar.update(done - bar.n)
+        if done >= total:
+            bar.close()
+
+
+def load_rules(rules_dir: Path | None, name: str, reviewed: Path | None = None) -> RuleSet:
+    path = (rules_dir or SHIPPED_RULES_DIR) / f"{name}.yaml"
+    try:
+        return load_rule_set(path, reviewed=reviewed if name == "whitelist" else None)
+    except RuleError as error:
+        raise CliError(str(error)) from None
+
+
+def require_key(key_file: Path | None) -> bytes:
+    try:
+        return load_key(key_file)
+    except KeyFileError as error:
+        raise CliError(str(error)) from None
+
+
+def require_folder(path: Path, what: str) -> Path:
+    if not path.is_dir():
+        raise CliError(f"{path}: {what} is not a folder")
+    return path
+
+
+def print_stage(report: StageReport, output: Path) -> None:
+    outcomes = ", ".join(f"{count} {name}" for name, count in sorted(report.outcomes.items()))
+    print(
+        f"{report.stage}: {report.files_in} files ({outcomes}) in {report.seconds:.1f}s -> {output}"
+    )
+
+
+def print_batch(name: str, report: BatchReport) -> None:
+    outcomes = ", ".join(f"{count} {outcome}" for outcome, count in report.outcomes.items())
+    print(
+        f"{name}: {report.files_in} files -> {outcomes}; {report.studies} studies, "
+        f"{report.series} series; {report.review_attributes} attributes queued for review; "
+        f"{report.seconds:.1f}s"
+    )
+    for reason, count in report.reasons.items():
+        if reason != "anonymized":
+            print(f"    {count:5d}  {reason}")
+    nothing_new = stage.nothing_new(report.outcomes, report.reasons)
+    if nothing_new:
+        print(f"    {nothing_new}")
+
+
+def root_from(args: argparse.Namespace) -> DataRoot:
+    return DataRoot(Path(args.root or os.environ.get("ANON_PIPELINE_ROOT") or "data"))
+
+
+SIZE_UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+
+
+def byte_size(text: str) -> int:
+    """'500G', '1.5T', '1048576' -> bytes (binary units)."""
+    number, unit = text.strip().upper().rstrip("B"), ""
+    if number and number[-1] in SIZE_UNITS:
+        number, unit = number[:-1], number[-1]
+    try:
+        return int(float(number) * SIZE_UNITS[unit])
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (e.g. 500G)") from None
+
+
+def scratch_from(args: argparse.Namespace) -> Scratch | None:
+    if getattr(args, "scratch", None) is None:
+        if getattr(args, "scratch_bytes", 0):
+            raise CliError("--scratch-bytes needs --scratch (the folder to stage batches in)")
+        return None
+    if not args.scratch_bytes:
+        raise CliError("--scratch needs --scratch-bytes (the most the staged batches may use)")
+    return Scratch(args.scratch, args.scratch_bytes)
+
+
+def note(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def add_scratch(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--scratch", type=Path, default=None, metavar="DIR",
+        help="fast local folder: the batch is copied there, read from there, removed after",
+    )  # fmt: skip
+    parser.add_argument(
+        "--scratch-bytes", type=byte_size, default=0, metavar="SIZE",
+        help="byte budget of --scratch shared by all runs (e.g. 200G); larger batches stay put",
+    )  # fmt: skip
+
+
+def add_common(parser: argparse.ArgumentParser, needs_key: bool = True) -> None:
+    if needs_key:
+        parser.add_argument(
+            "--key-file", type=Path, default=None, help=f"secret key file (default: ${KEY_ENV_VAR})"
+        )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=default_workers(),
+        help="worker processes (default: all cores)",
+    )
+    parser.add_argument(
+        "--rules-dir", type=Path, default=None, help="folder with blacklist.yaml and whitelist.yaml"
+    )
+    parser.add_argument(
+        "--reviewed-rules", type=Path, default=None, help="reviewers' decisions over the whitelist"
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
