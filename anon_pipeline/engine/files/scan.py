@@ -11,6 +11,7 @@ import os
 from collections import defaultdict
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from operator import itemgetter
 from pathlib import Path
 
 from anon_pipeline.engine.dicom.dicomfile import (
@@ -19,11 +20,11 @@ from anon_pipeline.engine.dicom.dicomfile import (
     looks_like_dicom,
     parse_dicom,
     pixel_data_hash,
-    quiet_pydicom,
 )
 from anon_pipeline.engine.dicom.pixel_meaning import fingerprint_of
 from anon_pipeline.engine.disk.layout import DEFAULT_MARKER
 from anon_pipeline.engine.disk.parallel import Progress, default_workers, map_chunks
+from anon_pipeline.engine.files.runner import each_file
 from anon_pipeline.engine.files.streaming import classify_bytes
 
 
@@ -98,14 +99,20 @@ def list_batch(batch_dir: Path) -> list[Listed]:
     return sorted(entries, key=lambda entry: entry.relative_path)
 
 
+def unreadable_row(entry: tuple[int, str], error: OSError) -> ScannedFile:
+    reason = os.strerror(error.errno) if error.errno else type(error).__name__
+    return ScannedFile(entry[0], entry[1], 0, Kind.UNREADABLE, detail=reason)
+
+
 def classify_file(batch_dir: Path, row: int, relative_path: str) -> ScannedFile:
-    """Read one file once: size, hash, kind, and the UIDs the stages need."""
-    path = Path(batch_dir) / relative_path
-    try:
-        data = path.read_bytes()
-    except OSError as error:
-        reason = os.strerror(error.errno) if error.errno else type(error).__name__
-        return ScannedFile(row, relative_path, 0, Kind.UNREADABLE, detail=reason)
+    """One file's manifest row, read as the scan reads every file (`each_file`)."""
+    entry = [(row, relative_path)]
+    return each_file(Path(batch_dir), entry, itemgetter(1), classify_bytes_of, unreadable_row)[0]
+
+
+def classify_bytes_of(entry: tuple[int, str], data: bytes) -> ScannedFile:
+    """One file's row from its bytes: size, hash, kind, and the UIDs the stages need."""
+    row, relative_path = entry
     base = ScannedFile(row, relative_path, len(data), Kind.EMPTY, content_hash(data))
     if not data:
         return base
@@ -135,8 +142,7 @@ def classify_file(batch_dir: Path, row: int, relative_path: str) -> ScannedFile:
 def classify_chunk(
     batch_dir: Path, _chunk_index: int, chunk: list[tuple[int, str]]
 ) -> list[ScannedFile]:
-    with quiet_pydicom():
-        return [classify_file(batch_dir, row, relative_path) for row, relative_path in chunk]
+    return each_file(Path(batch_dir), chunk, itemgetter(1), classify_bytes_of, unreadable_row)
 
 
 def scan_batch(

@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,6 @@ from anon_pipeline.engine.dicom.dicomfile import (
     encode_dicom,
     parse_dicom,
     pixel_data_hash,
-    quiet_pydicom,
 )
 from anon_pipeline.engine.dicom.rawparse import Unsupported
 from anon_pipeline.engine.disk.atomic import OutputFolderError, write_new_file
@@ -35,6 +35,7 @@ from anon_pipeline.engine.disk.tables import (
     SideTables,
 )
 from anon_pipeline.engine.files.inventory import attribute_values
+from anon_pipeline.engine.files.runner import each_file
 from anon_pipeline.engine.files.scan import Kind, ScannedFile
 from anon_pipeline.engine.files.streaming import FileResult, stream_file
 from anon_pipeline.engine.rules.deidentification import mark_deidentified, processed_before
@@ -285,12 +286,14 @@ def declined_reason(error: Exception) -> str:
     return f"error ({type(error).__name__})"
 
 
-def process_file(job: StageJob, scanned: ScannedFile, recorder: ChunkRecorder) -> FileOutcome:
-    """Apply the stage to one file; every failure becomes a held outcome, never a crash."""
-    try:
-        data = (job.input_dir / scanned.relative_path).read_bytes()
-    except OSError as error:
-        return FileOutcome(scanned.row, Outcome.HELD, f"held: unreadable ({type(error).__name__})")
+def unreadable_outcome(scanned: ScannedFile, error: OSError) -> FileOutcome:
+    return FileOutcome(scanned.row, Outcome.HELD, f"held: unreadable ({type(error).__name__})")
+
+
+def process_file(
+    job: StageJob, scanned: ScannedFile, data: bytes, recorder: ChunkRecorder
+) -> FileOutcome:
+    """Apply the stage to one file's bytes; every failure becomes a held outcome."""
     if scanned.content_hash and content_hash(data) != scanned.content_hash:
         return FileOutcome(scanned.row, Outcome.HELD, "held: changed since it was scanned")
     engine, trace = PYDICOM, dict[str, str]()
@@ -363,8 +366,10 @@ def claimed_outcome(row: int, claim: Claim, output_hash: str, engine: str) -> Fi
 
 def process_chunk(job: StageJob, _index: int, chunk: list[ScannedFile]) -> list[ChunkResult]:
     recorder = ChunkRecorder()
-    with quiet_pydicom():
-        outcomes = [process_file(job, scanned, recorder) for scanned in chunk]
+    outcomes = each_file(
+        job.input_dir, chunk, attrgetter("relative_path"),
+        lambda scanned, data: process_file(job, scanned, data, recorder), unreadable_outcome,
+    )  # fmt: skip
     return [ChunkResult(outcomes, recorder.tables())]
 
 

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
+from operator import attrgetter
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -30,7 +31,6 @@ from anon_pipeline.engine.dicom.dicomfile import (
     PIXEL_KEYWORDS,
     content_hash,
     pixel_data_hash,
-    quiet_pydicom,
 )
 from anon_pipeline.engine.dicom.pixel_meaning import (
     Entry,
@@ -50,6 +50,7 @@ from anon_pipeline.engine.dicom.rawparse import (
     value_end,
     walk_elements,
 )
+from anon_pipeline.engine.files.runner import each_file
 from anon_pipeline.engine.rules.transform import TEXT_VRS
 
 # The character sets this data arrives in (ISO_IR 100, ISO_IR 101 for Polish, ISO_IR 192),
@@ -141,20 +142,20 @@ def searchers(identifiers: Identifiers) -> tuple[Searcher, Searcher]:
 
 def check_chunk(sources: Sources, _index: int, files: list[ReleasedFile]) -> list[FileFindings]:
     byte_searcher, text_searcher = searchers(sources.identifiers)
-    with quiet_pydicom():
-        return [check_file(sources, released, byte_searcher, text_searcher)
-                for released in files]  # fmt: skip
+    return each_file(
+        sources.files_dir, files, attrgetter("output_name"),
+        lambda released, data: check_file(sources, released, data, byte_searcher, text_searcher),
+        lambda released, _error: FileFindings(released.output_name, [Failure.PARSE], None,
+                                              frozenset()),
+    )  # fmt: skip
 
 
 def check_file(
-    sources: Sources, released: ReleasedFile, byte_searcher: Searcher, text_searcher: Searcher
-) -> FileFindings:
+    sources: Sources, released: ReleasedFile, data: bytes, byte_searcher: Searcher,
+    text_searcher: Searcher,
+) -> FileFindings:  # fmt: skip
     """Every per-file check on one released file, from one read of its bytes."""
     name = released.output_name
-    try:
-        data = (sources.files_dir / name).read_bytes()
-    except OSError:
-        return FileFindings(name, [Failure.PARSE], None, frozenset())
     failures = []
     if content_hash(data) != released.output_hash:
         failures.append(Failure.ALTERED)  # after the run, or by a run stopped between swaps

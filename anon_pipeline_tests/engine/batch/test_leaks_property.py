@@ -115,7 +115,7 @@ def check_mutated_file(tmp_path: Path, seed: int, flips: int, cut: bool, whiteli
     output_dir = tmp_path / "out"
     job = StageJob(Stage.WHITELIST, whitelist, TEST_KEY, batch, output_dir, tmp_path / "work")
     with quiet_pydicom():
-        outcome = process_file(job, scanned, ChunkRecorder())
+        outcome = process_file(job, scanned, path.read_bytes(), ChunkRecorder())
     assert outcome.outcome in (Outcome.ANONYMIZED, Outcome.HELD)
     for written in output_dir.rglob("*.dcm"):
         content = written.read_bytes()
