@@ -27,6 +27,7 @@ from bisect import bisect_left
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import Enum
 from functools import lru_cache
 from itertools import chain
 from operator import itemgetter
@@ -113,8 +114,23 @@ IDENTITY_FACTS = tuple(sorted(IDENTITY_TAGS | {SOP_CLASS_TAG}))
 SEQUENCE_VR = b"SQ"
 ITEM_DELIMITER = struct.pack("<HHI", 0xFFFE, 0xE00D, 0)
 SEQUENCE_DELIMITER = struct.pack("<HHI", 0xFFFE, 0xE0DD, 0)
+
+
+class Plan(Enum):
+    """What the walk does with the elements of one tag and VR (`StreamWalk.plan`)."""
+
+    PRIVATE = "private"  # removed, counted
+    SKIP = "skip"  # a group length: dropped
+    SEQUENCE = "sequence"  # kept and walked item by item, or removed
+    KEEP = "keep"  # copied as it is
+    CHANGE = "change"  # handed to the rule walk and pydicom
+    CHARSET = "charset"  # the character set: kept, top level only
+
+
+# Module names for the members: the walk's loop compares with `is` for every element,
+# and a global costs one lookup where `Plan.KEEP` costs two.
 PRIVATE, SKIP, SEQUENCE, KEEP, CHANGE, CHARSET = (
-    "private", "skip", "sequence", "keep", "change", "charset",
+    Plan.PRIVATE, Plan.SKIP, Plan.SEQUENCE, Plan.KEEP, Plan.CHANGE, Plan.CHARSET,
 )  # fmt: skip
 MEMO_LIMIT = 5_000  # entries per worker: a series repeats its values; cleared when full
 REPLAY_BYTES_LIMIT = 32 * 1024 * 1024  # bytes of replayed elements a worker keeps
@@ -225,7 +241,7 @@ class Memo:
         self.texts: dict[tuple[Any, ...], tuple[str, str | None]] = {}
         self.facts: dict[tuple[Any, ...], Any] = {}
         self.deidentification: dict[tuple[bool, bool], list[TopEntry]] = {}
-        self.plans: dict[tuple[int, str], str] = {}
+        self.plans: dict[tuple[int, str], Plan] = {}
         # by file context (character set, date shift, encoding, stage), then element bytes
         self.replays: dict[tuple[Any, ...], dict[Any, Replay]] = {}
         self.replay_entries = self.replay_bytes = 0
@@ -672,7 +688,7 @@ class StreamWalk:
             rules[tag] = self.rule_set.rule_for(tag)
         return rules[tag]
 
-    def plan(self, tag: int, vr: str) -> str:
+    def plan(self, tag: int, vr: str) -> Plan:
         """What the walk does with elements of this tag and VR (the rule walk's order of
         tests), decided once per worker."""
         plan = self.memo.plans.get((tag, vr))
