@@ -12,6 +12,11 @@ LAYERS = ["dicom", "rules", "disk", "files", "batch", "release"]  # lowest first
 MODULES = sorted(p for p in ENGINE.rglob("*.py") if p.name != "__init__.py")
 
 
+def layer_of(path: Path) -> str:
+    """The layer a module belongs to: the folder right under engine/."""
+    return path.relative_to(ENGINE).parts[0]
+
+
 def imported_modules(path: Path) -> set[str]:
     tree = ast.parse(path.read_text())
     found = set()
@@ -25,12 +30,12 @@ def imported_modules(path: Path) -> set[str]:
 
 
 def test_every_engine_module_sits_in_a_layer():
-    assert {p.parent.name for p in MODULES} == set(LAYERS)
+    assert {layer_of(p) for p in MODULES} == set(LAYERS)
 
 
-@pytest.mark.parametrize("path", MODULES, ids=lambda p: f"{p.parent.name}/{p.name}")
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(ENGINE)))
 def test_a_layer_imports_only_the_layers_below_it(path):
-    own = LAYERS.index(path.parent.name)
+    own = LAYERS.index(layer_of(path))
     for module in imported_modules(path):
         if module.startswith("dagster"):
             pytest.fail(f"{path.name} imports {module}: the engine never imports Dagster")
@@ -49,8 +54,8 @@ def test_the_readme_layout_names_every_engine_module():
     for (start, layer), (end, _) in zip(starts, [*starts[1:], (len(layout), "")], strict=True):
         sections[layer] = layout[start:end] if start >= 0 else ""
     missing = [
-        f"{path.parent.name}/{path.name}"
+        str(path.relative_to(ENGINE))
         for path in MODULES
-        if f"{path.stem}.py" not in sections[path.parent.name]
+        if f"{path.stem}.py" not in sections[layer_of(path)]
     ]
     assert not missing, f"README's Layout does not name: {missing}"

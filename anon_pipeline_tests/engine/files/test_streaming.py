@@ -31,6 +31,8 @@ from anon_pipeline.engine.files.stage import (
     transform_with_pydicom,
 )
 from anon_pipeline.engine.files.streaming import classify_bytes, plain_uid, stream_file
+from anon_pipeline.engine.files.streaming import facts as streaming_facts
+from anon_pipeline.engine.files.streaming import memo as streaming_memo
 from anon_pipeline.synthetic.cds import (
     fake_patient,
     make_realistic_ct_slice,
@@ -267,10 +269,10 @@ def test_the_memo_stays_bounded_and_clearing_it_changes_nothing(
     other_key = bytes(reversed(TEST_KEY))  # a memo of its own, left warm
     with quiet_pydicom():
         warm = [stream_file(data, whitelist, other_key, True) for data in files]
-        monkeypatch.setattr(streaming_module, limit, 0)
+        monkeypatch.setattr(streaming_memo, limit, 0)
         for data, expected in zip(files, warm, strict=True):
             cold = stream_file(data, whitelist, other_key, True)
-            memo = streaming_module.memo_for(whitelist, other_key)
+            memo = streaming_memo.memo_for(whitelist, other_key)
             assert memo.replay_entries <= len(parse_part10(data).spans)  # this file's only
             assert (cold.encoded, cold.values, cold.log) == (
                 expected.encoded,
@@ -351,7 +353,7 @@ def test_runs_of_equal_elements_never_hide_a_difference(
         return part
 
     monkeypatch.setattr(streaming_module, "parse_part10", counting_parse)
-    streaming_module._MEMOS.clear()
+    streaming_memo._MEMOS.clear()
     streamed = compare_paths(paths, blacklist, whitelist=False)
     assert streamed == {ExplicitVRLittleEndian, ImplicitVRLittleEndian}
     assert max(covered) > 0.8  # most of a slice came by runs
@@ -386,7 +388,7 @@ def test_a_plain_value_reads_as_pydicom_reads_it(vr, value):
 
     from anon_pipeline.engine.files.inventory import value_text
 
-    text = streaming_module.plain_value_text(vr, value)
+    text = streaming_facts.plain_value_text(vr, value)
     if text is not None:
         raw = RawDataElement(BaseTag(0x00200032), vr, len(value), value, 0, False, True)
         with quiet_pydicom():
@@ -405,9 +407,9 @@ def test_plain_values_go_to_pydicom_when_it_is_set_to_convert_them(monkeypatch):
     converts every value itself."""
     from pydicom import config
 
-    assert streaming_module.plain_value_text("DS", b"1.25") == "1.25"
+    assert streaming_facts.plain_value_text("DS", b"1.25") == "1.25"
     monkeypatch.setattr(config, "use_DS_decimal", True)
-    assert streaming_module.plain_value_text("DS", b"1.25") is None
+    assert streaming_facts.plain_value_text("DS", b"1.25") is None
     monkeypatch.setattr(config, "use_DS_decimal", False)
     monkeypatch.setattr(config, "datetime_conversion", True)
-    assert streaming_module.plain_value_text("TM", b"101600") is None
+    assert streaming_facts.plain_value_text("TM", b"101600") is None
