@@ -39,7 +39,7 @@ from anon_pipeline.engine.dicom.dicomfile import quiet_pydicom
 from anon_pipeline.engine.disk.keys import KEY_BYTES
 from anon_pipeline.engine.disk.parallel import map_chunks, shared_pool
 from anon_pipeline.engine.files.scan import scan_batch
-from anon_pipeline.engine.files.stage import Stage, run_stage
+from anon_pipeline.engine.files.stage import Stage, StageJob, run_stage
 from anon_pipeline.engine.rules.rule_set import load_shipped_rule_set
 from anon_pipeline.synthetic.cds import fake_patient, make_realistic_ct_slice
 
@@ -182,8 +182,11 @@ def paired(name: str, work: Path, source: Path) -> dict:
                 started = time.perf_counter()
                 if side == "stage":
                     parts = out / "stage" / f"parts-{index}"
-                    run_stage(stage, stage_input, rows, out / "stage" / "dicom", parts, rules,
-                              KEY, workers=1)  # fmt: skip
+                    run_stage(
+                        StageJob(stage, rules, KEY, stage_input, out / "stage" / "dicom", parts),
+                        rows,
+                        1,
+                    )
                 else:
                     paths = [stage_input / row.relative_path for row in rows]
                     pydicom_round_trip(stage_input, out / "pydicom", paths)
@@ -208,8 +211,11 @@ def warm_pool(work: Path, source: Path) -> dict:
                 shutil.rmtree(out, ignore_errors=True)
                 key = bytes((byte + run) % 256 for byte in KEY)  # memos as cold as in a batch
                 started = time.perf_counter()
-                run_stage(stage, stage_input, scanned, out / "dicom", out / "parts", rules, key,
-                          workers=workers)  # fmt: skip
+                run_stage(
+                    StageJob(stage, rules, key, stage_input, out / "dicom", out / "parts"),
+                    scanned,
+                    workers,
+                )
                 seconds[f"{stage.value}-{workers}"] = time.perf_counter() - started
             shutil.rmtree(out, ignore_errors=True)
     return {"seconds": sum(seconds.values()), **seconds}
@@ -329,8 +335,9 @@ def measure(name: str, work: Path, source: Path) -> dict:
             stage_input = source if name == "stage1" else stage1_out
             stage = Stage.BLACKLIST if name == "stage1" else Stage.WHITELIST
             rules = blacklist if name == "stage1" else whitelist
-            run_stage(stage, stage_input, scanned, out / "dicom", out / "parts", rules, KEY,
-                      workers=1)  # fmt: skip
+            run_stage(
+                StageJob(stage, rules, KEY, stage_input, out / "dicom", out / "parts"), scanned, 1
+            )
         elif "pipeline" in name:
             workers = int(name[-1])
             paths = BatchPaths(source, out / "secure", out / "release")

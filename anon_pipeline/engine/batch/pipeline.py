@@ -61,7 +61,14 @@ from anon_pipeline.engine.disk.tables import (
     write_uid_map,
 )
 from anon_pipeline.engine.files.scan import Kind, ScannedFile, scan_batch
-from anon_pipeline.engine.files.stage import FileOutcome, Outcome, Stage, StageReport, run_stage
+from anon_pipeline.engine.files.stage import (
+    FileOutcome,
+    Outcome,
+    Stage,
+    StageJob,
+    StageReport,
+    run_stage,
+)
 from anon_pipeline.engine.rules.rule_set import RuleSet
 
 PhaseProgress = Callable[[str, int, int], None]  # (phase, files done, files total)
@@ -195,9 +202,13 @@ def blacklist_step(
             report.origin = package.metadata()
             return report
         report, outcomes = run_stage(
-            Stage.BLACKLIST, batch_dir, scanned, staging / FILES_FOLDER,
-            staging / "parts", rule_set, key, workers, progress,
-        )  # fmt: skip
+            StageJob(
+                Stage.BLACKLIST, rule_set, key, batch_dir, staging / FILES_FOLDER, staging / "parts"
+            ),
+            scanned,
+            workers,
+            progress,
+        )
         write_columns(
             staging / "outcomes.parquet", columns_of(outcomes, OUTCOME_SCHEMA), OUTCOME_SCHEMA
         )
@@ -229,9 +240,19 @@ def whitelist_step(
         staged_directory(paths.release_dir) as release,
     ):
         report, stage2 = run_stage(
-            Stage.WHITELIST, paths.stage1_files, inputs, release / FILES_FOLDER,
-            secure / "parts", rule_set, key, workers, progress, claimed=claimed,
-        )  # fmt: skip
+            StageJob(
+                Stage.WHITELIST,
+                rule_set,
+                key,
+                paths.stage1_files,
+                release / FILES_FOLDER,
+                secure / "parts",
+                claimed=claimed,
+            ),
+            inputs,
+            workers,
+            progress,
+        )
         write_columns(
             secure / "outcomes.parquet", columns_of(stage2, OUTCOME_SCHEMA), OUTCOME_SCHEMA
         )
@@ -344,9 +365,13 @@ def blacklist_folder(
     ):
         scanned = scan_batch(source, workers, phase(progress, "scan"))
         report, outcomes = run_stage(
-            Stage.BLACKLIST, source, scanned, output / FILES_FOLDER, records / ".parts",
-            rule_set, key, workers, phase(progress, "blacklist"),
-        )  # fmt: skip
+            StageJob(
+                Stage.BLACKLIST, rule_set, key, source, output / FILES_FOLDER, records / ".parts"
+            ),
+            scanned,
+            workers,
+            phase(progress, "blacklist"),
+        )
         write_manifest(records / "manifest.parquet", scanned, outcomes)
         write_distinct(records / ".parts", IDENTIFIERS, records / "identifiers.parquet")
         shutil.rmtree(records / ".parts")
@@ -379,9 +404,13 @@ def whitelist_folder(
     ):
         scanned = scan_batch(input_dir, workers, phase(progress, "scan"))
         report, outcomes = run_stage(
-            Stage.WHITELIST, input_dir, scanned, output / FILES_FOLDER, secure / ".parts",
-            rule_set, key, workers, phase(progress, "whitelist"),
-        )  # fmt: skip
+            StageJob(
+                Stage.WHITELIST, rule_set, key, input_dir, output / FILES_FOLDER, secure / ".parts"
+            ),
+            scanned,
+            workers,
+            phase(progress, "whitelist"),
+        )
         write_manifest(secure / "manifest.parquet", scanned, outcomes)
         write_uid_map(secure / ".parts", secure / "uid_map.parquet")
         write_review_queue(secure / ".parts", secure / "review_queue.parquet")

@@ -374,29 +374,18 @@ def process_chunk(job: StageJob, _index: int, chunk: list[ScannedFile]) -> list[
 
 
 def run_stage(
-    stage: Stage,
-    input_dir: Path,
+    job: StageJob,
     scanned: list[ScannedFile],
-    output_dir: Path,
-    work_dir: Path,
-    rule_set: RuleSet,
-    key: bytes,
     workers: int | None = None,
     progress: Progress | None = None,
-    streaming: bool = True,
-    claimed: Mapping[str, Claim] | None = None,
 ) -> tuple[StageReport, list[FileOutcome]]:
     """Process every processable row; return the report and one outcome per row, in row order.
 
-    Writes files into `output_dir` and the side tables into `work_dir`.
+    Writes files into `job.output_dir` and the side tables into `job.work_dir`.
     """
     started = time.perf_counter()
-    output_dir.mkdir(parents=True, exist_ok=True)
-    work_dir.mkdir(parents=True, exist_ok=True)
-    job = StageJob(
-        stage, rule_set, key, Path(input_dir), Path(output_dir), Path(work_dir), streaming,
-        claimed or {},
-    )  # fmt: skip
+    job.output_dir.mkdir(parents=True, exist_ok=True)
+    job.work_dir.mkdir(parents=True, exist_ok=True)
     outcomes: dict[int, FileOutcome] = {}
     to_process = []
     for row in scanned:
@@ -418,7 +407,7 @@ def run_stage(
     side_tables.close()
     ordered = [outcomes[row.row] for row in scanned]
 
-    report = StageReport(stage, rule_set.version, files_in=len(scanned))
+    report = StageReport(job.stage, job.rule_set.version, files_in=len(scanned))
     names = [o.output_name for o in ordered if o.output_name]
     report.outcomes.update(o.outcome.value for o in ordered)
     report.reasons.update(o.disposition.split(" (")[0] for o in ordered)

@@ -7,7 +7,7 @@ from pydicom.charset import convert_encodings, decode_bytes
 
 from anon_pipeline.engine.disk.tables import read_rows, write_inventory
 from anon_pipeline.engine.files.scan import scan_batch
-from anon_pipeline.engine.files.stage import Stage, run_stage
+from anon_pipeline.engine.files.stage import Stage, StageJob, run_stage
 from anon_pipeline.engine.rules.rule_set import load_rule_set
 from anon_pipeline.synthetic.cds import fake_patient, make_ct_slice
 from anon_pipeline_tests.conftest import TEST_KEY
@@ -55,9 +55,18 @@ def test_inventory_values_are_the_released_text(tmp_path, charset, streaming):
     (tmp_path / "rules.yaml").write_text(RULES)
     rule_set = load_rule_set(tmp_path / "rules.yaml")
     _, outcomes = run_stage(
-        Stage.WHITELIST, source, scan_batch(source, workers=1), tmp_path / "out",
-        tmp_path / "work", rule_set, TEST_KEY, workers=1, streaming=streaming,
-    )  # fmt: skip
+        StageJob(
+            Stage.WHITELIST,
+            rule_set,
+            TEST_KEY,
+            source,
+            tmp_path / "out",
+            tmp_path / "work",
+            streaming=streaming,
+        ),
+        scan_batch(source, workers=1),
+        1,
+    )
     assert outcomes[0].disposition == "anonymized"
     assert outcomes[0].engine == ("streaming" if streaming else "pydicom")
     write_inventory(tmp_path / "work", tmp_path / "inventory.parquet")

@@ -64,8 +64,19 @@ def corpora(tmp_path_factory, blacklist):
     no_holds = dataclasses.replace(blacklist, holds=frozenset())
     for name in ("hostile", "cd", "realistic", "pydicom"):
         scanned = scan_batch(root / name, workers=1)
-        run_stage(Stage.BLACKLIST, root / name, scanned, root / f"{name}-1", root / f"{name}-p",
-                  no_holds, TEST_KEY, workers=1, streaming=False)  # fmt: skip
+        run_stage(
+            StageJob(
+                Stage.BLACKLIST,
+                no_holds,
+                TEST_KEY,
+                root / name,
+                root / f"{name}-1",
+                root / f"{name}-p",
+                streaming=False,
+            ),
+            scanned,
+            1,
+        )
     return root
 
 
@@ -149,9 +160,19 @@ def run_both(root: Path, input_dir: Path, rule_set, stage: Stage):
     results = {}
     for streaming in (True, False):
         name = STREAMING if streaming else PYDICOM
-        report, outcomes = run_stage(stage, input_dir, scanned, root / name / "out",
-                                     root / name / "parts", rule_set, TEST_KEY, workers=2,
-                                     streaming=streaming)  # fmt: skip
+        report, outcomes = run_stage(
+            StageJob(
+                stage,
+                rule_set,
+                TEST_KEY,
+                input_dir,
+                root / name / "out",
+                root / name / "parts",
+                streaming=streaming,
+            ),
+            scanned,
+            2,
+        )
         results[name] = (report, outcomes)
     return results
 
@@ -197,9 +218,18 @@ def test_the_memo_never_mixes_keys_or_patients(corpora, blacklist):
 def test_every_realistic_slice_streams_through_a_whole_run(corpora, tmp_path, blacklist):
     scanned = scan_batch(corpora / "realistic", workers=1)
     assert {row.kind for row in scanned} == {Kind.IMAGE}
-    report, outcomes = run_stage(Stage.BLACKLIST, corpora / "realistic", scanned,
-                                 tmp_path / "out", tmp_path / "parts", blacklist, TEST_KEY,
-                                 workers=1)  # fmt: skip
+    report, outcomes = run_stage(
+        StageJob(
+            Stage.BLACKLIST,
+            blacklist,
+            TEST_KEY,
+            corpora / "realistic",
+            tmp_path / "out",
+            tmp_path / "parts",
+        ),
+        scanned,
+        1,
+    )
     assert report.files_streamed == len(scanned) == 3
     assert [o.engine for o in outcomes] == [STREAMING] * 3
 
