@@ -248,14 +248,13 @@ def check_listing(
     if missing:
         raise refuse(f"{len(missing)} file(s) of its manifest are missing, e.g. "
                      f"{', '.join(missing[:MAX_NAMED])}")  # fmt: skip
-    if extra:
-        raise refuse(f"{len(extra)} file(s) not in its manifest, e.g. "
-                     f"{', '.join(extra[:MAX_NAMED])}")  # fmt: skip
+    if extra:  # not named: a file that is not a stage-1 output may carry any name
+        raise refuse(f"{len(extra)} file(s) in dicom/ not in its manifest")
     allowed = {FILES_FOLDER, DESCRIPTOR, PACKAGE_MANIFEST, COMPLETE_MARKER, marker}
     others = sorted(set(os.listdir(batch_dir)) - allowed)
-    if others:
-        raise refuse(f"{len(others)} other entr(ies) beside the package's own (e.g. "
-                     f"{', '.join(others[:MAX_NAMED])}): a package holds nothing else")  # fmt: skip
+    if others:  # not named either (a folder named after a patient, say)
+        raise refuse(f"{len(others)} other entr(ies) beside the package's own files: a "
+                     "package holds nothing else")  # fmt: skip
 
 
 def differing_files(batch_dir: Path, _index: int, files: list[tuple[str, str | None]]) -> list[str]:

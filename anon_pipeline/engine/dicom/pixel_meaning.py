@@ -41,9 +41,12 @@ MEANING_KEYWORDS = (
     "BluePaletteColorLookupTableDescriptor", "RedPaletteColorLookupTableData",
     "GreenPaletteColorLookupTableData", "BluePaletteColorLookupTableData",
 )  # fmt: skip
-MEANING_TAGS: dict[int, str] = {
-    int(tag_for_keyword(keyword) or 0): keyword for keyword in MEANING_KEYWORDS
-}
+MEANING_TAGS: dict[int, str] = {}
+for _keyword in MEANING_KEYWORDS:
+    _tag = tag_for_keyword(_keyword)
+    if _tag is None:  # a typo here would silently leave an attribute unchecked
+        raise ValueError(f"{_keyword} is not in pydicom's data dictionary")
+    MEANING_TAGS[_tag] = _keyword
 # Sequences whose items hold meaning attributes, at any depth below them.
 DESCENDED_TAGS = frozenset(
     tag_for_keyword(keyword)

@@ -61,7 +61,7 @@ def release_state(paths: BatchPaths) -> str:
     return hashlib.sha256("".join(sorted(entries)).encode()).hexdigest()
 
 
-def record_checks(paths: BatchPaths, checks: OutputChecks, state: str) -> None:
+def record_checks(paths: BatchPaths, checks: OutputChecks, state: str) -> dict[str, Any]:
     """Keep what the per-file checks found, with the outputs they read: their fingerprint
     and `state`, the release folder's state taken before they began reading."""
     record = {
@@ -74,14 +74,13 @@ def record_checks(paths: BatchPaths, checks: OutputChecks, state: str) -> None:
         },
     }
     write_bytes_atomically(paths.checks_record, json.dumps(record, indent=2).encode())
+    return record
 
 
 def run_checks(paths: BatchPaths, workers: int | None = 1) -> dict[str, dict[str, Any]]:
     """Every per-file check, reading every released file; recorded for later reuse."""
     state = release_state(paths)
-    checks = check_outputs(paths, workers)
-    record_checks(paths, checks, state)
-    return json.loads(paths.checks_record.read_text())["checks"]
+    return record_checks(paths, check_outputs(paths, workers), state)["checks"]
 
 
 def reusable_checks(

@@ -138,12 +138,12 @@ def add_a_file(paths):
     [
         (edit_a_file, r"1 file\(s\) differ from the hashes in its manifest .*e\.g\. 2\.25\."),
         (lambda paths: first_file(paths).unlink(), r"1 file\(s\) of its manifest are missing"),
-        (add_a_file, r"1 file\(s\) not in its manifest"),
+        (add_a_file, r"1 file\(s\) in dicom/ not in its manifest$"),
         (drop_the_marker, r"incomplete: no STAGE1_COMPLETE"),
         (change_the_rule_version, r"made with blacklist rules '0123456789abcdef'.* does not know"),
         (
-            lambda paths: (paths.batch_dir / "notes.txt").write_text("x"),
-            r"1 other entr\(ies\) beside the package's own \(e\.g\. notes\.txt\)",
+            lambda paths: (paths.batch_dir / "Kowalski_Jan.txt").write_text("x"),  # never named
+            r"1 other entr\(ies\) beside the package's own files: a package holds nothing else$",
         ),
     ],
 )
