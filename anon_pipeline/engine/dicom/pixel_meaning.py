@@ -25,7 +25,15 @@ from pydicom.filewriter import write_data_element
 from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pydicom.valuerep import EXPLICIT_VR_LENGTH_32
 
-from anon_pipeline.engine.dicom.rawparse import Element, Part10, parse_part10, value_end
+from anon_pipeline.engine.dicom.rawparse import (
+    SPAN_TAG,
+    SPAN_VALUE_START,
+    SPAN_VR,
+    Element,
+    Part10,
+    parse_part10,
+    value_end,
+)
 
 # PS3.3 C.7.6.3 Image Pixel, C.7.6.6 Multi-frame, C.7.6.2 Image Plane, C.11.1 Modality
 # LUT, C.7.6.16.2 functional group macros (pixel measures, plane position and
@@ -78,10 +86,15 @@ def raw_entries(part: Part10, data: bytes) -> list[Entry]:
     """The meaning attributes of a file the raw parser read."""
     entries: list[Entry] = [("TransferSyntaxUID", str(part.transfer_syntax).encode())]
     for span in part.spans:
-        tag = span[0]
+        tag = span[SPAN_TAG]
         if tag in MEANING_TAGS:
-            entries.append((MEANING_TAGS[tag], stored_value(tag, data[span[3] : value_end(span)])))
-        elif tag in DESCENDED_TAGS and span[1] == "SQ":
+            entries.append(
+                (
+                    MEANING_TAGS[tag],
+                    stored_value(tag, data[span[SPAN_VALUE_START] : value_end(span)]),
+                )
+            )
+        elif tag in DESCENDED_TAGS and span[SPAN_VR] == "SQ":
             entries.extend(raw_items(part.element(data, span), "", data))
     return entries
 

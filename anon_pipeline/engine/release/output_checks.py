@@ -42,6 +42,9 @@ from anon_pipeline.engine.dicom.pixel_meaning import (
     raw_entries,
 )
 from anon_pipeline.engine.dicom.rawparse import (
+    SPAN_TAG,
+    SPAN_VALUE_START,
+    SPAN_VR,
     Element,
     Part10,
     Span,
@@ -224,13 +227,13 @@ def read_headers(data: bytes) -> FileFacts:
 def every_element(part: Part10, data: bytes) -> Iterator[Element | SpanView]:
     """The dataset's elements at any depth (top-level ones as cheap views)."""
     for span in part.spans:
-        if span[1] == "SQ":
+        if span[SPAN_VR] == "SQ":
             element = part.element(data, span)
             yield element
             for item in element.items or []:
                 yield from walk_elements(item.elements)
         else:
-            yield SpanView(span[0], span[1], span[3], value_end(span))
+            yield SpanView(span[SPAN_TAG], span[SPAN_VR], span[SPAN_VALUE_START], value_end(span))
 
 
 class SpanView(NamedTuple):
@@ -260,7 +263,7 @@ def raw_pixel_hash(part: Part10, data: bytes) -> str | None:
     for tag in PIXEL_TAGS:
         span: Span | None = part.by_tag.get(tag)
         if span is not None:
-            return content_hash(memoryview(data)[span[3] : value_end(span)])
+            return content_hash(memoryview(data)[span[SPAN_VALUE_START] : value_end(span)])
     return None
 
 

@@ -48,7 +48,15 @@ from anon_pipeline.engine.files.streaming.facts import (
     file_verdict,
     plain_uid,
 )
-from anon_pipeline.engine.files.streaming.memo import InventoryRow, Previous, memo_for
+from anon_pipeline.engine.files.streaming.memo import (
+    ENTRY_CHUNK,
+    ENTRY_ROWS,
+    ENTRY_TAG,
+    ENTRY_VALUE,
+    InventoryRow,
+    Previous,
+    memo_for,
+)
 from anon_pipeline.engine.files.streaming.walk import StreamWalk
 from anon_pipeline.engine.rules.pseudonyms import date_offset_days
 from anon_pipeline.engine.rules.rule_set import Action, RuleSet
@@ -103,9 +111,9 @@ def stream_file(data: bytes, rule_set: RuleSet, key: bytes, whitelist: bool) -> 
     entries = walk.top_level(previous)
     meta_values = {}
     for tag in META_SOURCE_TAGS:  # the meta group repeats their output values
-        index = bisect_left(entries, tag, key=itemgetter(0))
-        if index < len(entries) and entries[index][0] == tag:
-            meta_values[tag] = entries[index][3]
+        index = bisect_left(entries, tag, key=itemgetter(ENTRY_TAG))
+        if index < len(entries) and entries[index][ENTRY_TAG] == tag:
+            meta_values[tag] = entries[index][ENTRY_VALUE]
     entries = with_marks(
         entries, deidentification_entries(memo, rule_set, part.implicit, whitelist)
     )
@@ -113,8 +121,8 @@ def stream_file(data: bytes, rule_set: RuleSet, key: bytes, whitelist: bool) -> 
     if pixel_tag is not None and pixel_tag not in walk.kept_pixels:
         raise Unsupported("pixel data changed by a rule")
     chunks = [file_meta(part, meta_values)]
-    chunks += map(itemgetter(1), entries)
+    chunks += map(itemgetter(ENTRY_CHUNK), entries)
     pixel_hash = walk.kept_pixels.get(pixel_tag) if pixel_tag is not None else None
-    values = list(chain.from_iterable(map(itemgetter(2), entries))) if whitelist else []
+    values = list(chain.from_iterable(map(itemgetter(ENTRY_ROWS), entries))) if whitelist else []
     memo.previous = Previous(part.layout, walk.run_context, walk.entries_at, walk.logged_at)
     return FileResult(kind, output_name, chunks, walk.log, values, pixel_hash)

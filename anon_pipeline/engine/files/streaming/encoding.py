@@ -29,6 +29,7 @@ from anon_pipeline.engine.files.streaming.facts import (
     SOP_INSTANCE_TAG,
 )
 from anon_pipeline.engine.files.streaming.memo import (
+    ENTRY_TAG,
     Memo,
     TopEntry,
 )
@@ -45,8 +46,9 @@ def with_marks(entries: list[TopEntry], marks: list[TopEntry]) -> list[TopEntry]
     place, each replacing an element of its tag."""
     merged = list(entries)
     for mark in marks:
-        index = bisect_left(merged, mark[0], key=itemgetter(0))
-        if index < len(merged) and merged[index][0] == mark[0]:
+        tag = mark[ENTRY_TAG]
+        index = bisect_left(merged, tag, key=itemgetter(ENTRY_TAG))
+        if index < len(merged) and merged[index][ENTRY_TAG] == tag:
             merged[index] = mark
         else:
             merged.insert(index, mark)

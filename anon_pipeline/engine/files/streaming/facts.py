@@ -26,6 +26,10 @@ from anon_pipeline.engine.dicom.dicomfile import (
 from anon_pipeline.engine.dicom.pixel_meaning import fingerprint_of
 from anon_pipeline.engine.dicom.rawparse import (
     PIXEL_TAGS,
+    SPAN_TAG,
+    SPAN_UNDEFINED,
+    SPAN_VALUE_START,
+    SPAN_VR,
     Element,
     Part10,
     Span,
@@ -131,11 +135,13 @@ def file_verdict(
     for tag in VERDICT_FACTS:
         span = by_tag.get(tag)
         if span is not None:
-            verdict_key.append((tag, span[1], part.value(data, span)))
+            verdict_key.append((tag, span[SPAN_VR], part.value(data, span)))
     for tag in VERDICT_SPAN_TAGS:
         span = by_tag.get(tag)
         if span is not None:
-            verdict_key.append((tag, span[1], value_end(span) - span[3], span[5]))
+            verdict_key.append(
+                (tag, span[SPAN_VR], value_end(span) - span[SPAN_VALUE_START], span[SPAN_UNDEFINED])
+            )
     identity = [by_tag[tag] for tag in IDENTITY_FACTS if tag in by_tag]
     charset_span = by_tag.get(CHARSET_TAG)
     charset = part.value(data, charset_span) if charset_span else None
@@ -148,11 +154,11 @@ def file_verdict(
         memo.verdicts[frozen_key] = kind
     texts = {}
     for span in identity:
-        plain = plain_uid(part.value(data, span)) if span[1] == "UI" else None
+        plain = plain_uid(part.value(data, span)) if span[SPAN_VR] == "UI" else None
         if plain is None:  # anything but a plain UID: as the reader's Dataset converts it
-            element = converted_facts(part, data, memo, [span], charset)[span[0]]
+            element = converted_facts(part, data, memo, [span], charset)[span[SPAN_TAG]]
             plain = str(element.value or "")
-        texts[cached_keyword(span[0])] = plain
+        texts[cached_keyword(span[SPAN_TAG])] = plain
     return memo.verdicts[frozen_key], texts, charset
 
 
@@ -210,8 +216,10 @@ def converted_facts(
 def facts_dataset(part: Part10, data: bytes, memo: Memo | None = None) -> Dataset:
     """A Dataset of the top-level elements in FACT_TAGS, converted as the reader's Dataset
     would convert them (with the file's character set); memoised by value."""
-    spans = [span for span in part.spans if span[0] in FACT_TAGS]
-    charset = next((part.value(data, span) for span in spans if span[0] == CHARSET_TAG), None)
+    spans = [span for span in part.spans if span[0] in FACT_TAGS]  # 0: SPAN_TAG, hot
+    charset = next(
+        (part.value(data, span) for span in spans if span[SPAN_TAG] == CHARSET_TAG), None
+    )
     return Dataset(converted_facts(part, data, memo, spans, charset))  # type: ignore[arg-type]
 
 
@@ -225,13 +233,13 @@ def check_file(part: Part10, data: bytes, facts: Dataset, check_values: bool = T
         raise Unsupported("DICOMDIR")
     if check_values:
         for span in part.spans:
-            if span[1] in CHECKED_VRS:
-                check_raw_bytes(span[0], part.value(data, span), span[1])
+            if span[SPAN_VR] in CHECKED_VRS:
+                check_raw_bytes(span[SPAN_TAG], part.value(data, span), span[SPAN_VR])
     if not any(tag in top for tag in PIXEL_TAGS):
         return "dicom_other"
     pixels = top.get(0x7FE00010)
     native = pixels is not None and not part.transfer_syntax.is_encapsulated
-    if native and value_end(pixels) - pixels[3] < get_expected_length(facts):  # type: ignore[arg-type,index]
+    if native and value_end(pixels) - pixels[SPAN_VALUE_START] < get_expected_length(facts):  # type: ignore[arg-type,index]
         raise Unsupported("pixel data short")
     return "image"
 
@@ -241,7 +249,7 @@ def pixel_hash_of(part: Part10, data: bytes) -> str | None:
     for tag in PIXEL_ORDER:
         if tag in top:
             span = top[tag]
-            return content_hash(memoryview(data)[span[3] : value_end(span)])
+            return content_hash(memoryview(data)[span[SPAN_VALUE_START] : value_end(span)])
     return None
 
 

@@ -9,7 +9,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import chain
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from anon_pipeline.engine.dicom.rawparse import (
     Layout,
@@ -26,9 +26,14 @@ if TYPE_CHECKING:  # the walk's plans, kept here per worker; the walk imports th
 MEMO_LIMIT = 5_000  # entries per worker: a series repeats its values; cleared when full
 REPLAY_BYTES_LIMIT = 32 * 1024 * 1024  # bytes of replayed elements a worker keeps
 InventoryRow = tuple[str, str, str, str | None]
-# A top-level output element: (tag, its bytes or a slice of the input, inventory rows,
-# value bytes for the UIDs the meta group repeats); tuples, since a file has ~150.
+# A top-level output element, a plain tuple (as `rawparse.Span`: ~150 per file) read by
+# the field names below: its tag, its bytes (or a slice of the input), its inventory
+# rows, and its value bytes (for the UIDs the meta group repeats).
 TopEntry = tuple[int, Any, Sequence[InventoryRow], bytes | None]
+ENTRY_TAG: Final = 0
+ENTRY_CHUNK: Final = 1
+ENTRY_ROWS: Final = 2
+ENTRY_VALUE: Final = 3
 
 
 @dataclass(slots=True)
