@@ -15,7 +15,13 @@ import duckdb
 import pytest
 from pydicom.dataset import Dataset
 
-from anon_pipeline.engine.batch.pipeline import BatchPaths, BatchReport, anonymize_batch
+from anon_pipeline.engine.batch.pipeline import (
+    BatchPaths,
+    BatchReport,
+    Policy,
+    StepOptions,
+    anonymize_batch,
+)
 from anon_pipeline.engine.disk import parallel
 from anon_pipeline.engine.rules.rule_set import RuleSet, load_shipped_rule_set
 from anon_pipeline.synthetic.cds import FakePatient, fake_patient, write_cd_batch
@@ -116,10 +122,8 @@ def run_pipeline(
     secure_dir, release_dir = root / "secure" / batch_dir.name, root / "release" / batch_dir.name
     report = anonymize_batch(
         BatchPaths(batch_dir, secure_dir, release_dir),
-        blacklist=load_shipped_rule_set("blacklist"),
-        whitelist=load_shipped_rule_set("whitelist"),
-        key=key,
-        workers=workers,
+        Policy(load_shipped_rule_set("blacklist"), load_shipped_rule_set("whitelist"), key),
+        StepOptions(workers=workers),
     )
     return ProcessedBatch(batch_dir, secure_dir, release_dir, report, patients)
 

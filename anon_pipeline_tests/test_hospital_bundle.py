@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from anon_pipeline.engine.batch.package import is_package, read_package
+from anon_pipeline.engine.batch.package import check_package_files, is_package, read_package
 from anon_pipeline.synthetic.cds import fake_patient, write_cd_batch
 from anon_pipeline_tests.conftest import TEST_KEY
 
@@ -51,5 +51,7 @@ def test_the_bundle_installs_offline_and_runs_stage_1(tmp_path, blacklist):
     assert run.returncode == 0, run.stderr
     assert "blacklist: 5 files (2 anonymized, 3 skipped)" in run.stdout
     assert is_package(package)
-    assert len(read_package(package, blacklist, TEST_KEY, workers=1).scanned) == 5
+    adopted = read_package(package, blacklist, TEST_KEY)
+    check_package_files(package, adopted, workers=1)  # raises if any file differs
+    assert len(adopted.scanned) == 5
     assert (tmp_path / "package.hospital" / "manifest.parquet").is_file()

@@ -34,7 +34,7 @@ from pathlib import Path
 
 from pydicom import dcmread, dcmwrite
 
-from anon_pipeline.engine.batch.pipeline import BatchPaths, anonymize_batch
+from anon_pipeline.engine.batch.pipeline import BatchPaths, Policy, StepOptions, anonymize_batch
 from anon_pipeline.engine.dicom.dicomfile import quiet_pydicom
 from anon_pipeline.engine.disk.keys import KEY_BYTES
 from anon_pipeline.engine.disk.parallel import map_chunks, shared_pool
@@ -341,8 +341,7 @@ def measure(name: str, work: Path, source: Path) -> dict:
         elif "pipeline" in name:
             workers = int(name[-1])
             paths = BatchPaths(source, out / "secure", out / "release")
-            anonymize_batch(paths, blacklist=blacklist, whitelist=whitelist, key=KEY,
-                            workers=workers)  # fmt: skip
+            anonymize_batch(paths, Policy(blacklist, whitelist, KEY), StepOptions(workers=workers))
         if name.startswith("cold_"):
             subprocess.run(["sync"], check=True)
         seconds = time.perf_counter() - started

@@ -11,9 +11,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from anon_pipeline.engine.batch.pipeline import (
-    BatchReport,
-)
+from anon_pipeline.engine.batch.pipeline import BatchReport, StepOptions
 from anon_pipeline.engine.disk.keys import KEY_ENV_VAR, KeyFileError, load_key
 from anon_pipeline.engine.disk.layout import DataRoot
 from anon_pipeline.engine.disk.parallel import default_workers
@@ -123,6 +121,16 @@ def scratch_from(args: argparse.Namespace) -> Scratch | None:
 
 def note(message: str) -> None:
     print(message, file=sys.stderr)
+
+
+def step_options(args: argparse.Namespace) -> StepOptions:
+    """How a command's steps run: its --workers, bars unless --quiet, its scratch disk."""
+    return StepOptions(
+        workers=args.workers,
+        progress=ProgressBars(not args.quiet),
+        scratch=scratch_from(args),
+        log=note,
+    )
 
 
 def add_scratch(parser: argparse.ArgumentParser) -> None:

@@ -10,20 +10,19 @@ from typing import Any
 
 from anon_pipeline.cli.common import (
     CliError,
-    ProgressBars,
     add_common,
     add_scratch,
     load_rules,
-    note,
     print_batch,
     print_stage,
     require_folder,
     require_key,
-    scratch_from,
+    step_options,
 )
 from anon_pipeline.engine.batch.pipeline import (
     BatchPaths,
     BatchReport,
+    Policy,
     anonymize_batch,
     blacklist_folder,
     whitelist_folder,
@@ -50,12 +49,9 @@ def command_blacklist(args: argparse.Namespace) -> None:
         require_folder(args.input_dir, "INPUT_DIR"),
         args.output_dir,
         records,
-        rule_set=load_rules(args.rules_dir, "blacklist"),
-        key=require_key(args.key_file),
-        workers=args.workers,
-        progress=ProgressBars(not args.quiet),
-        scratch=scratch_from(args),
-        log=note,
+        load_rules(args.rules_dir, "blacklist"),
+        require_key(args.key_file),
+        step_options(args),
     )
     print_stage(report, args.output_dir)
     print(f"stage-1 package (carry it to the server's incoming/ as it is): {args.output_dir}")
@@ -69,10 +65,9 @@ def command_whitelist(args: argparse.Namespace) -> None:
         require_folder(args.input_dir, "INPUT_DIR"),
         args.output_dir,
         secure_dir,
-        rule_set=load_rules(args.rules_dir, "whitelist", args.reviewed_rules),
-        key=require_key(args.key_file),
-        workers=args.workers,
-        progress=ProgressBars(not args.quiet),
+        load_rules(args.rules_dir, "whitelist", args.reviewed_rules),
+        require_key(args.key_file),
+        step_options(args),
     )
     print_stage(report, args.output_dir)
     print(f"secure tables (manifest, hashed-UID map, review queue): {secure_dir}")
@@ -85,17 +80,14 @@ def run_anonymize(
     reviewed: Path | None = None,
     index: Path | None = None,
 ) -> BatchReport:
-    return anonymize_batch(
-        paths,
+    """Both stages on one batch, with the rules as a command loads them (and a data
+    root's reviewed decisions and released index, when it has them)."""
+    policy = Policy(
         blacklist=load_rules(args.rules_dir, "blacklist"),
         whitelist=load_rules(args.rules_dir, "whitelist", reviewed or args.reviewed_rules),
         key=key,
-        workers=args.workers,
-        progress=ProgressBars(not args.quiet),
-        scratch=scratch_from(args),
-        log=note,
-        index=index,
     )
+    return anonymize_batch(paths, policy, step_options(args), index=index)
 
 
 def command_anonymize(args: argparse.Namespace) -> None:

@@ -9,6 +9,7 @@ import dagster as dg
 from anon_pipeline.defs.assets import log_progress, review_queue, whitelisted_files
 from anon_pipeline.defs.partitions import batches
 from anon_pipeline.defs.resources import PipelineSettings
+from anon_pipeline.engine.batch import pipeline
 from anon_pipeline.engine.disk.tables import read_rows
 from anon_pipeline.engine.release import signoff, verification
 
@@ -56,7 +57,7 @@ def released_files_checks(
     state = signoff.release_state(paths)  # before the files are read
     with settings.run_pool():
         checks = verification.check_outputs(
-            paths, settings.worker_count(), log_progress(context, "verification")
+            paths, settings.worker_count(), pipeline.phase(log_progress(context), "verification")
         )
     signoff.record_checks(paths, checks, state)  # the sign-off reuses what passed here
     findings = {

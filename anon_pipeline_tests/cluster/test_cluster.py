@@ -14,7 +14,7 @@ import dagster as dg
 import pytest
 
 from anon_pipeline.cluster.local import REPO, WORKSPACE, LocalCluster
-from anon_pipeline.engine.batch.pipeline import BatchPaths, anonymize_batch
+from anon_pipeline.engine.batch.pipeline import BatchPaths, Policy, StepOptions, anonymize_batch
 from anon_pipeline.engine.disk.keys import load_key
 from anon_pipeline.engine.disk.layout import init_root
 from anon_pipeline.engine.rules.rule_set import load_shipped_rule_set
@@ -86,10 +86,14 @@ def reference_release(cluster, batch_dir: Path, tmp: Path) -> dict[str, str]:
     shutil.copytree(batch_dir, copy, symlinks=True)
     paths = BatchPaths(copy, tmp / "secure" / copy.name, tmp / "release" / copy.name)
     anonymize_batch(
-        paths, blacklist=load_shipped_rule_set("blacklist"),
-        whitelist=load_shipped_rule_set("whitelist"),
-        key=load_key(cluster.root / "secure" / "anon_pipeline.key"), workers=1,
-    )  # fmt: skip
+        paths,
+        Policy(
+            load_shipped_rule_set("blacklist"),
+            load_shipped_rule_set("whitelist"),
+            load_key(cluster.root / "secure" / "anon_pipeline.key"),
+        ),
+        StepOptions(workers=1),
+    )
     return tree_digest(paths.release_files)
 
 

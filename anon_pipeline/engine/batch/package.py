@@ -25,6 +25,7 @@ import json
 import os
 import shutil
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -152,23 +153,13 @@ class Package:
         }
 
 
-def read_package(
-    batch_dir: Path,
-    rule_set: RuleSet,
-    key: bytes,
-    check_files: bool = True,
-    workers: int | None = None,
-    progress: Progress | None = None,
-    marker: str = DEFAULT_MARKER,
-) -> Package:
-    """Verify everything a package claims, in order, and return it; raise PackageRefused
-    with the first reason it fails. `check_files` lists the package and reads every file
-    against its hash (the scan does; adopting it again after the scan need not)."""
+def read_package(batch_dir: Path, rule_set: RuleSet, key: bytes) -> Package:
+    """Verify what a package claims of itself, in order, and return it; raise
+    PackageRefused with the first reason it fails: complete, of a format, rules and key
+    this server has, sealed by that key, with the manifest it describes. Its files are
+    `check_package_files`'s (the scan checks them; adopting the package need not again)."""
     batch_dir = Path(batch_dir)
-
-    def refuse(reason: str) -> PackageRefused:
-        return PackageRefused(f"batch {batch_dir.name}: stage-1 package refused: {reason}")
-
+    refuse = refusal(batch_dir)
     complete, descriptor_path = batch_dir / COMPLETE_MARKER, batch_dir / DESCRIPTOR
     if not complete.is_file():
         raise refuse(
@@ -177,6 +168,33 @@ def read_package(
         )
     encoded = descriptor_path.read_bytes()
     descriptor = json.loads(encoded)
+    check_descriptor(descriptor, rule_set, key, refuse)
+    if not hmac.compare_digest(complete.read_text().strip(), seal(key, encoded)):
+        raise refuse(f"{DESCRIPTOR} was changed after stage 1 sealed it")
+    manifest = batch_dir / PACKAGE_MANIFEST
+    if not manifest.is_file() or (
+        hashlib.sha256(manifest.read_bytes()).hexdigest() != descriptor.get("manifest_sha256")
+    ):
+        raise refuse(f"{PACKAGE_MANIFEST} is missing or differs from the one stage 1 wrote")
+    scanned, outcomes = package_rows(read_rows(manifest))
+    if len(scanned) != descriptor.get("files_in"):
+        raise refuse(f"{PACKAGE_MANIFEST} has {len(scanned)} rows, the descriptor says "
+                     f"{descriptor.get('files_in')}")  # fmt: skip
+    return Package(descriptor, scanned, outcomes)
+
+
+def refusal(batch_dir: Path) -> Callable[[str], PackageRefused]:
+    """The refusal of one batch's package, with its reason (never a file's name that is
+    not a stage-1 output: it may carry a patient's)."""
+    return lambda reason: PackageRefused(
+        f"batch {batch_dir.name}: stage-1 package refused: {reason}"
+    )
+
+
+def check_descriptor(
+    descriptor: dict[str, Any], rule_set: RuleSet, key: bytes, refuse: Callable[[str], Exception]
+) -> None:
+    """The descriptor names a format this server reads, its blacklist and its key."""
     if descriptor.get("format_version") != FORMAT_VERSION:
         raise refuse(f"package format {descriptor.get('format_version')!r} is not one this "
                      f"server reads ({FORMAT_VERSION})")  # fmt: skip
@@ -192,37 +210,37 @@ def read_package(
             f"server's is {key_fingerprint(key)}); stage 1 must use the deployment's key, or "
             "the same patient would get other pseudonyms"
         )
-    if not hmac.compare_digest(complete.read_text().strip(), seal(key, encoded)):
-        raise refuse(f"{DESCRIPTOR} was changed after stage 1 sealed it")
-    manifest = batch_dir / PACKAGE_MANIFEST
-    if not manifest.is_file() or (
-        hashlib.sha256(manifest.read_bytes()).hexdigest() != descriptor.get("manifest_sha256")
-    ):
-        raise refuse(f"{PACKAGE_MANIFEST} is missing or differs from the one stage 1 wrote")
-    scanned, outcomes = package_rows(read_rows(manifest))
-    if len(scanned) != descriptor.get("files_in"):
-        raise refuse(f"{PACKAGE_MANIFEST} has {len(scanned)} rows, the descriptor says "
-                     f"{descriptor.get('files_in')}")  # fmt: skip
+
+
+def check_package_files(
+    batch_dir: Path,
+    package: Package,
+    workers: int | None = None,
+    progress: Progress | None = None,
+    marker: str = DEFAULT_MARKER,
+) -> None:
+    """The package's listing is its manifest's (nothing missing, nothing extra but the
+    copy marker) and every file has the hash stage 1 recorded; else PackageRefused."""
+    batch_dir = Path(batch_dir)
+    refuse = refusal(batch_dir)
     expected = {
         o.output_name: o.output_hash
-        for o in outcomes
+        for o in package.outcomes
         if o.outcome is Outcome.ANONYMIZED and o.output_name is not None
     }
-    if check_files:
-        check_listing(batch_dir, expected, marker, refuse)
-        differing = sorted(
-            name
-            for name in map_chunks(
-                differing_files, batch_dir, sorted(expected.items()),
-                workers or default_workers(), progress,
-            )
-        )  # fmt: skip
-        if differing:
-            raise refuse(
-                f"{len(differing)} file(s) differ from the hashes in its manifest (changed after "
-                f"stage 1?), e.g. {', '.join(differing[:MAX_NAMED])}"
-            )
-    return Package(descriptor, scanned, outcomes)
+    check_listing(batch_dir, expected, marker, refuse)
+    differing = sorted(
+        name
+        for name in map_chunks(
+            differing_files, batch_dir, sorted(expected.items()),
+            workers or default_workers(), progress,
+        )
+    )  # fmt: skip
+    if differing:
+        raise refuse(
+            f"{len(differing)} file(s) differ from the hashes in its manifest (changed after "
+            f"stage 1?), e.g. {', '.join(differing[:MAX_NAMED])}"
+        )
 
 
 def package_rows(rows: list[dict[str, Any]]) -> tuple[list[ScannedFile], list[FileOutcome]]:
@@ -237,7 +255,10 @@ def package_rows(rows: list[dict[str, Any]]) -> tuple[list[ScannedFile], list[Fi
 
 
 def check_listing(
-    batch_dir: Path, expected: dict[str, str | None], marker: str, refuse: Any
+    batch_dir: Path,
+    expected: dict[str, str | None],
+    marker: str,
+    refuse: Callable[[str], Exception],
 ) -> None:
     """The package holds its files and nothing else (the copy station's marker aside)."""
     files = batch_dir / FILES_FOLDER

@@ -34,6 +34,7 @@ from anon_pipeline.engine.batch import released_index
 from anon_pipeline.engine.batch.package import (
     PackageRefused,
     adopt_package,
+    check_package_files,
     is_package,
     read_package,
     write_package,
@@ -73,6 +74,36 @@ from anon_pipeline.engine.rules.rule_set import RuleSet
 
 PhaseProgress = Callable[[str, int, int], None]  # (phase, files done, files total)
 SERVER_SITE = "server (raw CD copy, blacklisted here)"
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What every batch is held to: both rule sets and the deployment's key. Two runs
+    (or two sites) with the same policy give the same bytes for the same file."""
+
+    blacklist: RuleSet
+    whitelist: RuleSet
+    key: bytes
+
+
+@dataclass(frozen=True)
+class StepOptions:
+    """How a step runs and reports: the same batch gives the same outputs with any
+    workers, progress, scratch and log. `marker` names the copy station's completion
+    file, which is never part of the batch."""
+
+    workers: int | None = None
+    progress: PhaseProgress | None = None
+    scratch: Scratch | None = None  # a fast disk to stage the batch on
+    log: Log | None = None  # where a step says what it staged, in words without PHI
+    marker: str = DEFAULT_MARKER
+
+    def phase(self, name: str) -> Progress | None:
+        """The progress callback bound to one phase's name."""
+        return phase(self.progress, name)
+
+
+DEFAULTS = StepOptions()
 
 
 @dataclass
@@ -144,28 +175,20 @@ def final_outcomes(stage1: list[FileOutcome], stage2: list[FileOutcome]) -> list
     return [second.get(outcome.row, outcome) for outcome in stage1]
 
 
-def scan_step(
-    paths: BatchPaths,
-    workers: int | None = None,
-    progress: Progress | None = None,
-    marker: str = DEFAULT_MARKER,
-    scratch: Scratch | None = None,
-    log: Log | None = None,
-    *,
-    blacklist: RuleSet,
-    key: bytes,
-) -> ScanReport:
+def scan_step(paths: BatchPaths, policy: Policy, options: StepOptions = DEFAULTS) -> ScanReport:
     """List and classify every file of the batch; write the raw manifest (secure). A
     stage-1 package is verified whole instead (its files against their hashes, its rules
-    and key against `blacklist` and `key`), and its manifest's rows become the batch's;
-    one that does not verify raises PackageRefused before anything is written."""
+    and key against the policy's blacklist and key), and its manifest's rows become the
+    batch's; one that does not verify raises PackageRefused before anything is written."""
     started = time.perf_counter()
     origin = {"stage1_site": SERVER_SITE}
+    workers, progress, marker = options.workers, options.phase("scan"), options.marker
     for folder in (paths.secure_dir, paths.release_dir):  # one run per batch at a time
         remove_leftovers_in(folder)
-    with staged_batch(paths.batch_dir, scratch, log) as batch_dir:
+    with staged_batch(paths.batch_dir, options.scratch, options.log) as batch_dir:
         if is_package(batch_dir):
-            package = read_package(batch_dir, blacklist, key, True, workers, progress, marker)
+            package = read_package(batch_dir, policy.blacklist, policy.key)
+            check_package_files(batch_dir, package, workers, progress, marker)
             scanned, origin = package.scanned, package.metadata()
         else:
             scanned = scan_batch(batch_dir, workers, progress, marker)
@@ -181,23 +204,18 @@ def scan_step(
 
 
 def blacklist_step(
-    paths: BatchPaths,
-    rule_set: RuleSet,
-    key: bytes,
-    workers: int | None = None,
-    progress: Progress | None = None,
-    scratch: Scratch | None = None,
-    log: Log | None = None,
+    paths: BatchPaths, policy: Policy, options: StepOptions = DEFAULTS
 ) -> StageReport:
     """Stage 1 over the scanned batch; replaces blacklisted/ whole. A stage-1 package is
     adopted instead, never blacklisted again: its pseudonyms would be pseudonymised."""
     scanned = read_scan(paths.scan)
+    rule_set, key = policy.blacklist, policy.key
     with (
-        staged_batch(paths.batch_dir, scratch, log) as batch_dir,
+        staged_batch(paths.batch_dir, options.scratch, options.log) as batch_dir,
         staged_directory(paths.stage1_dir, SECURE_MODE) as staging,
     ):
         if is_package(batch_dir):  # verified file by file at the scan; stage 2 rehashes
-            package = read_package(batch_dir, rule_set, key, check_files=False)
+            package = read_package(batch_dir, rule_set, key)
             report = adopt_package(batch_dir, package, staging, rule_set)
             report.origin = package.metadata()
             return report
@@ -206,8 +224,8 @@ def blacklist_step(
                 Stage.BLACKLIST, rule_set, key, batch_dir, staging / FILES_FOLDER, staging / "parts"
             ),
             scanned,
-            workers,
-            progress,
+            options.workers,
+            options.phase("blacklist"),
         )
         write_columns(
             staging / "outcomes.parquet", columns_of(outcomes, OUTCOME_SCHEMA), OUTCOME_SCHEMA
@@ -219,10 +237,9 @@ def blacklist_step(
 
 def whitelist_step(
     paths: BatchPaths,
-    rule_set: RuleSet,
-    key: bytes,
-    workers: int | None = None,
-    progress: Progress | None = None,
+    policy: Policy,
+    options: StepOptions = DEFAULTS,
+    *,
     operator: str | None = None,
     index: Path | None = None,
 ) -> StageReport:
@@ -230,6 +247,7 @@ def whitelist_step(
     Records who ran it: the sign-off must come from someone else. With the released
     index, an instance another batch released or produced is skipped (same bytes) or
     held (other bytes), and what this batch produced is recorded there afterwards."""
+    rule_set = policy.whitelist
     scanned = read_scan(paths.scan)
     stage1 = read_outcomes(paths.stage1_dir / "outcomes.parquet")
     inputs = stage2_inputs(scanned, stage1)
@@ -243,15 +261,15 @@ def whitelist_step(
             StageJob(
                 Stage.WHITELIST,
                 rule_set,
-                key,
+                policy.key,
                 paths.stage1_files,
                 release / FILES_FOLDER,
                 secure / "parts",
                 claimed=claimed,
             ),
             inputs,
-            workers,
-            progress,
+            options.workers,
+            options.phase("whitelist"),
         )
         write_columns(
             secure / "outcomes.parquet", columns_of(stage2, OUTCOME_SCHEMA), OUTCOME_SCHEMA
@@ -300,15 +318,10 @@ def inventory_step(paths: BatchPaths) -> int:
 
 def anonymize_batch(
     paths: BatchPaths,
+    policy: Policy,
+    options: StepOptions = DEFAULTS,
     *,
-    blacklist: RuleSet,
-    whitelist: RuleSet,
-    key: bytes,
-    workers: int | None = None,
-    progress: PhaseProgress | None = None,
     operator: str | None = None,
-    scratch: Scratch | None = None,
-    log: Log | None = None,
     index: Path | None = None,
 ) -> BatchReport:
     """Every step for one batch, in order (what the Dagster assets do one by one); with a
@@ -316,13 +329,12 @@ def anonymize_batch(
     data root's released index, instances other batches hold are skipped or held."""
     started = time.perf_counter()
     with shared_pool():  # one pool start for the three phases
-        with staged_batch(paths.batch_dir, scratch, log) as batch_dir:
+        with staged_batch(paths.batch_dir, options.scratch, options.log) as batch_dir:
             staged = replace(paths, batch_dir=batch_dir)
-            scan_step(staged, workers, phase(progress, "scan"), blacklist=blacklist, key=key)
-            blacklist_step(staged, blacklist, key, workers, phase(progress, "blacklist"))
-        report = whitelist_step(
-            paths, whitelist, key, workers, phase(progress, "whitelist"), operator, index
-        )
+            unstaged = replace(options, scratch=None)  # staged once, here
+            scan_step(staged, policy, unstaged)
+            blacklist_step(staged, policy, unstaged)
+        report = whitelist_step(paths, policy, options, operator=operator, index=index)
     uid_map_step(paths)
     review_attributes = review_queue_step(paths)  # the inventory came with whitelist_step
     return BatchReport(
@@ -340,13 +352,9 @@ def blacklist_folder(
     input_dir: Path,
     output_dir: Path,
     records_dir: Path,
-    *,
     rule_set: RuleSet,
     key: bytes,
-    workers: int | None = None,
-    progress: PhaseProgress | None = None,
-    scratch: Scratch | None = None,
-    log: Log | None = None,
+    options: StepOptions = DEFAULTS,
 ) -> StageReport:
     """Stage 1 alone, for the offline hospital computer. OUTPUT becomes a stage-1 package
     (`package`: the files, a manifest without paths or values, a sealed descriptor), which
@@ -359,18 +367,18 @@ def blacklist_folder(
         )
     with (
         shared_pool(),
-        staged_batch(input_dir, scratch, log) as source,
+        staged_batch(input_dir, options.scratch, options.log) as source,
         staged_directory(Path(output_dir), SECURE_MODE) as output,
         staged_directory(Path(records_dir), SECURE_MODE) as records,
     ):
-        scanned = scan_batch(source, workers, phase(progress, "scan"))
+        scanned = scan_batch(source, options.workers, options.phase("scan"), options.marker)
         report, outcomes = run_stage(
             StageJob(
                 Stage.BLACKLIST, rule_set, key, source, output / FILES_FOLDER, records / ".parts"
             ),
             scanned,
-            workers,
-            phase(progress, "blacklist"),
+            options.workers,
+            options.phase("blacklist"),
         )
         write_manifest(records / "manifest.parquet", scanned, outcomes)
         write_distinct(records / ".parts", IDENTIFIERS, records / "identifiers.parquet")
@@ -383,11 +391,9 @@ def whitelist_folder(
     input_dir: Path,
     output_dir: Path,
     secure_dir: Path,
-    *,
     rule_set: RuleSet,
     key: bytes,
-    workers: int | None = None,
-    progress: PhaseProgress | None = None,
+    options: StepOptions = DEFAULTS,
 ) -> StageReport:
     """Stage 2 alone: OUTPUT/dicom/... and OUTPUT/inventory.parquet; the manifest, the
     hashed-UID map and the review queue (values from before whitelisting) go to `secure_dir`.
@@ -402,14 +408,14 @@ def whitelist_folder(
         staged_directory(Path(secure_dir), SECURE_MODE) as secure,
         staged_directory(Path(output_dir)) as output,
     ):
-        scanned = scan_batch(input_dir, workers, phase(progress, "scan"))
+        scanned = scan_batch(input_dir, options.workers, options.phase("scan"), options.marker)
         report, outcomes = run_stage(
             StageJob(
                 Stage.WHITELIST, rule_set, key, input_dir, output / FILES_FOLDER, secure / ".parts"
             ),
             scanned,
-            workers,
-            phase(progress, "whitelist"),
+            options.workers,
+            options.phase("whitelist"),
         )
         write_manifest(secure / "manifest.parquet", scanned, outcomes)
         write_uid_map(secure / ".parts", secure / "uid_map.parquet")

@@ -12,6 +12,8 @@ import pytest
 
 from anon_pipeline.engine.batch.pipeline import (
     BatchPaths,
+    Policy,
+    StepOptions,
     anonymize_batch,
     blacklist_step,
     scan_step,
@@ -34,7 +36,7 @@ def paths(tmp_path) -> BatchPaths:
 
 
 def run(paths, blacklist, whitelist):
-    return anonymize_batch(paths, blacklist=blacklist, whitelist=whitelist, key=TEST_KEY, workers=1)
+    return anonymize_batch(paths, Policy(blacklist, whitelist, TEST_KEY), StepOptions(workers=1))
 
 
 def test_a_full_disk_stops_the_run_names_the_folder_and_keeps_earlier_outputs(
@@ -92,12 +94,12 @@ def test_an_output_is_written_whole_however_the_kernel_splits_the_writes(tmp_pat
     assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["out.dcm"]
 
 
-def test_files_changed_or_removed_after_the_scan_are_held(paths, blacklist):
-    scan_step(paths, workers=1, blacklist=blacklist, key=TEST_KEY)
+def test_files_changed_or_removed_after_the_scan_are_held(paths, blacklist, whitelist):
+    scan_step(paths, Policy(blacklist, whitelist, TEST_KEY), StepOptions(workers=1))
     images = sorted(paths.batch_dir.rglob("IM*"))
     images[0].write_bytes(images[0].read_bytes() + b"late")
     images[1].unlink()
-    blacklist_step(paths, blacklist, TEST_KEY, workers=1)
+    blacklist_step(paths, Policy(blacklist, whitelist, TEST_KEY), StepOptions(workers=1))
     outcomes = {
         row["row"]: row["disposition"] for row in read_rows(paths.stage1_dir / "outcomes.parquet")
     }
@@ -160,13 +162,14 @@ def test_a_batch_folder_that_is_gone_is_a_clear_error(tmp_path):
 RESTRICTED_RUN = """
 import json, sys
 from pathlib import Path
-from anon_pipeline.engine.batch.pipeline import BatchPaths, anonymize_batch
+from anon_pipeline.engine.batch.pipeline import BatchPaths, Policy, StepOptions, anonymize_batch
 from anon_pipeline.engine.rules.rule_set import load_shipped_rule_set
 from anon_pipeline.engine.disk.tables import read_rows
 batch, secure, release, key = sys.argv[1:5]
 paths = BatchPaths(Path(batch), Path(secure), Path(release))
-anonymize_batch(paths, blacklist=load_shipped_rule_set("blacklist"),
-                whitelist=load_shipped_rule_set("whitelist"), key=bytes.fromhex(key), workers=1)
+policy = Policy(load_shipped_rule_set("blacklist"), load_shipped_rule_set("whitelist"),
+                bytes.fromhex(key))
+anonymize_batch(paths, policy, StepOptions(workers=1))
 print(json.dumps({row["relative_path"]: row["disposition"] for row in read_rows(paths.manifest)}))
 """
 # Root reads everything through CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH; without them
@@ -209,7 +212,7 @@ def test_real_permission_denied_on_a_file_and_a_folder_gives_held_rows(tmp_path)
     assert tree_digest(batch) == before  # the input folder is never modified
 
 
-def test_a_run_removes_what_a_killed_run_left_half_written(paths, blacklist):
+def test_a_run_removes_what_a_killed_run_left_half_written(paths, blacklist, whitelist):
     """A table half-written when a run was killed (its hidden staging name) is removed
     when the next run of the batch starts; finished outputs stay."""
     paths.secure_dir.mkdir(parents=True)
@@ -217,5 +220,5 @@ def test_a_run_removes_what_a_killed_run_left_half_written(paths, blacklist):
     left.write_bytes(b"half")
     kept = paths.secure_dir / "notes.txt"
     kept.write_text("an operator's note")
-    scan_step(paths, workers=1, blacklist=blacklist, key=TEST_KEY)
+    scan_step(paths, Policy(blacklist, whitelist, TEST_KEY), StepOptions(workers=1))
     assert not left.exists() and kept.exists()

@@ -6,7 +6,7 @@ import stat
 
 import pytest
 
-from anon_pipeline.engine.batch.pipeline import BatchPaths, anonymize_batch
+from anon_pipeline.engine.batch.pipeline import BatchPaths, Policy, StepOptions, anonymize_batch
 from anon_pipeline.engine.disk.tables import read_rows
 from anon_pipeline.engine.files.scan import list_batch
 from anon_pipeline.engine.release.verification import check_accounted, check_outputs
@@ -34,9 +34,7 @@ def hostile(tmp_path_factory, blacklist, whitelist):
     make_read_only(root / "incoming" / "hostile_cd")
     before = tree_digest(root / "incoming" / "hostile_cd")
     paths = BatchPaths(root / "incoming" / "hostile_cd", root / "secure", root / "release")
-    report = anonymize_batch(
-        paths, blacklist=blacklist, whitelist=whitelist, key=TEST_KEY, workers=2
-    )
+    report = anonymize_batch(paths, Policy(blacklist, whitelist, TEST_KEY), StepOptions(workers=2))
     yield paths, cd, report, before
     for dirpath, folders, _ in os.walk(root):  # let pytest clean up
         for name in folders:

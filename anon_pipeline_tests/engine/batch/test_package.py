@@ -17,6 +17,8 @@ from anon_pipeline.engine.batch.package import (
 )
 from anon_pipeline.engine.batch.pipeline import (
     BatchPaths,
+    Policy,
+    StepOptions,
     anonymize_batch,
     blacklist_folder,
     scan_step,
@@ -30,8 +32,14 @@ OTHER_KEY = bytes(range(1, 33))
 
 
 def blacklist_at_hospital(cd, package, blacklist, key=TEST_KEY):
-    return blacklist_folder(cd, package, package.with_name(package.name + ".hospital"),
-                            rule_set=blacklist, key=key, workers=1)  # fmt: skip
+    return blacklist_folder(
+        cd,
+        package,
+        package.with_name(package.name + ".hospital"),
+        blacklist,
+        key,
+        StepOptions(workers=1),
+    )
 
 
 def released_bytes(paths: BatchPaths) -> dict[str, bytes]:
@@ -55,7 +63,7 @@ def two_sites(tmp_path_factory, blacklist, whitelist):
         paths = BatchPaths(
             root / "incoming" / name, root / "secure" / name, root / "release" / name
         )
-        anonymize_batch(paths, blacklist=blacklist, whitelist=whitelist, key=TEST_KEY, workers=2)
+        anonymize_batch(paths, Policy(blacklist, whitelist, TEST_KEY), StepOptions(workers=2))
         batches[name] = paths
     return root, batches
 
@@ -153,24 +161,24 @@ def test_a_package_that_does_not_verify_is_refused_whole(
     paths = package_copy(tmp_path, blacklist)
     damage(paths)
     with pytest.raises(PackageRefused, match=rf"^batch pkg: stage-1 package refused: {reason}"):
-        anonymize_batch(paths, blacklist=blacklist, whitelist=whitelist, key=TEST_KEY, workers=1)
+        anonymize_batch(paths, Policy(blacklist, whitelist, TEST_KEY), StepOptions(workers=1))
     assert not paths.scan.exists() and not paths.release_dir.exists()
 
 
-def test_a_package_made_with_another_key_is_refused(tmp_path, blacklist):
+def test_a_package_made_with_another_key_is_refused(tmp_path, blacklist, whitelist):
     paths = package_copy(tmp_path, blacklist, key=OTHER_KEY)
     with pytest.raises(PackageRefused, match="made with another key"):
-        scan_step(paths, workers=1, blacklist=blacklist, key=TEST_KEY)
+        scan_step(paths, Policy(blacklist, whitelist, TEST_KEY), StepOptions(workers=1))
     assert not paths.scan.exists()
 
 
-def test_a_forged_descriptor_does_not_carry_the_seal(tmp_path, blacklist):
+def test_a_forged_descriptor_does_not_carry_the_seal(tmp_path, blacklist, whitelist):
     paths = package_copy(tmp_path, blacklist)
     descriptor = json.loads((paths.batch_dir / DESCRIPTOR).read_text())
     descriptor["files_in"] += 1
     (paths.batch_dir / DESCRIPTOR).write_text(json.dumps(descriptor, indent=2))
     with pytest.raises(PackageRefused, match="changed after stage 1 sealed it"):
-        scan_step(paths, workers=1, blacklist=blacklist, key=TEST_KEY)
+        scan_step(paths, Policy(blacklist, whitelist, TEST_KEY), StepOptions(workers=1))
 
 
 def test_a_cd_that_only_looks_like_a_package_is_a_raw_cd(tmp_path, blacklist, whitelist):
@@ -180,7 +188,7 @@ def test_a_cd_that_only_looks_like_a_package_is_a_raw_cd(tmp_path, blacklist, wh
     (batch / COMPLETE_MARKER).write_text("done\n")
     assert not is_package(batch)
     paths = BatchPaths(batch, tmp_path / "secure", tmp_path / "release")
-    report = anonymize_batch(paths, blacklist=blacklist, whitelist=whitelist, key=TEST_KEY)
+    report = anonymize_batch(paths, Policy(blacklist, whitelist, TEST_KEY))
     assert report.outcomes["anonymized"] == 2
 
 
@@ -191,8 +199,14 @@ def test_blacklisting_twice_is_refused_or_held(tmp_path, blacklist):
     with pytest.raises(PackageRefused, match="is a stage-1 package already"):
         blacklist_at_hospital(paths.batch_dir, tmp_path / "again", blacklist)
     with pytest.raises(PackageRefused, match="is a stage-1 package: run `anon-pipeline anonymize"):
-        whitelist_folder(paths.batch_dir, tmp_path / "w", tmp_path / "ws", rule_set=blacklist,
-                         key=TEST_KEY, workers=1)  # fmt: skip
+        whitelist_folder(
+            paths.batch_dir,
+            tmp_path / "w",
+            tmp_path / "ws",
+            blacklist,
+            TEST_KEY,
+            StepOptions(workers=1),
+        )
     loose = tmp_path / "loose"
     loose.mkdir()
     shutil.copy(first_file(paths), loose / "IM1")

@@ -10,7 +10,7 @@ import pytest
 from pydicom.fileset import FileSet
 
 from anon_pipeline.cli import main
-from anon_pipeline.engine.batch.pipeline import BatchPaths, anonymize_batch
+from anon_pipeline.engine.batch.pipeline import BatchPaths, Policy, StepOptions, anonymize_batch
 from anon_pipeline.engine.batch.released_index import released_by
 from anon_pipeline.engine.disk.layout import DataRoot, init_root
 from anon_pipeline.engine.disk.tables import read_rows
@@ -38,10 +38,16 @@ def data_root(path: Path) -> DataRoot:
 def process(root: DataRoot, batch: str, index: bool = True) -> BatchPaths:
     paths = BatchPaths.in_root(root, batch)
     anonymize_batch(
-        paths, blacklist=load_shipped_rule_set("blacklist"),
-        whitelist=load_rule_set(WHITELIST, reviewed=root.reviewed_rules), key=TEST_KEY,
-        workers=1, operator="Olaf", index=root.released_index if index else None,
-    )  # fmt: skip
+        paths,
+        Policy(
+            load_shipped_rule_set("blacklist"),
+            load_rule_set(WHITELIST, reviewed=root.reviewed_rules),
+            TEST_KEY,
+        ),
+        StepOptions(workers=1),
+        operator="Olaf",
+        index=root.released_index if index else None,
+    )
     return paths
 
 

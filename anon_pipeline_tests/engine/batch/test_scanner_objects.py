@@ -6,7 +6,7 @@ import shutil
 import pydicom
 import pytest
 
-from anon_pipeline.engine.batch.pipeline import BatchPaths, anonymize_batch
+from anon_pipeline.engine.batch.pipeline import BatchPaths, Policy, StepOptions, anonymize_batch
 from anon_pipeline.engine.dicom.pixel_meaning import changes, entries_of
 from anon_pipeline.engine.disk.tables import read_rows
 from anon_pipeline.engine.release.verification import check_outputs
@@ -27,7 +27,7 @@ __all__ = ["dciodvfy"]  # the fixture, imported for the validator test below
 def process(root, blacklist, whitelist, name="scanner") -> BatchPaths:
     write_scanner_batch(root / "incoming" / name, fake_patient(5))
     paths = BatchPaths(root / "incoming" / name, root / "secure" / name, root / "release" / name)
-    anonymize_batch(paths, blacklist=blacklist, whitelist=whitelist, key=TEST_KEY, workers=2)
+    anonymize_batch(paths, Policy(blacklist, whitelist, TEST_KEY), StepOptions(workers=2))
     return paths
 
 
@@ -122,7 +122,7 @@ def test_a_copy_of_the_batch_gives_the_same_bytes(tmp_path, scanner_batch, black
     """Deterministic with functional groups too: same input, rules and key, same output."""
     shutil.copytree(scanner_batch.batch_dir, tmp_path / "incoming" / "again")
     again = BatchPaths(tmp_path / "incoming" / "again", tmp_path / "s", tmp_path / "r")
-    anonymize_batch(again, blacklist=blacklist, whitelist=whitelist, key=TEST_KEY, workers=1)
+    anonymize_batch(again, Policy(blacklist, whitelist, TEST_KEY), StepOptions(workers=1))
     assert (
         released(again, "ENHANCED").read_bytes() == released(scanner_batch, "ENHANCED").read_bytes()
     )

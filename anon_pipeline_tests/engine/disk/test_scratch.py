@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from anon_pipeline.engine.batch.pipeline import BatchPaths, anonymize_batch
+from anon_pipeline.engine.batch.pipeline import BatchPaths, Policy, StepOptions, anonymize_batch
 from anon_pipeline.engine.disk.scratch import (
     LEDGER,
     STAGED_MARK,
@@ -108,8 +108,9 @@ def test_a_staged_run_gives_the_same_outputs_and_leaves_the_input_alone(
     results = {}
     for name, scratch in (("direct", None), ("staged", Scratch(tmp_path / "scratch", 10**9))):
         paths = BatchPaths(batch, tmp_path / name / "secure", tmp_path / name / "release")
-        anonymize_batch(paths, blacklist=blacklist, whitelist=whitelist, key=TEST_KEY,
-                        workers=1, scratch=scratch)  # fmt: skip
+        anonymize_batch(
+            paths, Policy(blacklist, whitelist, TEST_KEY), StepOptions(workers=1, scratch=scratch)
+        )
         manifest = read_rows(paths.manifest)
         results[name] = (
             tree_digest(paths.release_files),

@@ -2,7 +2,7 @@
 
 from PIL import Image
 
-from anon_pipeline.engine.batch.pipeline import BatchPaths, anonymize_batch
+from anon_pipeline.engine.batch.pipeline import BatchPaths, Policy, StepOptions, anonymize_batch
 from anon_pipeline.engine.release.contact_sheet import COLUMNS, TILE, write_contact_sheet
 from anon_pipeline.synthetic.cds import write_hostile_cd
 from anon_pipeline_tests.conftest import TEST_KEY
@@ -20,7 +20,7 @@ def test_every_series_gets_a_thumbnail(processed_cd, tmp_path):
 def test_series_that_cannot_be_decoded_are_marked_not_dropped(tmp_path, blacklist, whitelist):
     write_hostile_cd(tmp_path / "in" / "hostile")
     paths = BatchPaths(tmp_path / "in" / "hostile", tmp_path / "secure", tmp_path / "release")
-    anonymize_batch(paths, blacklist=blacklist, whitelist=whitelist, key=TEST_KEY, workers=1)
+    anonymize_batch(paths, Policy(blacklist, whitelist, TEST_KEY), StepOptions(workers=1))
     report = write_contact_sheet(paths, tmp_path / "sheet.png")
     series = {p.parent for p in paths.release_files.rglob("*.dcm")}
     assert report.series == len(series)

@@ -6,7 +6,7 @@ import datetime as dt
 import pydicom
 import pytest
 
-from anon_pipeline.engine.batch.pipeline import BatchPaths, anonymize_batch
+from anon_pipeline.engine.batch.pipeline import BatchPaths, Policy, StepOptions, anonymize_batch
 from anon_pipeline.engine.disk.layout import DataRoot
 from anon_pipeline.engine.disk.tables import read_rows
 from anon_pipeline.engine.release.review import pending_attributes, record_decision
@@ -28,7 +28,7 @@ def root(tmp_path, blacklist, whitelist) -> DataRoot:
 
 def process(root, batch, blacklist, whitelist):
     paths = BatchPaths.in_root(root, batch)
-    anonymize_batch(paths, blacklist=blacklist, whitelist=whitelist, key=TEST_KEY, workers=1)
+    anonymize_batch(paths, Policy(blacklist, whitelist, TEST_KEY), StepOptions(workers=1))
     return paths
 
 

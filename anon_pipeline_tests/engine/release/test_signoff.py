@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 import pydicom
 import pytest
 
-from anon_pipeline.engine.batch.pipeline import BatchPaths, anonymize_batch
+from anon_pipeline.engine.batch.pipeline import BatchPaths, Policy, StepOptions, anonymize_batch
 from anon_pipeline.engine.disk.layout import DataRoot
 from anon_pipeline.engine.release.audit import build_audit_database, run_query
 from anon_pipeline.engine.release.review import record_decision
@@ -23,7 +23,7 @@ BATCH = "cd_signoff"
 def process(root, blacklist, whitelist):
     paths = BatchPaths.in_root(root, BATCH)
     anonymize_batch(
-        paths, blacklist=blacklist, whitelist=whitelist, key=TEST_KEY, workers=1, operator="Olaf"
+        paths, Policy(blacklist, whitelist, TEST_KEY), StepOptions(workers=1), operator="Olaf"
     )
     return paths
 
@@ -100,10 +100,8 @@ def test_a_rerun_that_changes_the_output_voids_the_approval(root, blacklist):
     paths = BatchPaths.in_root(root, BATCH)
     anonymize_batch(
         paths,
-        blacklist=blacklist,
-        whitelist=other_whitelist,
-        key=b"another key 32 bytes long......!",
-        workers=1,
+        Policy(blacklist, other_whitelist, b"another key 32 bytes long......!"),
+        StepOptions(workers=1),
         operator="Olaf",
     )
     with pytest.raises(SignOffRefused, match="outputs changed after the approval"):

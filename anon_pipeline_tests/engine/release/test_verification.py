@@ -6,7 +6,7 @@ from pathlib import Path
 import pydicom
 import pytest
 
-from anon_pipeline.engine.batch.pipeline import whitelist_step
+from anon_pipeline.engine.batch.pipeline import Policy, StepOptions, whitelist_step
 from anon_pipeline.engine.disk.tables import IDENTIFIERS, PART_SCHEMAS, read_rows, write_columns
 from anon_pipeline.engine.release.verification import check_accounted, check_outputs
 from anon_pipeline.engine.rules.rule_set import SHIPPED_RULES_DIR, load_rule_set
@@ -207,7 +207,9 @@ def test_a_released_file_changed_after_the_run_fails_even_when_it_parses(batch):
     assert checks.private_attributes.passed and checks.identifying_values.passed
 
 
-def test_released_files_from_another_run_fail_against_this_runs_manifest(tmp_path, patients, key):
+def test_released_files_from_another_run_fail_against_this_runs_manifest(
+    tmp_path, patients, key, blacklist
+):
     """A run stopped between its two swaps leaves new released files beside the old
     secure manifest. Another rule set gives other bytes (same names and pixels), and the
     check sees it."""
@@ -217,7 +219,9 @@ def test_released_files_from_another_run_fail_against_this_runs_manifest(tmp_pat
     assert "  SliceThickness: keep\n" in rules
     edited = tmp_path / "whitelist.yaml"
     edited.write_text(rules.replace("  SliceThickness: keep\n", "  SliceThickness: remove\n"))
-    whitelist_step(batch.paths, load_rule_set(edited), key, workers=1)
+    whitelist_step(
+        batch.paths, Policy(blacklist, load_rule_set(edited), key), StepOptions(workers=1)
+    )
     batch.paths.manifest.write_bytes(old_manifest)  # the secure swap never happened
     failed = check_outputs(batch.paths, workers=1).parse_and_pixels.failed
     assert len(failed) == len(batch.release_files()) == 6
