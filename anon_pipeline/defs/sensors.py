@@ -14,6 +14,8 @@ from anon_pipeline.engine.batch.arrivals import (
     TOUCH_SLACK_SECONDS,
     ArrivalMemory,
     BatchState,
+    Launched,
+    Watch,
     look_at_incoming,
     run_key,
     signature_of_run_key,
@@ -46,12 +48,11 @@ def incoming_batches(
     look = look_at_incoming(
         settings.data_root.incoming,
         ArrivalMemory.from_json(context.cursor),
-        launched=launched,
-        last_launched_signature=functools.partial(
-            last_run_signature, context.instance, ARRIVAL_SENSOR
+        Launched(
+            launched,
+            functools.partial(last_run_signature, context.instance, ARRIVAL_SENSOR),
         ),
-        quiet_seconds=settings.quiet_seconds,
-        marker=settings.marker,
+        Watch(settings.quiet_seconds, settings.marker),
     )
     new_partitions = [state.name for state in look.ready if state.name not in launched]
     return dg.SensorResult(

@@ -168,28 +168,44 @@ def is_ready(state: BatchState, since: float, now: float, quiet_seconds: float) 
     return state.has_marker or is_quiet
 
 
+@dataclass(frozen=True)
+class Launched:
+    """What the orchestrator knows of the batches it launched: their names (Dagster's
+    partitions) and the listing signature of each one's last requested run (from its run
+    keys; None without a record of a sensor run)."""
+
+    names: Container[str]
+    last_signature: Callable[[str], str | None]
+
+
+@dataclass(frozen=True)
+class Watch:
+    """How arrivals are judged: a batch is ready at its copy station's `marker` or after
+    `quiet_seconds` without a change; launched batches nobody touched are walked again
+    in a rotation of `rotation_seconds` per look (at least one batch)."""
+
+    quiet_seconds: float
+    marker: str = DEFAULT_MARKER
+    rotation_seconds: float = ROTATION_SECONDS
+
+
 def look_at_incoming(
     incoming: Path,
     memory: ArrivalMemory,
-    *,
-    launched: Container[str],
-    last_launched_signature: Callable[[str], str | None],
-    quiet_seconds: float,
-    marker: str = DEFAULT_MARKER,
+    launched: Launched,
+    watch: Watch,
     now: float | None = None,
-    rotation_seconds: float = ROTATION_SECONDS,
 ) -> Look:
     """One look: walk the batches still arriving, and the launched ones that may have
     changed; say which are ready. The caller requests a run for each ready batch.
 
-    `launched`: the batches Dagster already knows (its partitions). A launched batch is
-    walked when its folder or marker was touched since the previous look, or when its
-    turn in the rotation comes (at least one batch per look, more within
-    `rotation_seconds`); it becomes arriving again when its listing differs from the one
-    last requested (`last_launched_signature`, from Dagster's run keys). With no record
-    of a sensor run, a touched batch arrives again; the rotation leaves it alone.
+    A launched batch is walked when its folder or marker was touched since the previous
+    look, or when its turn in the rotation comes; it becomes arriving again when its
+    listing differs from the one last requested. With no record of a sensor run, a
+    touched batch arrives again; the rotation leaves it alone.
     """
     now = time.time() if now is None else now
+    marker = watch.marker
     folders = batch_folders(incoming)
     touched_since = (memory.looked_at or now) - TOUCH_SLACK_SECONDS
     new = ArrivalMemory(looked_at=now, rotation=memory.rotation)
@@ -207,7 +223,7 @@ def look_at_incoming(
 
     for folder in folders:
         name = folder.name
-        if name in memory.arriving or (name not in launched and name not in new.requested):
+        if name in memory.arriving or (name not in launched.names and name not in new.requested):
             state = look_at_batch(Path(folder.path), marker)
             walked.append(name)
             previous = memory.arriving.get(name)
@@ -216,58 +232,54 @@ def look_at_incoming(
         elif last_change(folder, marker) >= touched_since:
             state = look_at_batch(Path(folder.path), marker)
             walked.append(name)
-            if state.signature != launched_signature(name, new, last_launched_signature):
+            if state.signature != launched_signature(name, new, launched):
                 arrive(state, now)
         else:
             idle.append(folder)
 
-    walked += rotate(idle, new, memory.rotation, marker, last_launched_signature,
-                     rotation_seconds, arrive, now)  # fmt: skip
+    walked += rotate(idle, new, launched, watch, arrive, now)
     ready = [
-        state for state in arriving_states if is_ready(state, new.arriving[state.name][1], now,
-                                                       quiet_seconds)
-    ]  # fmt: skip
+        state
+        for state in arriving_states
+        if is_ready(state, new.arriving[state.name][1], now, watch.quiet_seconds)
+    ]
     for state in ready:
         del new.arriving[state.name]
         new.requested[state.name] = (state.signature, now)
     return Look(ready, arriving_states, new, walked)
 
 
-def launched_signature(
-    name: str, memory: ArrivalMemory, last_launched_signature: Callable[[str], str | None]
-) -> str | None:
+def launched_signature(name: str, memory: ArrivalMemory, launched: Launched) -> str | None:
     """The listing signature last requested for a batch: remembered for a few minutes,
     after that in Dagster's run key."""
     requested = memory.requested.get(name)
-    return requested[0] if requested else last_launched_signature(name)
+    return requested[0] if requested else launched.last_signature(name)
 
 
 def rotate(
     idle: list[os.DirEntry[str]],
     memory: ArrivalMemory,
-    after: str,
-    marker: str,
-    last_launched_signature: Callable[[str], str | None],
-    seconds: float,
+    launched: Launched,
+    watch: Watch,
     arrive: Callable[[BatchState, float], None],
     now: float,
 ) -> list[str]:
-    """Walk launched, untouched batches in name order from where the last look stopped,
-    for `seconds` (at least one): a change deep inside a batch moves no stat of its
-    folder, and is noticed when its turn comes."""
+    """Walk launched, untouched batches in name order from where the last look stopped
+    (`memory.rotation`), for the watch's rotation seconds (at least one): a change deep
+    inside a batch moves no stat of its folder, and is noticed when its turn comes."""
     if not idle:
         memory.rotation = ""
         return []
     names = [folder.name for folder in idle]
-    start = bisect.bisect_right(names, after) % len(idle)
-    deadline = time.perf_counter() + seconds
+    start = bisect.bisect_right(names, memory.rotation) % len(idle)
+    deadline = time.perf_counter() + watch.rotation_seconds
     walked = []
     for offset in range(len(idle)):
         folder = idle[(start + offset) % len(idle)]
-        state = look_at_batch(Path(folder.path), marker)
+        state = look_at_batch(Path(folder.path), watch.marker)
         walked.append(folder.name)
         memory.rotation = folder.name
-        signature = launched_signature(folder.name, memory, last_launched_signature)
+        signature = launched_signature(folder.name, memory, launched)
         if signature is not None and signature != state.signature:
             arrive(state, now)
         if time.perf_counter() >= deadline:

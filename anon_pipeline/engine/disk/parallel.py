@@ -18,6 +18,7 @@ from concurrent.futures import (
 )
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 Item = TypeVar("Item")
@@ -143,44 +144,18 @@ def map_chunks(
     `workers - 1` processes starts (or is reused, inside `shared_pool`) and runs.
     """
     chunks = chunked(items, workers)
-    total, done = len(items), 0
-    if progress:
-        progress(0, total)
+    tally = Tally(progress, len(items))
+    tally.add(0)
     if workers <= 1 or len(chunks) <= 1 or len(items) < MIN_POOL_ITEMS:
         for index, chunk in enumerate(chunks):
             yield from function(shared, index, chunk)
-            done += len(chunk)
-            if progress:
-                progress(done, total)
+            tally.add(len(chunk))
         return
-    queue = list(enumerate(chunks))
-    queue.reverse()  # pop() takes the next chunk in order
     pools = _shared.get()
     size = workers - 1
     pool = pools.get(size) if pools is not None else WorkerPool(min(size, len(chunks)))
-    pending: dict[Future[list[Result]], int] = {}
     try:
-        while pending or queue:
-            # Nothing goes to a pool that has not answered: no chunk waits in a pool still starting.
-            if pool.answered():
-                while queue and len(pending) < pool.size * IN_FLIGHT_PER_WORKER:
-                    index, chunk = queue.pop()
-                    pending[pool.submit(function, shared, index, chunk)] = len(chunk)
-            finished = [future for future in pending if future.done()]
-            if not finished and queue:  # nothing back yet: this process takes a chunk
-                index, chunk = queue.pop()
-                yield from function(shared, index, chunk)
-                finished_sizes = [len(chunk)]
-            else:
-                if not finished:
-                    finished = list(wait(pending, return_when=FIRST_COMPLETED).done)
-                finished_sizes = []
-                for future in finished:
-                    finished_sizes.append(pending.pop(future))
-                    yield from future.result()
-            done += sum(finished_sizes)
-            if progress:
-                progress(done, total)
+        yield from map_with_pool(pool, function, shared, chunks, tally)
     except BaseException:
         if pools is not None:
             pools.drop()  # an error stopped this map, and may have broken the pool
@@ -188,3 +163,50 @@ def map_chunks(
     finally:
         if pools is None:
             pool.close()
+
+
+@dataclass
+class Tally:
+    """Items done so far, told to `progress` (when there is one) after each chunk."""
+
+    progress: Progress | None
+    total: int
+    done: int = 0
+
+    def add(self, items: int) -> None:
+        self.done += items
+        if self.progress:
+            self.progress(self.done, self.total)
+
+
+def map_with_pool(
+    pool: WorkerPool,
+    function: Callable[[Any, int, list[Item]], list[Result]],
+    shared: Any,
+    chunks: list[list[Item]],
+    tally: Tally,
+) -> Iterator[Result]:
+    """The pool and this process work through the chunks in order: the pool gets a few
+    chunks per worker in flight, this process takes the next one whenever none is back."""
+    queue = list(enumerate(chunks))
+    queue.reverse()  # pop() takes the next chunk in order
+    pending: dict[Future[list[Result]], int] = {}
+    while pending or queue:
+        # Nothing goes to a pool that has not answered: no chunk waits in a pool still starting.
+        if pool.answered():
+            while queue and len(pending) < pool.size * IN_FLIGHT_PER_WORKER:
+                index, chunk = queue.pop()
+                pending[pool.submit(function, shared, index, chunk)] = len(chunk)
+        finished = [future for future in pending if future.done()]
+        if not finished and queue:  # nothing back yet: this process takes a chunk
+            index, chunk = queue.pop()
+            yield from function(shared, index, chunk)
+            tally.add(len(chunk))
+            continue
+        if not finished:
+            finished = list(wait(pending, return_when=FIRST_COMPLETED).done)
+        finished_items = 0
+        for future in finished:
+            finished_items += pending.pop(future)
+            yield from future.result()
+        tally.add(finished_items)

@@ -94,7 +94,6 @@ def record_decision(
     action: str,
     reviewer: str,
     note: str = "",
-    now: dt.datetime | None = None,
 ) -> RuleSet:
     """Add a decision; the new file is validated with the whitelist before it replaces the
     old one, so a bad decision (unknown attribute, action that does not fit) changes nothing."""
@@ -112,7 +111,7 @@ def record_decision(
     decisions[rule_name(tag_or_keyword)] = {
         "action": action,
         "reviewer": reviewer.strip(),
-        "decided_at": (now or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds"),
+        "decided_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "note": note,
     }
     text = HEADER + yaml.safe_dump({"decisions": decisions}, sort_keys=True, allow_unicode=True)

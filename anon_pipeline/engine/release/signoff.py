@@ -135,7 +135,6 @@ def approve(
     batch: str,
     reviewer: str,
     workers: int | None = 1,
-    now: dt.datetime | None = None,
     expected: str | None = None,
     connection: Any = None,
 ) -> dict[str, Any]:
@@ -177,7 +176,7 @@ def approve(
     approval = {
         "batch": batch,
         "reviewer": reviewer,
-        "approved_at": (now or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds"),
+        "approved_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "operator": run["operator"],
         "whitelisted_at": run["finished_at"],
         "whitelist_version": run["whitelist_version"],

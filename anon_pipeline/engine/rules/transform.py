@@ -180,23 +180,15 @@ class RuleWalk:
             del dataset[element.tag]
             self.log.actions[f"{rule.name}: removed (VR {element.VR} does not fit {action})"] += 1
             return
-        if action is not Action.KEEP:
-            self.log.actions[f"{rule.name}: {action}"] += 1
-        if action in CHANGES_VALUE and element.VR in TEXT_VRS and element.VR != "UI":
-            self.record_identifier(rule.name, element)
         if action is Action.KEEP:
             if element.VR == "SQ":
                 self.transform_items(element, path)
-        elif action is Action.REMOVE:
+            return
+        self.log.actions[f"{rule.name}: {action}"] += 1
+        if action in CHANGES_VALUE and element.VR in TEXT_VRS and element.VR != "UI":
+            self.record_identifier(rule.name, element)
+        if action is Action.REMOVE:
             del dataset[element.tag]
-        elif action is Action.EMPTY:
-            element.value = element.empty_value
-        elif action is Action.REPLACE:
-            element.value = rule.replacement
-        elif action is Action.HASH_UID:
-            element.value = self.map_values(element.value, self.hash_uid)
-        elif action is Action.PSEUDONYMIZE:
-            element.value = self.map_values(element.value, lambda v: pseudonymize(str(v), self.key))
         elif action is Action.SHIFT_DATE:
             shift = shift_da if element.VR == "DA" else shift_dt
             shifted = self.map_values(element.value, lambda v: shift(str(v), self.date_offset))
@@ -205,6 +197,21 @@ class RuleWalk:
                 self.log.actions[f"{rule.name}: removed (not a shiftable date)"] += 1
             else:
                 element.value = shifted
+        else:
+            element.value = self.changed_value(element, rule)
+
+    def changed_value(self, element: DataElement, rule: Rule) -> object:
+        """The value an EMPTY, REPLACE, HASH_UID or PSEUDONYMIZE rule gives the element."""
+        action = rule.action
+        if action is Action.EMPTY:
+            return element.empty_value
+        if action is Action.REPLACE:
+            return rule.replacement
+        if action is Action.HASH_UID:
+            return self.map_values(element.value, self.hash_uid)
+        if action is Action.PSEUDONYMIZE:
+            return self.map_values(element.value, lambda v: pseudonymize(str(v), self.key))
+        raise ValueError(f"{rule.name}: no value for action {action}")
 
     def record_identifier(self, name: str, element: DataElement) -> None:
         value = element.value

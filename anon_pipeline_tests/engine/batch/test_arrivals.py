@@ -7,7 +7,9 @@ from pathlib import Path
 
 from anon_pipeline.engine.batch.arrivals import (
     ArrivalMemory,
+    Launched,
     Look,
+    Watch,
     look_at_incoming,
     run_key,
     signature_of_run_key,
@@ -36,11 +38,9 @@ def look(incoming: Path, memory: ArrivalMemory, now: float, dagster: Dagster | N
     result = look_at_incoming(
         incoming,
         memory,
-        launched=dagster.run_keys,
-        last_launched_signature=dagster.last_signature,
-        quiet_seconds=quiet,
-        now=now,
-        rotation_seconds=rotation_seconds,
+        Launched(dagster.run_keys, dagster.last_signature),
+        Watch(quiet, rotation_seconds=rotation_seconds),
+        now,
     )
     dagster.launch(result)
     return result

@@ -5,6 +5,7 @@ import datetime as dt
 
 import pydicom
 import pytest
+import yaml
 
 from anon_pipeline.engine.batch.pipeline import BatchPaths, Policy, StepOptions, anonymize_batch
 from anon_pipeline.engine.disk.layout import DataRoot
@@ -58,13 +59,13 @@ def test_a_decision_flows_into_the_rerun_and_empties_the_queue(root, blacklist, 
 
 def test_every_decision_records_who_when_and_why(tmp_path):
     reviewed = tmp_path / "reviewed_rules.yaml"
-    when = dt.datetime(2026, 11, 24, 12, 0, tzinfo=dt.UTC)
-    record_decision(
-        reviewed, WHITELIST, "ContrastBolusAgent", "keep", "Anna K", "product names", when
-    )
+    before = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    record_decision(reviewed, WHITELIST, "ContrastBolusAgent", "keep", "Anna K", "product names")
+    after = dt.datetime.now(dt.UTC)
     text = reviewed.read_text()
     assert "reviewer: Anna K" in text and "note: product names" in text
-    assert "2026-11-24T12:00:00+00:00" in text
+    decided = yaml.safe_load(text)["decisions"]["ContrastBolusAgent"]["decided_at"]
+    assert before <= dt.datetime.fromisoformat(str(decided)) <= after
     assert load_rule_set(WHITELIST, reviewed=reviewed).decisions[0].name == "ContrastBolusAgent"
 
 

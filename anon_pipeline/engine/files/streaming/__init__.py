@@ -104,10 +104,8 @@ def stream_file(data: bytes, rule_set: RuleSet, key: bytes, whitelist: bool) -> 
         raise Unsupported("missing UIDs")
     study, series, instance = (facts[keyword] for keyword in REQUIRED_UIDS[:3])
     output_name = output_name_from(study, series, instance, key)
-    walk = StreamWalk(
-        part, data, rule_set, key, memo, charset,
-        date_offset_days(facts.get("PatientID", ""), key), whitelist,
-    )  # fmt: skip
+    date_offset = date_offset_days(facts.get("PatientID", ""), key)
+    walk = StreamWalk(part, data, memo, charset, date_offset, whitelist)
     entries = walk.top_level(previous)
     meta_values = {}
     for tag in META_SOURCE_TAGS:  # the meta group repeats their output values

@@ -95,7 +95,8 @@ class Memo:
     entry is keyed by everything its result depends on; all of it is cleared when it
     holds more than MEMO_LIMIT entries or REPLAY_BYTES_LIMIT bytes of elements."""
 
-    def __init__(self) -> None:
+    def __init__(self, rule_set: RuleSet, key: bytes) -> None:
+        self.rule_set, self.key = rule_set, key  # what every entry was made with
         self.rules: dict[int, Rule | None] = {}
         self.effects: dict[tuple[Any, ...], Effect] = {}
         self.texts: dict[tuple[Any, ...], tuple[str, str | None]] = {}
@@ -132,7 +133,7 @@ def memo_for(rule_set: RuleSet, key: bytes) -> Memo:
     memo_key = (rule_set.name, rule_set.version, rule_set.holds, key)
     if memo_key not in _MEMOS:
         _MEMOS.clear()  # one rule set at a time per worker
-        _MEMOS[memo_key] = Memo()
+        _MEMOS[memo_key] = Memo(rule_set, key)
     return _MEMOS[memo_key]
 
 

@@ -55,7 +55,7 @@ from anon_pipeline.engine.files.streaming.memo import (
     add_to_log,
     merged_log,
 )
-from anon_pipeline.engine.rules.rule_set import Action, Rule, RuleSet, cached_keyword
+from anon_pipeline.engine.rules.rule_set import Action, Rule, cached_keyword
 from anon_pipeline.engine.rules.transform import (
     SAMPLE_LENGTH,
     TEXT_VRS,
@@ -86,21 +86,20 @@ PRIVATE, SKIP, SEQUENCE, KEEP, CHANGE, CHARSET = (
 
 
 class StreamWalk:
-    """The rule walk of `transform.RuleWalk`, over element offsets instead of a Dataset."""
+    """The rule walk of `transform.RuleWalk`, over element offsets instead of a Dataset;
+    with the rule set and key of the worker's memo."""
 
     def __init__(
         self,
         part: Part10,
         data: bytes,
-        rule_set: RuleSet,
-        key: bytes,
         memo: Memo,
         charset: bytes | None,
         date_offset: int,
         whitelist: bool,
     ) -> None:
         self.part, self.data, self.view = part, data, memoryview(data)
-        self.rule_set, self.key, self.memo = rule_set, key, memo
+        self.rule_set, self.key, self.memo = memo.rule_set, memo.key, memo
         self.charset_key = charset
         self.encodings = encodings_for(charset)
         self.date_offset = date_offset
