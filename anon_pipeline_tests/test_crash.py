@@ -20,9 +20,19 @@ def anonymize(batch, out, key_file, *, kill_after: float | None = None) -> float
     """Run the CLI; returns how long it took (or kills it after `kill_after` seconds)."""
     started = time.perf_counter()
     command = [
-        sys.executable, "-m", "anon_pipeline.cli", "anonymize", str(batch),
-        "--out", str(out), "--key-file", str(key_file), "--workers", "2", "--quiet",
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "anon_pipeline.cli",
+        "anonymize",
+        str(batch),
+        "--out",
+        str(out),
+        "--key-file",
+        str(key_file),
+        "--workers",
+        "2",
+        "--quiet",
+    ]
     process = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL)
     if kill_after is None:
         assert process.wait(timeout=300) == 0

@@ -21,21 +21,36 @@ def test_the_bundle_installs_offline_and_runs_stage_1(tmp_path, blacklist):
     bundle = tmp_path / "anon-pipeline-hospital"
     subprocess.run(
         ["make", "--no-print-directory", "hospital-bundle", f"HOSPITAL_BUNDLE={bundle}"],
-        cwd=REPOSITORY, check=True, capture_output=True, text=True,
-    )  # fmt: skip
+        cwd=REPOSITORY,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     assert (tmp_path / "anon-pipeline-hospital.tar.gz").is_file()
     wheels = sorted(path.name.split("-")[0].lower() for path in (bundle / "wheels").iterdir())
     assert "anon_pipeline" in wheels and "pydicom" in wheels
     assert not {"dagster", "duckdb", "pandas"} & set(wheels)
 
-    offline = {**os.environ, "PIP_NO_INDEX": "1", "PIP_INDEX_URL": "http://127.0.0.1:9/simple",
-               "PYTHON": sys.executable}  # fmt: skip
+    offline = {
+        **os.environ,
+        "PIP_NO_INDEX": "1",
+        "PIP_INDEX_URL": "http://127.0.0.1:9/simple",
+        "PYTHON": sys.executable,
+    }
     hospital = tmp_path / "hospital"
-    subprocess.run(["sh", str(bundle / "install.sh"), str(hospital)], env=offline, check=True,
-                   capture_output=True, text=True)  # fmt: skip
+    subprocess.run(
+        ["sh", str(bundle / "install.sh"), str(hospital)],
+        env=offline,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     for module in SERVER_ONLY:
-        missing = subprocess.run([hospital / "bin" / "python", "-c", f"import {module}"],
-                                 capture_output=True, check=False)  # fmt: skip
+        missing = subprocess.run(
+            [hospital / "bin" / "python", "-c", f"import {module}"],
+            capture_output=True,
+            check=False,
+        )
         assert missing.returncode != 0, f"{module} is installed at the hospital"
 
     write_cd_batch(tmp_path / "cd", [fake_patient(51)], series=1, slices=2)
@@ -44,10 +59,23 @@ def test_the_bundle_installs_offline_and_runs_stage_1(tmp_path, blacklist):
     key_file.chmod(0o600)
     package = tmp_path / "package"
     run = subprocess.run(
-        [hospital / "bin" / "anon-pipeline", "blacklist", tmp_path / "cd", package,
-         "--key-file", key_file, "--quiet", "--workers", "2"],
-        cwd=tmp_path, env=offline, capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        [
+            hospital / "bin" / "anon-pipeline",
+            "blacklist",
+            tmp_path / "cd",
+            package,
+            "--key-file",
+            key_file,
+            "--quiet",
+            "--workers",
+            "2",
+        ],
+        cwd=tmp_path,
+        env=offline,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert run.returncode == 0, run.stderr
     assert "blacklist: 5 files (2 anonymized, 3 skipped)" in run.stdout
     assert is_package(package)

@@ -83,13 +83,20 @@ def embedded(work: Path, source: Path, batches: list[str], workers: int) -> list
     home, root = work / "embedded-home", init_root(work / "embedded-root").root
     home.mkdir()
     shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
-    env = {**os.environ, "DAGSTER_HOME": str(home), "ANON_PIPELINE_ROOT": str(root),
-           "ANON_PIPELINE_WORKERS": str(workers)}  # fmt: skip
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "ANON_PIPELINE_ROOT": str(root),
+        "ANON_PIPELINE_WORKERS": str(workers),
+    }
     daemon = subprocess.Popen(
         [str(Path(sys.executable).parent / "dagster-daemon"), "run", "-w", str(WORKSPACE)],
-        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
         start_new_session=True,
-    )  # fmt: skip
+    )
     try:
         return run_batches(home, source, root, batches)
     finally:

@@ -79,8 +79,13 @@ def measure_job(work: Path, source: Path, workers: int) -> dict:
         ]
         instance.dispose()
     shutil.rmtree(root, ignore_errors=True)
-    return {"seconds": seconds, "steps": steps, "success": result.success,
-            "blocking_checks_failed": blocking_failed, **memory.summary()}  # fmt: skip
+    return {
+        "seconds": seconds,
+        "steps": steps,
+        "success": result.success,
+        "blocking_checks_failed": blocking_failed,
+        **memory.summary(),
+    }
 
 
 def measure_cli(work: Path, source: Path, workers: int) -> dict:
@@ -90,8 +95,17 @@ def measure_cli(work: Path, source: Path, workers: int) -> dict:
     shutil.rmtree(out, ignore_errors=True)
     if not key.exists():
         create_key_file(key)
-    command = [str(Path(sys.executable).with_name("anon-pipeline")), "anonymize", str(source),
-               "--out", str(out), "--key-file", str(key), "--workers", str(workers)]  # fmt: skip
+    command = [
+        str(Path(sys.executable).with_name("anon-pipeline")),
+        "anonymize",
+        str(source),
+        "--out",
+        str(out),
+        "--key-file",
+        str(key),
+        "--workers",
+        str(workers),
+    ]
     started = time.perf_counter()
     subprocess.run(command, check=True, capture_output=True)
     seconds = time.perf_counter() - started
@@ -110,8 +124,18 @@ def measure_copy(work: Path, source: Path) -> dict:
 
 
 def child(name: str, work: Path, source: Path, workers: int) -> dict:
-    command = [sys.executable, __file__, "--measure", name, "--work", str(work), "--source",
-               str(source), "--workers", str(workers)]  # fmt: skip
+    command = [
+        sys.executable,
+        __file__,
+        "--measure",
+        name,
+        "--work",
+        str(work),
+        "--source",
+        str(source),
+        "--workers",
+        str(workers),
+    ]
     output = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True).stdout
     return json.loads(output.strip().splitlines()[-1])
 
@@ -132,9 +156,12 @@ def speed_report(work: Path, files: int, workers: int, repeat: int) -> str:
             "job": child("job", work, source, workers),
         }
         rounds.append(measured)
-        print(f"  round {number}: cp -r {measured['cp']['seconds']:.2f}s, CLI "
-              f"{measured['cli']['seconds']:.2f}s, job {measured['job']['seconds']:.2f}s "
-              f"(success: {measured['job']['success']})", flush=True)  # fmt: skip
+        print(
+            f"  round {number}: cp -r {measured['cp']['seconds']:.2f}s, CLI "
+            f"{measured['cli']['seconds']:.2f}s, job {measured['job']['seconds']:.2f}s "
+            f"(success: {measured['job']['success']})",
+            flush=True,
+        )
     job_ratio = statistics.median(r["job"]["seconds"] / r["cli"]["seconds"] for r in rounds)
     check_ratio = statistics.median(
         r["job"]["steps"][CHECK_STEP] / r["job"]["steps"][STAGE2_STEP] for r in rounds
@@ -157,8 +184,10 @@ def speed_report(work: Path, files: int, workers: int, repeat: int) -> str:
         seconds = statistics.median(r["job"]["steps"].get(step, 0.0) for r in rounds)
         lines.append(f"| {step} | {seconds:.2f} | {seconds / median_job:.0%} |")
     in_steps = statistics.median(sum(r["job"]["steps"].values()) for r in rounds)
-    lines.append(f"| Dagster between steps | {median_job - in_steps:.2f} | "
-                 f"{(median_job - in_steps) / median_job:.0%} |")  # fmt: skip
+    lines.append(
+        f"| Dagster between steps | {median_job - in_steps:.2f} | "
+        f"{(median_job - in_steps) / median_job:.0%} |"
+    )
     per_round = ", ".join(f"{r['job']['seconds'] / r['cli']['seconds']:.2f}" for r in rounds)
     failed = sorted({c for r in rounds for c in r["job"]["blocking_checks_failed"]})
     lines += [
@@ -182,8 +211,10 @@ def memory_report(work: Path, sizes: list[int], workers: int) -> str:
         generate(source, files)
         result = child("job", work, source, workers)
         results[files] = result
-        lines.append(f"| {files} | {result['seconds']:.1f} | {files / result['seconds']:.0f} | "
-                     f"{result['main_mb']:.0f} | {result['worker_mb']:.0f} |")  # fmt: skip
+        lines.append(
+            f"| {files} | {result['seconds']:.1f} | {files / result['seconds']:.0f} | "
+            f"{result['main_mb']:.0f} | {result['worker_mb']:.0f} |"
+        )
         print(lines[-1], flush=True)
         shutil.rmtree(source)
     small, large = results[sizes[0]], results[sizes[-1]]
@@ -211,9 +242,11 @@ def main() -> int:
     parser.add_argument("--source", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
-        measure = {"job": lambda: measure_job(args.work, args.source, args.workers),
-                   "cli": lambda: measure_cli(args.work, args.source, args.workers),
-                   "cp": lambda: measure_copy(args.work, args.source)}[args.measure]  # fmt: skip
+        measure = {
+            "job": lambda: measure_job(args.work, args.source, args.workers),
+            "cli": lambda: measure_cli(args.work, args.source, args.workers),
+            "cp": lambda: measure_copy(args.work, args.source),
+        }[args.measure]
         print(json.dumps(measure()))
         return 0
     work = args.work or Path(tempfile.mkdtemp(prefix="anon-bench-dagster-"))
@@ -225,8 +258,10 @@ def main() -> int:
             header = f"{dt.date.today()}, {machine}, the Dagster job's memory, {args.memory} files"
         else:
             report = speed_report(work, args.files, args.workers, args.repeat)
-            header = (f"{dt.date.today()}, {machine}, one {args.files}-file CD through the "
-                      f"Dagster job, {args.repeat} rounds")  # fmt: skip
+            header = (
+                f"{dt.date.today()}, {machine}, one {args.files}-file CD through the "
+                f"Dagster job, {args.repeat} rounds"
+            )
         publish(header, report, args.markdown)
     finally:
         if args.work is None:

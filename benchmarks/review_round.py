@@ -41,12 +41,19 @@ from anon_pipeline.engine.release.verification import OutputChecks
 from anon_pipeline.engine.rules.rule_set import load_shipped_rule_set
 
 SHARED = {
-    "Manufacturer": ("LO", "ACME"), "ManufacturerModelName": ("LO", "Synthetica 64"),
-    "Modality": ("CS", "CT"), "BodyPartExamined": ("CS", "CHEST"), "KVP": ("DS", "120"),
-    "ConvolutionKernel": ("SH", "B30f"), "PhotometricInterpretation": ("CS", "MONOCHROME2"),
-    "Rows": ("US", "512"), "Columns": ("US", "512"), "PixelSpacing": ("DS", "0.7\\0.7"),
-    "PatientID": ("LO", None), "StudyInstanceUID": ("UI", None),
-}  # fmt: skip
+    "Manufacturer": ("LO", "ACME"),
+    "ManufacturerModelName": ("LO", "Synthetica 64"),
+    "Modality": ("CS", "CT"),
+    "BodyPartExamined": ("CS", "CHEST"),
+    "KVP": ("DS", "120"),
+    "ConvolutionKernel": ("SH", "B30f"),
+    "PhotometricInterpretation": ("CS", "MONOCHROME2"),
+    "Rows": ("US", "512"),
+    "Columns": ("US", "512"),
+    "PixelSpacing": ("DS", "0.7\\0.7"),
+    "PatientID": ("LO", None),
+    "StudyInstanceUID": ("UI", None),
+}
 INVENTORY_SCHEMA = PART_SCHEMAS[VALUES]
 QUEUE_COLUMNS = ("tag", "keyword", "vr", "files", "paths", "sample_values")
 
@@ -74,16 +81,21 @@ def make_batch(root, index: int, files: int) -> None:
         rows.append(("AcquisitionTime", "TM", f"10{row % 60:02d}{index % 60:02d}", 1))
     rows.append(("SoftwareVersions", "LO", f"VB{index % 40}", files))  # a few per batch
     columns = {
-        "tag_path": [f"(0000,{n:04X})" if k not in ("ImagePositionPatient",) else "(0020,0032)"
-                     for n, (k, *_rest) in enumerate(rows)],
-        "keyword_path": [r[0] for r in rows], "vr": [r[1] for r in rows],
-        "value": [r[2] for r in rows], "files": [r[3] for r in rows],
-    }  # fmt: skip
+        "tag_path": [
+            f"(0000,{n:04X})" if k not in ("ImagePositionPatient",) else "(0020,0032)"
+            for n, (k, *_rest) in enumerate(rows)
+        ],
+        "keyword_path": [r[0] for r in rows],
+        "vr": [r[1] for r in rows],
+        "value": [r[2] for r in rows],
+        "files": [r[3] for r in rows],
+    }
     write_columns(paths.inventory, columns, INVENTORY_SCHEMA)
     empty_queue = {name: pa.array([], pa.string()) for name in QUEUE_COLUMNS}
     pq.write_table(pa.table(empty_queue), paths.review_queue)
-    paths.run_record.write_text(json.dumps({"operator": "olaf", "finished_at": "2026-12-01",
-                                            "whitelist_version": "bench"}))  # fmt: skip
+    paths.run_record.write_text(
+        json.dumps({"operator": "olaf", "finished_at": "2026-12-01", "whitelist_version": "bench"})
+    )
     checks = OutputChecks()
     for findings in vars(checks).values():
         findings.checked = files

@@ -156,12 +156,39 @@ def peer_command(name: str, source: Path, out: Path, work: Path) -> list[str]:
         return [dicognito_python(), "-m", "dicognito", "--quiet", "-o", str(out), str(source)]
     certificate, key = work / "peer-certificate.pem", work / "peer-key.pem"
     if not certificate.exists():
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                        "-subj", "/CN=benchmark", "-keyout", str(key), "-out", str(certificate)],
-                       check=True, capture_output=True)  # fmt: skip
+        subprocess.run(
+            [
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "1",
+                "-subj",
+                "/CN=benchmark",
+                "-keyout",
+                str(key),
+                "-out",
+                str(certificate),
+            ],
+            check=True,
+            capture_output=True,
+        )
     out.mkdir(parents=True, exist_ok=True)
-    return ["gdcmanon", "-e", "-c", str(certificate), "--continue", "-r", "-i", str(source),
-            "-o", str(out)]  # fmt: skip
+    return [
+        "gdcmanon",
+        "-e",
+        "-c",
+        str(certificate),
+        "--continue",
+        "-r",
+        "-i",
+        str(source),
+        "-o",
+        str(out),
+    ]
 
 
 def paired(name: str, work: Path, source: Path) -> dict:
@@ -192,8 +219,7 @@ def paired(name: str, work: Path, source: Path) -> dict:
                     pydicom_round_trip(stage_input, out / "pydicom", paths)
                 seconds[side] += time.perf_counter() - started
     shutil.rmtree(out, ignore_errors=True)
-    return {"seconds": seconds["stage"], "baseline_seconds": seconds["pydicom"],
-            **memory.summary()}  # fmt: skip
+    return {"seconds": seconds["stage"], "baseline_seconds": seconds["pydicom"], **memory.summary()}
 
 
 def warm_pool(work: Path, source: Path) -> dict:
@@ -358,8 +384,16 @@ def prepared_work(name: str, work: Path, source: Path, out: Path) -> Callable[[]
 
 
 def run_child(name: str, work: Path, source: Path) -> dict:
-    command = [sys.executable, __file__, "--measure", name, "--work", str(work),
-               "--source", str(source)]  # fmt: skip
+    command = [
+        sys.executable,
+        __file__,
+        "--measure",
+        name,
+        "--work",
+        str(work),
+        "--source",
+        str(source),
+    ]
     output = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True).stdout
     return json.loads(output.strip().splitlines()[-1])
 
@@ -385,9 +419,20 @@ def instructions_of(name: str, work: Path, source: Path) -> int:
     the same for the same code and files whatever else the machine is doing (the
     kernel's share of file I/O is not counted, on either side of a ratio)."""
     counts = work / f"callgrind-{name}.out"
-    command = ["valgrind", "--tool=callgrind", "--instr-atstart=no",
-               f"--callgrind-out-file={counts}", sys.executable, __file__, "--measure", name,
-               "--work", str(work), "--source", str(source)]  # fmt: skip
+    command = [
+        "valgrind",
+        "--tool=callgrind",
+        "--instr-atstart=no",
+        f"--callgrind-out-file={counts}",
+        sys.executable,
+        __file__,
+        "--measure",
+        name,
+        "--work",
+        str(work),
+        "--source",
+        str(source),
+    ]
     environment = {**os.environ, CALLGRIND_FLAG: "1", "PYTHONHASHSEED": "0"}
     subprocess.run(command, check=True, capture_output=True, env=environment)
     totals = [line for line in counts.read_text().splitlines() if line.startswith("totals:")]
@@ -407,17 +452,24 @@ def instructions_table(work: Path, files: int) -> str:
         "| stage | M instructions per file | pydicom round trip of its input | × pydicom |",
         "| --- | ---: | ---: | ---: |",
     ]
-    for stage, baseline, label in (("stage1", "pydicom", "stage 1 blacklist"),
-                                   ("stage2", "pydicom_stage1", "stage 2 whitelist")):  # fmt: skip
-        lines.append(f"| {label} | {counts[stage] / 1e6:.2f} | {counts[baseline] / 1e6:.2f} | "
-                     f"{counts[baseline] / counts[stage]:.2f} |")  # fmt: skip
+    for stage, baseline, label in (
+        ("stage1", "pydicom", "stage 1 blacklist"),
+        ("stage2", "pydicom_stage1", "stage 2 whitelist"),
+    ):
+        lines.append(
+            f"| {label} | {counts[stage] / 1e6:.2f} | {counts[baseline] / 1e6:.2f} | "
+            f"{counts[baseline] / counts[stage]:.2f} |"
+        )
     return "\n".join(lines)
 
 
 def fastest(runs: list[dict]) -> dict:
     best = min(runs, key=lambda run: run["seconds"])
-    return {**best, "main_mb": max(r["main_mb"] for r in runs),
-            "worker_mb": max(r["worker_mb"] for r in runs)}  # fmt: skip
+    return {
+        **best,
+        "main_mb": max(r["main_mb"] for r in runs),
+        "worker_mb": max(r["worker_mb"] for r in runs),
+    }
 
 
 def paired_ratio(runs: dict[str, list[dict]], faster: str, slower: str) -> float:
@@ -489,14 +541,19 @@ def memory_comparison(work: Path, small: int, repeat: int) -> str:
         one = fastest([run_child("pipeline1", work, folder) for _ in range(repeat)])
         results[files] = result
         rates = f"{files / result['seconds']:.0f} | {files / one['seconds']:.0f}"
-        lines.append(f"| {files} | {rates} | {one['seconds'] / result['seconds']:.2f} | "
-                     f"{result['main_mb']:.0f} | {result['worker_mb']:.0f} |")  # fmt: skip
+        lines.append(
+            f"| {files} | {rates} | {one['seconds'] / result['seconds']:.2f} | "
+            f"{result['main_mb']:.0f} | {result['worker_mb']:.0f} |"
+        )
         print(lines[-1], flush=True)
     growth = results[large]["worker_mb"] / results[small]["worker_mb"] - 1
     main_growth = results[large]["main_mb"] / results[small]["main_mb"] - 1
-    lines += ["", f"Worker peak memory from {small} to {large} files: {growth:+.0%} "
-              f"(target within ±20 %); main process: {main_growth:+.0%}. Two Python loops "
-              f"at once on this machine: {machine_scaling():.2f}× one."]  # fmt: skip
+    lines += [
+        "",
+        f"Worker peak memory from {small} to {large} files: {growth:+.0%} "
+        f"(target within ±20 %); main process: {main_growth:+.0%}. Two Python loops "
+        f"at once on this machine: {machine_scaling():.2f}× one.",
+    ]
     return "\n".join(lines)
 
 
@@ -589,28 +646,37 @@ def speed_table(work: Path, files: int, repeat: int, machine: str) -> tuple[str,
     for round_number in range(1, repeat + 1):
         for name, (_, label) in PAIRED_ROWS.items():
             paired_runs[name].append(run_child(name, work, source))
-            print(f"  round {round_number}, {label} and the pydicom round trip, interleaved: "
-                  f"{paired_runs[name][-1]['seconds']:.2f}s", flush=True)  # fmt: skip
+            print(
+                f"  round {round_number}, {label} and the pydicom round trip, interleaved: "
+                f"{paired_runs[name][-1]['seconds']:.2f}s",
+                flush=True,
+            )
     report += "\n\n" + paired_table(paired_runs, files)
     scaling = paired_ratio(runs, "pipeline2", "pipeline1")
     per_round = ", ".join(
         f"{one['seconds'] / two['seconds']:.2f}"
         for one, two in zip(runs["pipeline1"], runs["pipeline2"], strict=True)
     )
-    report += (f"\n\nScaling from 1 to 2 workers, whole pipeline (one pool start included): "
-               f"{scaling:.2f}× (rounds: {per_round}; target ≥ 1.70×). Two Python loops at "
-               f"once on this machine: {machine_scaling():.2f}× one.")  # fmt: skip
+    report += (
+        f"\n\nScaling from 1 to 2 workers, whole pipeline (one pool start included): "
+        f"{scaling:.2f}× (rounds: {per_round}; target ≥ 1.70×). Two Python loops at "
+        f"once on this machine: {machine_scaling():.2f}× one."
+    )
     warm = [run_child(WARM_POOL, work, source) for _ in range(repeat)]
     for stage in (Stage.BLACKLIST, Stage.WHITELIST):
         ratios = [run[f"{stage.value}-1"] / run[f"{stage.value}-2"] for run in warm]
-        report += (f"\nScaling of {stage.value} with the pool already started: "
-                   f"{statistics.median(ratios):.2f}× (rounds: "
-                   f"{', '.join(f'{r:.2f}' for r in ratios)}).")  # fmt: skip
+        report += (
+            f"\nScaling of {stage.value} with the pool already started: "
+            f"{statistics.median(ratios):.2f}× (rounds: "
+            f"{', '.join(f'{r:.2f}' for r in ratios)})."
+        )
     if not cold:
         report += "\nCold-cache rows skipped: the page cache cannot be dropped here (needs root)."
-    header = (f"{dt.date.today()}, {machine}, {files} files, {megabytes:.0f} MB, "
-              f"{repeat} rounds: files/s of the fastest run, ratios the median of the "
-              "rounds' paired ratios")  # fmt: skip
+    header = (
+        f"{dt.date.today()}, {machine}, {files} files, {megabytes:.0f} MB, "
+        f"{repeat} rounds: files/s of the fastest run, ratios the median of the "
+        "rounds' paired ratios"
+    )
     return report, header
 
 

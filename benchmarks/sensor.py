@@ -74,8 +74,14 @@ def write_batch(folder: Path, files: int, empty: EmptyFiles) -> None:
     (folder / DEFAULT_MARKER).touch()
 
 
-def build(incoming: Path, count: int, files: int, empty: EmptyFiles,
-          instance: dg.DagsterInstance, start: int) -> None:  # fmt: skip
+def build(
+    incoming: Path,
+    count: int,
+    files: int,
+    empty: EmptyFiles,
+    instance: dg.DagsterInstance,
+    start: int,
+) -> None:
     """`count` more processed batches: folders, partitions, and the sensor's run records."""
     names = [f"cd{number:06d}" for number in range(start, start + count)]
     for number, name in enumerate(names, 1):
@@ -85,18 +91,27 @@ def build(incoming: Path, count: int, files: int, empty: EmptyFiles,
     instance.add_dynamic_partitions(batches.name, names)
     for number, name in enumerate(names, 1):
         state = look_at_batch(incoming / name)
-        instance.add_run(dg.DagsterRun(job_name="anonymize_batch", tags={
-            "dagster/partition": name, SENSOR_NAME_TAG: ARRIVAL_SENSOR,
-            RUN_KEY_TAG: run_key(state)}))  # fmt: skip
+        instance.add_run(
+            dg.DagsterRun(
+                job_name="anonymize_batch",
+                tags={
+                    "dagster/partition": name,
+                    SENSOR_NAME_TAG: ARRIVAL_SENSOR,
+                    RUN_KEY_TAG: run_key(state),
+                },
+            )
+        )
         if number % 1000 == 0:
             print(f"  {start + number} run records", flush=True)
 
 
 def tick(instance: dg.DagsterInstance, settings: PipelineSettings, cursor: str | None):
     with dg.build_sensor_context(
-        instance=instance, resources={"settings": settings}, cursor=cursor,
+        instance=instance,
+        resources={"settings": settings},
+        cursor=cursor,
         sensor_name=ARRIVAL_SENSOR,
-    ) as context:  # fmt: skip
+    ) as context:
         started = time.perf_counter()
         result = sensor(context)
         return result, time.perf_counter() - started
@@ -109,8 +124,10 @@ def measure(root: Path, instance: dg.DagsterInstance, processed: int, files: int
     if wait > 0:  # processed batches are old: none was touched since the last look
         print(f"  waiting {wait:.0f} s so that the batches are older than a tick", flush=True)
         time.sleep(wait)
-    cursor = f'{{"version": 2, "looked_at": {time.time() - 15}, "arriving": {{}}, ' \
-             f'"requested": {{}}, "rotation": ""}}'  # fmt: skip
+    cursor = (
+        f'{{"version": 2, "looked_at": {time.time() - 15}, "arriving": {{}}, '
+        f'"requested": {{}}, "rotation": ""}}'
+    )
     seconds, requests = [], 0
     for _ in range(TICKS):
         result, elapsed = tick(instance, settings, cursor)
@@ -129,9 +146,13 @@ def measure(root: Path, instance: dg.DagsterInstance, processed: int, files: int
             break
     shutil.rmtree(root / "incoming" / "cd_new")
     shutil.rmtree(root / "empty-new")
-    return {"median": statistics.median(seconds), "max": max(seconds),
-            "spurious_requests": requests, "picked_up": picked_up,
-            "cursor_bytes": len(cursor)}  # fmt: skip
+    return {
+        "median": statistics.median(seconds),
+        "max": max(seconds),
+        "spurious_requests": requests,
+        "picked_up": picked_up,
+        "cursor_bytes": len(cursor),
+    }
 
 
 def newest_change(incoming: Path) -> float:
@@ -176,14 +197,22 @@ def main() -> int:
                 build(root / "incoming", size - built, args.files, empty, instance, built)
                 built = size
                 result = measure(root, instance, size, args.files)
-                cells = [f"{size}", f"{size * args.files:,}", f"{result['median']:.2f}",
-                         f"{result['max']:.2f}", f"{result['picked_up']}",
-                         f"{result['spurious_requests']}", f"{result['cursor_bytes']}"]  # fmt: skip
+                cells = [
+                    f"{size}",
+                    f"{size * args.files:,}",
+                    f"{result['median']:.2f}",
+                    f"{result['max']:.2f}",
+                    f"{result['picked_up']}",
+                    f"{result['spurious_requests']}",
+                    f"{result['cursor_bytes']}",
+                ]
                 lines.append(f"| {' | '.join(cells)} |")
                 print(lines[-1], flush=True)
                 if size == sizes[0]:
-                    walk_note = (f"Walking all {size} batches once (every tick before): "
-                                 f"{walk_all(root / 'incoming'):.1f} s.")  # fmt: skip
+                    walk_note = (
+                        f"Walking all {size} batches once (every tick before): "
+                        f"{walk_all(root / 'incoming'):.1f} s."
+                    )
             instance.dispose()
         machine = machine_description()
         header = f"{dt.date.today()}, {machine}, the arrival sensor's tick"

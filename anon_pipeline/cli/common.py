@@ -135,13 +135,19 @@ def step_options(args: argparse.Namespace) -> StepOptions:
 
 def add_scratch(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--scratch", type=Path, default=None, metavar="DIR",
+        "--scratch",
+        type=Path,
+        default=None,
+        metavar="DIR",
         help="fast local folder: the batch is copied there, read from there, removed after",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--scratch-bytes", type=byte_size, default=0, metavar="SIZE",
+        "--scratch-bytes",
+        type=byte_size,
+        default=0,
+        metavar="SIZE",
         help="byte budget of --scratch shared by all runs (e.g. 200G); larger batches stay put",
-    )  # fmt: skip
+    )
 
 
 def add_common(parser: argparse.ArgumentParser, needs_key: bool = True) -> None:

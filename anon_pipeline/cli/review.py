@@ -75,8 +75,10 @@ def command_review_page(args: argparse.Namespace) -> None:
     save_round(root, review)
     page = write_page(root, review)
     flagged = sum(1 for value in review.new_values if value.flags)
-    print(f"round {review.round_id}: {len(review.batches)} batches, "
-          f"{len(review.new_values)} new values ({flagged} flagged)")  # fmt: skip
+    print(
+        f"round {review.round_id}: {len(review.batches)} batches, "
+        f"{len(review.new_values)} new values ({flagged} flagged)"
+    )
     print(f"page (secure zone): {page}")
     print(f"then: {review.command}")
 

@@ -133,10 +133,13 @@ def add_commands(commands: Any) -> None:
     blacklist.add_argument("input_dir", type=Path, metavar="INPUT_DIR")
     blacklist.add_argument("output_dir", type=Path, metavar="OUTPUT_DIR")
     blacklist.add_argument(
-        "--records", type=Path, default=None, metavar="DIR",
+        "--records",
+        type=Path,
+        default=None,
+        metavar="DIR",
         help="what stays at the hospital: the manifest with original paths, the removed "
         "values (default: OUTPUT_DIR.hospital)",
-    )  # fmt: skip
+    )
     add_common(blacklist)
     add_scratch(blacklist)
     blacklist.set_defaults(handler=command_blacklist)

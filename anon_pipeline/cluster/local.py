@@ -71,9 +71,14 @@ class LocalCluster:
     """Everything the cluster deployment needs, on this machine, in `base`."""
 
     def __init__(
-        self, base: Path, root: Path, workers: int = 2, webserver_port: int | None = None,
-        poll_seconds: int = 30, engine_workers: int | None = None,
-    ) -> None:  # fmt: skip
+        self,
+        base: Path,
+        root: Path,
+        workers: int = 2,
+        webserver_port: int | None = None,
+        poll_seconds: int = 30,
+        engine_workers: int | None = None,
+    ) -> None:
         self.base, self.root = Path(base), Path(root)
         self.worker_count, self.webserver_port = workers, webserver_port
         self.poll_seconds = poll_seconds
@@ -114,9 +119,14 @@ class LocalCluster:
         log = open(self.logs / f"{name}.log", "w")  # noqa: SIM115 (kept open while it runs)
         self.log_files.append(log)
         self.processes[name] = subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=REPO,
-            start_new_session=True, **options,
-        )  # fmt: skip
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=self.env,
+            cwd=REPO,
+            start_new_session=True,
+            **options,
+        )
         return self.processes[name]
 
     def __enter__(self) -> LocalCluster:
@@ -148,39 +158,82 @@ class LocalCluster:
             shutil.chown(self.pg_data, "postgres", "postgres")
         data = self.pg_data / "data"
         subprocess.run(
-            as_postgres([postgres_binary("initdb"), "-D", str(data), "-U", "anon", "-A", "trust",
-                         "--no-sync"]),
-            check=True, capture_output=True, cwd=self.pg_data,
-        )  # fmt: skip
+            as_postgres(
+                [
+                    postgres_binary("initdb"),
+                    "-D",
+                    str(data),
+                    "-U",
+                    "anon",
+                    "-A",
+                    "trust",
+                    "--no-sync",
+                ]
+            ),
+            check=True,
+            capture_output=True,
+            cwd=self.pg_data,
+        )
         log = self.logs / "postgres.log"
         process = self.start(
             "postgres",
-            as_postgres([postgres_binary("postgres"), "-D", str(data), "-p", str(self.pg_port),
-                         "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
-                         "-c", f"unix_socket_directories={self.pg_data}"]),
-        )  # fmt: skip
+            as_postgres(
+                [
+                    postgres_binary("postgres"),
+                    "-D",
+                    str(data),
+                    "-p",
+                    str(self.pg_port),
+                    "-c",
+                    "listen_addresses=127.0.0.1",
+                    "-c",
+                    "fsync=off",
+                    "-c",
+                    f"unix_socket_directories={self.pg_data}",
+                ]
+            ),
+        )
 
         def accepting() -> bool:
             probe = subprocess.run(
                 [postgres_binary("pg_isready"), "-h", "127.0.0.1", "-p", str(self.pg_port)],
-                capture_output=True, check=False,
-            )  # fmt: skip
+                capture_output=True,
+                check=False,
+            )
             return probe.returncode == 0
 
         wait_for(accepting, "postgres", process, log)
         subprocess.run(
-            [postgres_binary("createdb"), "-h", "127.0.0.1", "-p", str(self.pg_port), "-U", "anon",
-             "dagster"],
-            check=True, capture_output=True,
-        )  # fmt: skip
+            [
+                postgres_binary("createdb"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.pg_port),
+                "-U",
+                "anon",
+                "dagster",
+            ],
+            check=True,
+            capture_output=True,
+        )
 
     def start_redis(self) -> None:
         log = self.logs / "redis.log"
         process = self.start(
             "redis",
-            ["redis-server", "--port", str(self.redis_port), "--bind", "127.0.0.1",
-             "--save", "", "--appendonly", "no"],
-        )  # fmt: skip
+            [
+                "redis-server",
+                "--port",
+                str(self.redis_port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+        )
 
         def answering() -> bool:
             try:
@@ -197,10 +250,27 @@ class LocalCluster:
         log = self.logs / f"{name}.log"
         process = self.start(
             name,
-            [sys.executable, "-m", "celery", "-A", "anon_pipeline.cluster.celery_app", "worker",
-             "--pool", "solo", "-Q", "dagster", "--prefetch-multiplier", "1",
-             "--without-gossip", "--without-mingle", "-n", f"{name}@%h", "-l", "INFO"],
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "anon_pipeline.cluster.celery_app",
+                "worker",
+                "--pool",
+                "solo",
+                "-Q",
+                "dagster",
+                "--prefetch-multiplier",
+                "1",
+                "--without-gossip",
+                "--without-mingle",
+                "-n",
+                f"{name}@%h",
+                "-l",
+                "INFO",
+            ],
+        )
         wait_for(lambda: "ready." in log.read_text(errors="replace"), name, process, log)
 
     def start_dagster(self) -> None:
@@ -211,9 +281,16 @@ class LocalCluster:
         log = self.logs / "webserver.log"
         process = self.start(
             "webserver",
-            [str(bin_dir / "dagster-webserver"), "-w", str(WORKSPACE), "-h", "127.0.0.1",
-             "-p", str(self.webserver_port)],
-        )  # fmt: skip
+            [
+                str(bin_dir / "dagster-webserver"),
+                "-w",
+                str(WORKSPACE),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.webserver_port),
+            ],
+        )
 
         def answering() -> bool:
             try:

@@ -443,8 +443,7 @@ class HostileWriter:
             bundled.ImageComments = f"Pacjent {patient.name}"
             self.save(f"BUNDLED/{name}", bundled, "anonymized")
         sc_source = Path(str(get_testdata_file("SC_rgb_jpeg_dcmtk.dcm")))
-        self.raw("BUNDLED/SC_rgb_jpeg_dcmtk.dcm", sc_source.read_bytes(),
-                 "held: secondary capture")  # fmt: skip
+        self.raw("BUNDLED/SC_rgb_jpeg_dcmtk.dcm", sc_source.read_bytes(), "held: secondary capture")
 
     def charsets_and_odd_values(self, patient: FakePatient, polish: FakePatient) -> None:
         """Latin-2 (Polish) and UTF-8; values that break their VR, unknown-VR private tags."""
@@ -488,8 +487,11 @@ class HostileWriter:
         save("SCANNER/ENHANCED_IMPLICIT", implicit, "anonymized")
         plane = objects.with_overlay_plane(make_ct_slice(patient, "overlays", 1, 1), group=0x6002)
         save("SCANNER/OVERLAY", plane, "anonymized")
-        save("SCANNER/ICON", objects.with_icon_image(make_ct_slice(patient, "overlays", 1, 2)),
-             "anonymized")  # fmt: skip
+        save(
+            "SCANNER/ICON",
+            objects.with_icon_image(make_ct_slice(patient, "overlays", 1, 2)),
+            "anonymized",
+        )
         in_pixels = objects.with_overlay_in_pixel_data(make_ct_slice(patient, "overlays", 1, 3))
         save("SCANNER/OVERLAY_IN_PIXELS", in_pixels, "held: overlay in pixel data")
 
@@ -507,8 +509,9 @@ class HostileWriter:
         raw, batch_dir = self.raw, self.batch_dir
         raw("AUTORUN.INF", b"[autorun]\r\nopen=viewer.exe\r\n", "skipped: non_dicom")
         raw("VIEWER/viewer.exe", b"MZ\x90\x00" + bytes(range(256)) * 4, "skipped: non_dicom")
-        raw("REPORT.PDF", b"%PDF-1.4\n" + patient.name.encode() + b"\n%%EOF\n",
-            "skipped: non_dicom")  # fmt: skip
+        raw(
+            "REPORT.PDF", b"%PDF-1.4\n" + patient.name.encode() + b"\n%%EOF\n", "skipped: non_dicom"
+        )
         raw("PHOTO.JPG", b"\xff\xd8\xff\xe0" + bytes(300), "skipped: non_dicom")
         raw("NOTES.TXT", f"Pacjent: {patient.name}\n".encode(), "skipped: non_dicom")
         file_set = FileSet()

@@ -174,24 +174,58 @@ def per_frame_ct_group(patient: FakePatient, study_key: str, frame: int) -> Data
 
 
 def make_enhanced_ct(
-    patient: FakePatient, study_key: str, series_number: int = 1, frames: int = 3,
-    rows: int = 16, columns: int = 16,
-) -> Dataset:  # fmt: skip
+    patient: FakePatient,
+    study_key: str,
+    series_number: int = 1,
+    frames: int = 3,
+    rows: int = 16,
+    columns: int = 16,
+) -> Dataset:
     """A multi-frame Enhanced CT Image (PS3.3 A.38) of `frames` axial frames, with shared
     and per-frame functional groups holding dates, UIDs and a private block."""
     base = make_ct_slice(patient, study_key, series_number, 1, rows=rows, columns=columns)
     ds = Dataset()
     for keyword in (
-        "SpecificCharacterSet", "StudyDate", "StudyTime", "AccessionNumber", "Modality",
-        "Manufacturer", "InstitutionName", "InstitutionAddress", "ReferringPhysicianName",
-        "StationName", "StudyDescription", "SeriesDescription", "OperatorsName",
-        "ManufacturerModelName", "PatientName", "PatientID", "PatientBirthDate", "PatientSex",
-        "PatientAge", "PatientWeight", "DeviceSerialNumber", "SoftwareVersions", "ProtocolName",
-        "PatientPosition", "StudyInstanceUID", "SeriesInstanceUID", "StudyID", "SeriesNumber",
-        "FrameOfReferenceUID", "PositionReferenceIndicator", "BodyPartExamined",
-        "SamplesPerPixel", "PhotometricInterpretation", "Rows", "Columns", "BitsAllocated",
-        "BitsStored", "HighBit", "PixelRepresentation",
-    ):  # fmt: skip
+        "SpecificCharacterSet",
+        "StudyDate",
+        "StudyTime",
+        "AccessionNumber",
+        "Modality",
+        "Manufacturer",
+        "InstitutionName",
+        "InstitutionAddress",
+        "ReferringPhysicianName",
+        "StationName",
+        "StudyDescription",
+        "SeriesDescription",
+        "OperatorsName",
+        "ManufacturerModelName",
+        "PatientName",
+        "PatientID",
+        "PatientBirthDate",
+        "PatientSex",
+        "PatientAge",
+        "PatientWeight",
+        "DeviceSerialNumber",
+        "SoftwareVersions",
+        "ProtocolName",
+        "PatientPosition",
+        "StudyInstanceUID",
+        "SeriesInstanceUID",
+        "StudyID",
+        "SeriesNumber",
+        "FrameOfReferenceUID",
+        "PositionReferenceIndicator",
+        "BodyPartExamined",
+        "SamplesPerPixel",
+        "PhotometricInterpretation",
+        "Rows",
+        "Columns",
+        "BitsAllocated",
+        "BitsStored",
+        "HighBit",
+        "PixelRepresentation",
+    ):
         setattr(ds, keyword, getattr(base, keyword))
     ds.ImageType = ["ORIGINAL", "PRIMARY", "VOLUME", "NONE"]
     ds.SOPClassUID = EnhancedCTImageStorage
@@ -334,9 +368,15 @@ def with_overlay_in_pixel_data(dataset: Dataset, bit: int = 12, group: int = 0x6
 def with_icon_image(dataset: Dataset) -> Dataset:
     """The dataset with an Icon Image Sequence (a thumbnail that may show text)."""
     icon = item(
-        SamplesPerPixel=1, PhotometricInterpretation="MONOCHROME2", Rows=8, Columns=8,
-        BitsAllocated=8, BitsStored=8, HighBit=7, PixelRepresentation=0,
+        SamplesPerPixel=1,
+        PhotometricInterpretation="MONOCHROME2",
+        Rows=8,
+        Columns=8,
+        BitsAllocated=8,
+        BitsStored=8,
+        HighBit=7,
+        PixelRepresentation=0,
         PixelData=bytes(range(64)),
-    )  # fmt: skip
+    )
     dataset.IconImageSequence = Sequence([icon])
     return dataset

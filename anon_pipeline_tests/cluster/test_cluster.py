@@ -46,9 +46,15 @@ def cluster(tmp_path_factory):
         LocalCluster(base, root, workers=2, poll_seconds=POLL_SECONDS, engine_workers=1) as up,
         pytest.MonkeyPatch.context() as patch,  # this process reads the same instance
     ):
-        for name in ("DAGSTER_HOME", "ANON_PIPELINE_POSTGRES_URL", "ANON_PIPELINE_BROKER",
-                     "ANON_PIPELINE_RESULT_BACKEND", "ANON_PIPELINE_MAX_RUNS",
-                     "ANON_PIPELINE_COMPUTE_LOGS", "ANON_PIPELINE_ROOT"):  # fmt: skip
+        for name in (
+            "DAGSTER_HOME",
+            "ANON_PIPELINE_POSTGRES_URL",
+            "ANON_PIPELINE_BROKER",
+            "ANON_PIPELINE_RESULT_BACKEND",
+            "ANON_PIPELINE_MAX_RUNS",
+            "ANON_PIPELINE_COMPUTE_LOGS",
+            "ANON_PIPELINE_ROOT",
+        ):
             patch.setenv(name, up.env[name])
         with dg.DagsterInstance.get() as instance:
             yield up, instance
@@ -132,8 +138,9 @@ def test_nothing_the_postgres_instance_stores_holds_phi(cluster):
     wait_for_runs(instance, BATCHES)
     dump = subprocess.run(
         ["pg_dump", "-h", "127.0.0.1", "-p", str(up.pg_port), "-U", "anon", "dagster"],
-        check=True, capture_output=True,
-    ).stdout  # fmt: skip
+        check=True,
+        capture_output=True,
+    ).stdout
     assert b"event_logs" in dump and len(dump) > 10_000
     for patients in BATCHES.values():
         for identifier in patients[0].identifiers():
@@ -163,10 +170,22 @@ def test_a_killed_workers_run_fails_and_a_rerun_elsewhere_gives_the_same_bytes(c
 
     survivor = set(up.worker_pids().values())
     subprocess.run(
-        [str(Path(sys.executable).parent / "dagster"), "job", "launch", "-w", str(WORKSPACE),
-         "-j", "anonymize_batch", "--tags", f'{{"dagster/partition": "{KILLED}"}}'],
-        check=True, capture_output=True, env=up.env, cwd=REPO,
-    )  # fmt: skip
+        [
+            str(Path(sys.executable).parent / "dagster"),
+            "job",
+            "launch",
+            "-w",
+            str(WORKSPACE),
+            "-j",
+            "anonymize_batch",
+            "--tags",
+            f'{{"dagster/partition": "{KILLED}"}}',
+        ],
+        check=True,
+        capture_output=True,
+        env=up.env,
+        cwd=REPO,
+    )
     rerun = wait_for_runs(instance, [KILLED])[KILLED]
     assert rerun.run_id != run.run_id
     assert pids_of(instance, rerun.run_id) <= survivor

@@ -131,8 +131,9 @@ def test_a_missing_key_fails_the_run_with_a_clear_message(settings, instance):
 def test_a_scratch_folder_stages_the_batch_for_the_steps_that_read_it(tmp_path, instance):
     init_root(tmp_path / "root")
     scratch = tmp_path / "root" / "scratch"  # the default: <root>/scratch
-    settings = PipelineSettings(root=str(tmp_path / "root"), workers=1, quiet_seconds=3600,
-                                scratch_bytes=10**9)  # fmt: skip
+    settings = PipelineSettings(
+        root=str(tmp_path / "root"), workers=1, quiet_seconds=3600, scratch_bytes=10**9
+    )
     write_cd_batch(incoming(settings) / "cd_s", [fake_patient(5)], series=1, slices=2)
     result = run_batch(settings, instance, "cd_s")
     assert result.success

@@ -82,10 +82,15 @@ def hospital_row(row: int) -> str:
 def travelling(scanned: list[ScannedFile], outcomes: list[FileOutcome]) -> tuple[list, list]:
     """The rows without what would identify: paths, input hashes, UIDs, error texts."""
     rows = [
-        replace(row, relative_path=hospital_row(row.row), content_hash=None, detail=None,
-                sop_instance_uid=None)
+        replace(
+            row,
+            relative_path=hospital_row(row.row),
+            content_hash=None,
+            detail=None,
+            sop_instance_uid=None,
+        )
         for row in scanned
-    ]  # fmt: skip
+    ]
     return rows, [replace(outcome, error=None) for outcome in outcomes]
 
 
@@ -178,8 +183,10 @@ def read_package(batch_dir: Path, rule_set: RuleSet, key: bytes) -> Package:
         raise refuse(f"{PACKAGE_MANIFEST} is missing or differs from the one stage 1 wrote")
     scanned, outcomes = package_rows(read_rows(manifest))
     if len(scanned) != descriptor.get("files_in"):
-        raise refuse(f"{PACKAGE_MANIFEST} has {len(scanned)} rows, the descriptor says "
-                     f"{descriptor.get('files_in')}")  # fmt: skip
+        raise refuse(
+            f"{PACKAGE_MANIFEST} has {len(scanned)} rows, the descriptor says "
+            f"{descriptor.get('files_in')}"
+        )
     return Package(descriptor, scanned, outcomes)
 
 
@@ -196,8 +203,10 @@ def check_descriptor(
 ) -> None:
     """The descriptor names a format this server reads, its blacklist and its key."""
     if descriptor.get("format_version") != FORMAT_VERSION:
-        raise refuse(f"package format {descriptor.get('format_version')!r} is not one this "
-                     f"server reads ({FORMAT_VERSION})")  # fmt: skip
+        raise refuse(
+            f"package format {descriptor.get('format_version')!r} is not one this "
+            f"server reads ({FORMAT_VERSION})"
+        )
     if descriptor.get("rule_set_version") != rule_set.version:
         raise refuse(
             f"made with blacklist rules {descriptor.get('rule_set_version')!r}, which this "
@@ -232,10 +241,13 @@ def check_package_files(
     differing = sorted(
         name
         for name in map_chunks(
-            differing_files, batch_dir, sorted(expected.items()),
-            workers or default_workers(), progress,
+            differing_files,
+            batch_dir,
+            sorted(expected.items()),
+            workers or default_workers(),
+            progress,
         )
-    )  # fmt: skip
+    )
     if differing:
         raise refuse(
             f"{len(differing)} file(s) differ from the hashes in its manifest (changed after "
@@ -246,8 +258,11 @@ def check_package_files(
 def package_rows(rows: list[dict[str, Any]]) -> tuple[list[ScannedFile], list[FileOutcome]]:
     scanned, outcomes = [], []
     for row in rows:
-        scan_fields = {name: row[name] for name in MANIFEST_SCHEMA.names
-                       if name not in OUTCOME_FIELDS or name == "row"}  # fmt: skip
+        scan_fields = {
+            name: row[name]
+            for name in MANIFEST_SCHEMA.names
+            if name not in OUTCOME_FIELDS or name == "row"
+        }
         scanned.append(ScannedFile(**{**scan_fields, "kind": Kind(row["kind"])}))
         outcome_fields = {name: row[name] for name in OUTCOME_FIELDS}
         outcomes.append(FileOutcome(**{**outcome_fields, "outcome": Outcome(row["outcome"])}))
@@ -267,15 +282,19 @@ def check_listing(
         found.update(os.path.relpath(os.path.join(root, name), files) for name in names)
     missing, extra = sorted(set(expected) - found), sorted(found - set(expected))
     if missing:
-        raise refuse(f"{len(missing)} file(s) of its manifest are missing, e.g. "
-                     f"{', '.join(missing[:MAX_NAMED])}")  # fmt: skip
+        raise refuse(
+            f"{len(missing)} file(s) of its manifest are missing, e.g. "
+            f"{', '.join(missing[:MAX_NAMED])}"
+        )
     if extra:  # not named: a file that is not a stage-1 output may carry any name
         raise refuse(f"{len(extra)} file(s) in dicom/ not in its manifest")
     allowed = {FILES_FOLDER, DESCRIPTOR, PACKAGE_MANIFEST, COMPLETE_MARKER, marker}
     others = sorted(set(os.listdir(batch_dir)) - allowed)
     if others:  # not named either (a folder named after a patient, say)
-        raise refuse(f"{len(others)} other entr(ies) beside the package's own files: a "
-                     "package holds nothing else")  # fmt: skip
+        raise refuse(
+            f"{len(others)} other entr(ies) beside the package's own files: a "
+            "package holds nothing else"
+        )
 
 
 def differing_files(batch_dir: Path, _index: int, files: list[tuple[str, str | None]]) -> list[str]:
@@ -311,8 +330,9 @@ def adopt_package(
         except OSError:  # another file system, or links not allowed: a copy
             shutil.copyfile(source, target)
     files.mkdir(exist_ok=True)
-    write_columns(staging / "outcomes.parquet", columns_of(package.outcomes, OUTCOME_SCHEMA),
-                  OUTCOME_SCHEMA)  # fmt: skip
+    write_columns(
+        staging / "outcomes.parquet", columns_of(package.outcomes, OUTCOME_SCHEMA), OUTCOME_SCHEMA
+    )
     empty: dict[str, list[Any]] = {name: [] for name in PART_SCHEMAS["identifiers"].names}
     write_columns(staging / "identifiers.parquet", empty, PART_SCHEMAS["identifiers"])
     write_bytes_atomically(staging / DESCRIPTOR, json.dumps(package.descriptor).encode())

@@ -39,15 +39,15 @@ from pydicom.uid import (
     ImplicitVRLittleEndian,
     MediaStorageDirectoryStorage,
 )
-from pydicom.valuerep import EXPLICIT_VR_LENGTH_32, VR
+from pydicom.valuerep import EXPLICIT_VR_LENGTH_32
 
 from anon_pipeline import __version__
+from anon_pipeline.engine.dicom.rawparse import KNOWN_VRS, UNDEFINED_LENGTH
 
 PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 # A fixed UID under 2.25 naming this implementation (PS3.7 D.3.3.2: required in file meta).
 IMPLEMENTATION_CLASS_UID = "2.25.216497309254184436591093290318914283521"
 IMPLEMENTATION_VERSION_NAME = f"ANONPIPE_{__version__.replace('.', '')}"[:16]
-UNDEFINED_LENGTH = 0xFFFFFFFF
 # PS3.5 §6.2: the bytes each string VR may hold. Free text may hold TAB, LF, FF, CR and
 # ESC (character-set switches); nothing may hold other control bytes, which every
 # element header (tag, VR, length) contains.
@@ -66,7 +66,6 @@ STRING_VR_BYTES = {
     "AS": re.compile(rb"[0-9DWMY \\]*"),
 }
 BINARY_VR_SIZES = {"US": 2, "SS": 2, "UL": 4, "SL": 4, "FL": 4, "FD": 8, "AT": 4, "UV": 8, "SV": 8}
-KNOWN_VRS = frozenset(vr.value for vr in VR)
 
 
 class DicomFileError(Exception):

@@ -17,15 +17,29 @@ from functools import lru_cache
 from operator import itemgetter
 from typing import Final, NamedTuple
 
-from pydicom.datadict import dictionary_has_tag, dictionary_VR
+from pydicom.datadict import dictionary_has_tag, dictionary_VR, tag_for_keyword
 from pydicom.uid import UID
 from pydicom.valuerep import EXPLICIT_VR_LENGTH_32, VR
 
 UNDEFINED_LENGTH = 0xFFFFFFFF
 ITEM, ITEM_END, SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
-PIXEL_TAGS = frozenset({0x7FE00010, 0x7FE00008, 0x7FE00009})
-TRANSFER_SYNTAX_TAG = 0x00020010
-PIXEL_REPRESENTATION_TAG = 0x00280103
+
+
+def tag_of(keyword: str) -> int:
+    """The dictionary's tag of a keyword, for module constants: a misspelt keyword fails
+    at import instead of naming no element."""
+    tag = tag_for_keyword(keyword)
+    if tag is None:
+        raise KeyError(f"not a DICOM keyword: {keyword}")
+    return tag
+
+
+PIXEL_DATA_TAG = tag_of("PixelData")
+PIXEL_TAGS = frozenset(map(tag_of, ("PixelData", "FloatPixelData", "DoubleFloatPixelData")))
+TRANSFER_SYNTAX_TAG = tag_of("TransferSyntaxUID")
+GROUP_LENGTH_TAG = tag_of("FileMetaInformationGroupLength")
+MEDIA_STORAGE_CLASS_TAG = tag_of("MediaStorageSOPClassUID")
+PIXEL_REPRESENTATION_TAG = tag_of("PixelRepresentation")
 KNOWN_VRS = frozenset(vr.value for vr in VR)
 LONG_VRS = frozenset(str(vr) for vr in EXPLICIT_VR_LENGTH_32)
 VR_NAMES = {vr.encode("ascii"): vr for vr in KNOWN_VRS}
@@ -159,8 +173,9 @@ class Part10:
         built = self.built.get(span[SPAN_START])
         if built is None:
             tag, vr, start, value_start, end, _ = span
-            built, _ = finish_element(data, tag, vr, start, value_start, end - value_start,
-                                      len(data), self.implicit)  # fmt: skip
+            built, _ = finish_element(
+                data, tag, vr, start, value_start, end - value_start, len(data), self.implicit
+            )
             check_items(built, self.implicit)
             built.resolved = tag in self.resolved
             self.built[start] = built
@@ -207,7 +222,7 @@ def resolve_ambiguous_vrs(data: bytes, spans: list[Span]) -> tuple[list[Span], f
     for span in spans:
         tag, vr, start, value_start, end, undefined = span
         if len(vr) != 2:
-            if tag == 0x7FE00010 and not undefined:
+            if tag == PIXEL_DATA_TAG and not undefined:
                 vr = "OW"
             elif vr == "US or SS" and representation is not None:
                 vr = "US" if representation == 0 else "SS"
@@ -249,7 +264,7 @@ def read_meta(data: bytes) -> tuple[dict[int, bytes], int, UID, bool]:
         if element.undefined_length:
             raise Unsupported("undefined length in the meta group")
         meta[element.tag] = data[element.value_start : element.value_end]
-    group_length = meta.get(0x00020000)
+    group_length = meta.get(GROUP_LENGTH_TAG)
     if group_length is not None and (
         len(group_length) != 4 or 132 + 12 + int.from_bytes(group_length, "little") != position
     ):
@@ -393,8 +408,10 @@ def top_level_spans(
                     shift = position - taken[0][SPAN_START]
                     runs.append(Run(len(spans), index, count))
                     if shift:
-                        spans += [(t, v, s + shift, vs + shift, e + shift, u)
-                                  for t, v, s, vs, e, u in taken]  # fmt: skip
+                        spans += [
+                            (t, v, s + shift, vs + shift, e + shift, u)
+                            for t, v, s, vs, e, u in taken
+                        ]
                     else:
                         spans += taken
                     previous = taken[-1][SPAN_TAG]
@@ -450,8 +467,16 @@ def finish_element(
         return Element(tag, vr, start, value_start, value_end, value_end, False, items), value_end
     if vr == "SQ" or (implicit and tag >> 16 & 1 and vr == "UN"):
         items, value_end = parse_undefined_items(data, value_start, end, implicit, depth)
-        return Element(tag, "SQ" if vr == "SQ" else vr, start, value_start, value_end,
-                       value_end + 8, True, items), value_end + 8  # fmt: skip
+        return Element(
+            tag,
+            "SQ" if vr == "SQ" else vr,
+            start,
+            value_start,
+            value_end,
+            value_end + 8,
+            True,
+            items,
+        ), value_end + 8
     if tag in PIXEL_TAGS and vr in ("OB", "OW"):
         value_end = skip_fragments(data, value_start, end)
         return Element(tag, vr, start, value_start, value_end, value_end + 8, True), value_end + 8

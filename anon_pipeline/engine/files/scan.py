@@ -120,8 +120,13 @@ def classify_bytes_of(entry: tuple[int, str], data: bytes) -> ScannedFile:
         return replace(base, kind=Kind.NON_DICOM)
     try:  # the streaming path's parser first; pydicom decides whatever it does not handle
         fast = classify_bytes(data)
-        return replace(base, kind=Kind(fast.kind), sop_instance_uid=fast.sop_instance_uid,
-                       pixel_hash=fast.pixel_hash, pixel_meaning=fast.pixel_meaning)  # fmt: skip
+        return replace(
+            base,
+            kind=Kind(fast.kind),
+            sop_instance_uid=fast.sop_instance_uid,
+            pixel_hash=fast.pixel_hash,
+            pixel_meaning=fast.pixel_meaning,
+        )
     except Exception:  # anything unusual: the straightforward path below decides
         pass
     try:
@@ -134,9 +139,12 @@ def classify_bytes_of(entry: tuple[int, str], data: bytes) -> ScannedFile:
     except Exception as error:  # a value pydicom cannot decode: recorded, never a crash
         return replace(base, kind=Kind.CORRUPT, detail=f"malformed ({type(error).__name__})")
     return replace(
-        base, kind=Kind(parsed.kind), sop_instance_uid=uid, pixel_hash=pixel_hash,
+        base,
+        kind=Kind(parsed.kind),
+        sop_instance_uid=uid,
+        pixel_hash=pixel_hash,
         pixel_meaning=fingerprint_of(data),
-    )  # fmt: skip
+    )
 
 
 def classify_chunk(

@@ -316,9 +316,12 @@ def process_file(
         raise  # the output folder is at fault, not this file: stop the run
     except DicomFileError as error:
         return FileOutcome(
-            scanned.row, Outcome.HELD, f"held: corrupt ({error.reason})", engine=engine,
+            scanned.row,
+            Outcome.HELD,
+            f"held: corrupt ({error.reason})",
+            engine=engine,
             declined=trace.get("declined"),
-        )  # fmt: skip
+        )
     except FileExistsError:
         return FileOutcome(
             scanned.row,
@@ -367,9 +370,12 @@ def claimed_outcome(row: int, claim: Claim, output_hash: str, engine: str) -> Fi
 def process_chunk(job: StageJob, _index: int, chunk: list[ScannedFile]) -> list[ChunkResult]:
     recorder = ChunkRecorder()
     outcomes = each_file(
-        job.input_dir, chunk, attrgetter("relative_path"),
-        lambda scanned, data: process_file(job, scanned, data, recorder), unreadable_outcome,
-    )  # fmt: skip
+        job.input_dir,
+        chunk,
+        attrgetter("relative_path"),
+        lambda scanned, data: process_file(job, scanned, data, recorder),
+        unreadable_outcome,
+    )
     return [ChunkResult(outcomes, recorder.tables())]
 
 

@@ -127,8 +127,11 @@ class Searcher:
         needles: list[Any] = [pattern for pattern, _ in patterns]
         self.automaton: Any = None
         if needles:
-            kind = ahocorasick_rs.BytesAhoCorasick if isinstance(needles[0], bytes) else (
-                ahocorasick_rs.AhoCorasick)  # fmt: skip
+            kind = (
+                ahocorasick_rs.BytesAhoCorasick
+                if isinstance(needles[0], bytes)
+                else (ahocorasick_rs.AhoCorasick)
+            )
             self.automaton = kind(needles, matchkind=ahocorasick_rs.MatchKind.LeftmostLongest)
 
     def first_keyword(self, haystack: bytes | str) -> str | None:
@@ -146,17 +149,23 @@ def searchers(identifiers: Identifiers) -> tuple[Searcher, Searcher]:
 def check_chunk(sources: Sources, _index: int, files: list[ReleasedFile]) -> list[FileFindings]:
     byte_searcher, text_searcher = searchers(sources.identifiers)
     return each_file(
-        sources.files_dir, files, attrgetter("output_name"),
+        sources.files_dir,
+        files,
+        attrgetter("output_name"),
         lambda released, data: check_file(sources, released, data, byte_searcher, text_searcher),
-        lambda released, _error: FileFindings(released.output_name, [Failure.PARSE], None,
-                                              frozenset()),
-    )  # fmt: skip
+        lambda released, _error: FileFindings(
+            released.output_name, [Failure.PARSE], None, frozenset()
+        ),
+    )
 
 
 def check_file(
-    sources: Sources, released: ReleasedFile, data: bytes, byte_searcher: Searcher,
+    sources: Sources,
+    released: ReleasedFile,
+    data: bytes,
+    byte_searcher: Searcher,
     text_searcher: Searcher,
-) -> FileFindings:  # fmt: skip
+) -> FileFindings:
     """Every per-file check on one released file, from one read of its bytes."""
     name = released.output_name
     failures = []

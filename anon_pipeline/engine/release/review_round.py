@@ -41,8 +41,9 @@ from anon_pipeline.engine.release.signoff import (
 )
 from anon_pipeline.engine.rules.rule_set import Action, RuleSet
 
-PRODUCING = frozenset({Action.HASH_UID, Action.PSEUDONYMIZE, Action.SHIFT_DATE, Action.EMPTY,
-                       Action.REPLACE})  # fmt: skip
+PRODUCING = frozenset(
+    {Action.HASH_UID, Action.PSEUDONYMIZE, Action.SHIFT_DATE, Action.EMPTY, Action.REPLACE}
+)
 EMBED_IMAGES_BYTES = 20_000_000  # contact sheets embedded in the page up to this size
 # Numbers and times cannot hold text (their VRs allow digits and a few signs): an
 # attribute with more new ones than this (a position per slice...) is summarised.
@@ -137,8 +138,9 @@ def build_round(root: DataRoot, whitelist: RuleSet, batches: Iterable[str] | Non
             entry["files"] += int(files)
             continue
         flags = flags_for(vr, value, int(files), is_new=False)
-        new_values.append(NewValue(tag_path, keyword_path, vr, value, int(files),
-                                   list(in_batches), flags))  # fmt: skip
+        new_values.append(
+            NewValue(tag_path, keyword_path, vr, value, int(files), list(in_batches), flags)
+        )
     new_values, summarised = summarise_numbers(new_values)
     new_values.sort(key=lambda item: (not item.flags, item.keyword_path, item.value))
     checks = {}
@@ -185,11 +187,17 @@ def summarise_numbers(values: list[NewValue]) -> tuple[list[NewValue], list[dict
     for keyword_path, vr in sorted(many):
         items = by_attribute[keyword_path, vr]
         texts = sorted(item.value for item in items)
-        summarised.append({
-            "keyword_path": keyword_path, "vr": vr, "distinct": len(items),
-            "files": sum(item.files for item in items), "first": texts[0], "last": texts[-1],
-            "batches": len({batch for item in items for batch in item.batches}),
-        })  # fmt: skip
+        summarised.append(
+            {
+                "keyword_path": keyword_path,
+                "vr": vr,
+                "distinct": len(items),
+                "files": sum(item.files for item in items),
+                "first": texts[0],
+                "last": texts[-1],
+                "batches": len({batch for item in items for batch in item.batches}),
+            }
+        )
     return listed, summarised
 
 
@@ -271,8 +279,13 @@ def page_html(root: DataRoot, review: Round) -> str:
     for batch in review.batches:
         checks = review.checks.get(batch) or {}
         failed = [name for name, check in checks.items() if not check["passed"]]
-        state = ("<span class=flag>failed: " + e(", ".join(failed)) + "</span>" if failed
-                 else "passed" if checks else "not recorded yet (approving runs them)")  # fmt: skip
+        state = (
+            "<span class=flag>failed: " + e(", ".join(failed)) + "</span>"
+            if failed
+            else "passed"
+            if checks
+            else "not recorded yet (approving runs them)"
+        )
         queue = ", ".join(row["keyword"] or row["tag"] for row in review.queue.get(batch, []))
         dups = sum(review.duplicates.get(batch, {}).values())
         batch_rows.append(
@@ -281,12 +294,18 @@ def page_html(root: DataRoot, review: Round) -> str:
             f"<td>{dups}</td></tr>"
         )
     return PAGE.format(
-        round_id=e(review.round_id), created=e(review.created_at), batches=len(review.batches),
-        new=len(review.new_values), flagged=flagged, values=value_rows or EMPTY_ROW,
-        produced=produced_rows or EMPTY_ROW, batch_rows="".join(batch_rows),
+        round_id=e(review.round_id),
+        created=e(review.created_at),
+        batches=len(review.batches),
+        new=len(review.new_values),
+        flagged=flagged,
+        values=value_rows or EMPTY_ROW,
+        produced=produced_rows or EMPTY_ROW,
+        batch_rows="".join(batch_rows),
         summaries=summary_rows or EMPTY_ROW,
-        sheets=contact_sheets(root, review), command=e(review.command),
-    )  # fmt: skip
+        sheets=contact_sheets(root, review),
+        command=e(review.command),
+    )
 
 
 def contact_sheets(root: DataRoot, review: Round) -> str:
@@ -297,10 +316,13 @@ def contact_sheets(root: DataRoot, review: Round) -> str:
     for batch, path in sheets:
         source = (
             "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
-            if embed else path.as_uri()
-        )  # fmt: skip
-        parts.append(f"<figure><img src='{source}' alt='{html.escape(batch)}'>"
-                     f"<figcaption>{html.escape(batch)}</figcaption></figure>")  # fmt: skip
+            if embed
+            else path.as_uri()
+        )
+        parts.append(
+            f"<figure><img src='{source}' alt='{html.escape(batch)}'>"
+            f"<figcaption>{html.escape(batch)}</figcaption></figure>"
+        )
     return "".join(parts) or "<p>No contact sheet yet.</p>"
 
 
@@ -315,8 +337,14 @@ def approve_round(
     with duckdb.connect() as connection:
         for batch in review.batches:
             try:
-                approve(root, batch, reviewer, workers, expected=review.fingerprints[batch],
-                        connection=connection)  # fmt: skip
+                approve(
+                    root,
+                    batch,
+                    reviewer,
+                    workers,
+                    expected=review.fingerprints[batch],
+                    connection=connection,
+                )
             except SignOffRefused as error:
                 refused[batch] = str(error)
                 continue

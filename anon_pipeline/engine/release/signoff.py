@@ -211,8 +211,11 @@ def release_batch(root: DataRoot, batch: str, now: dt.datetime | None = None) ->
     approval = valid_approval(root, batch)
     paths = BatchPaths.in_root(root, batch)
     manifest = read_rows(paths.manifest)
-    released = [(row["output_name"], row["output_hash"]) for row in manifest
-                if row["outcome"] == "anonymized"]  # fmt: skip
+    released = [
+        (row["output_name"], row["output_hash"])
+        for row in manifest
+        if row["outcome"] == "anonymized"
+    ]
     # The last guard, before any file moves: the index's unique key refuses an instance
     # another batch released, even one that raced past the early check. Recorded first,
     # so a crash before the swap below leaves instances claimed, not released twice; a

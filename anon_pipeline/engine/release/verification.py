@@ -31,9 +31,9 @@ from anon_pipeline.engine.release.output_checks import (
     Sources,
     check_chunk,
 )
+from anon_pipeline.engine.rules.transform import MIN_IDENTIFIER_LENGTH
 
 MAX_LISTED = 20
-MIN_IDENTIFIER_LENGTH = 4  # shorter texts ("M", "Dr") would match by chance
 
 
 @dataclass

@@ -32,8 +32,14 @@ class Dagster:
         return signature_of_run_key(key) if key else None
 
 
-def look(incoming: Path, memory: ArrivalMemory, now: float, dagster: Dagster | None = None,
-         quiet: float = 3600, rotation_seconds: float = 0.0) -> Look:  # fmt: skip
+def look(
+    incoming: Path,
+    memory: ArrivalMemory,
+    now: float,
+    dagster: Dagster | None = None,
+    quiet: float = 3600,
+    rotation_seconds: float = 0.0,
+) -> Look:
     dagster = dagster or Dagster()
     result = look_at_incoming(
         incoming,
@@ -225,10 +231,12 @@ def test_what_the_sensor_remembers_does_not_grow_with_launched_batches(tmp_path)
 
 
 def test_an_older_cursor_keeps_only_the_batches_it_had_not_launched(tmp_path):
-    older = json.dumps({
-        "cd1": {"signature": "a", "since": 5.0, "launched": "a"},
-        "cd2": {"signature": "b", "since": 7.0},
-    })  # fmt: skip
+    older = json.dumps(
+        {
+            "cd1": {"signature": "a", "since": 5.0, "launched": "a"},
+            "cd2": {"signature": "b", "since": 7.0},
+        }
+    )
     memory = ArrivalMemory.from_json(older)
     assert memory.arriving == {"cd2": ("b", 7.0)}
     assert ArrivalMemory.from_json(memory.to_json()) == memory

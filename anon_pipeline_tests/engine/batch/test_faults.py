@@ -174,8 +174,10 @@ print(json.dumps({row["relative_path"]: row["disposition"] for row in read_rows(
 """
 # Root reads everything through CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH; without them
 # (setpriv, util-linux) root meets the permission bits like anyone else.
-WITHOUT_OVERRIDES = ["--inh-caps=-dac_override,-dac_read_search",
-                     "--bounding-set=-dac_override,-dac_read_search"]  # fmt: skip
+WITHOUT_OVERRIDES = [
+    "--inh-caps=-dac_override,-dac_read_search",
+    "--bounding-set=-dac_override,-dac_read_search",
+]
 
 
 def test_real_permission_denied_on_a_file_and_a_folder_gives_held_rows(tmp_path):

@@ -222,9 +222,12 @@ def test_the_inventory_counts_the_files_that_hold_each_value(processed_cd):
 def test_the_inventory_still_builds_from_parts_of_one_row_per_file(tmp_path):
     """Parts written before per-chunk counts (a row per file and value) give the same counts."""
     legacy = {
-        "row": [1, 2, 2, 3], "tag_path": ["(0008,0060)"] * 4, "keyword_path": ["Modality"] * 4,
-        "vr": ["CS"] * 4, "value": ["CT", "CT", "CT", "MR"],
-    }  # fmt: skip
+        "row": [1, 2, 2, 3],
+        "tag_path": ["(0008,0060)"] * 4,
+        "keyword_path": ["Modality"] * 4,
+        "vr": ["CS"] * 4,
+        "value": ["CT", "CT", "CT", "MR"],
+    }
     folder = tmp_path / "values"
     folder.mkdir()
     pq.write_table(pa.table(legacy), folder / "chunk-000000.parquet")
@@ -233,8 +236,9 @@ def test_the_inventory_still_builds_from_parts_of_one_row_per_file(tmp_path):
     assert rows == [("CT", 2), ("MR", 1)]
     counted = tmp_path / "counted"
     side_tables = SideTables(counted)
-    side_tables.add({"values": {**{k: v[:2] for k, v in legacy.items() if k != "row"},
-                                "files": [2, 1]}})  # fmt: skip
+    side_tables.add(
+        {"values": {**{k: v[:2] for k, v in legacy.items() if k != "row"}, "files": [2, 1]}}
+    )
     side_tables.close()
     write_inventory(counted, counted / "inventory.parquet")
     assert query(f"SELECT sum(files) FROM '{counted / 'inventory.parquet'}'") == [(3,)]

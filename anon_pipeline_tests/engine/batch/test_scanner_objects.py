@@ -54,9 +54,10 @@ def test_each_object_gets_its_disposition(scanner_batch):
 
 def test_enhanced_ct_is_released_whole(scanner_batch):
     assert_enhanced_ct_released_whole(
-        scanner_batch.batch_dir / "ENHANCED", released(scanner_batch, "ENHANCED"),
+        scanner_batch.batch_dir / "ENHANCED",
+        released(scanner_batch, "ENHANCED"),
         scanner_batch.uid_map,
-    )  # fmt: skip
+    )
 
 
 def test_unlisted_attributes_inside_functional_groups_are_queued(scanner_batch):
@@ -93,10 +94,12 @@ def test_the_meaning_check_fails_when_a_frame_loses_its_position(tmp_path, black
 
 @pytest.mark.parametrize(
     ("keyword", "value", "change"),
-    [("NumberOfFrames", 3, "changed NumberOfFrames"),
-     ("RescaleSlope", None, "added RescaleSlope"),
-     ("Rows", None, "lost Rows")],
-)  # fmt: skip
+    [
+        ("NumberOfFrames", 3, "changed NumberOfFrames"),
+        ("RescaleSlope", None, "added RescaleSlope"),
+        ("Rows", None, "lost Rows"),
+    ],
+)
 def test_meaning_changes_name_the_attribute(tmp_path, scanner_batch, keyword, value, change):
     source = scanner_batch.batch_dir / "ENHANCED"
     dataset = pydicom.dcmread(source)

@@ -44,8 +44,10 @@ def test_a_batch_within_the_budget_is_read_from_a_private_copy_removed_after(bat
         assert [entry["bytes"] for entry in reserved.values()] == [batch_bytes(batch)]
     assert not folder.exists() and staged_entries(scratch) == []
     assert json.loads((scratch.folder / LEDGER).read_text()) == {}
-    assert lines == [f"batch staged in scratch: {batch_bytes(batch)} bytes of a "
-                     f"{scratch.budget_bytes}-byte budget"]  # fmt: skip
+    assert lines == [
+        f"batch staged in scratch: {batch_bytes(batch)} bytes of a "
+        f"{scratch.budget_bytes}-byte budget"
+    ]
 
 
 def test_a_batch_larger_than_the_budget_is_processed_in_place(batch, tmp_path):

@@ -88,9 +88,13 @@ def compare_paths(files: list[Path], rule_set, whitelist: bool) -> set[str]:
     """Run both paths on every file; assert equal results; return the transfer syntaxes
     the streaming path handled."""
     job = StageJob(
-        Stage.WHITELIST if whitelist else Stage.BLACKLIST, rule_set, TEST_KEY, Path(), Path(),
+        Stage.WHITELIST if whitelist else Stage.BLACKLIST,
+        rule_set,
+        TEST_KEY,
         Path(),
-    )  # fmt: skip
+        Path(),
+        Path(),
+    )
     streamed = set()
     for path in files:
         data = path.read_bytes()
@@ -313,9 +317,18 @@ def test_the_memo_stays_bounded_and_clearing_it_changes_nothing(
 
 @pytest.mark.parametrize(
     "value",
-    [b"1.2.840.113619.2.55", b"1.2.3\0", b"1.2.3 ", b" 1.2.3", b"1.2\\3.4", b"", b"\0",
-     b"1.2.\xe93", b"1.2 3"],
-)  # fmt: skip
+    [
+        b"1.2.840.113619.2.55",
+        b"1.2.3\0",
+        b"1.2.3 ",
+        b" 1.2.3",
+        b"1.2\\3.4",
+        b"",
+        b"\0",
+        b"1.2.\xe93",
+        b"1.2 3",
+    ],
+)
 def test_a_plain_uid_reads_as_pydicom_reads_it(value):
     """The identity facts skip pydicom for plain UIDs: same text, or left to pydicom."""
     plain = plain_uid(value)
@@ -401,15 +414,59 @@ def test_runs_of_equal_elements_never_hide_a_difference(
 
 @pytest.mark.parametrize(
     ("vr", "value"),
-    [("DS", v) for v in (b"1.25", b"-123.25\\-170.5\\-600.125 ", b"007.50", b"1.", b".5", b"+1.5",
-                         b"1E3", b"-2.5e-02", b"0", b"1.2345678901234567", b" 1.5", b"1.5  ",
-                         b"1\\\\2", b"", b"NaN", b"1,5", b"1.5\0", b"\\".join([b"-1.25"] * 300))]
-    + [("IS", v) for v in (b"42", b"-7", b"+5", b"007", b"1\\2\\3 ", b"1.0", b"99999999999",
-                           b" 4", b"4 ", b"")]
-    + [("TM", v) for v in (b"101600", b"1016", b"10", b"101600.123456", b"101600.1234567",
-                           b"10:16:00", b"101600 ", b"1016\\1017")]
+    [
+        ("DS", v)
+        for v in (
+            b"1.25",
+            b"-123.25\\-170.5\\-600.125 ",
+            b"007.50",
+            b"1.",
+            b".5",
+            b"+1.5",
+            b"1E3",
+            b"-2.5e-02",
+            b"0",
+            b"1.2345678901234567",
+            b" 1.5",
+            b"1.5  ",
+            b"1\\\\2",
+            b"",
+            b"NaN",
+            b"1,5",
+            b"1.5\0",
+            b"\\".join([b"-1.25"] * 300),
+        )
+    ]
+    + [
+        ("IS", v)
+        for v in (
+            b"42",
+            b"-7",
+            b"+5",
+            b"007",
+            b"1\\2\\3 ",
+            b"1.0",
+            b"99999999999",
+            b" 4",
+            b"4 ",
+            b"",
+        )
+    ]
+    + [
+        ("TM", v)
+        for v in (
+            b"101600",
+            b"1016",
+            b"10",
+            b"101600.123456",
+            b"101600.1234567",
+            b"10:16:00",
+            b"101600 ",
+            b"1016\\1017",
+        )
+    ]
     + [("DA", v) for v in (b"20240315", b"2024-03-15", b"2024031", b"20240315\\20240316")],
-)  # fmt: skip
+)
 def test_a_plain_value_reads_as_pydicom_reads_it(vr, value):
     """Inventory texts of DS, IS, TM and DA skip pydicom for plain values: same text as
     pydicom's conversion, or left to pydicom."""
@@ -425,11 +482,33 @@ def test_a_plain_value_reads_as_pydicom_reads_it(vr, value):
             assert text == value_text(convert_raw_data_element(raw))
     assert (text is not None) == (
         value
-        in (b"1.25", b"-123.25\\-170.5\\-600.125 ", b"007.50", b"1.", b".5", b"+1.5", b"1E3",
-            b"-2.5e-02", b"0", b"42", b"-7", b"+5", b"007", b"1\\2\\3 ", b"4 ", b"101600", b"1016",
-            b"10", b"101600.123456", b"101600 ", b"1016\\1017", b"20240315",
-            b"20240315\\20240316", b"\\".join([b"-1.25"] * 300))
-    )  # fmt: skip
+        in (
+            b"1.25",
+            b"-123.25\\-170.5\\-600.125 ",
+            b"007.50",
+            b"1.",
+            b".5",
+            b"+1.5",
+            b"1E3",
+            b"-2.5e-02",
+            b"0",
+            b"42",
+            b"-7",
+            b"+5",
+            b"007",
+            b"1\\2\\3 ",
+            b"4 ",
+            b"101600",
+            b"1016",
+            b"10",
+            b"101600.123456",
+            b"101600 ",
+            b"1016\\1017",
+            b"20240315",
+            b"20240315\\20240316",
+            b"\\".join([b"-1.25"] * 300),
+        )
+    )
 
 
 def test_plain_values_go_to_pydicom_when_it_is_set_to_convert_them(monkeypatch):

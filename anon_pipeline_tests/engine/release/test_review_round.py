@@ -137,11 +137,20 @@ def test_the_page_opens_offline_in_chromium_with_new_values_and_flags(root, caps
 def test_many_new_numbers_of_one_attribute_become_one_line():
     from anon_pipeline.engine.release.review_round import NewValue, summarise_numbers
 
-    positions = [NewValue("(0020,0032)", "ImagePositionPatient", "DS", f"0\\0\\-{n}.5", 1, ["cd"])
-                 for n in range(12)]  # fmt: skip
+    positions = [
+        NewValue("(0020,0032)", "ImagePositionPatient", "DS", f"0\\0\\-{n}.5", 1, ["cd"])
+        for n in range(12)
+    ]
     text = [NewValue("(0008,0070)", "Manufacturer", "LO", "ACME", 12, ["cd"])]
     listed, summarised = summarise_numbers(positions + text)
     assert listed == text
-    expected = {"keyword_path": "ImagePositionPatient", "vr": "DS", "distinct": 12, "files": 12,
-                "first": "0\\0\\-0.5", "last": "0\\0\\-9.5", "batches": 1}  # fmt: skip
+    expected = {
+        "keyword_path": "ImagePositionPatient",
+        "vr": "DS",
+        "distinct": 12,
+        "files": 12,
+        "first": "0\\0\\-0.5",
+        "last": "0\\0\\-9.5",
+        "batches": 1,
+    }
     assert summarised == [expected]

@@ -92,9 +92,15 @@ def test_tags_without_keywords_and_repeating_groups_are_accepted(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "entry", ["OverlayData: keep", "OverlayData: remove", "'(6002,0010)': keep",
-              "CurveData: keep", "IconImageSequence: keep"],
-)  # fmt: skip
+    "entry",
+    [
+        "OverlayData: keep",
+        "OverlayData: remove",
+        "'(6002,0010)': keep",
+        "CurveData: keep",
+        "IconImageSequence: keep",
+    ],
+)
 def test_no_rule_may_name_overlays_curves_or_icons(tmp_path, entry):
     with pytest.raises(RuleError, match=r"whitelist.yaml:\d+: .*always removed"):
         load_rule_set(rule_file(tmp_path, entry + "\n"))

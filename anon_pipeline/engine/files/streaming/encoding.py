@@ -19,6 +19,7 @@ from anon_pipeline.engine.dicom.dicomfile import (
     IMPLEMENTATION_VERSION_NAME,
 )
 from anon_pipeline.engine.dicom.rawparse import (
+    UNDEFINED_LENGTH,
     Item,
     Part10,
     Unsupported,
@@ -115,4 +116,4 @@ def encode_element(element: Any, implicit: bool, encodings: Any) -> bytes:
 
 
 def item_header(item: Item, size: int) -> bytes:
-    return struct.pack("<HHI", 0xFFFE, 0xE000, 0xFFFFFFFF if item.undefined_length else size)
+    return struct.pack("<HHI", 0xFFFE, 0xE000, UNDEFINED_LENGTH if item.undefined_length else size)

@@ -25,6 +25,8 @@ from anon_pipeline.engine.dicom.dicomfile import (
 )
 from anon_pipeline.engine.dicom.pixel_meaning import fingerprint_of
 from anon_pipeline.engine.dicom.rawparse import (
+    MEDIA_STORAGE_CLASS_TAG,
+    PIXEL_DATA_TAG,
     PIXEL_TAGS,
     SPAN_TAG,
     SPAN_UNDEFINED,
@@ -35,6 +37,7 @@ from anon_pipeline.engine.dicom.rawparse import (
     Span,
     Unsupported,
     parse_part10,
+    tag_of,
     value_end,
 )
 from anon_pipeline.engine.files.inventory import MAX_VALUE_LENGTH
@@ -44,33 +47,32 @@ from anon_pipeline.engine.files.streaming.memo import (
 from anon_pipeline.engine.rules.holds import OVERLAY_FACT_TAGS, hold_reason
 from anon_pipeline.engine.rules.rule_set import cached_keyword
 
-CHARSET_TAG = 0x00080005
-SOP_CLASS_TAG, SOP_INSTANCE_TAG = 0x00080016, 0x00080018
+CHARSET_TAG = tag_of("SpecificCharacterSet")
+SOP_CLASS_TAG, SOP_INSTANCE_TAG = tag_of("SOPClassUID"), tag_of("SOPInstanceUID")
 CHECKED_VRS = frozenset(STRING_VR_BYTES) | frozenset(BINARY_VR_SIZES)
 META_SOURCE_TAGS = frozenset({SOP_CLASS_TAG, SOP_INSTANCE_TAG})  # the meta group repeats them
-PIXEL_ORDER = (0x7FE00010, 0x7FE00008, 0x7FE00009)  # PixelData, Float..., DoubleFloat...
-DIRECTORY_RECORDS_TAG = 0x00041220
-DEIDENTIFICATION_METHOD_TAG = 0x00120063
+PIXEL_ORDER = tuple(map(tag_of, ("PixelData", "FloatPixelData", "DoubleFloatPixelData")))
+DIRECTORY_RECORDS_TAG = tag_of("DirectoryRecordSequence")
+DEIDENTIFICATION_METHOD_TAG = tag_of("DeidentificationMethod")
+# The facts that differ from file to file, which the checks and holds never read.
+IDENTITY_TAGS = frozenset(
+    map(tag_of, ("SOPInstanceUID", "PatientID", "StudyInstanceUID", "SeriesInstanceUID"))
+)
 # Top-level elements the holds, the output name, the date shift and the pixel-length
 # check read: handed to the same functions the straightforward path uses.
-FACT_TAGS = OVERLAY_FACT_TAGS | {
-    CHARSET_TAG,
-    0x00080008,  # ImageType
-    SOP_CLASS_TAG,
-    SOP_INSTANCE_TAG,
-    0x00100020,  # PatientID
-    0x0020000D,  # StudyInstanceUID
-    0x0020000E,  # SeriesInstanceUID
-    0x00280002,  # SamplesPerPixel
-    0x00280004,  # PhotometricInterpretation
-    0x00280008,  # NumberOfFrames
-    0x00280010,  # Rows
-    0x00280011,  # Columns
-    0x00280100,  # BitsAllocated
-    0x00280301,  # BurnedInAnnotation
-}
-# The facts that differ from file to file, which the checks and holds never read.
-IDENTITY_TAGS = frozenset({SOP_INSTANCE_TAG, 0x00100020, 0x0020000D, 0x0020000E})
+FACT_KEYWORDS = (
+    "SpecificCharacterSet",
+    "ImageType",
+    "SOPClassUID",
+    "SamplesPerPixel",
+    "PhotometricInterpretation",
+    "NumberOfFrames",
+    "Rows",
+    "Columns",
+    "BitsAllocated",
+    "BurnedInAnnotation",
+)
+FACT_TAGS = OVERLAY_FACT_TAGS | IDENTITY_TAGS | frozenset(map(tag_of, FACT_KEYWORDS))
 VERDICT_FACTS = tuple(sorted(FACT_TAGS - IDENTITY_TAGS))
 VERDICT_SPAN_TAGS = tuple(sorted(PIXEL_TAGS | {DIRECTORY_RECORDS_TAG}))
 IDENTITY_FACTS = tuple(sorted(IDENTITY_TAGS | {SOP_CLASS_TAG}))
@@ -126,11 +128,11 @@ def convert(raw: RawDataElement, encodings: str | list[str]) -> DataElement:
 def file_verdict(
     part: Part10, data: bytes, memo: Memo, holds: frozenset[str]
 ) -> tuple[str, dict[str, str], bytes | None]:
-    """The file's kind after `check_file`, its identity facts as text (UIDs and PatientID,
+    """The file's kind after `checked_kind`, its identity facts as text (UIDs and PatientID,
     by keyword) and its character set; held files raise. The checks and holds read only
     facts that repeat across a series, so their verdict is memoised by everything they
     read, holds included; the identity facts are per file."""
-    verdict_key: list[Any] = [part.meta.get(0x00020002), part.transfer_syntax, holds]
+    verdict_key: list[Any] = [part.meta.get(MEDIA_STORAGE_CLASS_TAG), part.transfer_syntax, holds]
     by_tag = part.by_tag
     for tag in VERDICT_FACTS:
         span = by_tag.get(tag)
@@ -148,7 +150,7 @@ def file_verdict(
     frozen_key = tuple(verdict_key)
     if frozen_key not in memo.verdicts:
         facts = facts_dataset(part, data, memo)
-        kind = check_file(part, data, facts, check_values=False)
+        kind = checked_kind(part, data, facts, check_values=False)
         if hold_reason(facts, kind, holds):
             raise Unsupported("held")
         memo.verdicts[frozen_key] = kind
@@ -175,9 +177,11 @@ def converts_to_objects() -> bool:
     """Whether pydicom is set to give numbers, dates and times as other objects than
     the ones `plain_value_text` was checked against (its defaults)."""
     return bool(
-        pydicom_config.datetime_conversion or pydicom_config.use_DS_decimal
-        or pydicom_config.use_DS_numpy or pydicom_config.use_IS_numpy
-    )  # fmt: skip
+        pydicom_config.datetime_conversion
+        or pydicom_config.use_DS_decimal
+        or pydicom_config.use_DS_numpy
+        or pydicom_config.use_IS_numpy
+    )
 
 
 def plain_value_text(vr: str, value: bytes) -> str | None:
@@ -223,12 +227,14 @@ def facts_dataset(part: Part10, data: bytes, memo: Memo | None = None) -> Datase
     return Dataset(converted_facts(part, data, memo, spans, charset))  # type: ignore[arg-type]
 
 
-def check_file(part: Part10, data: bytes, facts: Dataset, check_values: bool = True) -> str:
+def checked_kind(part: Part10, data: bytes, facts: Dataset, check_values: bool = True) -> str:
     """The checks `dicomfile.classify_dataset` makes; returns the kind. Failures raise
     (and the straightforward path then records the reason). `check_values=False` leaves
     the top-level values to the caller (the walk checks each as it meets it)."""
     top = part.by_tag
-    media_class = part.meta.get(0x00020002, b"").decode("ascii", "replace").rstrip("\0 ")
+    media_class = (
+        part.meta.get(MEDIA_STORAGE_CLASS_TAG, b"").decode("ascii", "replace").rstrip("\0 ")
+    )
     if media_class == MediaStorageDirectoryStorage or DIRECTORY_RECORDS_TAG in top:
         raise Unsupported("DICOMDIR")
     if check_values:
@@ -237,7 +243,7 @@ def check_file(part: Part10, data: bytes, facts: Dataset, check_values: bool = T
                 check_raw_bytes(span[SPAN_TAG], part.value(data, span), span[SPAN_VR])
     if not any(tag in top for tag in PIXEL_TAGS):
         return "dicom_other"
-    pixels = top.get(0x7FE00010)
+    pixels = top.get(PIXEL_DATA_TAG)
     native = pixels is not None and not part.transfer_syntax.is_encapsulated
     if native and value_end(pixels) - pixels[SPAN_VALUE_START] < get_expected_length(facts):  # type: ignore[arg-type,index]
         raise Unsupported("pixel data short")
@@ -257,6 +263,6 @@ def classify_bytes(data: bytes) -> Classified:
     """The scan's facts about a file, from its bytes; raises when pydicom must decide."""
     part = parse_part10(data)
     facts = facts_dataset(part, data)
-    kind = check_file(part, data, facts)
+    kind = checked_kind(part, data, facts)
     uid = str(facts.get("SOPInstanceUID", "") or "") or None
     return Classified(kind, uid, pixel_hash_of(part, data), fingerprint_of(data, part))

@@ -143,12 +143,16 @@ def merged_log(replays: tuple[Replay, ...]) -> Replay:
     for replay in replays:
         actions.update(dict(replay.actions))
     return Replay(
-        True, None, (), None, True,
+        True,
+        None,
+        (),
+        None,
+        True,
         tuple(chain.from_iterable(replay.uid_pairs for replay in replays)),
         tuple(chain.from_iterable(replay.identifiers for replay in replays)),
         tuple(chain.from_iterable(replay.unlisted for replay in replays)),
         tuple(actions.items()),
-    )  # fmt: skip
+    )
 
 
 def add_to_log(log: TransformLog, source: Effect | Replay | TransformLog) -> None:

@@ -21,6 +21,7 @@ from anon_pipeline.engine.dicom.rawparse import (
     PIXEL_REPRESENTATION_TAG,
     PIXEL_TAGS,
     RUN_MAX_BYTES,
+    UNDEFINED_LENGTH,
     Element,
     Part10,
     Span,
@@ -81,8 +82,13 @@ class Plan(Enum):
 # Module names for the members: the walk's loop compares with `is` for every element,
 # and a global costs one lookup where `Plan.KEEP` costs two.
 PRIVATE, SKIP, SEQUENCE, KEEP, CHANGE, CHARSET = (
-    Plan.PRIVATE, Plan.SKIP, Plan.SEQUENCE, Plan.KEEP, Plan.CHANGE, Plan.CHARSET,
-)  # fmt: skip
+    Plan.PRIVATE,
+    Plan.SKIP,
+    Plan.SEQUENCE,
+    Plan.KEEP,
+    Plan.CHANGE,
+    Plan.CHARSET,
+)
 
 
 class StreamWalk:
@@ -200,16 +206,19 @@ class StreamWalk:
             captured, self.log = self.log, outer
         add_to_log(outer, captured)
         effects = (
-            tuple(captured.uid_pairs.items()), tuple(captured.identifiers),
-            tuple(captured.unlisted), tuple(captured.actions.items()),
-        )  # fmt: skip
+            tuple(captured.uid_pairs.items()),
+            tuple(captured.identifiers),
+            tuple(captured.unlisted),
+            tuple(captured.actions.items()),
+        )
         logs = any(effects)
         if not produced:
             return Replay(True, None, (), None, logs, *effects)
         entry = produced[0]
         output = b"".join(entry.chunks)
-        return Replay(False, None if output == raw else output, tuple(entry.rows), entry.value,
-                      logs, *effects)  # fmt: skip
+        return Replay(
+            False, None if output == raw else output, tuple(entry.rows), entry.value, logs, *effects
+        )
 
     def rule_for(self, tag: int) -> Rule | None:
         rules = self.memo.rules
@@ -241,9 +250,13 @@ class StreamWalk:
         return plan
 
     def dataset(
-        self, elements: list[Element], path: str, tag_prefix: str, keyword_prefix: str,
+        self,
+        elements: list[Element],
+        path: str,
+        tag_prefix: str,
+        keyword_prefix: str,
         top_level: bool = False,
-    ) -> list[Entry]:  # fmt: skip
+    ) -> list[Entry]:
         entries = []
         plans = self.memo.plans
         for element in elements:
@@ -274,8 +287,7 @@ class StreamWalk:
         return entries
 
     def check(self, element: Element) -> None:
-        check_raw_bytes(element.tag, self.data[element.value_start : element.value_end],
-                        element.vr)  # fmt: skip
+        check_raw_bytes(element.tag, self.data[element.value_start : element.value_end], element.vr)
 
     def kept(
         self, element: Element, tag_prefix: str, keyword_prefix: str, top_level: bool
@@ -304,8 +316,9 @@ class StreamWalk:
                 raise Unsupported("UN element kept")
             name = format_tag(tag)
             row_vr, text = (vr, None) if known is None or tag in PIXEL_TAGS else known
-            rows.append((tag_prefix + name, keyword_prefix + (cached_keyword(tag) or name),
-                         row_vr, text))  # fmt: skip
+            rows.append(
+                (tag_prefix + name, keyword_prefix + (cached_keyword(tag) or name), row_vr, text)
+            )
         chunk = self.view[element.start : element.end]
         return Entry(tag, [chunk], element.end - element.start, rows, value)
 
@@ -327,8 +340,15 @@ class StreamWalk:
             raise Unsupported("undefined length value changed by a rule")
         value = self.data[element.value_start : element.value_end]
         # Everything the effect depends on: the encoding too, since it holds the header.
-        memo_key = (element.tag, element.vr, value, path if rule is None else None,
-                    self.charset_key, self.date_offset, self.part.implicit)  # fmt: skip
+        memo_key = (
+            element.tag,
+            element.vr,
+            value,
+            path if rule is None else None,
+            self.charset_key,
+            self.date_offset,
+            self.part.implicit,
+        )
         effect = self.memo.effects.get(memo_key)
         if effect is None:  # these two are unique per file: not memoised
             effect = self.hashed_uids(element, rule, value) or self.unlisted_removed(
@@ -369,8 +389,16 @@ class StreamWalk:
         else:
             header = struct.pack("<HH2sH", group, number, b"UI", len(encoded_value))
         actions = ((f"{rule.name}: {rule.action}", 1),)
-        return Effect(header + encoded_value, len(header), "UI", text[:MAX_VALUE_LENGTH], pairs,
-                      (), (), actions)  # fmt: skip
+        return Effect(
+            header + encoded_value,
+            len(header),
+            "UI",
+            text[:MAX_VALUE_LENGTH],
+            pairs,
+            (),
+            (),
+            actions,
+        )
 
     def unlisted_removed(
         self, element: Element, rule: Rule | None, path: str, value: bytes
@@ -415,9 +443,15 @@ class StreamWalk:
             header_size = 8 if self.part.implicit or vr not in LONG_VRS else 12
         log = walk.log
         return Effect(
-            encoded, header_size, vr, text, tuple(log.uid_pairs.items()), tuple(log.identifiers),
-            tuple(log.unlisted), tuple(log.actions.items()),
-        )  # fmt: skip
+            encoded,
+            header_size,
+            vr,
+            text,
+            tuple(log.uid_pairs.items()),
+            tuple(log.identifiers),
+            tuple(log.unlisted),
+            tuple(log.actions.items()),
+        )
 
     def sequence(
         self, element: Element, rule: Rule | None, path: str, tag_prefix: str, keyword_prefix: str
@@ -465,7 +499,7 @@ class StreamWalk:
             if item.undefined_length:
                 body.append(ITEM_DELIMITER)
                 size += 8
-        length = 0xFFFFFFFF if element.undefined_length else size
+        length = UNDEFINED_LENGTH if element.undefined_length else size
         group, number = element.tag >> 16, element.tag & 0xFFFF
         if self.part.implicit:
             header = struct.pack("<HHI", group, number, length)
