@@ -12,7 +12,7 @@ from anon_pipeline.defs.jobs import anonymize_batch_job
 from anon_pipeline.defs.partitions import BATCHES
 from anon_pipeline.defs.resources import settings_from_environment
 from anon_pipeline.defs.sensors import RUN_KEY_TAG, SENSOR_NAME_TAG, incoming_batches
-from anon_pipeline.engine.disk.layout import init_root
+from anon_pipeline.engine.disk import init_root
 from anon_pipeline.synthetic.cds import write_demo_batches
 
 

@@ -16,8 +16,8 @@ from collections.abc import Callable, Sequence
 
 from anon_pipeline.cli import release, review, stages
 from anon_pipeline.cli.common import CliError
-from anon_pipeline.engine.batch.package import PackageRefused
-from anon_pipeline.engine.disk.atomic import OutputFolderError
+from anon_pipeline.engine.batch import PackageRefused
+from anon_pipeline.engine.disk import OutputFolderError
 
 
 def build_parser() -> argparse.ArgumentParser:

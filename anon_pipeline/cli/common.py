@@ -11,11 +11,15 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from anon_pipeline.engine.batch.pipeline import BatchReport, StepOptions
-from anon_pipeline.engine.disk.keys import KEY_ENV_VAR, KeyFileError, load_key
-from anon_pipeline.engine.disk.layout import DataRoot
-from anon_pipeline.engine.disk.parallel import default_workers
-from anon_pipeline.engine.disk.scratch import Scratch
+from anon_pipeline.engine.batch import BatchReport, StepOptions
+from anon_pipeline.engine.disk import (
+    KEY_ENV_VAR,
+    DataRoot,
+    KeyFileError,
+    Scratch,
+    default_workers,
+    load_key,
+)
 from anon_pipeline.engine.files import stage
 from anon_pipeline.engine.files.stage import StageReport
 from anon_pipeline.engine.rules.rule_set import (
@@ -49,6 +53,8 @@ class ProgressBars:
 
 
 def load_rules(rules_dir: Path | None, name: str, reviewed: Path | None = None) -> RuleSet:
+    """A rule file (the shipped one unless --rules-dir), reviewers' decisions layered over
+    the whitelist; a bad file is one line naming file, line and entry, not a traceback."""
     path = (rules_dir or SHIPPED_RULES_DIR) / f"{name}.yaml"
     try:
         return load_rule_set(path, reviewed=reviewed if name == "whitelist" else None)
@@ -57,6 +63,8 @@ def load_rules(rules_dir: Path | None, name: str, reviewed: Path | None = None) 
 
 
 def require_key(key_file: Path | None) -> bytes:
+    """The deployment's key (--key-file, else $ANON_PIPELINE_KEY_FILE); one line if absent
+    or unsafe, since every pseudonym and hashed UID depends on it."""
     try:
         return load_key(key_file)
     except KeyFileError as error:
@@ -64,12 +72,14 @@ def require_key(key_file: Path | None) -> bytes:
 
 
 def require_folder(path: Path, what: str) -> Path:
+    """Refuse a path that is not a folder before any work starts."""
     if not path.is_dir():
         raise CliError(f"{path}: {what} is not a folder")
     return path
 
 
 def print_stage(report: StageReport, output: Path) -> None:
+    """One line per stage: counts by outcome, time and where the outputs went."""
     outcomes = ", ".join(f"{count} {name}" for name, count in sorted(report.outcomes.items()))
     print(
         f"{report.stage}: {report.files_in} files ({outcomes}) in {report.seconds:.1f}s -> {output}"
@@ -77,6 +87,8 @@ def print_stage(report: StageReport, output: Path) -> None:
 
 
 def print_batch(name: str, report: BatchReport) -> None:
+    """A batch's counts, then one line per reason a file was not anonymized (counts only:
+    the reasons are PHI-free, the paths are not printed)."""
     outcomes = ", ".join(f"{count} {outcome}" for outcome, count in report.outcomes.items())
     print(
         f"{name}: {report.files_in} files -> {outcomes}; {report.studies} studies, "
@@ -92,6 +104,8 @@ def print_batch(name: str, report: BatchReport) -> None:
 
 
 def root_from(args: argparse.Namespace) -> DataRoot:
+    """The data root: --root, else $ANON_PIPELINE_ROOT, else ./data (as the Dagster
+    deployment's default)."""
     return DataRoot(Path(args.root or os.environ.get("ANON_PIPELINE_ROOT") or "data"))
 
 
@@ -110,6 +124,8 @@ def byte_size(text: str) -> int:
 
 
 def scratch_from(args: argparse.Namespace) -> Scratch | None:
+    """The scratch disk, when both --scratch and its byte budget are given (one without
+    the other is a mistake worth a message)."""
     if getattr(args, "scratch", None) is None:
         if getattr(args, "scratch_bytes", 0):
             raise CliError("--scratch-bytes needs --scratch (the folder to stage batches in)")
@@ -120,6 +136,7 @@ def scratch_from(args: argparse.Namespace) -> Scratch | None:
 
 
 def note(message: str) -> None:
+    """A step's remark (what it staged) on stderr, apart from the results on stdout."""
     print(message, file=sys.stderr)
 
 
@@ -134,6 +151,7 @@ def step_options(args: argparse.Namespace) -> StepOptions:
 
 
 def add_scratch(parser: argparse.ArgumentParser) -> None:
+    """--scratch and --scratch-bytes, for the commands that read a whole batch."""
     parser.add_argument(
         "--scratch",
         type=Path,
@@ -151,6 +169,7 @@ def add_scratch(parser: argparse.ArgumentParser) -> None:
 
 
 def add_common(parser: argparse.ArgumentParser, needs_key: bool = True) -> None:
+    """The options every processing command takes: key, workers, rules, quiet."""
     if needs_key:
         parser.add_argument(
             "--key-file", type=Path, default=None, help=f"secret key file (default: ${KEY_ENV_VAR})"

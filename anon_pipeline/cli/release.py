@@ -13,7 +13,7 @@ from anon_pipeline.cli.common import (
     load_rules,
     root_from,
 )
-from anon_pipeline.engine.disk.parallel import default_workers
+from anon_pipeline.engine.disk import default_workers
 
 AUDIT_EXAMPLES = (
     "SELECT batch, disposition, output_name FROM manifests WHERE relative_path LIKE '%IM000001'",

@@ -19,16 +19,14 @@ from anon_pipeline.cli.common import (
     require_key,
     step_options,
 )
-from anon_pipeline.engine.batch.pipeline import (
-    BatchPaths,
+from anon_pipeline.engine.batch import (
     BatchReport,
     Policy,
     anonymize_batch,
     blacklist_folder,
     whitelist_folder,
 )
-from anon_pipeline.engine.disk.keys import KEY_ENV_VAR, KeyFileError
-from anon_pipeline.engine.disk.layout import DataRoot, init_root
+from anon_pipeline.engine.disk import KEY_ENV_VAR, BatchPaths, DataRoot, KeyFileError, init_root
 from anon_pipeline.synthetic.cds import write_demo_batches
 
 

@@ -24,7 +24,7 @@ from typing import IO, Any
 
 import yaml
 
-from anon_pipeline.engine.disk.layout import DataRoot, init_root
+from anon_pipeline.engine.disk import DataRoot, init_root
 
 REPO = Path(__file__).resolve().parents[2]
 CLUSTER_CONFIG = REPO / "deploy" / "cluster" / "dagster.yaml"

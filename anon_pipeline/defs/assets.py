@@ -11,9 +11,8 @@ import dagster as dg
 from anon_pipeline.defs.partitions import batches
 from anon_pipeline.defs.resources import PipelineSettings
 from anon_pipeline.defs.rule_sets import BLACKLIST, WHITELIST
-from anon_pipeline.engine.batch import pipeline
-from anon_pipeline.engine.batch.package import PackageRefused
-from anon_pipeline.engine.disk.tables import read_rows
+from anon_pipeline.engine.batch import PackageRefused, pipeline
+from anon_pipeline.engine.disk import read_rows
 from anon_pipeline.engine.files import stage
 from anon_pipeline.engine.release import signoff
 from anon_pipeline.engine.release.contact_sheet import write_contact_sheet

@@ -10,7 +10,7 @@ from anon_pipeline.defs.assets import log_progress, review_queue, whitelisted_fi
 from anon_pipeline.defs.partitions import batches
 from anon_pipeline.defs.resources import PipelineSettings
 from anon_pipeline.engine.batch import pipeline
-from anon_pipeline.engine.disk.tables import read_rows
+from anon_pipeline.engine.disk import read_rows
 from anon_pipeline.engine.release import signoff, verification
 
 # Partitioned asset checks are a Dagster preview feature (1.13). They are what lets

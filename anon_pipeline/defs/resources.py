@@ -10,11 +10,17 @@ from typing import Any
 import dagster as dg
 from pydantic import PrivateAttr
 
-from anon_pipeline.engine.batch.pipeline import BatchPaths
-from anon_pipeline.engine.disk.keys import KEY_ENV_VAR, KeyFileError, load_key
-from anon_pipeline.engine.disk.layout import DEFAULT_MARKER, DataRoot
-from anon_pipeline.engine.disk.parallel import SharedPools, using_pools
-from anon_pipeline.engine.disk.scratch import Scratch
+from anon_pipeline.engine.disk import (
+    DEFAULT_MARKER,
+    KEY_ENV_VAR,
+    BatchPaths,
+    DataRoot,
+    KeyFileError,
+    Scratch,
+    SharedPools,
+    load_key,
+    using_pools,
+)
 
 ROOT_ENV_VAR = "ANON_PIPELINE_ROOT"
 WORKERS_ENV_VAR = "ANON_PIPELINE_WORKERS"

@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 from anon_pipeline.defs.resources import ROOT_ENV_VAR
-from anon_pipeline.engine.disk.layout import DataRoot
+from anon_pipeline.engine.disk import DataRoot
 from anon_pipeline.engine.rules.rule_set import SHIPPED_RULES_DIR, load_rule_set
 
 RULES_DIR_ENV_VAR = "ANON_PIPELINE_RULES_DIR"

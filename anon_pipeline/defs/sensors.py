@@ -9,7 +9,7 @@ import dagster as dg
 from anon_pipeline.defs.jobs import anonymize_batch_job, release_batch_job
 from anon_pipeline.defs.partitions import BATCHES, batches
 from anon_pipeline.defs.resources import PipelineSettings
-from anon_pipeline.engine.batch.arrivals import (
+from anon_pipeline.engine.batch import (
     REQUESTED_MEMORY_SECONDS,
     TOUCH_SLACK_SECONDS,
     ArrivalMemory,

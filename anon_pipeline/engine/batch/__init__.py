@@ -2,3 +2,58 @@
 (`pipeline`); when a batch in incoming/ is ready (`arrivals`); stage-1 packages from a
 hospital (`package`); which batch holds each instance (`released_index`). Imports the
 layers below it, never `release`."""
+
+from anon_pipeline.engine.batch.arrivals import (
+    REQUESTED_MEMORY_SECONDS,
+    TOUCH_SLACK_SECONDS,
+    ArrivalMemory,
+    BatchState,
+    Launched,
+    Watch,
+    look_at_incoming,
+    run_key,
+    signature_of_run_key,
+)
+from anon_pipeline.engine.batch.package import PackageRefused
+from anon_pipeline.engine.batch.pipeline import (
+    BatchReport,
+    PhaseProgress,
+    Policy,
+    StepOptions,
+    anonymize_batch,
+    blacklist_folder,
+    blacklist_step,
+    inventory_step,
+    review_queue_step,
+    scan_step,
+    uid_map_step,
+    whitelist_folder,
+    whitelist_step,
+)
+
+# What the CLI, the Dagster definitions and the demo use; the rest is the engine's.
+__all__ = [
+    "REQUESTED_MEMORY_SECONDS",
+    "TOUCH_SLACK_SECONDS",
+    "ArrivalMemory",
+    "BatchReport",
+    "BatchState",
+    "Launched",
+    "PackageRefused",
+    "PhaseProgress",
+    "Policy",
+    "StepOptions",
+    "Watch",
+    "anonymize_batch",
+    "blacklist_folder",
+    "blacklist_step",
+    "inventory_step",
+    "look_at_incoming",
+    "review_queue_step",
+    "run_key",
+    "scan_step",
+    "signature_of_run_key",
+    "uid_map_step",
+    "whitelist_folder",
+    "whitelist_step",
+]
