@@ -15,7 +15,7 @@ from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from functools import lru_cache
 from operator import itemgetter
-from typing import Final, NamedTuple
+from typing import Final
 
 from pydicom.datadict import dictionary_has_tag, dictionary_VR, tag_for_keyword
 from pydicom.uid import UID
@@ -84,8 +84,9 @@ class Item:
 
 
 # A top-level element as the file-level loop sees it: a plain tuple, read by the field
-# names below. ~150 are made and read per file: as a NamedTuple (pydicom's
-# RawDataElement) they cost stage 1 +6.6 % instructions per file (issue 17's note).
+# names below (or unpacked). ~150 are made and read per file: as NamedTuples (pydicom's
+# RawDataElement), these and the walk's TopEntry cost stage 1 6.6 % and stage 2 5.1 %
+# more instructions per file (docs/benchmarks.md).
 Span = tuple[int, str, int, int, int, bool]
 SPAN_TAG: Final = 0
 SPAN_VR: Final = 1  # as written, or the dictionary's (implicit VR; 'US or SS' unresolved)
@@ -95,13 +96,11 @@ SPAN_END: Final = 4  # past any sequence delimiter
 SPAN_UNDEFINED: Final = 5  # undefined length
 
 
-class Run(NamedTuple):
-    """Top-level elements whose bytes equal, in one piece, those of a stretch of the
-    previous file's (a few per file)."""
-
-    first: int  # index of this file's first span of the run
-    template_first: int  # index of the template layout's first span of it
-    length: int  # spans
+# Top-level elements whose bytes equal, in one piece, those of a stretch of the previous
+# file's: (index of this file's first span of it, index of the template layout's first
+# span of it, number of spans), read by unpacking. A plain tuple, as Span: a NamedTuple,
+# even made without its __new__ frame, cost stage 1 0.7 % more instructions per file.
+Run = tuple[int, int, int]
 
 
 @dataclass(slots=True)
@@ -406,7 +405,7 @@ def top_level_spans(
                 if count:
                     taken = template.spans[index : index + count]
                     shift = position - taken[0][SPAN_START]
-                    runs.append(Run(len(spans), index, count))
+                    runs.append((len(spans), index, count))
                     if shift:
                         spans += [
                             (t, v, s + shift, vs + shift, e + shift, u)
