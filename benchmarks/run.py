@@ -383,8 +383,9 @@ def prepared_work(name: str, work: Path, source: Path, out: Path) -> Callable[[]
     }[name]
 
 
-def run_child(name: str, work: Path, source: Path) -> dict:
-    command = [
+def measure_command(name: str, work: Path, source: Path) -> list[str]:
+    """This script, run again to measure one row in a process of its own."""
+    return [
         sys.executable,
         __file__,
         "--measure",
@@ -394,6 +395,10 @@ def run_child(name: str, work: Path, source: Path) -> dict:
         "--source",
         str(source),
     ]
+
+
+def run_child(name: str, work: Path, source: Path) -> dict:
+    command = measure_command(name, work, source)
     output = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True).stdout
     return json.loads(output.strip().splitlines()[-1])
 
@@ -424,14 +429,7 @@ def instructions_of(name: str, work: Path, source: Path) -> int:
         "--tool=callgrind",
         "--instr-atstart=no",
         f"--callgrind-out-file={counts}",
-        sys.executable,
-        __file__,
-        "--measure",
-        name,
-        "--work",
-        str(work),
-        "--source",
-        str(source),
+        *measure_command(name, work, source),
     ]
     environment = {**os.environ, CALLGRIND_FLAG: "1", "PYTHONHASHSEED": "0"}
     subprocess.run(command, check=True, capture_output=True, env=environment)
