@@ -10,7 +10,7 @@ export DAGSTER_HOME := $(abspath .dagster_home)
 export ANON_PIPELINE_ROOT := $(abspath $(DEMO_ROOT))
 
 .PHONY: demo ui cluster test test-cluster hospital-bundle bench bench-files bench-dagster bench-sensor bench-index bench-cluster bench-review bench-memory \
-	bench-dagster-memory bench-instructions lint format clean
+	bench-dagster-memory bench-instructions same-outputs lint format clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -99,6 +99,10 @@ bench-memory: $(STAMP)
 	$(BIN)/python benchmarks/run.py --memory $(or $(BENCH_MEMORY_FILES),2000)
 
 # Instructions per file of each stage next to its pydicom baseline (valgrind: noise-free).
+# Two revisions on the same synthetic CDs: every released and stage-1 file byte-identical?
+same-outputs: $(STAMP)
+	$(BIN)/python benchmarks/same_outputs.py --base $(or $(BASE),HEAD)
+
 bench-instructions: $(STAMP)
 	$(BIN)/python benchmarks/run.py --instructions $(or $(BENCH_INSTRUCTION_FILES),100)
 
