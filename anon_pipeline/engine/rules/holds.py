@@ -62,6 +62,9 @@ def hold_reason(dataset: Dataset, kind: str, holds: frozenset[str]) -> str | Non
         ):
             return "secondary capture or screen save (burned-in text risk)"
     if "non_image_objects" in holds and kind != "image":
-        name = UID(str(dataset.get("SOPClassUID", ""))).name or "unknown SOP class"
+        sop_class = UID(str(dataset.get("SOPClassUID", "")))
+        # Named only from pydicom's UID dictionary: `UID.name` of an unknown (private)
+        # class is the value itself, which a reason must never quote.
+        name = sop_class.name if sop_class.keyword else "unknown SOP class"
         return f"non-image object ({name})"
     return None
