@@ -103,7 +103,7 @@ class StepOptions:
         return phase(self.progress, name)
 
 
-DEFAULTS = StepOptions()
+DEFAULT_OPTIONS = StepOptions()
 
 
 @dataclass
@@ -175,7 +175,9 @@ def final_outcomes(stage1: list[FileOutcome], stage2: list[FileOutcome]) -> list
     return [second.get(outcome.row, outcome) for outcome in stage1]
 
 
-def scan_step(paths: BatchPaths, policy: Policy, options: StepOptions = DEFAULTS) -> ScanReport:
+def scan_step(
+    paths: BatchPaths, policy: Policy, options: StepOptions = DEFAULT_OPTIONS
+) -> ScanReport:
     """List and classify every file of the batch; write the raw manifest (secure). A
     stage-1 package is verified whole instead (its files against their hashes, its rules
     and key against the policy's blacklist and key), and its manifest's rows become the
@@ -204,7 +206,7 @@ def scan_step(paths: BatchPaths, policy: Policy, options: StepOptions = DEFAULTS
 
 
 def blacklist_step(
-    paths: BatchPaths, policy: Policy, options: StepOptions = DEFAULTS
+    paths: BatchPaths, policy: Policy, options: StepOptions = DEFAULT_OPTIONS
 ) -> StageReport:
     """Stage 1 over the scanned batch; replaces blacklisted/ whole. A stage-1 package is
     adopted instead, never blacklisted again: its pseudonyms would be pseudonymised."""
@@ -238,7 +240,7 @@ def blacklist_step(
 def whitelist_step(
     paths: BatchPaths,
     policy: Policy,
-    options: StepOptions = DEFAULTS,
+    options: StepOptions = DEFAULT_OPTIONS,
     *,
     operator: str | None = None,
     index: Path | None = None,
@@ -319,7 +321,7 @@ def inventory_step(paths: BatchPaths) -> int:
 def anonymize_batch(
     paths: BatchPaths,
     policy: Policy,
-    options: StepOptions = DEFAULTS,
+    options: StepOptions = DEFAULT_OPTIONS,
     *,
     operator: str | None = None,
     index: Path | None = None,
@@ -354,7 +356,7 @@ def blacklist_folder(
     records_dir: Path,
     rule_set: RuleSet,
     key: bytes,
-    options: StepOptions = DEFAULTS,
+    options: StepOptions = DEFAULT_OPTIONS,
 ) -> StageReport:
     """Stage 1 alone, for the offline hospital computer. OUTPUT becomes a stage-1 package
     (`package`: the files, a manifest without paths or values, a sealed descriptor), which
@@ -393,7 +395,7 @@ def whitelist_folder(
     secure_dir: Path,
     rule_set: RuleSet,
     key: bytes,
-    options: StepOptions = DEFAULTS,
+    options: StepOptions = DEFAULT_OPTIONS,
 ) -> StageReport:
     """Stage 2 alone: OUTPUT/dicom/... and OUTPUT/inventory.parquet; the manifest, the
     hashed-UID map and the review queue (values from before whitelisting) go to `secure_dir`.
