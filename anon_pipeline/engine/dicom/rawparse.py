@@ -104,7 +104,7 @@ Run = tuple[int, int, int]
 
 
 @dataclass(slots=True)
-class Layout:
+class ElementLayout:
     """Where a parsed file's top-level elements lie, kept to parse the next file faster.
     The slices of a series repeat most elements byte for byte in long stretches between
     the few that differ (UIDs, positions), so the next file takes each stretch whole
@@ -163,7 +163,7 @@ class Part10:
     by_tag: dict[int, Span]
     built: dict[int, Element]  # the top-level elements built so far, by start offset
     resolved: frozenset[int]  # tags whose ambiguous VR was resolved (implicit files)
-    layout: Layout
+    layout: ElementLayout
     runs: list[Run]  # stretches of spans equal to the template layout's (see `parse_part10`)
 
     def element(self, data: bytes, span: Span) -> Element:
@@ -299,7 +299,7 @@ def leading_value(data: bytes, wanted: int) -> bytes | None:
     raise Unsupported("the bytes end before the element")
 
 
-def parse_part10(data: bytes, lazy: bool = False, template: Layout | None = None) -> Part10:
+def parse_part10(data: bytes, lazy: bool = False, template: ElementLayout | None = None) -> Part10:
     """Parse the preamble, the meta group and every element of the dataset. `lazy`: the
     items of top-level sequences of defined length are parsed (and checked) only when
     `Part10.element` builds them: a caller that has met the same bytes before need not
@@ -335,8 +335,8 @@ def top_level_spans(
     end: int,
     implicit: bool,
     built: dict[int, Element],
-    template: Layout | None = None,
-) -> tuple[list[Span], list[Run], Layout]:
+    template: ElementLayout | None = None,
+) -> tuple[list[Span], list[Run], ElementLayout]:
     """The dataset's top-level elements: `parse_dataset` at depth 0 without descending
     into sequences of defined length, inlined (it runs for every element of every file).
     Elements of undefined length are parsed to find their end, and kept in `built`.
@@ -420,7 +420,7 @@ def top_level_spans(
         append((tag, vr, position, value_start, after, False))
         position = after
     tags = list(map(itemgetter(SPAN_TAG), spans))
-    return spans, runs, Layout(memoryview(data), implicit, spans, tags, alone, stops)
+    return spans, runs, ElementLayout(memoryview(data), implicit, spans, tags, alone, stops)
 
 
 def read_explicit(data: bytes, position: int, end: int, depth: int = 0) -> tuple[Element, int]:

@@ -13,7 +13,7 @@ in the same context (rule set, key, character set, date shift, encoding, stage),
 replayed (its output, inventory rows and log entries) without being walked again;
 so are the checks and holds, by the facts they read. The equal elements also come
 in long stretches between the few that differ (UIDs, positions): a stretch with the
-bytes of one in the previous file (a run, `rawparse.Layout`) is parsed and replayed
+bytes of one in the previous file (a run, `rawparse.ElementLayout`) is parsed and replayed
 whole, after one comparison of its bytes, when the context is the same. Anything
 unusual raises `Unsupported` (or any other error), and the caller takes the
 straightforward path, which then decides.

@@ -12,7 +12,7 @@ from itertools import chain
 from typing import TYPE_CHECKING, Any, Final
 
 from anon_pipeline.engine.dicom.rawparse import (
-    Layout,
+    ElementLayout,
 )
 from anon_pipeline.engine.rules.rule_set import Rule, RuleSet
 from anon_pipeline.engine.rules.transform import (
@@ -83,7 +83,7 @@ class Previous:
     by runs, and what its walk gave for each top-level element, to replay those runs
     whole when the next file has the same context."""
 
-    layout: Layout
+    layout: ElementLayout
     context: tuple[Any, ...]  # as `StreamWalk.run_context`
     entries: list[TopEntry | None]  # by span index; None: removed
     logged: list[Replay | None]  # by span index: the replay, when it adds to the log
