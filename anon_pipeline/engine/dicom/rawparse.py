@@ -22,7 +22,6 @@ from pydicom.uid import UID
 from pydicom.valuerep import EXPLICIT_VR_LENGTH_32, VR
 
 UNDEFINED_LENGTH = 0xFFFFFFFF
-ITEM, ITEM_END, SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
 
 
 def tag_of(keyword: str) -> int:
@@ -34,6 +33,9 @@ def tag_of(keyword: str) -> int:
     return tag
 
 
+ITEM, ITEM_END, SEQUENCE_END = map(
+    tag_of, ("Item", "ItemDelimitationItem", "SequenceDelimitationItem")
+)
 PIXEL_DATA_TAG = tag_of("PixelData")
 PIXEL_TAGS = frozenset(map(tag_of, ("PixelData", "FloatPixelData", "DoubleFloatPixelData")))
 TRANSFER_SYNTAX_TAG = tag_of("TransferSyntaxUID")

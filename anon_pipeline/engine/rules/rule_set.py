@@ -30,13 +30,14 @@ from pydicom.datadict import (
 from pydicom.sr.codedict import codes
 from pydicom.valuerep import validate_value
 
+from anon_pipeline.engine.dicom.rawparse import tag_of
 from anon_pipeline.engine.rules.holds import HOLDS
 
 SHIPPED_RULES_DIR = Path(__file__).resolve().parents[2] / "rules"  # anon_pipeline/rules/
 TAG_PATTERN = re.compile(r"^\(([0-9A-Fa-f]{4}),([0-9A-Fa-f]{4})\)$")
 PSEUDONYM_VRS = frozenset({"AE", "CS", "LO", "LT", "PN", "SH", "ST", "UC", "UT"})
 PROFILE_OPTIONS = frozenset(codes.cid7050.concepts)
-ICON_IMAGE_SEQUENCE_TAG = 0x00880200
+ICON_IMAGE_SEQUENCE_TAG = tag_of("IconImageSequence")
 # Overlay planes (60xx), curves (50xx, retired) and icon images can draw text, a name
 # among it, over or beside the image: every rule set removes them, at any depth, and no
 # rule may keep them (PS3.15 Annex E: X for all three).
