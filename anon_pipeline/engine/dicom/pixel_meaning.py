@@ -188,7 +188,9 @@ def fingerprint(entries: list[Entry]) -> str:
 
 
 def fingerprint_of(data: bytes, part: Part10 | None = None) -> str | None:
-    """The fingerprint of a file's bytes, or None when no reader can tell its meaning."""
+    """The fingerprint of a DICOM file's bytes (the scan's: files it found to be DICOM;
+    pydicom's forced read takes nearly any bytes, so this says nothing of others), or
+    None when even that read fails."""
     try:
         return fingerprint(entries_of(data, part))
     except Exception:  # not readable as DICOM: the scan records why elsewhere
