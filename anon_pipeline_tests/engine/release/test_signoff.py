@@ -4,43 +4,20 @@ changed output; release refuses without a valid approval and succeeds with one."
 import json
 import os
 
-import pyarrow.parquet as pq
 import pydicom
 import pytest
 
 from anon_pipeline.engine.batch.pipeline import BatchPaths, Policy, StepOptions, anonymize_batch
-from anon_pipeline.engine.disk.layout import DataRoot
-from anon_pipeline.engine.release.audit import build_audit_database, run_query
-from anon_pipeline.engine.release.review import record_decision
 from anon_pipeline.engine.release.signoff import SignOffRefused, approve, release_batch
 from anon_pipeline.engine.rules.rule_set import SHIPPED_RULES_DIR, load_rule_set
-from anon_pipeline.synthetic.cds import fake_patient, write_cd_batch
-from anon_pipeline_tests.conftest import TEST_KEY
-
-BATCH = "cd_signoff"
-
-
-def process(root, blacklist, whitelist):
-    paths = BatchPaths.in_root(root, BATCH)
-    anonymize_batch(
-        paths, Policy(blacklist, whitelist, TEST_KEY), StepOptions(workers=1), operator="Olaf"
-    )
-    return paths
+from anon_pipeline.synthetic.cds import fake_patient
+from anon_pipeline_tests.engine.release.conftest import BATCH, process
 
 
 @pytest.fixture
-def root(tmp_path, blacklist) -> DataRoot:
-    """A processed batch whose queued attributes have been decided and rerun."""
-    root = DataRoot(tmp_path / "root")
-    patient = fake_patient(9)
-    write_cd_batch(root.incoming / BATCH, [patient], series=1, slices=2)
-    whitelist_path = SHIPPED_RULES_DIR / "whitelist.yaml"
-    record_decision(root.reviewed_rules, whitelist_path, "ContrastBolusAgent", "keep", "Anna")
-    record_decision(
-        root.reviewed_rules, whitelist_path, "RequestAttributesSequence", "remove", "Anna"
-    )
-    process(root, blacklist, load_rule_set(whitelist_path, reviewed=root.reviewed_rules))
-    return root
+def root(signoff_root):
+    """The batch ready for sign-off (conftest), by the name these tests give it."""
+    return signoff_root
 
 
 def test_the_operator_cannot_approve_their_own_batch(root):
@@ -106,50 +83,3 @@ def test_a_rerun_that_changes_the_output_voids_the_approval(root, blacklist):
     )
     with pytest.raises(SignOffRefused, match="outputs changed after the approval"):
         release_batch(root, BATCH)
-
-
-def test_the_audit_database_answers_the_three_questions(root, blacklist):
-    approve(root, BATCH, "Anna")
-    whitelist = load_rule_set(SHIPPED_RULES_DIR / "whitelist.yaml", reviewed=root.reviewed_rules)
-    database = build_audit_database(root, [blacklist, whitelist])
-
-    _, rows = run_query(
-        database,
-        "SELECT batch, disposition, output_name FROM manifests"
-        " WHERE relative_path LIKE '%IM000001'",
-    )
-    [(batch, disposition, output_name)] = rows
-    assert (batch, disposition) == (BATCH, "anonymized") and output_name.endswith(".dcm")
-
-    _, rows = run_query(
-        database, "SELECT rule_set, action, source FROM rules WHERE name = 'InstitutionName'"
-    )
-    assert ("blacklist", "remove", "blacklist.yaml") in rows
-    _, rows = run_query(
-        database,
-        "SELECT r.action, d.reviewer FROM rules r JOIN decisions d USING (name)"
-        " WHERE name = 'RequestAttributesSequence'",
-    )
-    assert rows == [("remove", "Anna")]
-
-    _, rows = run_query(
-        database, f"SELECT reviewer, operator FROM approvals WHERE batch = '{BATCH}'"
-    )
-    assert rows == [("Anna", "Olaf")]
-
-
-def test_the_audit_database_reads_batches_written_by_an_older_version(root, blacklist):
-    """Manifests of older versions lack newer columns (here: engine); views union by name."""
-    current = root.secure_batch(BATCH) / "whitelisted" / "manifest.parquet"
-    older = root.secure_batch("cd_older") / "whitelisted" / "manifest.parquet"
-    older.parent.mkdir(parents=True)
-    pq.write_table(pq.read_table(current).drop_columns(["engine"]), older)
-    database = build_audit_database(root, [blacklist])
-    _, rows = run_query(
-        database,
-        "SELECT batch, count(*), count(engine), count(output_name) FROM manifests"
-        " GROUP BY batch ORDER BY 1",
-    )
-    files, processed = rows[1][1], rows[1][3]  # engine: set for every file a stage processed
-    assert processed > 0
-    assert rows == [("cd_older", files, 0, processed), (BATCH, files, processed, processed)]
