@@ -373,20 +373,24 @@ def blacklist_folder(
         staged_directory(Path(output_dir), SECURE_MODE) as output,
         staged_directory(Path(records_dir), SECURE_MODE) as records,
     ):
-        scanned = scan_batch(source, options.workers, options.phase("scan"), options.marker)
-        report, outcomes = run_stage(
-            StageJob(
-                Stage.BLACKLIST, rule_set, key, source, output / FILES_FOLDER, records / ".parts"
-            ),
-            scanned,
-            options.workers,
-            options.phase("blacklist"),
+        job = StageJob(
+            Stage.BLACKLIST, rule_set, key, source, output / FILES_FOLDER, records / ".parts"
         )
+        scanned, report, outcomes = scan_and_run(job, options)
         write_manifest(records / "manifest.parquet", scanned, outcomes)
         write_distinct(records / ".parts", IDENTIFIERS, records / "identifiers.parquet")
         shutil.rmtree(records / ".parts")
         write_package(output, scanned, outcomes, report, rule_set, key)
     return report
+
+
+def scan_and_run(
+    job: StageJob, options: StepOptions
+) -> tuple[list[ScannedFile], StageReport, list[FileOutcome]]:
+    """A folder's scan, then one stage over it: the single-stage commands' work."""
+    scanned = scan_batch(job.input_dir, options.workers, options.phase("scan"), options.marker)
+    report, outcomes = run_stage(job, scanned, options.workers, options.phase(job.stage.value))
+    return scanned, report, outcomes
 
 
 def whitelist_folder(
@@ -410,15 +414,10 @@ def whitelist_folder(
         staged_directory(Path(secure_dir), SECURE_MODE) as secure,
         staged_directory(Path(output_dir)) as output,
     ):
-        scanned = scan_batch(input_dir, options.workers, options.phase("scan"), options.marker)
-        report, outcomes = run_stage(
-            StageJob(
-                Stage.WHITELIST, rule_set, key, input_dir, output / FILES_FOLDER, secure / ".parts"
-            ),
-            scanned,
-            options.workers,
-            options.phase("whitelist"),
+        job = StageJob(
+            Stage.WHITELIST, rule_set, key, input_dir, output / FILES_FOLDER, secure / ".parts"
         )
+        scanned, report, outcomes = scan_and_run(job, options)
         write_manifest(secure / "manifest.parquet", scanned, outcomes)
         write_uid_map(secure / ".parts", secure / "uid_map.parquet")
         write_review_queue(secure / ".parts", secure / "review_queue.parquet")

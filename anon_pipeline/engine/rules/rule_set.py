@@ -247,11 +247,7 @@ class RuleFileParser:
         by_keyword: dict[str, Rule] = {}
         by_tag: dict[int, Rule] = {}
         for rule in rules:
-            tag = (
-                tag_for_keyword(rule.name)
-                if not TAG_PATTERN.match(rule.name)
-                else parse_tag(rule.name)
-            )
+            tag = rule_tag(rule.name)
             same = by_keyword.get(rule.name) or (by_tag.get(tag) if tag is not None else None)
             if tag is not None and same is None and cached_keyword(tag):
                 same = by_keyword.get(cached_keyword(tag))
