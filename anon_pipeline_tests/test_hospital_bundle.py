@@ -14,7 +14,7 @@ from anon_pipeline_tests.conftest import TEST_KEY
 
 pytestmark = pytest.mark.slow
 REPOSITORY = Path(__file__).resolve().parent.parent
-SERVER_ONLY = ("dagster", "duckdb", "pandas", "PIL", "ahocorasick_rs")
+SERVER_ONLY = ("dagster", "duckdb", "pandas", "PIL")
 
 
 def test_the_bundle_installs_offline_and_runs_stage_1(tmp_path, blacklist):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,14 +23,12 @@ from anon_pipeline.engine.disk.parallel import Progress, default_workers, map_ch
 from anon_pipeline.engine.disk.tables import UID_PAIRS, read_rows
 from anon_pipeline.engine.files.scan import list_batch
 from anon_pipeline.engine.release.output_checks import (
-    IDENTIFIER_ENCODINGS,
     Failure,
     Identifiers,
     ReleasedFile,
     Sources,
     check_chunk,
 )
-from anon_pipeline.engine.rules.transform import MIN_IDENTIFIER_LENGTH
 
 MAX_LISTED = 20
 
@@ -64,30 +61,6 @@ class OutputChecks:
     identifying_values: Findings = field(default_factory=Findings)
     parse_and_pixels: Findings = field(default_factory=Findings)
     pixel_meaning: Findings = field(default_factory=Findings)
-
-
-def identifier_texts(values: list[tuple[str, str]]) -> dict[str, str]:
-    """Texts to search for (each value and each PN component) -> attribute keyword."""
-    texts: dict[str, str] = {}
-    for keyword, value in values:
-        for text in {value, *re.split(r"[\^=]", value)}:
-            text = text.strip()
-            if len(text) >= MIN_IDENTIFIER_LENGTH:
-                texts[text] = keyword
-    return texts
-
-
-def identifier_forms(values: list[tuple[str, str]]) -> dict[bytes, str]:
-    """Byte forms to search for (each text of `identifier_texts`, in each encoding of
-    IDENTIFIER_ENCODINGS) -> attribute keyword."""
-    forms: dict[bytes, str] = {}
-    for text, keyword in identifier_texts(values).items():
-        for encoding in IDENTIFIER_ENCODINGS:
-            try:
-                forms[text.encode(encoding)] = keyword
-            except UnicodeEncodeError:
-                continue
-    return forms
 
 
 def released_files(paths: BatchPaths) -> list[ReleasedFile]:
@@ -132,10 +105,7 @@ def check_outputs(
     shared = Sources(
         paths.release_files,
         paths.batch_dir,
-        Identifiers(
-            forms=tuple(identifier_forms(identifiers).items()),
-            texts=tuple(identifier_texts(identifiers).items()),
-        ),
+        Identifiers(tuple(identifiers)),
     )
     originals = original_uids(paths)
     on_disk = files_on_disk(paths.release_files)
@@ -150,13 +120,13 @@ def check_outputs(
         Failure.PIXELS: "pixel data differs from the input",
         Failure.ALTERED: "bytes differ from those the run wrote (manifest output_hash)",
     }
-    for name, failures, keyword, uids, meaning_changes in map_chunks(
+    for name, failures, identifying, uids, meaning_changes in map_chunks(
         check_chunk, shared, released, workers or default_workers(), progress
     ):  # each file's UIDs are compared as it comes back, never kept
         if not originals.isdisjoint(uids):
             checks.original_uids.failed.append(name)
-        if keyword is not None:
-            checks.identifying_values.failed.append(f"{name}: {keyword}")
+        if identifying is not None:
+            checks.identifying_values.failed.append(f"{name}: {identifying}")
         for failure in failures:
             if failure == Failure.PRIVATE:
                 checks.private_attributes.failed.append(name)

@@ -19,6 +19,7 @@ from pydicom.multival import MultiValue
 from pydicom.tag import BaseTag
 
 from anon_pipeline.engine.dicom.dicomfile import check_raw_value
+from anon_pipeline.engine.dicom.identifiers import MIN_IDENTIFIER_LENGTH
 from anon_pipeline.engine.rules.pseudonyms import date_offset_days, pseudonymize, shift_da, shift_dt
 from anon_pipeline.engine.rules.rule_set import Action, Rule, RuleSet, cached_keyword
 from anon_pipeline.engine.rules.uids import hash_uid
@@ -48,7 +49,6 @@ TEXT_VRS = frozenset(
 # Shifted dates are left out: in a large batch one patient's shifted date can equal
 # another's original, which would make the leak check cry wolf.
 CHANGES_VALUE = frozenset({Action.REMOVE, Action.EMPTY, Action.REPLACE, Action.PSEUDONYMIZE})
-MIN_IDENTIFIER_LENGTH = 4  # shorter values ("M", "Dr") would match by chance
 VRS_FOR_ACTION = {
     Action.HASH_UID: frozenset({"UI"}),
     Action.SHIFT_DATE: frozenset({"DA", "DT"}),

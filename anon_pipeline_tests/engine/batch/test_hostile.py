@@ -4,6 +4,7 @@ leaks, nothing is lost, and the input is never touched."""
 import os
 import stat
 
+import pydicom
 import pytest
 
 from anon_pipeline.engine.batch.pipeline import BatchPaths, Policy, StepOptions, anonymize_batch
@@ -103,9 +104,13 @@ def test_polish_names_are_found_by_the_leak_check_in_their_own_encoding(hostile)
     assert "Żółć^Łukasz" in identifiers  # decoded from ISO_IR 101 and ISO_IR 192 alike
     victim = next(paths.release_files.rglob("*.dcm"))
     data = victim.read_bytes()
-    victim.write_bytes(data + "Żółć".encode("iso8859-2"))  # a Latin-2 leak after the pixel data
+    dataset = pydicom.dcmread(victim)
+    dataset.pop("SpecificCharacterSet", None)  # undeclared, as on many CDs: Latin-2 bytes
+    dataset.add_new("ImageComments", "LT", "pacjentka ŻÓŁĆ".encode("iso8859-2"))
+    dataset.save_as(victim)
     try:
-        assert not check_outputs(paths, workers=1).identifying_values.passed
+        failed = check_outputs(paths, workers=1).identifying_values.failed
+        assert len(failed) == 1 and failed[0].endswith(": PatientName in ImageComments")
     finally:
         victim.write_bytes(data)
 
