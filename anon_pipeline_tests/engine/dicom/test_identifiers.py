@@ -155,7 +155,7 @@ def test_a_surname_in_a_jpeg_comment_is_found():
 def test_a_surname_in_a_jpeg_2000_comment_is_found():
     def add_comment(frame: bytes) -> bytes:
         siz_end = 4 + int.from_bytes(frame[4:6], "big")
-        comment = b"\x00\x01" + "Żółć".encode("utf-8")
+        comment = b"\x00\x01" + "Żółć".encode()
         segment = b"\xff\x64" + (len(comment) + 2).to_bytes(2, "big") + comment
         return frame[:siz_end] + segment + frame[siz_end:]
 
