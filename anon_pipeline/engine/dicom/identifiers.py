@@ -20,6 +20,7 @@ an instance number of 1024 is not a Study ID of 1024.
 from __future__ import annotations
 
 import datetime as dt
+import io
 import re
 import struct
 import unicodedata
@@ -31,7 +32,25 @@ from functools import lru_cache
 from typing import Any, NamedTuple
 
 import ahocorasick_rs
+from pydicom import dcmread
 from pydicom.datadict import dictionary_has_tag, dictionary_VR, keyword_for_tag
+from pydicom.dataelem import DataElement
+from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
+
+from anon_pipeline.engine.dicom.rawparse import (
+    PIXEL_TAGS,
+    SPAN_TAG,
+    SPAN_UNDEFINED,
+    SPAN_VALUE_START,
+    SPAN_VR,
+    Element,
+    Part10,
+    Unsupported,
+    parse_part10,
+    tag_of,
+    value_end,
+)
 
 MIN_IDENTIFIER_LENGTH = 4  # shorter values ("M", "Dr", "Jan") would match by chance
 MIN_MEASUREMENT_DIGITS = 8  # a number this long in an IS or DS value is not a count
@@ -339,3 +358,120 @@ def j2k_texts(fragment: bytes) -> Iterator[tuple[str, bytes]]:
         elif marker == _J2K_COM:
             yield "COM", fragment[position + 6 : position + 2 + length]
         position += 2 + length
+
+
+# SpecificCharacterSet values whose text the byte search folds itself (no value: the
+# default repertoire; Latin-1, Latin-2, UTF-8). Text in any other character set (ISO
+# 2022 escapes, Cyrillic, Greek...) is searched for in what pydicom decodes.
+BYTE_SEARCHED_CHARSETS = frozenset({"", "ISO_IR 6", "ISO_IR 100", "ISO_IR 101", "ISO_IR 192"})
+CHARSET_TAG = tag_of("SpecificCharacterSet")
+UNREADABLE = Hit("unreadable", "(the file does not parse: its text cannot be searched)")
+
+
+class HeaderWalk:
+    """One pass over a parsed file's elements at any depth: private tags, UIDs and the
+    regions of text to search, each with its keyword path. Raises Unsupported where
+    pydicom must read the file instead: a public element of VR UN (pydicom reads its
+    value with the dictionary's VR), or a character set the byte search does not fold."""
+
+    def __init__(self, data: bytes, part: Part10) -> None:
+        self.data = data
+        self.has_private = False
+        self.uids: set[str] = set(meta_uids(part))
+        self.regions: list[Region] = meta_regions(part.meta)
+        for span in part.spans:
+            tag, vr = span[SPAN_TAG], span[SPAN_VR]
+            self.add(tag, vr, span[SPAN_VALUE_START], value_end(span), "")
+            if vr == "SQ":
+                self.add_items(part.element(data, span), "")
+            elif span[SPAN_UNDEFINED] and tag in PIXEL_TAGS:
+                value = data[span[SPAN_VALUE_START] : value_end(span)]
+                self.regions += fragment_regions(value, "")
+
+    def add(self, tag: int, vr: str, start: int, end: int, prefix: str) -> None:
+        if tag >> 16 & 1:
+            self.has_private = True
+        elif vr == "UN":
+            raise Unsupported("public element of VR UN")
+        if vr == "UI":
+            self.uids.update(split_values(self.data[start:end]))
+        elif vr in SEARCHED_VRS and end > start:
+            self.regions.append((vr, prefix, tag, self.data[start:end]))
+            if tag == CHARSET_TAG:
+                charsets = split_values(self.data[start:end]) or [""]
+                if len(charsets) > 1 or charsets[0] not in BYTE_SEARCHED_CHARSETS:
+                    raise Unsupported("text in a character set the byte search does not cover")
+
+    def add_items(self, element: Element, prefix: str) -> None:
+        keyword = keyword_for_tag(element.tag) or f"({element.tag:08X})"
+        for number, item in enumerate(element.items or [], 1):
+            inner = f"{prefix}{keyword}[{number}]>"
+            for child in item.elements:
+                self.add(child.tag, child.vr, child.value_start, child.value_end, inner)
+                if child.items:
+                    self.add_items(child, inner)
+
+
+def meta_uids(part: Part10) -> list[str]:
+    """The file meta group's UIDs (MediaStorageSOPInstanceUID...), which pydicom's walk of
+    the dataset would never show."""
+    found = []
+    for tag, value in part.meta.items():
+        if dictionary_has_tag(tag) and dictionary_VR(tag) == "UI":
+            found += split_values(value)
+    return found
+
+
+def split_values(value: bytes) -> list[str]:
+    text = value.decode("latin-1").rstrip("\0 ")
+    return [part.strip("\0 ") for part in text.split("\\")] if text else []
+
+
+def walk_dataset(dataset: Dataset, prefix: str = "") -> Iterator[tuple[str, DataElement]]:
+    """Every element at any depth with its keyword path's prefix."""
+    for element in dataset:
+        yield prefix, element
+        if element.VR == "SQ":
+            keyword = element.keyword or f"({element.tag:08X})"
+            for number, item in enumerate(element.value, 1):
+                yield from walk_dataset(item, f"{prefix}{keyword}[{number}]>")
+
+
+def find_in_dataset(
+    search: IdentifierSearch, dataset: Dataset, elements: list[tuple[str, DataElement]]
+) -> Hit | None:
+    """The identifying-value search over what pydicom decoded: text elements as text,
+    UN values and frame metadata as bytes."""
+    texts: list[str] = []
+    text_regions: list[Region] = []
+    byte_regions: list[Region] = []
+    meta = [("FileMetaInformation>", element) for element in dataset.file_meta or []]
+    for prefix, element in [*meta, *elements]:
+        value = element.value
+        if element.VR not in SEARCHED_VRS or value is None or value == "":
+            continue
+        if isinstance(value, bytes):
+            byte_regions.append((element.VR, prefix, int(element.tag), value))
+            continue
+        text_regions.append((element.VR, prefix, int(element.tag), b""))
+        is_multiple = isinstance(value, MultiValue | list)
+        texts.append("\\".join(map(str, value)) if is_multiple else str(value))
+    syntax = dataset.file_meta.get("TransferSyntaxUID") if dataset.file_meta else None
+    if syntax is not None and syntax.is_encapsulated and "PixelData" in dataset:
+        byte_regions += fragment_regions(dataset.PixelData, "")
+    return search.find_text(text_regions, texts) or search.find(byte_regions)
+
+
+def search_file(search: IdentifierSearch, data: bytes) -> Hit | None:
+    """Only the identifying-value search over one file's bytes (the hospital's search of
+    its own stage-1 output before it seals a package): the raw parser's regions, or
+    pydicom's decoding where it declines; a file neither reads is `UNREADABLE`."""
+    try:
+        return search.find(HeaderWalk(data, parse_part10(data)).regions)
+    except Exception:  # Unsupported, or anything odd in the raw parse: pydicom decides
+        pass
+    try:
+        dataset = dcmread(io.BytesIO(data))
+        return find_in_dataset(search, dataset, list(walk_dataset(dataset)))
+    except Exception:
+        return UNREADABLE

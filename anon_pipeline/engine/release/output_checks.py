@@ -12,7 +12,6 @@ read by pydicom instead, which also decodes its text.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from enum import StrEnum
 from functools import lru_cache
 from operator import attrgetter
@@ -20,10 +19,6 @@ from pathlib import Path
 from typing import NamedTuple
 
 from pydicom import dcmread
-from pydicom.datadict import dictionary_has_tag, dictionary_VR, keyword_for_tag
-from pydicom.dataelem import DataElement
-from pydicom.dataset import Dataset
-from pydicom.multival import MultiValue
 from pydicom.tag import Tag
 
 from anon_pipeline.engine.dicom.dicomfile import (
@@ -32,12 +27,11 @@ from anon_pipeline.engine.dicom.dicomfile import (
     pixel_data_hash,
 )
 from anon_pipeline.engine.dicom.identifiers import (
-    SEARCHED_VRS,
+    HeaderWalk,
     Hit,
     IdentifierSearch,
-    Region,
-    fragment_regions,
-    meta_regions,
+    find_in_dataset,
+    walk_dataset,
 )
 from anon_pipeline.engine.dicom.pixel_meaning import (
     Entry,
@@ -49,24 +43,14 @@ from anon_pipeline.engine.dicom.pixel_meaning import (
     raw_entries,
 )
 from anon_pipeline.engine.dicom.rawparse import (
-    SPAN_TAG,
-    SPAN_UNDEFINED,
     SPAN_VALUE_START,
-    SPAN_VR,
-    Element,
     Part10,
     Span,
-    Unsupported,
     parse_part10,
     value_end,
 )
 from anon_pipeline.engine.files.runner import each_file
 
-# SpecificCharacterSet values whose text the byte search folds itself (no value: the
-# default repertoire; Latin-1, Latin-2, UTF-8). Text in any other character set (ISO
-# 2022 escapes, Cyrillic, Greek...) is searched for in what pydicom decodes.
-BYTE_SEARCHED_CHARSETS = frozenset({"", "ISO_IR 6", "ISO_IR 100", "ISO_IR 101", "ISO_IR 192"})
-CHARSET_TAG = int(Tag("SpecificCharacterSet"))
 PIXEL_TAGS = tuple(int(Tag(keyword)) for keyword in PIXEL_KEYWORDS)
 
 
@@ -162,19 +146,6 @@ def check_file(
     return FileFindings(name, failures, facts.identifying, facts.uids, changed)
 
 
-def search_file(search: IdentifierSearch, data: bytes) -> Hit | None:
-    """Only the identifying-value search, for a file of stage 1's own output (the
-    hospital's search before it seals a package); a file neither reader can read is
-    reported where its text could not be searched."""
-    try:
-        return read_headers(data, search).identifying
-    except Exception:
-        facts = read_with_pydicom(data, search)
-    if facts is None:
-        return Hit("unreadable", "(the file does not parse: its text cannot be searched)")
-    return facts.identifying
-
-
 def meaning_changes(batch_dir: Path | None, input_path: str, released: list[Entry] | None) -> str:
     """Which attributes that give the pixels their meaning differ, read again from the
     input (only for a file that failed: the scan kept just a fingerprint)."""
@@ -197,40 +168,6 @@ class FileFacts(NamedTuple):
     meaning: list[Entry] | None  # the attributes that say what the pixels mean
 
 
-class HeaderWalk:
-    """One pass over a parsed file's elements at any depth: private tags, UIDs and the
-    regions of text to search, each with its keyword path."""
-
-    def __init__(self, data: bytes, part: Part10) -> None:
-        self.data = data
-        self.has_private = False
-        self.uids: set[str] = set(meta_uids(part))
-        self.regions: list[Region] = meta_regions(part.meta)
-
-    def add(self, tag: int, vr: str, start: int, end: int, prefix: str) -> None:
-        if tag >> 16 & 1:
-            self.has_private = True
-        elif vr == "UN":
-            raise Unsupported("public element of VR UN")
-        if vr == "UI":
-            self.uids.update(split_values(self.data[start:end]))
-        elif vr in SEARCHED_VRS and end > start:
-            self.regions.append((vr, prefix, tag, self.data[start:end]))
-            if tag == CHARSET_TAG:
-                charsets = split_values(self.data[start:end]) or [""]
-                if len(charsets) > 1 or charsets[0] not in BYTE_SEARCHED_CHARSETS:
-                    raise Unsupported("text in a character set the byte search does not cover")
-
-    def add_items(self, element: Element, prefix: str) -> None:
-        keyword = keyword_for_tag(element.tag) or f"({element.tag:08X})"
-        for number, item in enumerate(element.items or [], 1):
-            inner = f"{prefix}{keyword}[{number}]>"
-            for child in item.elements:
-                self.add(child.tag, child.vr, child.value_start, child.value_end, inner)
-                if child.items:
-                    self.add_items(child, inner)
-
-
 def read_headers(data: bytes, search: IdentifierSearch) -> FileFacts:
     """The facts from element headers and the few values they point at. Raises
     Unsupported when pydicom must read the file: the raw parser declines it, an element
@@ -238,13 +175,6 @@ def read_headers(data: bytes, search: IdentifierSearch) -> FileFacts:
     a character set the byte search does not cover means the text must be decoded."""
     part = parse_part10(data)
     walk = HeaderWalk(data, part)
-    for span in part.spans:
-        tag, vr = span[SPAN_TAG], span[SPAN_VR]
-        walk.add(tag, vr, span[SPAN_VALUE_START], value_end(span), "")
-        if vr == "SQ":
-            walk.add_items(part.element(data, span), "")
-        elif span[SPAN_UNDEFINED] and tag in PIXEL_TAGS:
-            walk.regions += fragment_regions(data[span[SPAN_VALUE_START] : value_end(span)], "")
     meaning = raw_entries(part, data)
     return FileFacts(
         walk.has_private,
@@ -253,21 +183,6 @@ def read_headers(data: bytes, search: IdentifierSearch) -> FileFacts:
         search.find(walk.regions),
         meaning,
     )
-
-
-def meta_uids(part: Part10) -> list[str]:
-    """The file meta group's UIDs (MediaStorageSOPInstanceUID...), which pydicom's walk of
-    the dataset would never show."""
-    found = []
-    for tag, value in part.meta.items():
-        if dictionary_has_tag(tag) and dictionary_VR(tag) == "UI":
-            found += split_values(value)
-    return found
-
-
-def split_values(value: bytes) -> list[str]:
-    text = value.decode("latin-1").rstrip("\0 ")
-    return [part.strip("\0 ") for part in text.split("\\")] if text else []
 
 
 def raw_pixel_hash(part: Part10, data: bytes) -> str | None:
@@ -286,9 +201,9 @@ def read_with_pydicom(data: bytes, search: IdentifierSearch) -> FileFacts | None
     try:
         dataset = dcmread(io.BytesIO(data))
         meaning = dataset_entries(dataset)  # before anything converts the elements
-        elements = list(walk(dataset, ""))
+        elements = list(walk_dataset(dataset))
         meta = list(dataset.file_meta) if dataset.file_meta else []
-        hit = find_in_dataset(search, dataset, elements, meta)
+        hit = find_in_dataset(search, dataset, elements)
         pixel_hash = pixel_data_hash(dataset)
     except Exception:
         return None
@@ -299,40 +214,3 @@ def read_with_pydicom(data: bytes, search: IdentifierSearch) -> FileFacts | None
             uids.update(str(value) for value in values)
     has_private = any(element.tag.is_private for _, element in elements)
     return FileFacts(has_private, frozenset(uids), pixel_hash, hit, meaning)
-
-
-def walk(dataset: Dataset, prefix: str) -> Iterator[tuple[str, DataElement]]:
-    """Every element at any depth with its keyword path's prefix."""
-    for element in dataset:
-        yield prefix, element
-        if element.VR == "SQ":
-            keyword = element.keyword or f"({element.tag:08X})"
-            for number, item in enumerate(element.value, 1):
-                yield from walk(item, f"{prefix}{keyword}[{number}]>")
-
-
-def find_in_dataset(
-    search: IdentifierSearch,
-    dataset: Dataset,
-    elements: list[tuple[str, DataElement]],
-    meta: list[DataElement],
-) -> Hit | None:
-    """The identifying-value search over what pydicom decoded: text elements as text,
-    UN values and frame metadata as bytes."""
-    texts: list[str] = []
-    text_regions: list[Region] = []
-    byte_regions: list[Region] = []
-    for prefix, element in [*(("FileMetaInformation>", e) for e in meta), *elements]:
-        value = element.value
-        if element.VR not in SEARCHED_VRS or value is None or value == "":
-            continue
-        if isinstance(value, bytes):
-            byte_regions.append((element.VR, prefix, int(element.tag), value))
-            continue
-        text_regions.append((element.VR, prefix, int(element.tag), b""))
-        is_multiple = isinstance(value, MultiValue | list)
-        texts.append("\\".join(map(str, value)) if is_multiple else str(value))
-    syntax = dataset.file_meta.get("TransferSyntaxUID") if dataset.file_meta else None
-    if syntax is not None and syntax.is_encapsulated and "PixelData" in dataset:
-        byte_regions += fragment_regions(dataset.PixelData, "")
-    return search.find_text(text_regions, texts) or search.find(byte_regions)

@@ -16,8 +16,9 @@ from anon_pipeline.engine.dicom.identifiers import (
     fold,
     kind_of,
     patterns_of,
+    search_file,
 )
-from anon_pipeline.engine.release.output_checks import read_headers, read_with_pydicom, search_file
+from anon_pipeline.engine.release.output_checks import read_headers, read_with_pydicom
 from anon_pipeline.synthetic.cds import fake_patient, make_ct_slice
 
 STUDY_ID = "9444"
