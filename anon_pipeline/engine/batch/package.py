@@ -27,11 +27,13 @@ import shutil
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from anon_pipeline import __version__
 from anon_pipeline.engine.dicom.dicomfile import content_hash
+from anon_pipeline.engine.dicom.identifiers import IdentifierSearch, search_file
 from anon_pipeline.engine.disk.atomic import write_bytes_atomically
 from anon_pipeline.engine.disk.layout import DEFAULT_MARKER
 from anon_pipeline.engine.disk.parallel import Progress, default_workers, map_chunks
@@ -49,7 +51,7 @@ from anon_pipeline.engine.files.stage import FileOutcome, Outcome, Stage, StageR
 from anon_pipeline.engine.rules.rule_set import RuleSet
 
 PACKAGE_FORMAT = "anon_pipeline stage-1 package"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the descriptor records the hospital's identifying-value search
 DESCRIPTOR = "stage1_package.json"
 PACKAGE_MANIFEST = "stage1_manifest.parquet"
 COMPLETE_MARKER = "STAGE1_COMPLETE"
@@ -72,6 +74,76 @@ def key_fingerprint(key: bytes) -> str:
 def seal(key: bytes, descriptor: bytes) -> str:
     """What the completion marker holds: only a holder of the key can make it."""
     return hmac.new(key, descriptor, hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True)
+class HospitalSearch:
+    """The identifying-value search that stage 1 ran over its own output before sealing
+    the package: the server has no values to search with (they stay at the hospital),
+    so this is the check's outcome for the batch. `found` names files (hashed-UID
+    names), element paths and the kinds of value, never a value."""
+
+    files: int
+    found: tuple[str, ...]
+
+    def as_descriptor(self) -> dict[str, Any]:
+        return {"files": self.files, "found": len(self.found), "examples": list(self.found[:20])}
+
+    @classmethod
+    def from_descriptor(cls, descriptor: dict[str, Any]) -> HospitalSearch | None:
+        recorded = descriptor.get("identifier_search")
+        if not isinstance(recorded, dict):
+            return None
+        examples = tuple(str(example) for example in recorded.get("examples", []))
+        found = int(recorded.get("found", 0))
+        return cls(int(recorded.get("files", 0)), examples + ("",) * (found - len(examples)))
+
+    def summary(self) -> str:
+        if not self.found:
+            return f"no identifying value in any of its {self.files} files"
+        shown = "; ".join(example for example in self.found[:MAX_NAMED] if example)
+        return f"identifying values in {len(self.found)} of its {self.files} files, e.g. {shown}"
+
+
+@lru_cache(maxsize=2)
+def identifier_search(values: tuple[tuple[str, str], ...]) -> IdentifierSearch:
+    return IdentifierSearch(values)
+
+
+def search_chunk(
+    shared: tuple[Path, tuple[tuple[str, str], ...]], _index: int, names: list[str]
+) -> list[str]:
+    """The files among `names` (under shared's folder) that hold an identifying value,
+    each as 'name: Keyword in path'."""
+    folder, values = shared
+    search = identifier_search(values)
+    found = []
+    for name in names:
+        try:
+            hit = search_file(search, (folder / name).read_bytes())
+        except OSError:
+            found.append(f"{name}: unreadable")
+            continue
+        if hit is not None:
+            found.append(f"{name}: {hit}")
+    return found
+
+
+def search_stage1_output(
+    files: Path,
+    outcomes: list[FileOutcome],
+    values: list[tuple[str, str]],
+    workers: int | None = None,
+    progress: Progress | None = None,
+) -> HospitalSearch:
+    """Stage 1's own output searched for the values it removed, before the package is
+    sealed: what leaves the hospital must not carry them either."""
+    names = sorted(
+        o.output_name for o in outcomes if o.outcome is Outcome.ANONYMIZED and o.output_name
+    )
+    shared = (files, tuple(sorted(set(values))))
+    found = map_chunks(search_chunk, shared, names, workers or default_workers(), progress)
+    return HospitalSearch(len(names), tuple(sorted(found)))
 
 
 def hospital_row(row: int) -> str:
@@ -99,11 +171,12 @@ def write_package(
     scanned: list[ScannedFile],
     outcomes: list[FileOutcome],
     report: StageReport,
-    rule_set: RuleSet,
-    key: bytes,
+    policy: tuple[RuleSet, bytes],
+    search: HospitalSearch,
 ) -> None:
     """Write the travelling manifest, the descriptor and, last, the sealed marker into
     `output` (which already holds dicom/)."""
+    rule_set, key = policy
     rows, travelling_outcomes = travelling(scanned, outcomes)
     write_manifest(output / PACKAGE_MANIFEST, rows, travelling_outcomes)
     descriptor = {
@@ -118,6 +191,7 @@ def write_package(
         "outcomes": dict(sorted(Counter(o.outcome.value for o in outcomes).items())),
         "reasons": dict(sorted(report.reasons.items())),
         "manifest_sha256": hashlib.sha256((output / PACKAGE_MANIFEST).read_bytes()).hexdigest(),
+        "identifier_search": search.as_descriptor(),
     }
     encoded = json.dumps(descriptor, indent=2).encode()
     write_bytes_atomically(output / DESCRIPTOR, encoded)
@@ -146,6 +220,10 @@ class Package:
     scanned: list[ScannedFile]
     outcomes: list[FileOutcome]
 
+    @property
+    def search(self) -> HospitalSearch | None:
+        return HospitalSearch.from_descriptor(self.descriptor)
+
     def metadata(self) -> dict[str, Any]:
         """What the server shows of the hospital's stage 1 (counts and versions)."""
         return {
@@ -153,6 +231,7 @@ class Package:
             "stage1_tool_version": self.descriptor["tool_version"],
             "stage1_created_at": self.descriptor["created_at"],
             "key_fingerprint": self.descriptor["key_fingerprint"],
+            "hospital_identifier_search": self.search.summary() if self.search else "none",
             "hospital_files_in": self.descriptor["files_in"],
             **{f"hospital_files_{k}": v for k, v in self.descriptor["outcomes"].items()},
         }
@@ -181,6 +260,13 @@ def read_package(batch_dir: Path, rule_set: RuleSet, key: bytes) -> Package:
         hashlib.sha256(manifest.read_bytes()).hexdigest() != descriptor.get("manifest_sha256")
     ):
         raise refuse(f"{PACKAGE_MANIFEST} is missing or differs from the one stage 1 wrote")
+    search = HospitalSearch.from_descriptor(descriptor)
+    if search is None or search.found:
+        raise refuse(
+            "stage 1's own search at the hospital found "
+            + (search.summary() if search else "nothing recorded")
+            + "; add the attributes named to the blacklist and blacklist the CD again"
+        )
     scanned, outcomes = package_rows(read_rows(manifest))
     if len(scanned) != descriptor.get("files_in"):
         raise refuse(

@@ -37,6 +37,7 @@ from anon_pipeline.engine.batch.package import (
     check_package_files,
     is_package,
     read_package,
+    search_stage1_output,
     write_package,
 )
 from anon_pipeline.engine.disk.atomic import (
@@ -380,7 +381,17 @@ def blacklist_folder(
         write_manifest(records / "manifest.parquet", scanned, outcomes)
         write_distinct(records / ".parts", IDENTIFIERS, records / "identifiers.parquet")
         shutil.rmtree(records / ".parts")
-        write_package(output, scanned, outcomes, report, rule_set, key)
+        values = [(r["keyword"], r["value"]) for r in read_rows(records / "identifiers.parquet")]
+        search = search_stage1_output(
+            output / FILES_FOLDER, outcomes, values, options.workers, options.phase("search")
+        )
+        write_package(output, scanned, outcomes, report, (rule_set, key), search)
+    if search.found:  # after the swap: the package and the records stay, as evidence
+        raise PackageRefused(
+            f"{Path(output_dir).name}: stage 1's output still holds {search.summary()}; "
+            "the server will refuse this package: add the attributes named to the blacklist "
+            "and blacklist the CD again"
+        )
     return report
 
 

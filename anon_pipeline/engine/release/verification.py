@@ -16,7 +16,7 @@ from typing import Any
 import duckdb
 import pyarrow.parquet as pq
 
-from anon_pipeline.engine.batch.package import DESCRIPTOR, is_package
+from anon_pipeline.engine.batch.package import DESCRIPTOR, HospitalSearch, is_package
 from anon_pipeline.engine.batch.package import FILES_FOLDER as PACKAGE_FILES_FOLDER
 from anon_pipeline.engine.disk.layout import BatchPaths
 from anon_pipeline.engine.disk.parallel import Progress, default_workers, map_chunks
@@ -24,6 +24,7 @@ from anon_pipeline.engine.disk.tables import UID_PAIRS, read_rows
 from anon_pipeline.engine.files.scan import list_batch
 from anon_pipeline.engine.release.output_checks import (
     Failure,
+    FileFindings,
     Identifiers,
     ReleasedFile,
     Sources,
@@ -39,6 +40,7 @@ class Findings:
 
     checked: int = 0
     failed: list[str] = field(default_factory=list)
+    searched_at: str | None = None  # where a search ran, if not here (a stage-1 package)
 
     @property
     def passed(self) -> bool:
@@ -49,6 +51,7 @@ class Findings:
             "checked": self.checked,
             "failed": len(self.failed),
             "examples": "\n".join(self.failed[:MAX_LISTED]) or "none",
+            **({"searched_at": self.searched_at} if self.searched_at else {}),
         }
 
 
@@ -115,28 +118,50 @@ def check_outputs(
     listed = {file.output_name for file in released}
     for extra in sorted(set(on_disk) - listed):
         checks.parse_and_pixels.failed.append(f"{extra}: not in the manifest")
-    problems = {
-        Failure.PARSE: "does not parse",
-        Failure.PIXELS: "pixel data differs from the input",
-        Failure.ALTERED: "bytes differ from those the run wrote (manifest output_hash)",
-    }
-    for name, failures, identifying, uids, meaning_changes in map_chunks(
+    for file_findings in map_chunks(
         check_chunk, shared, released, workers or default_workers(), progress
     ):  # each file's UIDs are compared as it comes back, never kept
-        if not originals.isdisjoint(uids):
-            checks.original_uids.failed.append(name)
-        if identifying is not None:
-            checks.identifying_values.failed.append(f"{name}: {identifying}")
-        for failure in failures:
-            if failure == Failure.PRIVATE:
-                checks.private_attributes.failed.append(name)
-            elif failure == Failure.MEANING:
-                checks.pixel_meaning.failed.append(f"{name}: {meaning_changes}")
-            else:
-                checks.parse_and_pixels.failed.append(f"{name}: {problems[failure]}")
+        record_file(checks, file_findings, originals)
     for findings in vars(checks).values():
         findings.failed.sort()
+    if is_package(paths.stage1_dir):  # adopted: the values stayed at the hospital
+        checks.identifying_values = hospital_findings(paths)
     return checks
+
+
+PROBLEMS = {
+    Failure.PARSE: "does not parse",
+    Failure.PIXELS: "pixel data differs from the input",
+    Failure.ALTERED: "bytes differ from those the run wrote (manifest output_hash)",
+}
+
+
+def record_file(checks: OutputChecks, file: FileFindings, originals: frozenset[str]) -> None:
+    """One file's findings, each into its check's (names and paths, never values)."""
+    name = file.output_name
+    if not originals.isdisjoint(file.uids):
+        checks.original_uids.failed.append(name)
+    if file.identifying is not None:
+        checks.identifying_values.failed.append(f"{name}: {file.identifying}")
+    for failure in file.failures:
+        if failure == Failure.PRIVATE:
+            checks.private_attributes.failed.append(name)
+        elif failure == Failure.MEANING:
+            checks.pixel_meaning.failed.append(f"{name}: {file.meaning_changes}")
+        else:
+            checks.parse_and_pixels.failed.append(f"{name}: {PROBLEMS[failure]}")
+
+
+def hospital_findings(paths: BatchPaths) -> Findings:
+    """The identifying-value check of a batch whose stage 1 ran at the hospital: the
+    search stage 1 ran there over its own output before sealing the package (this server
+    never had the values). A package without one, or with a finding, was refused."""
+    descriptor = json.loads((paths.stage1_dir / DESCRIPTOR).read_bytes())
+    search = HospitalSearch.from_descriptor(descriptor)
+    if search is None:
+        return Findings(0, ["no identifying-value search recorded by the hospital"], "hospital")
+    site = "hospital: stage 1 searched its own output before sealing the package"
+    return Findings(search.files, [example for example in search.found if example], site)
 
 
 def check_accounted(paths: BatchPaths) -> Findings:

@@ -25,6 +25,7 @@ from anon_pipeline.engine.batch.pipeline import (
     whitelist_folder,
 )
 from anon_pipeline.engine.disk.tables import read_rows
+from anon_pipeline.engine.release.verification import check_outputs
 from anon_pipeline.synthetic.cds import fake_patient, make_ct_slice, write_cd_batch
 from anon_pipeline_tests.conftest import TEST_KEY, tree_digest
 
@@ -218,3 +219,46 @@ def test_blacklisting_twice_is_refused_or_held(tmp_path, blacklist):
         "IM1": "held: already processed by anon_pipeline",
         "IM2": "anonymized",
     }
+
+
+def test_the_hospital_searches_its_own_output_and_the_server_shows_it(two_sites):
+    """The server has no values to search with: the check's outcome is the search stage 1
+    ran at the hospital before sealing, and it says so."""
+    root, batches = two_sites
+    descriptor = json.loads((root / "incoming" / "pkg_b" / DESCRIPTOR).read_text())
+    assert descriptor["identifier_search"] == {"files": 6, "found": 0, "examples": []}
+    checks = check_outputs(batches["pkg_b"], workers=1)
+    assert checks.identifying_values.passed and checks.identifying_values.checked == 6
+    assert checks.identifying_values.metadata()["searched_at"].startswith("hospital")
+    assert (
+        "searched_at" not in check_outputs(batches["cd_a"], workers=1).identifying_values.metadata()
+    )
+
+
+def test_a_package_whose_hospital_search_found_a_value_is_refused(tmp_path, blacklist, whitelist):
+    """A name in an attribute the blacklist keeps (stage 2's whitelist would remove it,
+    but the package carries it off site): stage 1 says so and the server refuses."""
+    patient = fake_patient(35)
+    cd = tmp_path / "hospital" / "cd"
+    write_cd_batch(cd, [patient], series=1, slices=2)
+    victim = sorted(cd.rglob("IM*"))[0]
+    dataset = pydicom.dcmread(victim)
+    dataset.AcquisitionComments = f"pacjent {patient.name.replace('^', ' ')} niespokojny"
+    dataset.save_as(victim)
+    package = tmp_path / "incoming" / "pkg"
+    with pytest.raises(
+        PackageRefused,
+        match=r"identifying values in 1 of its 2 files, e\.g\. "
+        r"2\.25\.[0-9./]+\.dcm: PatientName in AcquisitionComments",
+    ):
+        blacklist_at_hospital(cd, package, blacklist)
+    assert is_package(package)  # written and sealed, as evidence of what was found
+    assert patient.name.split("^")[0] not in (package / DESCRIPTOR).read_text()
+    paths = BatchPaths(package, tmp_path / "secure", tmp_path / "release")
+    with pytest.raises(
+        PackageRefused,
+        match=r"^batch pkg: stage-1 package refused: stage 1's own search at the hospital "
+        r"found identifying values in 1 of its 2 files, e\.g\. .*PatientName in Acquisition",
+    ):
+        anonymize_batch(paths, Policy(blacklist, whitelist, TEST_KEY), StepOptions(workers=1))
+    assert not paths.release_dir.exists()
