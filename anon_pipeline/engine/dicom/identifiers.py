@@ -40,8 +40,8 @@ from pydicom.multival import MultiValue
 
 from anon_pipeline.engine.dicom.rawparse import (
     PIXEL_TAGS,
+    SPAN_END,
     SPAN_TAG,
-    SPAN_UNDEFINED,
     SPAN_VALUE_START,
     SPAN_VR,
     Element,
@@ -384,8 +384,9 @@ class HeaderWalk:
             self.add(tag, vr, span[SPAN_VALUE_START], value_end(span), "")
             if vr == "SQ":
                 self.add_items(part.element(data, span), "")
-            elif span[SPAN_UNDEFINED] and tag in PIXEL_TAGS:
-                value = data[span[SPAN_VALUE_START] : value_end(span)]
+            elif tag in PIXEL_TAGS and part.transfer_syntax.is_encapsulated:
+                # to the span's end: the items, then the sequence delimiter, which ends them
+                value = data[span[SPAN_VALUE_START] : span[SPAN_END]]
                 self.regions += fragment_regions(value, "")
 
     def add(self, tag: int, vr: str, start: int, end: int, prefix: str) -> None:
