@@ -15,6 +15,7 @@ from anon_pipeline.cli.common import (
     load_rules,
     root_from,
 )
+from anon_pipeline.engine.disk import BatchPaths
 from anon_pipeline.engine.rules.rule_set import (
     DECIDABLE,
     SHIPPED_RULES_DIR,
@@ -102,11 +103,16 @@ def command_review_approve(args: argparse.Namespace) -> None:
 def command_qc(args: argparse.Namespace) -> None:
     """`qc BATCH…`: unique released values, flagged, and each batch's duplicates."""
     from anon_pipeline.engine.release.qc import duplicates, qc_values
+    from anon_pipeline.engine.release.signoff import recorded_failures
 
     try:
         values = qc_values(root_from(args), args.batches)
     except FileNotFoundError as error:
         raise CliError(str(error)) from None
+    for batch in args.batches:
+        failed = recorded_failures(BatchPaths.in_root(root_from(args), batch))
+        state = "not run yet" if failed is None else "; ".join(failed) or "passed"
+        print(f"{batch}: automated checks {'failed: ' if failed else ''}{state}")
     for batch, found in duplicates(root_from(args), args.batches).items():
         print(f"{batch}: {sum(found.values())} file(s) other batches already hold")
         for disposition, count in found.items():

@@ -38,6 +38,7 @@ from anon_pipeline.engine.release.signoff import (
     approval_path,
     approve,
     batch_fingerprint,
+    failed_checks,
 )
 from anon_pipeline.engine.rules.rule_set import Action, RuleSet
 
@@ -278,9 +279,9 @@ def page_html(root: DataRoot, review: Round) -> str:
     batch_rows = []
     for batch in review.batches:
         checks = review.checks.get(batch) or {}
-        failed = [name for name, check in checks.items() if not check["passed"]]
+        failed = failed_checks(checks)
         state = (
-            "<span class=flag>failed: " + e(", ".join(failed)) + "</span>"
+            "<span class=flag>failed: " + e("; ".join(failed)) + "</span>"
             if failed
             else "passed"
             if checks

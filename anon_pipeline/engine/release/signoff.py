@@ -24,7 +24,12 @@ from anon_pipeline.engine.batch.released_index import AlreadyReleased, record_re
 from anon_pipeline.engine.disk.atomic import staged_directory, write_bytes_atomically
 from anon_pipeline.engine.disk.layout import BatchPaths, DataRoot
 from anon_pipeline.engine.disk.tables import read_rows
-from anon_pipeline.engine.release.verification import OutputChecks, check_accounted, check_outputs
+from anon_pipeline.engine.release.verification import (
+    MAX_LISTED,
+    OutputChecks,
+    check_accounted,
+    check_outputs,
+)
 
 
 class SignOffRefused(Exception):
@@ -69,12 +74,36 @@ def record_checks(paths: BatchPaths, checks: OutputChecks, state: str) -> dict[s
         "fingerprint": batch_fingerprint(paths),
         "state": state,
         "checks": {
-            name: {"checked": f.checked, "passed": f.passed, "failed": len(f.failed)}
+            name: {
+                "checked": f.checked,
+                "passed": f.passed,
+                "failed": len(f.failed),
+                # where each failure bit: hashed file names, keyword paths, kinds of value
+                "examples": f.failed[:MAX_LISTED],
+                **({"searched_at": f.searched_at} if f.searched_at else {}),
+            }
             for name, f in vars(checks).items()
         },
     }
     write_bytes_atomically(paths.checks_record, json.dumps(record, indent=2).encode())
     return record
+
+
+def failed_checks(checks: dict[str, dict[str, Any]]) -> list[str]:
+    """Each failed check by name with where it bit first (PHI-free): what the refusal,
+    `qc` and the review page say."""
+    return [
+        name + (f" ({check['examples'][0]})" if check.get("examples") else "")
+        for name, check in sorted(checks.items())
+        if not check["passed"]
+    ]
+
+
+def recorded_failures(paths: BatchPaths) -> list[str] | None:
+    """The failed checks the last run recorded for a batch; None if none is recorded."""
+    if not paths.checks_record.exists():
+        return None
+    return failed_checks(json.loads(paths.checks_record.read_text())["checks"])
 
 
 def run_checks(paths: BatchPaths, workers: int | None = 1) -> dict[str, dict[str, Any]]:
@@ -170,9 +199,9 @@ def approve(
     checks = reused or run_checks(paths, workers)
     accounted = check_accounted(paths)
     checks["accounted_for"] = {"checked": accounted.checked, "passed": accounted.passed}
-    failed = sorted(name for name, check in checks.items() if not check["passed"])
+    failed = failed_checks(checks)
     if failed:
-        raise SignOffRefused(f"{batch}: automated checks failed: {', '.join(failed)}")
+        raise SignOffRefused(f"{batch}: automated checks failed: {'; '.join(failed)}")
     approval = {
         "batch": batch,
         "reviewer": reviewer,

@@ -39,7 +39,11 @@ def test_a_failed_check_blocks_approval(root):
     dataset.private_block(0x0009, "PLANTED", create=True).add_new(0x01, "LO", "x")
     dataset.save_as(output, enforce_file_format=True)
     # the planted tag changed the bytes too: both checks fail
-    failed = "automated checks failed: parse_and_pixels, private_attributes"
+    failed = (
+        r"automated checks failed: parse_and_pixels \(2\.25\.[0-9./]+\.dcm: bytes differ "
+        r"from those the run wrote \(manifest output_hash\)\); "
+        r"private_attributes \(2\.25\.[0-9./]+\.dcm\)$"
+    )
     with pytest.raises(SignOffRefused, match=failed):
         approve(root, BATCH, "Anna")
 
@@ -83,3 +87,43 @@ def test_a_rerun_that_changes_the_output_voids_the_approval(root, blacklist):
     )
     with pytest.raises(SignOffRefused, match="outputs changed after the approval"):
         release_batch(root, BATCH)
+
+
+def test_a_wrongly_kept_attribute_fails_the_rerun_and_says_where(tmp_path, blacklist):
+    """A reviewer keeps AcquisitionComments, which holds the patient's name: the rerun's
+    check names the element and whose value it is (never the value), approve is refused
+    with that, and nothing is released."""
+    from anon_pipeline.engine.disk.layout import DataRoot
+    from anon_pipeline.engine.release.review import record_decision
+    from anon_pipeline.engine.release.signoff import recorded_failures
+    from anon_pipeline.engine.release.verification import check_outputs
+    from anon_pipeline.synthetic.cds import write_cd_batch
+
+    root = DataRoot(tmp_path / "root")
+    patient = fake_patient(12)
+    family, given = patient.name.split("^")[:2]
+    victim = write_cd_batch(root.incoming / BATCH, [patient], series=1, slices=2)[0]
+    dataset = pydicom.dcmread(victim)
+    dataset.AcquisitionComments = f"pacjent {given} {family} niespokojny"
+    dataset.save_as(victim)
+    whitelist_path = SHIPPED_RULES_DIR / "whitelist.yaml"
+    for keyword, action in [
+        ("AcquisitionComments", "keep"),  # the wrong decision
+        ("ContrastBolusAgent", "keep"),
+        ("RequestAttributesSequence", "remove"),
+    ]:
+        record_decision(root.reviewed_rules, whitelist_path, keyword, action, "Anna")
+    paths = process(root, blacklist, load_rule_set(whitelist_path, reviewed=root.reviewed_rules))
+    failed = check_outputs(paths, workers=1).identifying_values.failed
+    assert len(failed) == 1 and failed[0].endswith(": PatientName in AcquisitionComments")
+    with pytest.raises(
+        SignOffRefused,
+        match=r"failed: identifying_values \(.*\.dcm: PatientName in "
+        r"AcquisitionComments\)",
+    ):
+        approve(root, BATCH, "Zofia")
+    assert recorded_failures(paths) == [f"identifying_values ({failed[0]})"]
+    assert family not in json.dumps(recorded_failures(paths))
+    assert not (root.release.parent / "released").exists() or not any(
+        (root.release.parent / "released").rglob("*.dcm")
+    )
