@@ -161,3 +161,22 @@ def test_review_list_shows_samples_and_decide_records_the_reviewer(tmp_path, cap
     capsys.readouterr()
     main(["review", "list", "--root", str(root)])
     assert "ContrastBolusAgent" not in capsys.readouterr().out
+
+
+def test_blacklist_refuses_to_hand_over_a_package_that_still_names_the_patient(
+    root, tmp_path, patients, monkeypatch, capsys
+):
+    """The hospital's own search: a name in an attribute the blacklist keeps makes the
+    command exit 2, naming the file, the element and whose value it is, never the value."""
+    import pydicom
+
+    monkeypatch.setenv(KEY_ENV_VAR, str(root / "secure" / "anon_pipeline.key"))
+    cd = tmp_path / "cd"
+    victim = write_cd_batch(cd, patients[:1], series=1, slices=2)[0]
+    dataset = pydicom.dcmread(victim)
+    dataset.AcquisitionComments = patients[0].name.replace("^", " ")
+    dataset.save_as(victim)
+    assert main(["blacklist", str(cd), str(tmp_path / "pkg"), "--workers", "1", "--quiet"]) == 2
+    error = capsys.readouterr().err
+    assert "PatientName in AcquisitionComments" in error and "the server will refuse" in error
+    assert patients[0].name.split("^")[0] not in error
