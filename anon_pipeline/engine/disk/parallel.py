@@ -19,6 +19,7 @@ from concurrent.futures import (
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from multiprocessing.context import BaseContext
 from typing import Any, TypeVar
 
 Item = TypeVar("Item")
@@ -60,9 +61,12 @@ class WorkerPool:
     a worker has run a first task. A pool that cannot start never answers."""
 
     def __init__(self, size: int) -> None:
-        # forkserver: safe to start from a threaded host (Dagster) and cheaper than spawn.
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(PRELOADED_MODULES)
+        # forkserver: safe to start from a threaded host (Dagster) and cheaper than spawn;
+        # spawn where the platform has no fork server (Windows, a hospital's PC).
+        context: BaseContext = multiprocessing.get_context("spawn")
+        if "forkserver" in multiprocessing.get_all_start_methods():
+            context = multiprocessing.get_context("forkserver")
+            multiprocessing.get_context("forkserver").set_forkserver_preload(PRELOADED_MODULES)
         self.size = size
         self.executor = ProcessPoolExecutor(max_workers=size, mp_context=context)
         self.starter = ThreadPoolExecutor(max_workers=1)

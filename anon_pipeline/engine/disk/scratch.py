@@ -13,16 +13,17 @@ died are removed by the next run.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import os
 import secrets
 import shutil
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 LEDGER = ".reservations.json"
 LOCK = ".lock"
@@ -55,12 +56,27 @@ def batch_bytes(batch_dir: Path) -> int:
     return total
 
 
+def lock_exclusively(lock: IO[str]) -> None:
+    """Wait for an exclusive lock on an open file, released when it is closed: flock
+    where the platform has it, msvcrt's byte lock on Windows (stage 1 at a hospital's
+    PC imports this module, so fcntl, which Windows lacks, is never imported there)."""
+    if sys.platform == "win32":
+        import msvcrt
+
+        lock.seek(0)
+        msvcrt.locking(lock.fileno(), msvcrt.LK_LOCK, 1)
+    else:
+        import fcntl
+
+        fcntl.flock(lock, fcntl.LOCK_EX)
+
+
 @contextmanager
 def ledger(scratch: Scratch) -> Iterator[dict[str, dict[str, int]]]:
     """The reservations, read and written under an exclusive lock."""
     scratch.folder.mkdir(parents=True, exist_ok=True, mode=PRIVATE_MODE)
     with open(scratch.folder / LOCK, "a+") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+        lock_exclusively(lock)
         path = scratch.folder / LEDGER
         entries = json.loads(path.read_text()) if path.exists() else {}
         yield entries

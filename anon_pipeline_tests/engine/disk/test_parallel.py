@@ -129,3 +129,22 @@ def test_a_stage_worker_never_imports_pandas(tmp_path, whitelist, key):
         assert not pool.submit(imported, "pandas").result(timeout=60)
     finally:
         pool.close()
+
+
+def test_where_there_is_no_fork_server_the_pool_spawns(monkeypatch):
+    """A hospital's Windows PC has no fork server: the pool starts its workers with spawn
+    and every item still comes back once, from both processes."""
+    import multiprocessing
+
+    started = []
+    original = multiprocessing.get_context
+    monkeypatch.setattr(multiprocessing, "get_all_start_methods", lambda: ["spawn"])
+    monkeypatch.setattr(
+        multiprocessing,
+        "get_context",
+        lambda method=None: started.append(method) or original(method),
+    )
+    results = list(map_chunks(square_slowly, 1.5, list(range(160)), 2))
+    assert sorted(item for item, _, _ in results) == list(range(160))
+    assert "spawn" in started and "forkserver" not in started
+    assert len({pid for _, _, pid in results}) == 2
