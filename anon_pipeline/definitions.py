@@ -2,17 +2,18 @@
 
 import dagster as dg
 
-from anon_pipeline.defs.assets import batch_assets
+from anon_pipeline.defs.assets import batch_assets, with_rule_versions
 from anon_pipeline.defs.checks import batch_checks
 from anon_pipeline.defs.jobs import anonymize_batch_job, release_batch_job
-from anon_pipeline.defs.resources import PipelineSettings, settings_from_environment
+from anon_pipeline.defs.resources import PipelineSettings
 from anon_pipeline.defs.sensors import approved_batches, incoming_batches
 
 
 def build_definitions(settings: PipelineSettings) -> dg.Definitions:
-    """Everything, bound to one settings resource (the environment's, or a test's)."""
+    """Everything, bound to one settings resource (the environment's, or a test's), with
+    the code versions of the rules those settings name."""
     return dg.Definitions(
-        assets=batch_assets,
+        assets=with_rule_versions(batch_assets, settings.rule_sets()),
         asset_checks=batch_checks,
         jobs=[anonymize_batch_job, release_batch_job],
         sensors=[incoming_batches, approved_batches],
@@ -20,4 +21,4 @@ def build_definitions(settings: PipelineSettings) -> dg.Definitions:
     )
 
 
-defs = build_definitions(settings_from_environment())
+defs = build_definitions(PipelineSettings.from_environment())

@@ -10,14 +10,14 @@ import dagster as dg
 from anon_pipeline.definitions import defs
 from anon_pipeline.defs.jobs import anonymize_batch_job
 from anon_pipeline.defs.partitions import BATCHES
-from anon_pipeline.defs.resources import settings_from_environment
+from anon_pipeline.defs.resources import PipelineSettings
 from anon_pipeline.defs.sensors import RUN_KEY_TAG, SENSOR_NAME_TAG, incoming_batches
 from anon_pipeline.engine.disk import init_root
 from anon_pipeline.synthetic.cds import write_demo_batches
 
 
 def run_demo(batches_count: int) -> int:
-    settings = settings_from_environment(deferred=False)
+    settings = PipelineSettings.from_environment()
     root = settings.data_root
     init_root(root.root, create_key=not root.key_file.exists())
     for batch, images in write_demo_batches(root.incoming, batches_count, marker=settings.marker):

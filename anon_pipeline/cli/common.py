@@ -5,9 +5,9 @@ key, and the common options.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from tqdm import tqdm
 
@@ -17,13 +17,13 @@ from anon_pipeline.engine.disk import (
     DataRoot,
     KeyFileError,
     Scratch,
+    Settings,
+    SettingsError,
     default_workers,
-    load_key,
 )
 from anon_pipeline.engine.files import stage
 from anon_pipeline.engine.files.stage import StageReport
 from anon_pipeline.engine.rules.rule_set import (
-    SHIPPED_RULES_DIR,
     RuleError,
     RuleSet,
     load_rule_set,
@@ -52,21 +52,33 @@ class ProgressBars:
             bar.close()
 
 
-def load_rules(rules_dir: Path | None, name: str, reviewed: Path | None = None) -> RuleSet:
-    """A rule file (the shipped one unless --rules-dir), reviewers' decisions layered over
-    the whitelist; a bad file is one line naming file, line and entry, not a traceback."""
-    path = (rules_dir or SHIPPED_RULES_DIR) / f"{name}.yaml"
+def settings_from(args: argparse.Namespace, **overrides: Any) -> Settings:
+    """The environment's settings (`Settings.from_environment`, as the Dagster deployment
+    reads them) with this command's options over them."""
+    options = {name: getattr(args, name, None) for name in ("root", "key_file", "rules_dir")}
+    options.update((name, value) for name, value in overrides.items() if value is not None)
+    try:
+        return Settings.from_environment(**options)
+    except SettingsError as error:
+        raise CliError(str(error)) from None
+
+
+def load_rules(args: argparse.Namespace, name: str, reviewed: Path | None = None) -> RuleSet:
+    """A rule file of the settings' rules folder (--rules-dir, else
+    $ANON_PIPELINE_RULES_DIR, else the shipped one), reviewers' decisions layered over the
+    whitelist; a bad file is one line naming file, line and entry, not a traceback."""
+    path = settings_from(args).rules_folder / f"{name}.yaml"
     try:
         return load_rule_set(path, reviewed=reviewed if name == "whitelist" else None)
     except RuleError as error:
         raise CliError(str(error)) from None
 
 
-def require_key(key_file: Path | None) -> bytes:
-    """The deployment's key (--key-file, else $ANON_PIPELINE_KEY_FILE); one line if absent
-    or unsafe, since every pseudonym and hashed UID depends on it."""
+def require_key(args: argparse.Namespace, key_file: Path | None = None) -> bytes:
+    """The deployment's key (`key_file`, else --key-file, else $ANON_PIPELINE_KEY_FILE);
+    one line if absent or unsafe, since every pseudonym and hashed UID depends on it."""
     try:
-        return load_key(key_file)
+        return settings_from(args, key_file=key_file).key(root_default=False)
     except KeyFileError as error:
         raise CliError(str(error)) from None
 
@@ -106,7 +118,7 @@ def print_batch(name: str, report: BatchReport) -> None:
 def root_from(args: argparse.Namespace) -> DataRoot:
     """The data root: --root, else $ANON_PIPELINE_ROOT, else ./data (as the Dagster
     deployment's default)."""
-    return DataRoot(Path(args.root or os.environ.get("ANON_PIPELINE_ROOT") or "data"))
+    return settings_from(args).data_root
 
 
 SIZE_UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}

@@ -30,8 +30,8 @@ def command_audit(args: argparse.Namespace) -> None:
 
     root = root_from(args)
     rule_sets = [
-        load_rules(args.rules_dir, "blacklist"),
-        load_rules(args.rules_dir, "whitelist", root.reviewed_rules),
+        load_rules(args, "blacklist"),
+        load_rules(args, "whitelist", root.reviewed_rules),
     ]
     path = build_audit_database(root, rule_sets)
     if not args.sql:

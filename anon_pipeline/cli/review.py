@@ -14,11 +14,11 @@ from anon_pipeline.cli.common import (
     CliError,
     load_rules,
     root_from,
+    settings_from,
 )
 from anon_pipeline.engine.disk import BatchPaths
 from anon_pipeline.engine.rules.rule_set import (
     DECIDABLE,
-    SHIPPED_RULES_DIR,
     RuleError,
 )
 
@@ -28,7 +28,7 @@ def command_review_list(args: argparse.Namespace) -> None:
     from anon_pipeline.engine.release.review import pending_attributes
 
     root = root_from(args)
-    whitelist = load_rules(args.rules_dir, "whitelist", root.reviewed_rules)
+    whitelist = load_rules(args, "whitelist", root.reviewed_rules)
     pending = pending_attributes(root, whitelist)
     if not pending:
         print("review queue: empty")
@@ -50,7 +50,7 @@ def command_review_decide(args: argparse.Namespace) -> None:
     from anon_pipeline.engine.release.review import record_decision, rule_name
 
     root = root_from(args)
-    whitelist_path = (args.rules_dir or SHIPPED_RULES_DIR) / "whitelist.yaml"
+    whitelist_path = settings_from(args).rules_folder / "whitelist.yaml"
     try:
         rule_set = record_decision(
             root.reviewed_rules, whitelist_path, args.tag, args.action, args.reviewer, args.note
@@ -66,7 +66,7 @@ def command_review_page(args: argparse.Namespace) -> None:
     from anon_pipeline.engine.release.review_round import build_round, save_round, write_page
 
     root = root_from(args)
-    whitelist = load_rules(args.rules_dir, "whitelist", root.reviewed_rules)
+    whitelist = load_rules(args, "whitelist", root.reviewed_rules)
     try:
         review = build_round(root, whitelist, args.batches or None)
     except FileNotFoundError as error:

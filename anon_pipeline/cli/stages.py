@@ -47,8 +47,8 @@ def command_blacklist(args: argparse.Namespace) -> None:
         require_folder(args.input_dir, "INPUT_DIR"),
         args.output_dir,
         records,
-        load_rules(args.rules_dir, "blacklist"),
-        require_key(args.key_file),
+        load_rules(args, "blacklist"),
+        require_key(args),
         step_options(args),
     )
     print_stage(report, args.output_dir)
@@ -63,8 +63,8 @@ def command_whitelist(args: argparse.Namespace) -> None:
         require_folder(args.input_dir, "INPUT_DIR"),
         args.output_dir,
         secure_dir,
-        load_rules(args.rules_dir, "whitelist", args.reviewed_rules),
-        require_key(args.key_file),
+        load_rules(args, "whitelist", args.reviewed_rules),
+        require_key(args),
         step_options(args),
     )
     print_stage(report, args.output_dir)
@@ -81,8 +81,8 @@ def run_anonymize(
     """Both stages on one batch, with the rules as a command loads them (and a data
     root's reviewed decisions and released index, when it has them)."""
     policy = Policy(
-        blacklist=load_rules(args.rules_dir, "blacklist"),
-        whitelist=load_rules(args.rules_dir, "whitelist", reviewed or args.reviewed_rules),
+        blacklist=load_rules(args, "blacklist"),
+        whitelist=load_rules(args, "whitelist", reviewed or args.reviewed_rules),
         key=key,
     )
     return anonymize_batch(paths, policy, step_options(args), index=index)
@@ -90,7 +90,7 @@ def run_anonymize(
 
 def command_anonymize(args: argparse.Namespace) -> None:
     """`anonymize IN --out OUT`: both stages on one folder (a CD or a stage-1 package)."""
-    key = require_key(args.key_file)
+    key = require_key(args)
     batch_dir = require_folder(args.input_dir, "INPUT_DIR")
     paths = BatchPaths(batch_dir, args.out / "secure", args.out / "release")
     report = run_anonymize(paths, args, key)
@@ -111,7 +111,7 @@ def command_demo(args: argparse.Namespace) -> None:
             print(f"{batch}: exists, left as it is")
     if not args.run:
         return
-    key = require_key(root.key_file)
+    key = require_key(args, root.key_file)
     for batch in sorted(path for path in root.incoming.iterdir() if path.is_dir()):
         paths = BatchPaths.in_root(root, batch.name)
         report = run_anonymize(paths, args, key, root.reviewed_rules, root.released_index)

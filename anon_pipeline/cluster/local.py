@@ -24,7 +24,7 @@ from typing import IO, Any
 
 import yaml
 
-from anon_pipeline.engine.disk import DataRoot, init_root
+from anon_pipeline.engine.disk import DataRoot, Settings, init_root
 
 REPO = Path(__file__).resolve().parents[2]
 CLUSTER_CONFIG = REPO / "deploy" / "cluster" / "dagster.yaml"
@@ -335,7 +335,7 @@ def main() -> int:
     parser.add_argument("--port", type=int, default=3000, help="the webserver's port")
     parser.add_argument("--base", type=Path, default=Path(".cluster"), help="logs and Dagster home")
     args = parser.parse_args()
-    root = Path(os.environ.get("ANON_PIPELINE_ROOT", "data")).resolve()
+    root = Settings.from_environment().data_root.root
     init_root(root, create_key=not DataRoot(root).key_file.exists())
     with LocalCluster(args.base.resolve(), root, args.workers, args.port) as cluster:
         print(f"cluster up: {args.workers} Celery workers, the daemon, Postgres and Redis")

@@ -10,15 +10,17 @@ import dagster as dg
 
 from anon_pipeline.defs.partitions import batches
 from anon_pipeline.defs.resources import PipelineSettings
-from anon_pipeline.defs.rule_sets import BLACKLIST, WHITELIST
 from anon_pipeline.engine.batch import PackageRefused, pipeline
-from anon_pipeline.engine.disk import read_rows
+from anon_pipeline.engine.disk import RuleSets, read_rows
 from anon_pipeline.engine.files import stage
 from anon_pipeline.engine.release import signoff
 from anon_pipeline.engine.release.contact_sheet import write_contact_sheet
 from anon_pipeline.engine.release.qc import qc_summary_markdown
 
 SCAN_VERSION = "scan-1"
+# Stand-ins for the rule sets' versions, which `with_rule_versions` puts in their place
+# once the definitions are built from a Settings object (not at import).
+BLACKLIST_VERSION, WHITELIST_VERSION = "blacklist rules", "whitelist rules"
 PROGRESS_SECONDS = 5.0
 # Every asset here is one per batch and owned by the same team.
 batch_asset = functools.partial(dg.asset, partitions_def=batches, owners=["team:anonymization"])
@@ -57,7 +59,25 @@ def step_options(
 
 
 def policy(settings: PipelineSettings) -> pipeline.Policy:
-    return pipeline.Policy(BLACKLIST, WHITELIST, settings.key())
+    rules = settings.rule_sets()
+    return pipeline.Policy(rules.blacklist, rules.whitelist, settings.key())
+
+
+def with_rule_versions(
+    assets: list[dg.AssetsDefinition], rules: RuleSets
+) -> list[dg.AssetsDefinition]:
+    """The assets with their rule set's version as code version: the UI marks the
+    partitions made with other rules stale, and a backfill reruns exactly those."""
+    versions = {
+        BLACKLIST_VERSION: rules.blacklist.version,
+        WHITELIST_VERSION: rules.whitelist.version,
+    }
+
+    def versioned(spec: dg.AssetSpec) -> dg.AssetSpec:
+        version = versions.get(spec.code_version or "", spec.code_version)
+        return spec.replace_attributes(code_version=version)
+
+    return [asset.map_asset_specs(versioned) for asset in assets]
 
 
 @contextlib.contextmanager
@@ -101,7 +121,7 @@ def raw_batch(
     deps=[raw_batch],
     group_name="stage1",
     kinds={"dicom"},
-    code_version=BLACKLIST.version,
+    code_version=BLACKLIST_VERSION,
 )
 def blacklisted_files(
     context: dg.AssetExecutionContext, settings: PipelineSettings
@@ -121,7 +141,7 @@ def blacklisted_files(
     deps=[blacklisted_files],
     group_name="stage2",
     kinds={"dicom"},
-    code_version=WHITELIST.version,
+    code_version=WHITELIST_VERSION,
 )
 def whitelisted_files(
     context: dg.AssetExecutionContext, settings: PipelineSettings
@@ -145,7 +165,7 @@ def whitelisted_files(
             **stage_metadata(report),
             "files_to_release": report.outcomes.get("anonymized", 0),
             **stage.duplicate_counts(report.reasons),
-            "blacklist_rule_set_version": BLACKLIST.version,
+            "blacklist_rule_set_version": settings.rule_sets().blacklist.version,
             "files": dg.MetadataValue.path(str(paths.release_files)),
             "manifest": dg.MetadataValue.path(str(paths.manifest)),
         }
@@ -156,7 +176,7 @@ def whitelisted_files(
     deps=[whitelisted_files],
     group_name="stage2",
     kinds={"parquet"},
-    code_version=WHITELIST.version,
+    code_version=WHITELIST_VERSION,
 )
 def hashed_uid_map(
     context: dg.AssetExecutionContext, settings: PipelineSettings
@@ -173,7 +193,7 @@ def hashed_uid_map(
     deps=[whitelisted_files],
     group_name="verification",
     kinds={"parquet", "duckdb"},
-    code_version=WHITELIST.version,
+    code_version=WHITELIST_VERSION,
 )
 def attribute_inventory(
     context: dg.AssetExecutionContext, settings: PipelineSettings
@@ -188,7 +208,9 @@ def attribute_inventory(
             "rows": rows,
             "attributes": attributes,
             # Values only for kept, non-free-text attributes: see qc_summary_markdown.
-            "qc_summary": dg.MetadataValue.md(qc_summary_markdown(paths.inventory, WHITELIST)),
+            "qc_summary": dg.MetadataValue.md(
+                qc_summary_markdown(paths.inventory, settings.rule_sets().whitelist)
+            ),
             "table": dg.MetadataValue.path(str(paths.inventory)),
         }
     )
@@ -198,7 +220,7 @@ def attribute_inventory(
     deps=[whitelisted_files],
     group_name="verification",
     kinds={"parquet"},
-    code_version=WHITELIST.version,
+    code_version=WHITELIST_VERSION,
 )
 def review_queue(
     context: dg.AssetExecutionContext, settings: PipelineSettings
@@ -225,7 +247,7 @@ def review_queue(
     deps=[whitelisted_files],
     group_name="verification",
     kinds={"png"},
-    code_version=WHITELIST.version,
+    code_version=WHITELIST_VERSION,
 )
 def contact_sheet(
     context: dg.AssetExecutionContext, settings: PipelineSettings
@@ -248,7 +270,7 @@ def contact_sheet(
     deps=[whitelisted_files, attribute_inventory, review_queue, hashed_uid_map, contact_sheet],
     group_name="release",
     kinds={"dicom"},
-    code_version=WHITELIST.version,
+    code_version=WHITELIST_VERSION,
 )
 def released_batch(
     context: dg.AssetExecutionContext, settings: PipelineSettings

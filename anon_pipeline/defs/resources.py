@@ -1,33 +1,27 @@
-"""Where the data lives and how the pipeline runs, from environment variables."""
+"""Where the data lives and how the pipeline runs: the Dagster resource over the engine's
+`Settings` (the one reader of the environment)."""
 
 import getpass
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import dagster as dg
 from pydantic import PrivateAttr
 
 from anon_pipeline.engine.disk import (
     DEFAULT_MARKER,
-    KEY_ENV_VAR,
+    SCRATCH_BYTES_ENV_VAR,
+    SCRATCH_ENV_VAR,
     BatchPaths,
     DataRoot,
     KeyFileError,
+    RuleSets,
     Scratch,
+    Settings,
     SharedPools,
-    load_key,
     using_pools,
 )
-
-ROOT_ENV_VAR = "ANON_PIPELINE_ROOT"
-WORKERS_ENV_VAR = "ANON_PIPELINE_WORKERS"
-QUIET_ENV_VAR = "ANON_PIPELINE_QUIET_SECONDS"
-OPERATOR_ENV_VAR = "ANON_PIPELINE_OPERATOR"
-SCRATCH_ENV_VAR = "ANON_PIPELINE_SCRATCH"
-SCRATCH_BYTES_ENV_VAR = "ANON_PIPELINE_SCRATCH_BYTES"
 
 
 class PipelineSettings(dg.ConfigurableResource):
@@ -35,6 +29,7 @@ class PipelineSettings(dg.ConfigurableResource):
 
     root: str = "data"
     key_file: str = ""  # empty: <root>/secure/anon_pipeline.key
+    rules_dir: str = ""  # empty: the shipped rule files
     workers: int = 0  # 0: all cores
     marker: str = DEFAULT_MARKER
     quiet_seconds: int = 300
@@ -63,16 +58,33 @@ class PipelineSettings(dg.ConfigurableResource):
         with using_pools(self._pools):
             yield
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "PipelineSettings":
+        return cls(**{name: getattr(settings, name) for name in cls.model_fields})
+
+    @classmethod
+    def from_environment(cls) -> "PipelineSettings":
+        return cls.from_settings(Settings.from_environment())
+
+    @property
+    def engine_settings(self) -> Settings:
+        return Settings(**{name: getattr(self, name) for name in type(self).model_fields})
+
     @property
     def data_root(self) -> DataRoot:
-        return DataRoot(Path(self.root).expanduser().resolve())
+        return self.engine_settings.data_root
+
+    def rule_sets(self) -> RuleSets:
+        """The rules in force (read once per process while their files stay the same):
+        the versions the assets were defined with are the ones a run applies."""
+        return self.engine_settings.rule_sets()
 
     def paths(self, batch: str) -> BatchPaths:
         return BatchPaths.in_root(self.data_root, batch)
 
     def key(self) -> bytes:
         try:
-            return load_key(self.key_file or self.data_root.key_file)
+            return self.engine_settings.key()
         except KeyFileError as error:
             raise dg.Failure(description=str(error)) from None
 
@@ -92,27 +104,3 @@ class PipelineSettings(dg.ConfigurableResource):
             return None
         folder = Path(self.scratch).expanduser().resolve() if self.scratch else None
         return Scratch(folder or self.data_root.scratch, self.scratch_bytes)
-
-
-def settings_from_environment(deferred: bool = True) -> PipelineSettings:
-    """ANON_PIPELINE_ROOT (default ./data), ANON_PIPELINE_KEY_FILE, ANON_PIPELINE_WORKERS,
-    ANON_PIPELINE_QUIET_SECONDS, ANON_PIPELINE_SCRATCH, ANON_PIPELINE_SCRATCH_BYTES.
-    Deferred: read at run time and shown as environment variables in the UI; otherwise
-    read now (for code that runs outside a Dagster run)."""
-
-    def from_env(name: str, default: Any, as_int: bool = False) -> Any:
-        if name not in os.environ:
-            return default
-        if not deferred:
-            return int(os.environ[name]) if as_int else os.environ[name]
-        return dg.EnvVar.int(name) if as_int else dg.EnvVar(name)
-
-    return PipelineSettings(
-        root=from_env(ROOT_ENV_VAR, "data"),
-        key_file=from_env(KEY_ENV_VAR, ""),
-        workers=from_env(WORKERS_ENV_VAR, 0, as_int=True),
-        quiet_seconds=from_env(QUIET_ENV_VAR, 300, as_int=True),
-        operator=from_env(OPERATOR_ENV_VAR, ""),
-        scratch=from_env(SCRATCH_ENV_VAR, ""),
-        scratch_bytes=from_env(SCRATCH_BYTES_ENV_VAR, 0, as_int=True),
-    )

@@ -5,13 +5,12 @@ import json
 import dagster as dg
 import pydicom
 
-from anon_pipeline.defs.assets import anonymization_assets, batch_assets
+from anon_pipeline.defs.assets import anonymization_assets
 from anon_pipeline.defs.resources import PipelineSettings
-from anon_pipeline.defs.rule_sets import BLACKLIST, WHITELIST
 from anon_pipeline.engine.disk.layout import init_root
 from anon_pipeline.synthetic.cds import fake_patient, make_ct_slice, write_cd_batch
 from anon_pipeline_tests.conftest import tree_digest, write_dataset
-from anon_pipeline_tests.defs.conftest import incoming, run_batch
+from anon_pipeline_tests.defs.conftest import definitions_for, incoming, run_batch
 from anon_pipeline_tests.scanner_checks import (
     assert_enhanced_ct_released_whole,
     assert_overlays_and_icons_gone,
@@ -63,8 +62,8 @@ def test_every_asset_of_a_partition_materializes_and_checks_pass(settings, insta
     whitelisted = instance.get_latest_materialization_event(dg.AssetKey("whitelisted_files"))
     metadata = whitelisted.asset_materialization.metadata
     assert metadata["files_anonymized"].value == 4
-    assert metadata["whitelist_rule_set_version"].value == WHITELIST.version
-    assert metadata["blacklist_rule_set_version"].value == BLACKLIST.version
+    assert metadata["whitelist_rule_set_version"].value == settings.rule_sets().whitelist.version
+    assert metadata["blacklist_rule_set_version"].value == settings.rule_sets().blacklist.version
     assert metadata["files_per_second"].value > 0
 
 
@@ -110,11 +109,34 @@ def test_a_rerun_replaces_the_partition_whole(settings, instance):
     assert not (paths.stage1_files / "stray.dcm").exists()
 
 
-def test_rule_versions_are_the_code_versions():
-    versions = {asset.key.to_user_string(): asset.code_versions_by_key for asset in batch_assets}
-    assert next(iter(versions["blacklisted_files"].values())) == BLACKLIST.version
+def test_rule_versions_are_the_code_versions_of_the_settings_rules(settings, tmp_path):
+    """The code versions come from the rules the settings name (their reviewed decisions
+    included), not from rules bound when a module was imported."""
+    from anon_pipeline.engine.release.review import record_decision
+    from anon_pipeline.engine.rules.rule_set import SHIPPED_RULES_DIR
+
+    def versions(settings):
+        graph = definitions_for(settings).resolve_asset_graph()
+        return {
+            key.to_user_string(): graph.get(key).code_version for key in graph.get_all_asset_keys()
+        }
+
+    rules = settings.rule_sets()
+    before = versions(settings)
+    assert before["blacklisted_files"] == rules.blacklist.version
     for name in ("whitelisted_files", "hashed_uid_map", "attribute_inventory", "review_queue"):
-        assert next(iter(versions[name].values())) == WHITELIST.version
+        assert before[name] == rules.whitelist.version
+    record_decision(
+        settings.data_root.reviewed_rules,
+        SHIPPED_RULES_DIR / "whitelist.yaml",
+        "ContrastBolusAgent",
+        "keep",
+        "Anna",
+    )
+    after = versions(settings)
+    assert after["whitelisted_files"] == settings.rule_sets().whitelist.version
+    assert after["whitelisted_files"] != before["whitelisted_files"]
+    assert after["blacklisted_files"] == before["blacklisted_files"]
 
 
 def test_a_missing_key_fails_the_run_with_a_clear_message(settings, instance):

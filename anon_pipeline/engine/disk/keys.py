@@ -37,15 +37,9 @@ def create_key_file(path: Path) -> Path:
     return path
 
 
-def load_key(path: Path | str | None) -> bytes:
-    """Read the key from `path`, or from $ANON_PIPELINE_KEY_FILE when `path` is None."""
-    if path is None:
-        path = os.environ.get(KEY_ENV_VAR)
-    if not path:
-        raise KeyFileError(
-            f"no key file given: pass --key-file or set {KEY_ENV_VAR}; "
-            "create one with `anon-pipeline init ROOT`"
-        )
+def load_key(path: Path | str) -> bytes:
+    """Read the key from `path` (which `Settings.key_path` names: the one reader of the
+    environment decides where the key is, not this function)."""
     path = Path(path)
     try:
         text = path.read_text(encoding="ascii").strip()
