@@ -350,8 +350,7 @@ def package_rows(rows: list[dict[str, Any]]) -> tuple[list[ScannedFile], list[Fi
             if name not in OUTCOME_FIELDS or name == "row"
         }
         scanned.append(ScannedFile(**{**scan_fields, "kind": Kind(row["kind"])}))
-        outcome_fields = {name: row[name] for name in OUTCOME_FIELDS}
-        outcomes.append(FileOutcome(**{**outcome_fields, "outcome": Outcome(row["outcome"])}))
+        outcomes.append(FileOutcome.from_row(row))
     return scanned, outcomes
 
 

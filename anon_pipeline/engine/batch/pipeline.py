@@ -152,7 +152,7 @@ def read_scan(path: Path) -> list[ScannedFile]:
 
 
 def read_outcomes(path: Path) -> list[FileOutcome]:
-    return [FileOutcome(**{**row, "outcome": Outcome(row["outcome"])}) for row in read_rows(path)]
+    return [FileOutcome.from_row(row) for row in read_rows(path)]
 
 
 def stage2_inputs(scanned: list[ScannedFile], stage1: list[FileOutcome]) -> list[ScannedFile]:
@@ -296,7 +296,7 @@ def whitelist_step(
     released_index.record_pending(index, paths.batch, produced)
     report.files_in = len(scanned)
     report.outcomes = Counter(outcome.outcome.value for outcome in final)
-    report.reasons = Counter(outcome.disposition.split(" (")[0] for outcome in final)
+    report.reasons = Counter(outcome.disposition.summary for outcome in final)
     return report
 
 

@@ -65,7 +65,10 @@ SCAN_SCHEMA = pa.schema(SCAN_FIELDS)
 OUTCOME_FIELDS = [
     ("row", pa.int64()),
     ("outcome", pa.string()),
-    ("disposition", pa.string()),
+    ("disposition", pa.string()),  # the manifest's words; the next three are its parts
+    ("reason", pa.string()),
+    ("reason_detail", pa.string()),
+    ("other_batch", pa.string()),
     ("output_name", pa.string()),
     ("output_size", pa.int64()),
     ("output_hash", pa.string()),
@@ -150,8 +153,15 @@ def write_columns(path: Path, columns: Mapping[str, list[Any]], schema: pa.Schem
 
 def columns_of(records: Sequence[Any], schema: pa.Schema) -> dict[str, list[Any]]:
     """A table's columns straight from its records' attributes: no dict per row, which
-    would cost a batch's worth of memory again (enums are strings already)."""
-    return {name: [getattr(record, name) for record in records] for name in schema.names}
+    would cost a batch's worth of memory again. Enums are strings already; any other
+    value of a text column (a typed disposition) is written as its words."""
+    columns = {}
+    for name in schema.names:
+        values = [getattr(record, name) for record in records]
+        if schema.field(name).type == pa.string():
+            values = [v if v is None or isinstance(v, str) else str(v) for v in values]
+        columns[name] = values
+    return columns
 
 
 def write_manifest(path: Path, scanned: Sequence[Any], outcomes: Sequence[Any]) -> None:

@@ -35,6 +35,13 @@ from anon_pipeline.engine.disk.tables import (
     SideTables,
 )
 from anon_pipeline.engine.files.inventory import attribute_values
+from anon_pipeline.engine.files.outcomes import (
+    ANONYMIZED,
+    NOT_YET_SIGNED_OFF,
+    Disposition,
+    Outcome,
+    Reason,
+)
 from anon_pipeline.engine.files.runner import each_file
 from anon_pipeline.engine.files.scan import Kind, ScannedFile
 from anon_pipeline.engine.files.streaming import FileResult, stream_file
@@ -45,13 +52,27 @@ from anon_pipeline.engine.rules.transform import UnlistedAttribute, apply_rules
 from anon_pipeline.engine.rules.uids import REQUIRED_UIDS, output_name_for
 
 STREAMING, PYDICOM = "streaming", "pydicom"
-MAX_DECLINED = 80
-SKIPPED_DUPLICATE = "skipped: already released in "
-HELD_DUPLICATE = "held: same instance, other content than "
-ALREADY_PROCESSED = (
-    "held: already processed by anon_pipeline (a stage-1 or released file outside its "
-    "package: bring the whole stage-1 package folder instead)"
+# The columns a FileOutcome keeps as they are; the disposition's are typed again.
+OUTCOME_FIELDS = (
+    "row",
+    "output_name",
+    "output_size",
+    "output_hash",
+    "output_pixel_hash",
+    "error",
+    "engine",
+    "declined",
 )
+MAX_DECLINED = 80
+ALREADY_PROCESSED = Disposition.of(
+    Outcome.HELD,
+    Reason.ALREADY_PROCESSED,
+    "a stage-1 or released file outside its package: bring the whole stage-1 package "
+    "folder instead",
+)
+# The words a report counts duplicates by (`Disposition.summary`), spelled once.
+SKIPPED_DUPLICATE = f"{Outcome.SKIPPED}: {Reason.ALREADY_RELEASED} "
+HELD_DUPLICATE = f"{Outcome.HELD}: {Reason.OTHER_CONTENT} "
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,10 +82,6 @@ class Claim:
     batch: str
     content_hash: str
     released: bool
-
-
-SKIPPED_DUPLICATE = "skipped: already released in "
-HELD_DUPLICATE = "held: same instance, other content than "
 
 
 def duplicate_counts(reasons: dict[str, int]) -> dict[str, int]:
@@ -92,19 +109,12 @@ class Stage(StrEnum):
     WHITELIST = "whitelist"
 
 
-class Outcome(StrEnum):
-    ANONYMIZED = "anonymized"
-    HELD = "held"
-    SKIPPED = "skipped"
-
-
 @dataclass(frozen=True, slots=True)  # a batch's worth of them: no __dict__ each
 class FileOutcome:
     """What a stage did with one input row. `error` may quote pydicom: secure zone only."""
 
     row: int
-    outcome: Outcome
-    disposition: str  # 'anonymized', 'held: <reason>' or 'skipped: <reason>' (PHI-free)
+    disposition: Disposition  # str(): 'anonymized', 'held: <reason>', 'skipped: <reason>'
     output_name: str | None = None
     output_size: int | None = None
     output_hash: str | None = None
@@ -112,6 +122,29 @@ class FileOutcome:
     error: str | None = None
     engine: str | None = None  # 'streaming' or 'pydicom': which path processed the file
     declined: str | None = None  # why the streaming path left it to pydicom (PHI-free)
+
+    # The disposition's parts, as the outcome tables' columns (`OUTCOME_SCHEMA`).
+    @property
+    def outcome(self) -> Outcome:
+        return self.disposition.outcome
+
+    @property
+    def reason(self) -> Reason:
+        return self.disposition.reason
+
+    @property
+    def reason_detail(self) -> str | None:
+        return self.disposition.detail
+
+    @property
+    def other_batch(self) -> str | None:
+        return self.disposition.other_batch
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> FileOutcome:
+        """From an outcome table's or a manifest's row (its columns, typed again)."""
+        fields = {name: row[name] for name in OUTCOME_FIELDS}
+        return cls(**fields, disposition=Disposition.from_row(row))
 
 
 @dataclass(frozen=True)
@@ -175,24 +208,20 @@ def disposition_without_processing(scanned: ScannedFile) -> FileOutcome | None:
     """The outcome of a row a stage must not process, or None if it should."""
     held, skipped = Outcome.HELD, Outcome.SKIPPED
     by_kind = {
-        Kind.DICOMDIR: (skipped, "skipped: dicomdir"),
-        Kind.NON_DICOM: (skipped, "skipped: non_dicom"),
-        Kind.SYMLINK: (skipped, "skipped: symlink (not followed)"),
-        Kind.MARKER: (skipped, "skipped: copy-complete marker"),
-        Kind.DUPLICATE: (skipped, f"skipped: duplicate ({scanned.detail})"),
-        Kind.EMPTY: (held, "held: corrupt (empty file)"),
-        Kind.CORRUPT: (held, f"held: corrupt ({scanned.detail})"),
-        Kind.UNREADABLE: (held, f"held: unreadable ({scanned.detail})"),
+        Kind.DICOMDIR: (skipped, Reason.DICOMDIR, None),
+        Kind.NON_DICOM: (skipped, Reason.NON_DICOM, None),
+        Kind.SYMLINK: (skipped, Reason.SYMLINK, "not followed"),
+        Kind.MARKER: (skipped, Reason.MARKER, None),
+        Kind.DUPLICATE: (skipped, Reason.DUPLICATE, scanned.detail),
+        Kind.EMPTY: (held, Reason.CORRUPT, "empty file"),
+        Kind.CORRUPT: (held, Reason.CORRUPT, scanned.detail),
+        Kind.UNREADABLE: (held, Reason.UNREADABLE, scanned.detail),
     }
     if scanned.kind in by_kind:
-        outcome, disposition = by_kind[scanned.kind]
-        return FileOutcome(scanned.row, outcome, disposition)
+        return FileOutcome(scanned.row, Disposition.of(*by_kind[scanned.kind]))
     if scanned.uid_conflict:
-        return FileOutcome(
-            scanned.row,
-            held,
-            "held: SOPInstanceUID shared with a different file (see uid_conflict rows)",
-        )
+        disposition = Disposition.of(held, Reason.UID_CONFLICT, "see uid_conflict rows")
+        return FileOutcome(scanned.row, disposition)
     return None
 
 
@@ -242,17 +271,17 @@ class ChunkResult:
     tables: dict[str, dict[str, list[Any]]]
 
 
-def transform_with_pydicom(job: StageJob, data: bytes) -> FileResult | str:
+def transform_with_pydicom(job: StageJob, data: bytes) -> FileResult | Disposition:
     """The straightforward path: pydicom parses the whole file, the rule walk changes
     the Dataset, pydicom writes it. Returns the result, or why the file is held."""
     parsed = parse_dicom(data)
     dataset = parsed.dataset
     missing = [keyword for keyword in REQUIRED_UIDS if not str(dataset.get(keyword, "") or "")]
     if missing:
-        return f"held: missing {', '.join(missing)}"
+        return Disposition.of(Outcome.HELD, Reason.MISSING_UIDS, ", ".join(missing))
     held = hold_reason(dataset, parsed.kind, job.rule_set.holds)
     if held:
-        return f"held: {held}"
+        return Disposition.held(held)
     if not job.is_whitelist and processed_before(dataset):
         return ALREADY_PROCESSED
     output_name = output_name_for(dataset, job.key)
@@ -265,7 +294,7 @@ def transform_with_pydicom(job: StageJob, data: bytes) -> FileResult | str:
 
 def transform_file(
     job: StageJob, data: bytes, trace: dict[str, str] | None = None
-) -> tuple[FileResult | str, str]:
+) -> tuple[FileResult | Disposition, str]:
     """The stage's result for one file and the path that made it: the streaming path
     when it handles the file, else the straightforward one (which then decides). Why
     the streaming path declined goes into `trace` (`declined_reason`)."""
@@ -287,7 +316,8 @@ def declined_reason(error: Exception) -> str:
 
 
 def unreadable_outcome(scanned: ScannedFile, error: OSError) -> FileOutcome:
-    return FileOutcome(scanned.row, Outcome.HELD, f"held: unreadable ({type(error).__name__})")
+    reason = Disposition.of(Outcome.HELD, Reason.UNREADABLE, type(error).__name__)
+    return FileOutcome(scanned.row, reason)
 
 
 def process_file(
@@ -295,15 +325,13 @@ def process_file(
 ) -> FileOutcome:
     """Apply the stage to one file's bytes; every failure becomes a held outcome."""
     if scanned.content_hash and content_hash(data) != scanned.content_hash:
-        return FileOutcome(scanned.row, Outcome.HELD, "held: changed since it was scanned")
+        return FileOutcome(scanned.row, Disposition.of(Outcome.HELD, Reason.CHANGED))
     engine, trace = PYDICOM, dict[str, str]()
     try:
         result, engine = transform_file(job, data, trace)
         del data
-        if isinstance(result, str):
-            return FileOutcome(
-                scanned.row, Outcome.HELD, result, engine=engine, declined=trace.get("declined")
-            )
+        if isinstance(result, Disposition):
+            return FileOutcome(scanned.row, result, engine=engine, declined=trace.get("declined"))
         claim = job.claimed.get(result.output_name)
         if claim is not None:
             return replace(
@@ -317,24 +345,21 @@ def process_file(
     except DicomFileError as error:
         return FileOutcome(
             scanned.row,
-            Outcome.HELD,
-            f"held: corrupt ({error.reason})",
+            Disposition.of(Outcome.HELD, Reason.CORRUPT, error.reason),
             engine=engine,
             declined=trace.get("declined"),
         )
     except FileExistsError:
         return FileOutcome(
             scanned.row,
-            Outcome.HELD,
-            "held: output name already taken by another file",
+            Disposition.of(Outcome.HELD, Reason.OUTPUT_TAKEN),
             engine=engine,
             declined=trace.get("declined"),
         )
     except Exception as error:  # one bad file must never stop a batch
         return FileOutcome(
             scanned.row,
-            Outcome.HELD,
-            f"held: error ({type(error).__name__})",
+            Disposition.of(Outcome.HELD, Reason.ERROR, type(error).__name__),
             error=str(error)[:500],
             engine=engine,
             declined=trace.get("declined"),
@@ -346,8 +371,7 @@ def process_file(
     recorder.add_values(result.values)
     return FileOutcome(
         scanned.row,
-        Outcome.ANONYMIZED,
-        Outcome.ANONYMIZED.value,
+        ANONYMIZED,
         output_name=result.output_name,
         output_size=sum(map(len, result.parts)),
         output_hash=content_hash_of_parts(result.parts),
@@ -360,11 +384,11 @@ def process_file(
 def claimed_outcome(row: int, claim: Claim, output_hash: str, engine: str) -> FileOutcome:
     """The outcome of a file whose instance another batch holds: nothing written."""
     if output_hash != claim.content_hash:
-        disposition = f"{HELD_DUPLICATE}{claim.batch}"
-        return FileOutcome(row, Outcome.HELD, disposition, engine=engine)
-    waiting = "" if claim.released else " (not yet signed off)"  # in release/, not released/
-    disposition = f"{SKIPPED_DUPLICATE}{claim.batch}{waiting}"
-    return FileOutcome(row, Outcome.SKIPPED, disposition, engine=engine)
+        held = Disposition(Outcome.HELD, Reason.OTHER_CONTENT, other_batch=claim.batch)
+        return FileOutcome(row, held, engine=engine)
+    waiting = None if claim.released else NOT_YET_SIGNED_OFF  # in release/, not released/
+    skipped = Disposition(Outcome.SKIPPED, Reason.ALREADY_RELEASED, waiting, claim.batch)
+    return FileOutcome(row, skipped, engine=engine)
 
 
 def process_chunk(job: StageJob, _index: int, chunk: list[ScannedFile]) -> list[ChunkResult]:
@@ -416,7 +440,7 @@ def run_stage(
     report = StageReport(job.stage, job.rule_set.version, files_in=len(scanned))
     names = [o.output_name for o in ordered if o.output_name]
     report.outcomes.update(o.outcome.value for o in ordered)
-    report.reasons.update(o.disposition.split(" (")[0] for o in ordered)
+    report.reasons.update(o.disposition.summary for o in ordered)
     report.bytes_out = sum(o.output_size or 0 for o in ordered)
     report.files_streamed = sum(o.engine == STREAMING for o in ordered)
     report.declined.update(o.declined for o in ordered if o.declined)

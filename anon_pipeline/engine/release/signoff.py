@@ -24,6 +24,7 @@ from anon_pipeline.engine.batch.released_index import AlreadyReleased, record_re
 from anon_pipeline.engine.disk.atomic import staged_directory, write_bytes_atomically
 from anon_pipeline.engine.disk.layout import BatchPaths, DataRoot
 from anon_pipeline.engine.disk.tables import read_rows
+from anon_pipeline.engine.files.outcomes import Disposition
 from anon_pipeline.engine.release.verification import (
     MAX_LISTED,
     OutputChecks,
@@ -269,7 +270,7 @@ def release_batch(root: DataRoot, batch: str, now: dt.datetime | None = None) ->
             "files_in": len(manifest),
             "files_released": len(released),
             "outcomes": dict(Counter(row["outcome"] for row in manifest)),
-            "dispositions": dict(Counter(row["disposition"].split(" (")[0] for row in manifest)),
+            "dispositions": dict(Counter(Disposition.from_row(row).summary for row in manifest)),
         }
         write_bytes_atomically(staging / "audit.json", json.dumps(audit, indent=2).encode())
     return audit

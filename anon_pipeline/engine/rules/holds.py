@@ -8,6 +8,9 @@ switched off per rule set (`hold:` in the rule file).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from enum import StrEnum
+
 from pydicom.dataset import Dataset
 from pydicom.uid import UID
 
@@ -22,6 +25,25 @@ OVERLAY_FACT_TAGS = frozenset(
     for group in OVERLAY_GROUPS
     for element in (OVERLAY_BITS_ALLOCATED, OVERLAY_BIT_POSITION)
 )
+
+
+class HoldKind(StrEnum):
+    BURNED_IN_ANNOTATION = "burned-in annotation"
+    OVERLAY_IN_PIXEL_DATA = "overlay in pixel data"
+    SECONDARY_CAPTURE = "secondary capture or screen save"
+    NON_IMAGE_OBJECT = "non-image object"
+
+
+@dataclass(frozen=True)
+class Held:
+    """Why a file is held: the kind of hold and its detail, PHI-free (`str()` is the words
+    the manifest shows after 'held: ')."""
+
+    kind: HoldKind
+    detail: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.kind} ({self.detail})" if self.detail else str(self.kind)
 
 
 def values_of(dataset: Dataset, keyword: str) -> list[str]:
@@ -49,22 +71,22 @@ def overlay_in_pixel_data(dataset: Dataset) -> bool:
     return False
 
 
-def hold_reason(dataset: Dataset, kind: str, holds: frozenset[str]) -> str | None:
+def hold_reason(dataset: Dataset, kind: str, holds: frozenset[str]) -> Held | None:
     """Why this file is held out of the release, or None. Reasons are PHI-free."""
     if "burned_in_annotation" in holds and values_of(dataset, "BurnedInAnnotation") == ["YES"]:
-        return "burned-in annotation"
+        return Held(HoldKind.BURNED_IN_ANNOTATION)
     if "overlay_in_pixel_data" in holds and overlay_in_pixel_data(dataset):
-        return "overlay in pixel data"
+        return Held(HoldKind.OVERLAY_IN_PIXEL_DATA)
     if "secondary_capture" in holds:
         sop_class = str(dataset.get("SOPClassUID", ""))
         if sop_class.startswith(SECONDARY_CAPTURE_ROOT) or SCREEN_IMAGE_TYPES & set(
             values_of(dataset, "ImageType")
         ):
-            return "secondary capture or screen save (burned-in text risk)"
+            return Held(HoldKind.SECONDARY_CAPTURE, "burned-in text risk")
     if "non_image_objects" in holds and kind != "image":
         sop_class = UID(str(dataset.get("SOPClassUID", "")))
         # Named only from pydicom's UID dictionary: `UID.name` of an unknown (private)
         # class is the value itself, which a reason must never quote.
         name = sop_class.name if sop_class.keyword else "unknown SOP class"
-        return f"non-image object ({name})"
+        return Held(HoldKind.NON_IMAGE_OBJECT, name)
     return None

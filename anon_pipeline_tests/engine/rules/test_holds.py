@@ -18,6 +18,12 @@ MULTI_FRAME_TRUE_COLOR_SC = "1.2.840.10008.5.1.4.1.1.7.4"
 VL_PHOTOGRAPHIC = "1.2.840.10008.5.1.4.1.1.77.1.4"
 
 
+def reason_text(dataset: Dataset, kind: str, holds: frozenset[str]) -> str | None:
+    """The hold's words as the manifest shows them after 'held: ' (None: not held)."""
+    held = hold_reason(dataset, kind, holds)
+    return None if held is None else str(held)
+
+
 def ct_slice(**attributes) -> Dataset:
     dataset = Dataset()
     dataset.SOPClassUID = CTImageStorage
@@ -35,13 +41,13 @@ def with_overlay(dataset: Dataset, group: int, bits_allocated: int, bit_position
 
 
 def test_a_plain_ct_slice_is_not_held():
-    assert hold_reason(ct_slice(BurnedInAnnotation="NO"), "image", ALL) is None
+    assert reason_text(ct_slice(BurnedInAnnotation="NO"), "image", ALL) is None
 
 
 @pytest.mark.filterwarnings("ignore:Invalid value for VR CS")  # 'yes': pydicom warns, keeps it
 @pytest.mark.parametrize("value", ["YES", "yes", " YES "])
 def test_burned_in_annotation_yes_is_held_however_written(value):
-    assert hold_reason(ct_slice(BurnedInAnnotation=value), "image", ALL) == "burned-in annotation"
+    assert reason_text(ct_slice(BurnedInAnnotation=value), "image", ALL) == "burned-in annotation"
 
 
 @pytest.mark.parametrize("group", [0x6000, 0x6002, 0x601E])
@@ -51,14 +57,14 @@ def test_an_overlay_drawn_into_the_pixels_is_held_in_any_overlay_group(
 ):
     dataset = with_overlay(ct_slice(), group, bits_allocated, bit_position)
     assert overlay_in_pixel_data(dataset)
-    assert hold_reason(dataset, "image", ALL) == "overlay in pixel data"
+    assert reason_text(dataset, "image", ALL) == "overlay in pixel data"
 
 
 def test_an_overlay_in_its_own_overlay_data_is_not_held():
     """1 bit at position 0: the plane lives in OverlayData, which every rule set removes."""
     dataset = with_overlay(ct_slice(), 0x6000, 1, 0)
     assert not overlay_in_pixel_data(dataset)
-    assert hold_reason(dataset, "image", ALL) is None
+    assert reason_text(dataset, "image", ALL) is None
 
 
 def test_the_overlay_facts_are_the_dictionarys_overlay_attributes():
@@ -89,17 +95,17 @@ def test_the_overlay_facts_are_the_dictionarys_overlay_attributes():
     ],
 )
 def test_secondary_captures_and_screen_saves_are_held(attributes):
-    reason = hold_reason(ct_slice(**attributes), "image", ALL)
+    reason = reason_text(ct_slice(**attributes), "image", ALL)
     assert reason == "secondary capture or screen save (burned-in text risk)"
 
 
 def test_a_non_image_object_is_held_with_its_sop_class_name():
     report = ct_slice(SOPClassUID=ComprehensiveSRStorage)
-    assert hold_reason(report, "dicom_other", ALL) == (
+    assert reason_text(report, "dicom_other", ALL) == (
         "non-image object (Comprehensive SR Storage)"
     )
     unknown = ct_slice(SOPClassUID="1.2.3.4")
-    assert hold_reason(unknown, "dicom_other", ALL) == "non-image object (unknown SOP class)"
+    assert reason_text(unknown, "dicom_other", ALL) == "non-image object (unknown SOP class)"
 
 
 def test_the_first_reason_wins_in_a_fixed_order():
@@ -109,9 +115,9 @@ def test_the_first_reason_wins_in_a_fixed_order():
         16,
         12,
     )
-    assert hold_reason(everything, "dicom_other", ALL) == "burned-in annotation"
+    assert reason_text(everything, "dicom_other", ALL) == "burned-in annotation"
     without_burned_in = ALL - {"burned_in_annotation"}
-    assert hold_reason(everything, "dicom_other", without_burned_in) == "overlay in pixel data"
+    assert reason_text(everything, "dicom_other", without_burned_in) == "overlay in pixel data"
 
 
 @pytest.mark.parametrize("hold", HOLDS)
@@ -124,13 +130,13 @@ def test_each_hold_can_be_switched_off_alone(hold):
         "non_image_objects": (ct_slice(SOPClassUID=ComprehensiveSRStorage), "dicom_other"),
     }
     dataset, kind = triggers[hold]
-    assert hold_reason(dataset, kind, ALL) is not None
-    assert hold_reason(dataset, kind, ALL - {hold}) is None
+    assert reason_text(dataset, kind, ALL) is not None
+    assert reason_text(dataset, kind, ALL - {hold}) is None
 
 
 def test_a_reason_never_quotes_the_file():
     dataset = ct_slice(BurnedInAnnotation="YES", SOPClassUID="1.2.826.0.1.3680043.9.7.1234567")
     for holds in (ALL, ALL - {"burned_in_annotation"}):
-        reason = hold_reason(dataset, "dicom_other", holds)
+        reason = reason_text(dataset, "dicom_other", holds)
         assert reason is not None
         assert "Kowalski" not in reason and "3680043" not in reason
