@@ -35,6 +35,14 @@ from anon_pipeline import __version__
 from anon_pipeline.engine.dicom.dicomfile import content_hash
 from anon_pipeline.engine.dicom.identifiers import IdentifierSearch, search_file
 from anon_pipeline.engine.disk.atomic import write_bytes_atomically
+from anon_pipeline.engine.disk.folders import (
+    COMPLETE_MARKER,
+    DESCRIPTOR,
+    FILES_FOLDER,
+    PACKAGE_MANIFEST,
+    PackageFolder,
+    Stage1Folder,
+)
 from anon_pipeline.engine.disk.layout import DEFAULT_MARKER
 from anon_pipeline.engine.disk.parallel import Progress, default_workers, map_chunks
 from anon_pipeline.engine.disk.tables import (
@@ -52,10 +60,6 @@ from anon_pipeline.engine.rules.rule_set import RuleSet
 
 PACKAGE_FORMAT = "anon_pipeline stage-1 package"
 FORMAT_VERSION = 2  # 2: the descriptor records the hospital's identifying-value search
-DESCRIPTOR = "stage1_package.json"
-PACKAGE_MANIFEST = "stage1_manifest.parquet"
-COMPLETE_MARKER = "STAGE1_COMPLETE"
-FILES_FOLDER = "dicom"
 MAX_DESCRIPTOR_BYTES = 1_000_000
 MAX_NAMED = 3  # file names quoted in a refusal (hashed-UID names: PHI-free)
 OUTCOME_FIELDS = frozenset(OUTCOME_SCHEMA.names)
@@ -177,8 +181,9 @@ def write_package(
     """Write the travelling manifest, the descriptor and, last, the sealed marker into
     `output` (which already holds dicom/)."""
     rule_set, key = policy
+    package = PackageFolder(output)
     rows, travelling_outcomes = travelling(scanned, outcomes)
-    write_manifest(output / PACKAGE_MANIFEST, rows, travelling_outcomes)
+    write_manifest(package.manifest, rows, travelling_outcomes)
     descriptor = {
         "format": PACKAGE_FORMAT,
         "format_version": FORMAT_VERSION,
@@ -190,12 +195,12 @@ def write_package(
         "files_in": len(scanned),
         "outcomes": dict(sorted(Counter(o.outcome.value for o in outcomes).items())),
         "reasons": dict(sorted(report.reasons.items())),
-        "manifest_sha256": hashlib.sha256((output / PACKAGE_MANIFEST).read_bytes()).hexdigest(),
+        "manifest_sha256": hashlib.sha256(package.manifest.read_bytes()).hexdigest(),
         "identifier_search": search.as_descriptor(),
     }
     encoded = json.dumps(descriptor, indent=2).encode()
-    write_bytes_atomically(output / DESCRIPTOR, encoded)
-    write_bytes_atomically(output / COMPLETE_MARKER, (seal(key, encoded) + "\n").encode())
+    write_bytes_atomically(package.descriptor, encoded)
+    write_bytes_atomically(package.complete_marker, (seal(key, encoded) + "\n").encode())
 
 
 def is_package(batch_dir: Path) -> bool:
@@ -397,16 +402,16 @@ def differing_files(batch_dir: Path, _index: int, files: list[tuple[str, str | N
 
 
 def adopt_package(
-    batch_dir: Path, package: Package, staging: Path, rule_set: RuleSet
+    batch_dir: Path, package: Package, stage1: Stage1Folder, rule_set: RuleSet
 ) -> StageReport:
-    """The package as this batch's stage-1 output, in the staging folder of blacklisted/:
+    """The package as this batch's stage-1 output, in the staging twin of blacklisted/:
     its files hard-linked (copied across file systems), its outcomes, and no identifiers
     (the values stage 1 removed stay at the hospital)."""
-    files = staging / FILES_FOLDER
+    source_files = PackageFolder(batch_dir).files
     for outcome in package.outcomes:
         if outcome.outcome is not Outcome.ANONYMIZED or not outcome.output_name:
             continue
-        source, target = batch_dir / FILES_FOLDER / outcome.output_name, files / outcome.output_name
+        source, target = source_files / outcome.output_name, stage1.files / outcome.output_name
         target.parent.mkdir(parents=True, exist_ok=True)
         try:
             os.link(source, target)
@@ -414,13 +419,11 @@ def adopt_package(
             continue
         except OSError:  # another file system, or links not allowed: a copy
             shutil.copyfile(source, target)
-    files.mkdir(exist_ok=True)
-    write_columns(
-        staging / "outcomes.parquet", columns_of(package.outcomes, OUTCOME_SCHEMA), OUTCOME_SCHEMA
-    )
+    stage1.files.mkdir(exist_ok=True)
+    write_columns(stage1.outcomes, columns_of(package.outcomes, OUTCOME_SCHEMA), OUTCOME_SCHEMA)
     empty: dict[str, list[Any]] = {name: [] for name in PART_SCHEMAS["identifiers"].names}
-    write_columns(staging / "identifiers.parquet", empty, PART_SCHEMAS["identifiers"])
-    write_bytes_atomically(staging / DESCRIPTOR, json.dumps(package.descriptor).encode())
+    write_columns(stage1.identifiers, empty, PART_SCHEMAS["identifiers"])
+    write_bytes_atomically(stage1.descriptor, json.dumps(package.descriptor).encode())
     report = StageReport(Stage.BLACKLIST, rule_set.version, files_in=len(package.scanned))
     report.outcomes.update(package.descriptor["outcomes"])
     report.reasons.update(package.descriptor["reasons"])

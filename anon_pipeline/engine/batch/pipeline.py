@@ -32,6 +32,7 @@ import pyarrow.parquet as pq
 
 from anon_pipeline.engine.batch import released_index
 from anon_pipeline.engine.batch.package import (
+    PackageFolder,
     PackageRefused,
     adopt_package,
     check_package_files,
@@ -45,7 +46,8 @@ from anon_pipeline.engine.disk.atomic import (
     staged_directory,
     write_bytes_atomically,
 )
-from anon_pipeline.engine.disk.layout import DEFAULT_MARKER, FILES_FOLDER, SECURE_MODE, BatchPaths
+from anon_pipeline.engine.disk.folders import FolderSecureRecords, HospitalRecords, ReleaseFolder
+from anon_pipeline.engine.disk.layout import DEFAULT_MARKER, SECURE_MODE, BatchPaths
 from anon_pipeline.engine.disk.parallel import Progress, shared_pool
 from anon_pipeline.engine.disk.scratch import Log, Scratch, staged_batch
 from anon_pipeline.engine.disk.tables import (
@@ -217,24 +219,21 @@ def blacklist_step(
         staged_batch(paths.batch_dir, options.scratch, options.log) as batch_dir,
         staged_directory(paths.stage1_dir, SECURE_MODE) as staging,
     ):
+        stage1 = paths.stage1.twin(staging)
         if is_package(batch_dir):  # verified file by file at the scan; stage 2 rehashes
             package = read_package(batch_dir, rule_set, key)
-            report = adopt_package(batch_dir, package, staging, rule_set)
+            report = adopt_package(batch_dir, package, stage1, rule_set)
             report.origin = package.metadata()
             return report
         report, outcomes = run_stage(
-            StageJob(
-                Stage.BLACKLIST, rule_set, key, batch_dir, staging / FILES_FOLDER, staging / "parts"
-            ),
+            StageJob(Stage.BLACKLIST, rule_set, key, batch_dir, stage1.files, stage1.parts),
             scanned,
             options.workers,
             options.phase("blacklist"),
         )
-        write_columns(
-            staging / "outcomes.parquet", columns_of(outcomes, OUTCOME_SCHEMA), OUTCOME_SCHEMA
-        )
-        write_identifiers(staging / "parts", staging / "identifiers.parquet")
-        shutil.rmtree(staging / "parts")
+        write_columns(stage1.outcomes, columns_of(outcomes, OUTCOME_SCHEMA), OUTCOME_SCHEMA)
+        write_identifiers(stage1.parts, stage1.identifiers)
+        shutil.rmtree(stage1.parts)
     return report
 
 
@@ -252,42 +251,42 @@ def whitelist_step(
     held (other bytes), and what this batch produced is recorded there afterwards."""
     rule_set = policy.whitelist
     scanned = read_scan(paths.scan)
-    stage1 = read_outcomes(paths.stage1_dir / "outcomes.parquet")
+    stage1 = read_outcomes(paths.stage1.outcomes)
     inputs = stage2_inputs(scanned, stage1)
     # Stage 1 names its outputs as stage 2 will (hashed UIDs): the index is asked once.
     claimed = released_index.claims(index, [row.relative_path for row in inputs], paths.batch)
     with (
-        staged_directory(paths.stage2_dir, SECURE_MODE) as secure,
-        staged_directory(paths.release_dir) as release,
+        staged_directory(paths.stage2_dir, SECURE_MODE) as secure_staging,
+        staged_directory(paths.release_dir) as release_staging,
     ):
+        secure = paths.stage2.twin(secure_staging)
+        release = paths.release.twin(release_staging)
         report, stage2 = run_stage(
             StageJob(
                 Stage.WHITELIST,
                 rule_set,
                 policy.key,
                 paths.stage1_files,
-                release / FILES_FOLDER,
-                secure / "parts",
+                release.files,
+                secure.parts,
                 claimed=claimed,
             ),
             inputs,
             options.workers,
             options.phase("whitelist"),
         )
-        write_columns(
-            secure / "outcomes.parquet", columns_of(stage2, OUTCOME_SCHEMA), OUTCOME_SCHEMA
-        )
+        write_columns(secure.outcomes, columns_of(stage2, OUTCOME_SCHEMA), OUTCOME_SCHEMA)
         # In the same swap as the files it describes: a crash must never leave new
         # files beside no inventory, or an old one.
-        write_inventory(secure / "parts", release / "inventory.parquet")
+        write_inventory(secure.parts, release.inventory)
         final = final_outcomes(stage1, stage2)
-        write_manifest(secure / "manifest.parquet", scanned, final)
+        write_manifest(secure.manifest, scanned, final)
         run = {
             "operator": operator or getpass.getuser(),
             "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "whitelist_version": rule_set.version,
         }
-        write_bytes_atomically(secure / "run.json", json.dumps(run, indent=2).encode())
+        write_bytes_atomically(secure.run_record, json.dumps(run, indent=2).encode())
     produced = [
         (o.output_name, o.output_hash or "")
         for o in stage2
@@ -372,18 +371,18 @@ def blacklist_folder(
         shared_pool(),
         staged_batch(input_dir, options.scratch, options.log) as source,
         staged_directory(Path(output_dir), SECURE_MODE) as output,
-        staged_directory(Path(records_dir), SECURE_MODE) as records,
+        staged_directory(Path(records_dir), SECURE_MODE) as records_staging,
     ):
-        job = StageJob(
-            Stage.BLACKLIST, rule_set, key, source, output / FILES_FOLDER, records / ".parts"
-        )
+        records = HospitalRecords(records_staging)
+        files = PackageFolder(output).files
+        job = StageJob(Stage.BLACKLIST, rule_set, key, source, files, records.parts)
         scanned, report, outcomes = scan_and_run(job, options)
-        write_manifest(records / "manifest.parquet", scanned, outcomes)
-        write_distinct(records / ".parts", IDENTIFIERS, records / "identifiers.parquet")
-        shutil.rmtree(records / ".parts")
-        values = [(r["keyword"], r["value"]) for r in read_rows(records / "identifiers.parquet")]
+        write_manifest(records.manifest, scanned, outcomes)
+        write_distinct(records.parts, IDENTIFIERS, records.identifiers)
+        shutil.rmtree(records.parts)
+        values = [(r["keyword"], r["value"]) for r in read_rows(records.identifiers)]
         search = search_stage1_output(
-            output / FILES_FOLDER, outcomes, values, options.workers, options.phase("search")
+            files, outcomes, values, options.workers, options.phase("search")
         )
         write_package(output, scanned, outcomes, report, (rule_set, key), search)
     if search.found:  # after the swap: the package and the records stay, as evidence
@@ -422,16 +421,15 @@ def whitelist_folder(
         )
     with (
         shared_pool(),
-        staged_directory(Path(secure_dir), SECURE_MODE) as secure,
-        staged_directory(Path(output_dir)) as output,
+        staged_directory(Path(secure_dir), SECURE_MODE) as secure_staging,
+        staged_directory(Path(output_dir)) as output_staging,
     ):
-        job = StageJob(
-            Stage.WHITELIST, rule_set, key, input_dir, output / FILES_FOLDER, secure / ".parts"
-        )
+        secure, output = FolderSecureRecords(secure_staging), ReleaseFolder(output_staging)
+        job = StageJob(Stage.WHITELIST, rule_set, key, input_dir, output.files, secure.parts)
         scanned, report, outcomes = scan_and_run(job, options)
-        write_manifest(secure / "manifest.parquet", scanned, outcomes)
-        write_uid_map(secure / ".parts", secure / "uid_map.parquet")
-        write_review_queue(secure / ".parts", secure / "review_queue.parquet")
-        write_inventory(secure / ".parts", output / "inventory.parquet")
-        shutil.rmtree(secure / ".parts")
+        write_manifest(secure.manifest, scanned, outcomes)
+        write_uid_map(secure.parts, secure.uid_map)
+        write_review_queue(secure.parts, secure.review_queue)
+        write_inventory(secure.parts, output.inventory)
+        shutil.rmtree(secure.parts)
     return report

@@ -6,10 +6,17 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from anon_pipeline.engine.disk.folders import (
+    ApprovalsFolder,
+    BatchSecureFolder,
+    ReleaseFolder,
+    RoundsFolder,
+    Stage1Folder,
+    Stage2Folder,
+)
 from anon_pipeline.engine.disk.keys import KEY_FILE_NAME, create_key_file
 
 SECURE_MODE = 0o700
-FILES_FOLDER = "dicom"  # the DICOM files of a stage's output, under its folder
 DEFAULT_MARKER = ".copy_complete"  # the copy station's "this batch is complete" file
 
 
@@ -44,6 +51,19 @@ class DataRoot:
     def approvals(self) -> Path:
         """One sign-off record per approved batch (anon-pipeline approve)."""
         return self.secure / "approvals"
+
+    @property
+    def approvals_folder(self) -> ApprovalsFolder:
+        return ApprovalsFolder(self.approvals)
+
+    @property
+    def review_rounds(self) -> RoundsFolder:
+        """Review rounds and the values each approved (`review_round`)."""
+        return RoundsFolder(self.secure / "review")
+
+    @property
+    def audit_database(self) -> Path:
+        return self.secure / "audit.duckdb"
 
     @property
     def released_index(self) -> Path:
@@ -97,58 +117,75 @@ class BatchPaths:
         return cls(root.incoming / batch, root.secure_batch(batch), root.release_batch(batch))
 
     @property
+    def secure(self) -> BatchSecureFolder:
+        return BatchSecureFolder(self.secure_dir)
+
+    @property
+    def stage1(self) -> Stage1Folder:
+        return self.secure.stage1
+
+    @property
+    def stage2(self) -> Stage2Folder:
+        return self.secure.stage2
+
+    @property
+    def release(self) -> ReleaseFolder:
+        return ReleaseFolder(self.release_dir)
+
+    # The files callers name most, by the folder objects' names.
+    @property
     def scan(self) -> Path:
-        return self.secure_dir / "scan.parquet"
+        return self.secure.scan
 
     @property
     def stage1_dir(self) -> Path:
-        return self.secure_dir / "blacklisted"
+        return self.stage1.path
 
     @property
     def stage1_files(self) -> Path:
-        return self.stage1_dir / FILES_FOLDER
+        return self.stage1.files
 
     @property
     def identifiers(self) -> Path:
-        return self.stage1_dir / "identifiers.parquet"
+        return self.stage1.identifiers
 
     @property
     def stage2_dir(self) -> Path:
-        return self.secure_dir / "whitelisted"
+        return self.stage2.path
 
     @property
     def parts(self) -> Path:
-        return self.stage2_dir / "parts"
+        return self.stage2.parts
 
     @property
     def run_record(self) -> Path:
-        return self.stage2_dir / "run.json"
+        return self.stage2.run_record
 
     @property
     def manifest(self) -> Path:
-        return self.stage2_dir / "manifest.parquet"
+        return self.stage2.manifest
 
     @property
     def release_files(self) -> Path:
-        return self.release_dir / FILES_FOLDER
+        return self.release.files
 
     @property
     def inventory(self) -> Path:
-        return self.release_dir / "inventory.parquet"
+        return self.release.inventory
 
     @property
     def contact_sheet(self) -> Path:
-        return self.secure_dir / "contact_sheet.png"
+        return self.secure.contact_sheet
 
     @property
     def checks_record(self) -> Path:
         """What the per-file checks last found, and on which outputs (signoff)."""
-        return self.secure_dir / "checks.json"
+        return self.secure.checks_record
 
     @property
     def uid_map(self) -> Path:
-        return self.secure_dir / "uid_map.parquet"
+        return self.secure.uid_map
 
     @property
     def review_queue(self) -> Path:
-        return self.secure_dir / "review_queue.parquet"
+        return self.secure.review_queue

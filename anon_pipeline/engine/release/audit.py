@@ -15,14 +15,24 @@ import duckdb
 import yaml
 
 from anon_pipeline.engine.disk.atomic import temporary_sibling
+from anon_pipeline.engine.disk.folders import BatchSecureFolder, ReleaseFolder
 from anon_pipeline.engine.disk.layout import DataRoot
 from anon_pipeline.engine.rules.rule_set import RuleSet
 
 BATCH_FROM_PATH = r"regexp_extract(filename, '(batches|release)/([^/]+)/', 2)"
 
 
+# Every batch's folders as glob patterns, from the folders' own names.
+EVERY_BATCH = BatchSecureFolder(Path("batches") / "*")
+EVERY_RELEASE = ReleaseFolder(Path("*"))
+
+
+def pattern_of(path: Path) -> str:
+    return path.as_posix()
+
+
 def audit_database_path(root: DataRoot) -> Path:
-    return root.secure / "audit.duckdb"
+    return root.audit_database
 
 
 def build_audit_database(root: DataRoot, rule_sets: list[RuleSet]) -> Path:
@@ -30,10 +40,10 @@ def build_audit_database(root: DataRoot, rule_sets: list[RuleSet]) -> Path:
     path = audit_database_path(root)
     with temporary_sibling(path) as temporary, duckdb.connect(str(temporary)) as connection:
         for name, (folder, pattern) in {
-            "manifests": (root.secure, "batches/*/whitelisted/manifest.parquet"),
-            "uid_maps": (root.secure, "batches/*/uid_map.parquet"),
-            "review_queues": (root.secure, "batches/*/review_queue.parquet"),
-            "inventories": (root.release, "*/inventory.parquet"),
+            "manifests": (root.secure, pattern_of(EVERY_BATCH.stage2.manifest)),
+            "uid_maps": (root.secure, pattern_of(EVERY_BATCH.uid_map)),
+            "review_queues": (root.secure, pattern_of(EVERY_BATCH.review_queue)),
+            "inventories": (root.release, pattern_of(EVERY_RELEASE.inventory)),
         }.items():
             if any(folder.glob(pattern)):  # a view over a glob that matches nothing fails
                 connection.execute(
@@ -104,7 +114,7 @@ def decision_rows(root: DataRoot) -> list[tuple]:
 
 def approval_rows(root: DataRoot) -> list[tuple]:
     rows = []
-    for approval_file in sorted(root.approvals.glob("*.json")):
+    for approval_file in root.approvals_folder.records():
         approval = json.loads(approval_file.read_text())
         rows.append(tuple(str(approval[column]) for column in APPROVAL_COLUMNS))
     return rows

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import duckdb
 
+from anon_pipeline.engine.disk.folders import INVENTORY, BatchSecureFolder
 from anon_pipeline.engine.disk.layout import BatchPaths, DataRoot
 from anon_pipeline.engine.files.stage import HELD_DUPLICATE, SKIPPED_DUPLICATE
 from anon_pipeline.engine.rules.rule_set import Action, RuleSet
@@ -74,7 +75,7 @@ def qc_values(root: DataRoot, batches: list[str]) -> list[QcValue]:
     if missing:
         raise FileNotFoundError(f"no inventory yet: {', '.join(missing)}")
     earlier = [
-        p for p in sorted(root.released.glob("*/inventory.parquet")) if p.parent.name not in batches
+        p for p in sorted(root.released.glob(f"*/{INVENTORY}")) if p.parent.name not in batches
     ]
     with duckdb.connect() as connection:
         connection.execute(
@@ -137,11 +138,16 @@ def duplicates(root: DataRoot, batches: list[str]) -> dict[str, dict[str, int]]:
         return found
     with duckdb.connect() as connection:  # one query over every manifest
         rows = connection.execute(
-            "SELECT regexp_extract(filename, '([^/]+)/whitelisted/manifest\\.parquet$', 1), "
+            "SELECT regexp_extract(filename, '([^/]+)/' || ? || '$', 1), "
             "disposition, count(*) FROM read_parquet(?, filename = true) "
             "WHERE starts_with(disposition, ?) OR starts_with(disposition, ?) "
             "GROUP BY ALL ORDER BY ALL",
-            [[str(path) for path in manifests.values()], SKIPPED_DUPLICATE, HELD_DUPLICATE],
+            [
+                BatchSecureFolder(Path()).stage2.manifest.as_posix(),  # whitelisted/manifest...
+                [str(path) for path in manifests.values()],
+                SKIPPED_DUPLICATE,
+                HELD_DUPLICATE,
+            ],
         ).fetchall()
     for batch, disposition, count in rows:
         found[batch][disposition] = count

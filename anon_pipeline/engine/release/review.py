@@ -17,6 +17,7 @@ import yaml
 from pydicom.datadict import keyword_for_tag
 
 from anon_pipeline.engine.disk.atomic import temporary_sibling
+from anon_pipeline.engine.disk.folders import REVIEW_QUEUE
 from anon_pipeline.engine.disk.layout import SECURE_MODE, DataRoot
 from anon_pipeline.engine.rules.rule_set import (
     DECIDABLE,
@@ -49,7 +50,7 @@ class PendingAttribute:
 
 def pending_attributes(root: DataRoot, rule_set: RuleSet | None = None) -> list[PendingAttribute]:
     """Every attribute in any batch's review queue, most files first."""
-    queues = sorted(root.secure.glob("batches/*/review_queue.parquet"))
+    queues = sorted(root.secure.glob(f"batches/*/{REVIEW_QUEUE}"))
     if not queues:
         return []
     files = ", ".join(f"'{path}'" for path in queues)

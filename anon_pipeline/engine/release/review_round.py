@@ -30,6 +30,7 @@ import duckdb
 import pyarrow as pa
 
 from anon_pipeline.engine.disk.atomic import write_bytes_atomically
+from anon_pipeline.engine.disk.folders import INVENTORY
 from anon_pipeline.engine.disk.layout import BatchPaths, DataRoot
 from anon_pipeline.engine.disk.tables import read_rows, write_columns
 from anon_pipeline.engine.release.qc import ENGINE_WRITTEN, duplicates, flags_for
@@ -95,11 +96,11 @@ class Round:
 
 
 def rounds_dir(root: DataRoot) -> Path:
-    return root.secure / "review" / "rounds"
+    return root.review_rounds.rounds
 
 
 def approved_dir(root: DataRoot) -> Path:
-    return root.secure / "review" / "approved_values"
+    return root.review_rounds.approved
 
 
 def pending_batches(root: DataRoot) -> list[str]:
@@ -108,7 +109,7 @@ def pending_batches(root: DataRoot) -> list[str]:
         return []
     return sorted(
         path.parent.name
-        for path in root.release.glob("*/inventory.parquet")
+        for path in root.release.glob(f"*/{INVENTORY}")
         if not approval_path(root, path.parent.name).exists()
     )
 
@@ -209,9 +210,9 @@ def grouped_values(root: DataRoot, inventories: list[str]) -> list[tuple]:
     with duckdb.connect() as connection:
         connection.execute(
             "CREATE TABLE current AS SELECT tag_path, keyword_path, vr, value, files, "
-            "regexp_extract(filename, '([^/]+)/inventory\\.parquet$', 1) AS batch "
+            "regexp_extract(filename, '([^/]+)/' || ? || '$', 1) AS batch "
             "FROM read_parquet(?, filename = true)",
-            [inventories],
+            [INVENTORY, inventories],
         )
         unseen = "TRUE"
         if approved:
@@ -232,14 +233,14 @@ def grouped_values(root: DataRoot, inventories: list[str]) -> list[tuple]:
 
 
 def save_round(root: DataRoot, review: Round) -> Path:
-    path = rounds_dir(root) / f"{review.round_id}.json"
+    path = root.review_rounds.round_record(review.round_id)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_bytes_atomically(path, json.dumps(asdict(review), indent=1).encode())
     return path
 
 
 def load_round(root: DataRoot, round_id: str) -> Round:
-    path = rounds_dir(root) / f"{round_id}.json"
+    path = root.review_rounds.round_record(round_id)
     if not path.exists():
         raise FileNotFoundError(f"no review round {round_id} (see {rounds_dir(root)})")
     data = json.loads(path.read_text())
@@ -369,7 +370,7 @@ def record_approved_values(root: DataRoot, review: Round, reviewer: str, batches
         "round": [review.round_id] * len(rows),
         "batches": [sorted(batches & set(v.batches)) for v in rows],
     }
-    path = approved_dir(root) / f"{review.round_id}.parquet"
+    path = root.review_rounds.approved_values(review.round_id)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_columns(path, columns, APPROVED_SCHEMA)
 

@@ -22,6 +22,7 @@ import duckdb
 
 from anon_pipeline.engine.batch.released_index import AlreadyReleased, record_release
 from anon_pipeline.engine.disk.atomic import staged_directory, write_bytes_atomically
+from anon_pipeline.engine.disk.folders import APPROVAL_SUFFIX, ReleasedFolder
 from anon_pipeline.engine.disk.layout import BatchPaths, DataRoot
 from anon_pipeline.engine.disk.tables import read_rows
 from anon_pipeline.engine.files.outcomes import Disposition
@@ -133,7 +134,7 @@ def reusable_checks(
 
 
 def approval_path(root: DataRoot, batch: str) -> Path:
-    return root.approvals / f"{batch}.json"
+    return root.approvals_folder.approval(batch)
 
 
 def approvals_written_since(root: DataRoot, since: float | None) -> list[tuple[str, str]]:
@@ -146,7 +147,7 @@ def approvals_written_since(root: DataRoot, since: float | None) -> list[tuple[s
         names = sorted(
             entry.name
             for entry in entries
-            if entry.name.endswith(".json")
+            if entry.name.endswith(APPROVAL_SUFFIX)
             and entry.is_file(follow_symlinks=False)
             and (since is None or entry.stat(follow_symlinks=False).st_mtime >= since)
         )
@@ -156,7 +157,7 @@ def approvals_written_since(root: DataRoot, since: float | None) -> list[tuple[s
             approval = json.loads((root.approvals / name).read_text())
         except (OSError, ValueError):  # being replaced, or not an approval: the next look
             continue
-        found.append((name.removesuffix(".json"), str(approval.get("fingerprint", ""))))
+        found.append((name.removesuffix(APPROVAL_SUFFIX), str(approval.get("fingerprint", ""))))
     return found
 
 
@@ -255,8 +256,9 @@ def release_batch(root: DataRoot, batch: str, now: dt.datetime | None = None) ->
     except AlreadyReleased as error:
         raise SignOffRefused(str(error)) from None
     with staged_directory(root.released / batch) as staging:
-        link_tree(paths.release_files, staging / "dicom")
-        link_tree(paths.inventory, staging / "inventory.parquet")
+        released_folder = ReleasedFolder(staging)
+        link_tree(paths.release_files, released_folder.files)
+        link_tree(paths.inventory, released_folder.inventory)
         audit = {
             "batch": batch,
             "released_at": (now or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds"),
@@ -272,7 +274,7 @@ def release_batch(root: DataRoot, batch: str, now: dt.datetime | None = None) ->
             "outcomes": dict(Counter(row["outcome"] for row in manifest)),
             "dispositions": dict(Counter(Disposition.from_row(row).summary for row in manifest)),
         }
-        write_bytes_atomically(staging / "audit.json", json.dumps(audit, indent=2).encode())
+        write_bytes_atomically(released_folder.audit, json.dumps(audit, indent=2).encode())
     return audit
 
 

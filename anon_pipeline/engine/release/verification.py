@@ -156,7 +156,7 @@ def hospital_findings(paths: BatchPaths) -> Findings:
     """The identifying-value check of a batch whose stage 1 ran at the hospital: the
     search stage 1 ran there over its own output before sealing the package (this server
     never had the values). A package without one, or with a finding, was refused."""
-    descriptor = json.loads((paths.stage1_dir / DESCRIPTOR).read_bytes())
+    descriptor = json.loads(paths.stage1.descriptor.read_bytes())
     search = HospitalSearch.from_descriptor(descriptor)
     if search is None:
         return Findings(0, ["no identifying-value search recorded by the hospital"], "hospital")
@@ -190,7 +190,7 @@ def check_package_accounted(paths: BatchPaths) -> Findings:
     descriptor = json.loads((paths.batch_dir / DESCRIPTOR).read_bytes())
     outputs = {
         row["output_name"]
-        for row in read_rows(paths.stage1_dir / "outcomes.parquet")
+        for row in read_rows(paths.stage1.outcomes)
         if row["outcome"] == "anonymized"
     }
     on_disk = set(files_on_disk(paths.batch_dir / PACKAGE_FILES_FOLDER))

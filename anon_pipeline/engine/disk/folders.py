@@ -1,0 +1,256 @@
+"""Every folder a step writes, as a small object that names its files: each file name
+is spelled here once. An object works on the final folder or on its staging twin (the
+step writes the twin, then swaps it in whole: `atomic.staged_directory`).
+
+The tree of a data root (DESIGN.md, zones):
+
+    incoming/<batch>/                       a CD copy, or a hospital's PackageFolder (read only)
+    secure/                                 (0700)
+        anon_pipeline.key, reviewed_rules.yaml, released_index.duckdb, audit.duckdb
+        approvals/<batch>.json              ApprovalsFolder
+        review/rounds/<round>.json          RoundsFolder
+        review/approved_values/<round>.parquet
+        batches/<batch>/                    BatchSecureFolder: scan, uid map, review queue,
+                                            checks record, contact sheet
+            blacklisted/                    Stage1Folder: dicom/, outcomes, identifiers
+            whitelisted/                    Stage2Folder: outcomes, manifest, run record, parts/
+    release/<batch>/                        ReleaseFolder: dicom/, inventory
+    released/<batch>/                       ReleasedFolder: dicom/ (links), inventory, audit
+
+The commands over plain folders use the same objects: `blacklist CD OUT` writes a
+PackageFolder (OUT) and HospitalRecords (OUT.hospital); `whitelist IN OUT` writes a
+ReleaseFolder (OUT) and a FolderSecureRecords beside it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Self
+
+FILES_FOLDER = "dicom"  # the DICOM files of a stage's output, under its folder
+OUTCOMES = "outcomes.parquet"
+IDENTIFIERS = "identifiers.parquet"
+MANIFEST = "manifest.parquet"
+INVENTORY = "inventory.parquet"
+UID_MAP = "uid_map.parquet"
+REVIEW_QUEUE = "review_queue.parquet"
+
+
+@dataclass(frozen=True)
+class Folder:
+    """A folder a step writes whole."""
+
+    path: Path
+
+    def twin(self, staging: Path) -> Self:
+        """The same folder's layout at its staging twin."""
+        return type(self)(Path(staging))
+
+
+@dataclass(frozen=True)
+class Stage1Folder(Folder):
+    """secure/batches/<batch>/blacklisted/: stage 1's files and what it did to them."""
+
+    @property
+    def files(self) -> Path:
+        return self.path / FILES_FOLDER
+
+    @property
+    def outcomes(self) -> Path:
+        return self.path / OUTCOMES
+
+    @property
+    def identifiers(self) -> Path:
+        """The values stage 1 took away: what the leak check searches for (secure)."""
+        return self.path / IDENTIFIERS
+
+    @property
+    def parts(self) -> Path:
+        """Per-chunk side tables while the stage runs; removed before the swap."""
+        return self.path / "parts"
+
+    @property
+    def descriptor(self) -> Path:
+        """An adopted package's descriptor (the hospital's counts and identifier search)."""
+        return self.path / DESCRIPTOR
+
+
+@dataclass(frozen=True)
+class Stage2Folder(Folder):
+    """secure/batches/<batch>/whitelisted/: stage 2's outcomes and the batch's manifest."""
+
+    @property
+    def outcomes(self) -> Path:
+        return self.path / OUTCOMES
+
+    @property
+    def manifest(self) -> Path:
+        return self.path / MANIFEST
+
+    @property
+    def run_record(self) -> Path:
+        return self.path / "run.json"
+
+    @property
+    def parts(self) -> Path:
+        """Per-chunk side tables (UID pairs, unlisted attributes, values): kept, the
+        uid map and the review queue are built from them."""
+        return self.path / "parts"
+
+
+@dataclass(frozen=True)
+class ReleaseFolder(Folder):
+    """release/<batch>/ (or a whitelist command's OUT): the files and their inventory."""
+
+    @property
+    def files(self) -> Path:
+        return self.path / FILES_FOLDER
+
+    @property
+    def inventory(self) -> Path:
+        return self.path / INVENTORY
+
+
+@dataclass(frozen=True)
+class ReleasedFolder(ReleaseFolder):
+    """released/<batch>/: what leaves, with its PHI-free audit log."""
+
+    @property
+    def audit(self) -> Path:
+        return self.path / "audit.json"
+
+
+@dataclass(frozen=True)
+class BatchSecureFolder(Folder):
+    """secure/batches/<batch>/: the batch's secure tables and records."""
+
+    @property
+    def scan(self) -> Path:
+        return self.path / "scan.parquet"
+
+    @property
+    def stage1(self) -> Stage1Folder:
+        return Stage1Folder(self.path / "blacklisted")
+
+    @property
+    def stage2(self) -> Stage2Folder:
+        return Stage2Folder(self.path / "whitelisted")
+
+    @property
+    def uid_map(self) -> Path:
+        return self.path / UID_MAP
+
+    @property
+    def review_queue(self) -> Path:
+        return self.path / REVIEW_QUEUE
+
+    @property
+    def checks_record(self) -> Path:
+        """What the per-file checks last found, and on which outputs (signoff)."""
+        return self.path / "checks.json"
+
+    @property
+    def contact_sheet(self) -> Path:
+        return self.path / "contact_sheet.png"
+
+
+DESCRIPTOR = "stage1_package.json"
+PACKAGE_MANIFEST = "stage1_manifest.parquet"
+COMPLETE_MARKER = "STAGE1_COMPLETE"
+
+
+@dataclass(frozen=True)
+class PackageFolder(Folder):
+    """OUT/ of `blacklist CD OUT`: a stage-1 package, which travels (`batch.package`)."""
+
+    @property
+    def files(self) -> Path:
+        return self.path / FILES_FOLDER
+
+    @property
+    def manifest(self) -> Path:
+        """One row per input file, without paths, UIDs or values."""
+        return self.path / PACKAGE_MANIFEST
+
+    @property
+    def descriptor(self) -> Path:
+        return self.path / DESCRIPTOR
+
+    @property
+    def complete_marker(self) -> Path:
+        """Written last: the seal, an HMAC of the descriptor under the key."""
+        return self.path / COMPLETE_MARKER
+
+
+@dataclass(frozen=True)
+class HospitalRecords(Folder):
+    """OUT.hospital/ of `blacklist CD OUT`: what stays at the hospital (full manifest with
+    original paths and UIDs, the values stage 1 removed)."""
+
+    @property
+    def manifest(self) -> Path:
+        return self.path / MANIFEST
+
+    @property
+    def identifiers(self) -> Path:
+        return self.path / IDENTIFIERS
+
+    @property
+    def parts(self) -> Path:
+        return self.path / ".parts"
+
+
+@dataclass(frozen=True)
+class FolderSecureRecords(Folder):
+    """The secure tables of `whitelist IN OUT`: manifest, uid map, review queue."""
+
+    @property
+    def manifest(self) -> Path:
+        return self.path / MANIFEST
+
+    @property
+    def uid_map(self) -> Path:
+        return self.path / UID_MAP
+
+    @property
+    def review_queue(self) -> Path:
+        return self.path / REVIEW_QUEUE
+
+    @property
+    def parts(self) -> Path:
+        return self.path / ".parts"
+
+
+APPROVAL_SUFFIX = ".json"
+
+
+@dataclass(frozen=True)
+class ApprovalsFolder(Folder):
+    """secure/approvals/: one sign-off record per approved batch, named after it."""
+
+    def approval(self, batch: str) -> Path:
+        return self.path / f"{batch}{APPROVAL_SUFFIX}"
+
+    def records(self) -> list[Path]:
+        """Every approval record, by name."""
+        return sorted(self.path.glob(f"*{APPROVAL_SUFFIX}"))
+
+
+@dataclass(frozen=True)
+class RoundsFolder(Folder):
+    """secure/review/: the review rounds and the values each approved."""
+
+    def round_record(self, round_id: str) -> Path:
+        return self.path / "rounds" / f"{round_id}.json"
+
+    @property
+    def rounds(self) -> Path:
+        return self.path / "rounds"
+
+    def approved_values(self, round_id: str) -> Path:
+        return self.path / "approved_values" / f"{round_id}.parquet"
+
+    @property
+    def approved(self) -> Path:
+        return self.path / "approved_values"
