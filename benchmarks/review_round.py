@@ -28,8 +28,9 @@ from run import machine_description, publish, two_column_table
 from anon_pipeline.engine.batch.pipeline import BatchPaths
 from anon_pipeline.engine.disk.layout import init_root
 from anon_pipeline.engine.disk.tables import PART_SCHEMAS, VALUES, write_columns, write_manifest
+from anon_pipeline.engine.files.outcomes import ANONYMIZED
 from anon_pipeline.engine.files.scan import Kind, ScannedFile
-from anon_pipeline.engine.files.stage import FileOutcome, Outcome
+from anon_pipeline.engine.files.stage import FileOutcome
 from anon_pipeline.engine.release.review_round import (
     approve_round,
     build_round,
@@ -71,7 +72,7 @@ def make_batch(root, index: int, files: int) -> None:
         (paths.release_files / name).parent.mkdir(parents=True, exist_ok=True)
         (paths.release_files / name).touch()
         scanned.append(ScannedFile(row, f"IM{row:04d}", 0, Kind.IMAGE))
-        outcomes.append(FileOutcome(row, Outcome.ANONYMIZED, "anonymized", name, 0, "0" * 32))
+        outcomes.append(FileOutcome(row, ANONYMIZED, name, 0, "0" * 32))
     write_manifest(paths.manifest, scanned, outcomes)
     rows = []
     for keyword, (vr, value) in SHARED.items():

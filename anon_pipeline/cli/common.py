@@ -11,7 +11,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from anon_pipeline.engine.batch import BatchReport, StepOptions
+from anon_pipeline.engine.batch import BatchReport, StageReport, StepOptions
 from anon_pipeline.engine.disk import (
     KEY_ENV_VAR,
     DataRoot,
@@ -21,8 +21,6 @@ from anon_pipeline.engine.disk import (
     SettingsError,
     default_workers,
 )
-from anon_pipeline.engine.files import stage
-from anon_pipeline.engine.files.stage import StageReport
 from anon_pipeline.engine.rules.rule_set import (
     RuleError,
     RuleSet,
@@ -110,9 +108,8 @@ def print_batch(name: str, report: BatchReport) -> None:
     for reason, count in report.reasons.items():
         if reason != "anonymized":
             print(f"    {count:5d}  {reason}")
-    nothing_new = stage.nothing_new(report.outcomes, report.reasons)
-    if nothing_new:
-        print(f"    {nothing_new}")
+    if report.nothing_new:
+        print(f"    {report.nothing_new}")
 
 
 def root_from(args: argparse.Namespace) -> DataRoot:

@@ -12,7 +12,6 @@ from anon_pipeline.defs.partitions import batches
 from anon_pipeline.defs.resources import PipelineSettings
 from anon_pipeline.engine.batch import PackageRefused, pipeline
 from anon_pipeline.engine.disk import RuleSets, read_rows
-from anon_pipeline.engine.files import stage
 from anon_pipeline.engine.release import signoff
 from anon_pipeline.engine.release.contact_sheet import write_contact_sheet
 from anon_pipeline.engine.release.qc import qc_summary_markdown
@@ -157,14 +156,13 @@ def whitelisted_files(
             operator=settings.operator_name(),
             index=settings.data_root.released_index,
         )
-    nothing_new = stage.nothing_new(report.outcomes, report.reasons)
-    if nothing_new:
-        context.log.warning(f"{context.partition_key}: {nothing_new}")
+    if report.nothing_new:
+        context.log.warning(f"{context.partition_key}: {report.nothing_new}")
     return dg.MaterializeResult(
         metadata={
             **stage_metadata(report),
             "files_to_release": report.outcomes.get("anonymized", 0),
-            **stage.duplicate_counts(report.reasons),
+            **report.duplicates,
             "blacklist_rule_set_version": settings.rule_sets().blacklist.version,
             "files": dg.MetadataValue.path(str(paths.release_files)),
             "manifest": dg.MetadataValue.path(str(paths.manifest)),

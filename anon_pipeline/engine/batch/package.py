@@ -424,8 +424,11 @@ def adopt_package(
     empty: dict[str, list[Any]] = {name: [] for name in PART_SCHEMAS["identifiers"].names}
     write_columns(stage1.identifiers, empty, PART_SCHEMAS["identifiers"])
     write_bytes_atomically(stage1.descriptor, json.dumps(package.descriptor).encode())
-    report = StageReport(Stage.BLACKLIST, rule_set.version, files_in=len(package.scanned))
-    report.outcomes.update(package.descriptor["outcomes"])
-    report.reasons.update(package.descriptor["reasons"])
-    report.bytes_out = sum(o.output_size or 0 for o in package.outcomes)
-    return report
+    return StageReport(
+        Stage.BLACKLIST,
+        rule_set.version,
+        files_in=len(package.scanned),
+        outcomes=dict(package.descriptor["outcomes"]),
+        reasons=dict(package.descriptor["reasons"]),
+        bytes_out=sum(o.output_size or 0 for o in package.outcomes),
+    )

@@ -64,6 +64,7 @@ from anon_pipeline.engine.disk.tables import (
     write_review_queue,
     write_uid_map,
 )
+from anon_pipeline.engine.files.outcomes import nothing_new
 from anon_pipeline.engine.files.scan import Kind, ScannedFile, scan_batch
 from anon_pipeline.engine.files.stage import (
     FileOutcome,
@@ -140,6 +141,11 @@ class BatchReport:
     series: int
     review_attributes: int
     seconds: float
+
+    @property
+    def nothing_new(self) -> str | None:
+        """The line to show when the batch holds only instances other batches hold."""
+        return nothing_new(self.outcomes, self.reasons)
 
 
 def phase(progress: PhaseProgress | None, name: str) -> Progress | None:
@@ -223,8 +229,7 @@ def blacklist_step(
         if is_package(batch_dir):  # verified file by file at the scan; stage 2 rehashes
             package = read_package(batch_dir, rule_set, key)
             report = adopt_package(batch_dir, package, stage1, rule_set)
-            report.origin = package.metadata()
-            return report
+            return report.with_origin(package.metadata())
         report, outcomes = run_stage(
             StageJob(Stage.BLACKLIST, rule_set, key, batch_dir, stage1.files, stage1.parts),
             scanned,
@@ -293,10 +298,7 @@ def whitelist_step(
         if o.outcome is Outcome.ANONYMIZED and o.output_name
     ]
     released_index.record_pending(index, paths.batch, produced)
-    report.files_in = len(scanned)
-    report.outcomes = Counter(outcome.outcome.value for outcome in final)
-    report.reasons = Counter(outcome.disposition.summary for outcome in final)
-    return report
+    return report.with_final(len(scanned), (outcome.disposition for outcome in final))
 
 
 def uid_map_step(paths: BatchPaths) -> int:

@@ -8,7 +8,9 @@ Nothing parses the text back; the manifest keeps the parts in columns of their o
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -96,3 +98,94 @@ class Disposition:
 
 
 ANONYMIZED = Disposition(Outcome.ANONYMIZED, Reason.ANONYMIZED)
+
+
+class Stage(StrEnum):
+    BLACKLIST = "blacklist"
+    WHITELIST = "whitelist"
+
+
+# The words a report counts duplicates by (`Disposition.summary`), spelled once.
+SKIPPED_DUPLICATE = f"{Outcome.SKIPPED}: {Reason.ALREADY_RELEASED} "
+HELD_DUPLICATE = f"{Outcome.HELD}: {Reason.OTHER_CONTENT} "
+
+
+def duplicate_counts(reasons: Mapping[str, int]) -> dict[str, int]:
+    """Files skipped or held because another batch holds their instance, from a
+    report's reasons (which name batches, never values)."""
+    return {
+        "duplicates_skipped": sum(n for r, n in reasons.items() if r.startswith(SKIPPED_DUPLICATE)),
+        "duplicates_held": sum(n for r, n in reasons.items() if r.startswith(HELD_DUPLICATE)),
+    }
+
+
+def nothing_new(outcomes: Mapping[str, int], reasons: Mapping[str, int]) -> str | None:
+    """The line to show when a batch holds only instances other batches hold."""
+    duplicates = duplicate_counts(reasons)
+    if outcomes.get(Outcome.ANONYMIZED, 0) or not any(duplicates.values()):
+        return None
+    return (
+        f"nothing new to release: {duplicates['duplicates_skipped']} file(s) other batches "
+        f"already hold, {duplicates['duplicates_held']} held with other content"
+    )
+
+
+@dataclass(frozen=True)
+class StageReport:
+    """Counts about one stage run; PHI-free, fit for Dagster metadata and logs. Frozen:
+    a step that learns more (the final dispositions, where stage 1 ran) makes a new one
+    (`with_final`, `with_origin`)."""
+
+    stage: Stage
+    rule_set_version: str
+    files_in: int
+    outcomes: Mapping[str, int] = field(default_factory=dict)  # by Outcome
+    reasons: Mapping[str, int] = field(default_factory=dict)  # by Disposition.summary
+    bytes_out: int = 0
+    files_streamed: int = 0  # processed by the streaming path (the rest by pydicom)
+    studies: int = 0
+    series: int = 0
+    seconds: float = 0.0
+    origin: Mapping[str, Any] = field(default_factory=dict)  # where stage 1 ran (`package`)
+    declined: Mapping[str, int] = field(default_factory=dict)  # why streaming left files
+
+    @property
+    def files_per_second(self) -> float:
+        return self.files_in / self.seconds if self.seconds else 0.0
+
+    @property
+    def duplicates(self) -> dict[str, int]:
+        return duplicate_counts(self.reasons)
+
+    @property
+    def nothing_new(self) -> str | None:
+        return nothing_new(self.outcomes, self.reasons)
+
+    def with_final(self, files_in: int, dispositions: Iterable[Disposition]) -> StageReport:
+        """The report counted over every input row's final disposition (stage 2's for the
+        rows that reached it, stage 1's for the others)."""
+        final = list(dispositions)
+        return replace(
+            self,
+            files_in=files_in,
+            outcomes=Counter(d.outcome.value for d in final),
+            reasons=Counter(d.summary for d in final),
+        )
+
+    def with_origin(self, origin: Mapping[str, Any]) -> StageReport:
+        return replace(self, origin=dict(origin))
+
+    def metadata(self) -> dict[str, Any]:
+        return {
+            f"{self.stage}_rule_set_version": self.rule_set_version,
+            "files_in": self.files_in,
+            **{f"files_{outcome}": self.outcomes.get(outcome, 0) for outcome in Outcome},
+            "bytes_out": self.bytes_out,
+            "files_streamed": self.files_streamed,
+            "studies": self.studies,
+            "series": self.series,
+            "seconds": round(self.seconds, 3),
+            "files_per_second": round(self.files_per_second, 1),
+            **{f"streaming declined: {why}": n for why, n in sorted(self.declined.items())},
+            **self.origin,
+        }

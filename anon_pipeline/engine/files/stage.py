@@ -11,7 +11,6 @@ import time
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from enum import StrEnum
 from operator import attrgetter
 from pathlib import Path
 from typing import Any
@@ -41,6 +40,8 @@ from anon_pipeline.engine.files.outcomes import (
     Disposition,
     Outcome,
     Reason,
+    Stage,
+    StageReport,
 )
 from anon_pipeline.engine.files.runner import each_file
 from anon_pipeline.engine.files.scan import Kind, ScannedFile
@@ -70,9 +71,6 @@ ALREADY_PROCESSED = Disposition.of(
     "a stage-1 or released file outside its package: bring the whole stage-1 package "
     "folder instead",
 )
-# The words a report counts duplicates by (`Disposition.summary`), spelled once.
-SKIPPED_DUPLICATE = f"{Outcome.SKIPPED}: {Reason.ALREADY_RELEASED} "
-HELD_DUPLICATE = f"{Outcome.HELD}: {Reason.OTHER_CONTENT} "
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,31 +80,6 @@ class Claim:
     batch: str
     content_hash: str
     released: bool
-
-
-def duplicate_counts(reasons: dict[str, int]) -> dict[str, int]:
-    """Files skipped or held because another batch holds their instance, from a
-    report's reasons (which name batches, never values)."""
-    return {
-        "duplicates_skipped": sum(n for r, n in reasons.items() if r.startswith(SKIPPED_DUPLICATE)),
-        "duplicates_held": sum(n for r, n in reasons.items() if r.startswith(HELD_DUPLICATE)),
-    }
-
-
-def nothing_new(outcomes: dict[str, int], reasons: dict[str, int]) -> str | None:
-    """The line to show when a batch holds only instances other batches hold."""
-    duplicates = duplicate_counts(reasons)
-    if outcomes.get("anonymized", 0) or not any(duplicates.values()):
-        return None
-    return (
-        f"nothing new to release: {duplicates['duplicates_skipped']} file(s) other batches "
-        f"already hold, {duplicates['duplicates_held']} held with other content"
-    )
-
-
-class Stage(StrEnum):
-    BLACKLIST = "blacklist"
-    WHITELIST = "whitelist"
 
 
 @dataclass(frozen=True, slots=True)  # a batch's worth of them: no __dict__ each
@@ -165,43 +138,6 @@ class StageJob:
     @property
     def is_whitelist(self) -> bool:
         return self.stage is Stage.WHITELIST
-
-
-@dataclass
-class StageReport:
-    """Counts about one stage run; PHI-free, fit for Dagster metadata and logs."""
-
-    stage: Stage
-    rule_set_version: str
-    files_in: int
-    outcomes: Counter[str] = field(default_factory=Counter)
-    reasons: Counter[str] = field(default_factory=Counter)
-    bytes_out: int = 0
-    files_streamed: int = 0  # processed by the streaming path (the rest by pydicom)
-    studies: int = 0
-    series: int = 0
-    seconds: float = 0.0
-    origin: dict[str, Any] = field(default_factory=dict)  # where stage 1 ran (`package`)
-    declined: Counter[str] = field(default_factory=Counter)  # why streaming left files
-
-    @property
-    def files_per_second(self) -> float:
-        return self.files_in / self.seconds if self.seconds else 0.0
-
-    def metadata(self) -> dict[str, Any]:
-        return {
-            f"{self.stage}_rule_set_version": self.rule_set_version,
-            "files_in": self.files_in,
-            **{f"files_{outcome}": self.outcomes.get(outcome, 0) for outcome in Outcome},
-            "bytes_out": self.bytes_out,
-            "files_streamed": self.files_streamed,
-            "studies": self.studies,
-            "series": self.series,
-            "seconds": round(self.seconds, 3),
-            "files_per_second": round(self.files_per_second, 1),
-            **{f"streaming declined: {why}": n for why, n in sorted(self.declined.items())},
-            **self.origin,
-        }
 
 
 def disposition_without_processing(scanned: ScannedFile) -> FileOutcome | None:
@@ -437,14 +373,18 @@ def run_stage(
     side_tables.close()
     ordered = [outcomes[row.row] for row in scanned]
 
-    report = StageReport(job.stage, job.rule_set.version, files_in=len(scanned))
     names = [o.output_name for o in ordered if o.output_name]
-    report.outcomes.update(o.outcome.value for o in ordered)
-    report.reasons.update(o.disposition.summary for o in ordered)
-    report.bytes_out = sum(o.output_size or 0 for o in ordered)
-    report.files_streamed = sum(o.engine == STREAMING for o in ordered)
-    report.declined.update(o.declined for o in ordered if o.declined)
-    report.studies = len({name.split("/")[0] for name in names})
-    report.series = len({name.rsplit("/", 1)[0] for name in names})
-    report.seconds = time.perf_counter() - started
+    report = StageReport(
+        job.stage,
+        job.rule_set.version,
+        files_in=len(scanned),
+        outcomes=Counter(o.outcome.value for o in ordered),
+        reasons=Counter(o.disposition.summary for o in ordered),
+        bytes_out=sum(o.output_size or 0 for o in ordered),
+        files_streamed=sum(o.engine == STREAMING for o in ordered),
+        studies=len({name.split("/")[0] for name in names}),
+        series=len({name.rsplit("/", 1)[0] for name in names}),
+        seconds=time.perf_counter() - started,
+        declined=Counter(o.declined for o in ordered if o.declined),
+    )
     return report, ordered

@@ -16,7 +16,7 @@ import duckdb
 
 from anon_pipeline.engine.disk.folders import INVENTORY, BatchSecureFolder
 from anon_pipeline.engine.disk.layout import BatchPaths, DataRoot
-from anon_pipeline.engine.files.stage import HELD_DUPLICATE, SKIPPED_DUPLICATE
+from anon_pipeline.engine.files.outcomes import HELD_DUPLICATE, SKIPPED_DUPLICATE
 from anon_pipeline.engine.rules.rule_set import Action, RuleSet
 
 FREE_TEXT_VRS = frozenset({"LO", "LT", "ST", "UT", "PN", "SH", "UC"})
