@@ -31,7 +31,7 @@ ui: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p $(UI_PORT)
 
 # The cluster deployment on this machine: Postgres, Redis, two Celery workers, the daemon
-# and the webserver (deploy/cluster, README "Running on several machines"); Ctrl-C stops.
+# and the webserver (anon_pipeline/cluster, docs/operations.md "Running on several machines"); Ctrl-C stops.
 cluster: $(STAMP)
 	$(BIN)/python -m anon_pipeline.cluster.local --workers 2 --port $(UI_PORT)
 

@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from dagster_run import link_tree, measure_job
 from run import generate, machine_description, publish
 
-from anon_pipeline.cluster.local import REPO, WORKSPACE, LocalCluster
+from anon_pipeline.cluster.local import LocalCluster
 from anon_pipeline.engine.disk.layout import init_root
 
 RUN_TIMEOUT = 600
@@ -77,6 +77,10 @@ def run_batches(home: Path, source: Path, root: Path, batches: list[str]) -> lis
         return times
 
 
+REPO = Path(__file__).resolve().parent.parent
+WORKSPACE = REPO / "workspace.yaml"
+
+
 def embedded(work: Path, source: Path, batches: list[str], workers: int) -> list[tuple]:
     """The repository's dagster.yaml (SQLite, queued coordinator, default launcher)."""
 
@@ -105,7 +109,8 @@ def embedded(work: Path, source: Path, batches: list[str], workers: int) -> list
 
 
 def cluster(work: Path, source: Path, batches: list[str], workers: int) -> list[tuple]:
-    """deploy/cluster/dagster.yaml on this machine, one Celery worker."""
+    """The cluster's dagster.yaml (anon_pipeline/cluster) on this machine, one Celery
+    worker."""
 
     root = init_root(work / "cluster-root").root
     with LocalCluster(work / "cluster", root, workers=1, engine_workers=workers) as up:

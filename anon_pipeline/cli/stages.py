@@ -27,7 +27,6 @@ from anon_pipeline.engine.batch import (
     whitelist_folder,
 )
 from anon_pipeline.engine.disk import KEY_ENV_VAR, BatchPaths, DataRoot, KeyFileError, init_root
-from anon_pipeline.synthetic.cds import write_demo_batches
 
 
 def command_init(args: argparse.Namespace) -> None:
@@ -100,6 +99,8 @@ def command_anonymize(args: argparse.Namespace) -> None:
 
 def command_demo(args: argparse.Namespace) -> None:
     """`demo ROOT [--run]`: synthetic CD batches with fake PHI, anonymized if asked."""
+    from anon_pipeline.synthetic.cds import write_demo_batches  # never at the hospital
+
     root = DataRoot(args.root)
     init_root(args.root, create_key=not root.key_file.exists())
     for batch, images in write_demo_batches(

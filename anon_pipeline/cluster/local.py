@@ -19,6 +19,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from importlib import resources
 from pathlib import Path
 from typing import IO, Any
 
@@ -26,9 +27,18 @@ import yaml
 
 from anon_pipeline.engine.disk import DataRoot, Settings, init_root
 
-REPO = Path(__file__).resolve().parents[2]
-CLUSTER_CONFIG = REPO / "deploy" / "cluster" / "dagster.yaml"
-WORKSPACE = REPO / "workspace.yaml"
+# Package data, so the cluster starts from an installed wheel as from a checkout.
+CLUSTER_CONFIG = resources.files("anon_pipeline.cluster") / "dagster.yaml"
+WORKSPACE_CONFIG = {
+    "load_from": [
+        {
+            "python_module": {
+                "module_name": "anon_pipeline.definitions",
+                "location_name": "anon_pipeline",
+            }
+        }
+    ]
+}
 STARTUP_SECONDS = 120
 STOP_SECONDS = 30
 
@@ -123,7 +133,7 @@ class LocalCluster:
             stdout=log,
             stderr=subprocess.STDOUT,
             env=self.env,
-            cwd=REPO,
+            cwd=self.base,
             start_new_session=True,
             **options,
         )
@@ -148,10 +158,16 @@ class LocalCluster:
         self.stop()
 
     def write_instance_config(self) -> None:
-        """deploy/cluster/dagster.yaml, with run monitoring polling as often as asked."""
+        """The package's cluster dagster.yaml, with run monitoring polling as often as
+        asked, and the workspace the daemon and the webserver load."""
         config = yaml.safe_load(CLUSTER_CONFIG.read_text())
         config["run_monitoring"]["poll_interval_seconds"] = self.poll_seconds
         (self.home / "dagster.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+        self.workspace.write_text(yaml.safe_dump(WORKSPACE_CONFIG, sort_keys=False))
+
+    @property
+    def workspace(self) -> Path:
+        return self.home / "workspace.yaml"
 
     def start_postgres(self) -> None:
         if os.geteuid() == 0:
@@ -275,7 +291,7 @@ class LocalCluster:
 
     def start_dagster(self) -> None:
         bin_dir = Path(sys.executable).parent
-        self.start("daemon", [str(bin_dir / "dagster-daemon"), "run", "-w", str(WORKSPACE)])
+        self.start("daemon", [str(bin_dir / "dagster-daemon"), "run", "-w", str(self.workspace)])
         if self.webserver_port is None:
             return
         log = self.logs / "webserver.log"
@@ -284,7 +300,7 @@ class LocalCluster:
             [
                 str(bin_dir / "dagster-webserver"),
                 "-w",
-                str(WORKSPACE),
+                str(self.workspace),
                 "-h",
                 "127.0.0.1",
                 "-p",

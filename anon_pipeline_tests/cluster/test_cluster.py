@@ -13,7 +13,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from anon_pipeline.cluster.local import REPO, WORKSPACE, LocalCluster
+from anon_pipeline.cluster.local import LocalCluster
 from anon_pipeline.engine.batch.pipeline import BatchPaths, Policy, StepOptions, anonymize_batch
 from anon_pipeline.engine.disk.keys import load_key
 from anon_pipeline.engine.disk.layout import init_root
@@ -175,7 +175,7 @@ def test_a_killed_workers_run_fails_and_a_rerun_elsewhere_gives_the_same_bytes(c
             "job",
             "launch",
             "-w",
-            str(WORKSPACE),
+            str(up.workspace),
             "-j",
             "anonymize_batch",
             "--tags",
@@ -184,7 +184,7 @@ def test_a_killed_workers_run_fails_and_a_rerun_elsewhere_gives_the_same_bytes(c
         check=True,
         capture_output=True,
         env=up.env,
-        cwd=REPO,
+        cwd=up.base,
     )
     rerun = wait_for_runs(instance, [KILLED])[KILLED]
     assert rerun.run_id != run.run_id

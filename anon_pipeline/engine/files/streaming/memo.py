@@ -143,15 +143,15 @@ def merged_log(replays: tuple[Replay, ...]) -> Replay:
     for replay in replays:
         actions.update(dict(replay.actions))
     return Replay(
-        True,
-        None,
-        (),
-        None,
-        True,
-        tuple(chain.from_iterable(replay.uid_pairs for replay in replays)),
-        tuple(chain.from_iterable(replay.identifiers for replay in replays)),
-        tuple(chain.from_iterable(replay.unlisted for replay in replays)),
-        tuple(actions.items()),
+        removed=True,
+        output=None,
+        rows=(),
+        value=None,
+        logs=True,
+        uid_pairs=tuple(chain.from_iterable(replay.uid_pairs for replay in replays)),
+        identifiers=tuple(chain.from_iterable(replay.identifiers for replay in replays)),
+        unlisted=tuple(chain.from_iterable(replay.unlisted for replay in replays)),
+        actions=tuple(actions.items()),
     )
 
 

@@ -198,26 +198,46 @@ class StreamWalk:
         """Walk one top-level element and record what it gave, log entries included."""
         if self.plan(element.tag, element.vr) is KEEP:  # a kept leaf logs nothing
             entry = self.kept(element, "", "", top_level=True)
-            return Replay(False, None, tuple(entry.rows), entry.value, False, (), (), (), ())
+            return Replay(
+                removed=False,
+                output=None,
+                rows=tuple(entry.rows),
+                value=entry.value,
+                logs=False,
+                uid_pairs=(),
+                identifiers=(),
+                unlisted=(),
+                actions=(),
+            )
         outer, self.log = self.log, TransformLog()
         try:
             produced = self.dataset([element], "", "", "", top_level=True)
         finally:
             captured, self.log = self.log, outer
         add_to_log(outer, captured)
-        effects = (
-            tuple(captured.uid_pairs.items()),
-            tuple(captured.identifiers),
-            tuple(captured.unlisted),
-            tuple(captured.actions.items()),
-        )
-        logs = any(effects)
-        if not produced:
-            return Replay(True, None, (), None, logs, *effects)
-        entry = produced[0]
-        output = b"".join(entry.chunks)
+        uid_pairs = tuple(captured.uid_pairs.items())
+        identifiers = tuple(captured.identifiers)
+        unlisted = tuple(captured.unlisted)
+        actions = tuple(captured.actions.items())
+        logs = bool(uid_pairs or identifiers or unlisted or actions)
+        output: bytes | None = None
+        rows: tuple = ()
+        value: bytes | None = None
+        if produced:
+            entry = produced[0]
+            joined = b"".join(entry.chunks)
+            output = None if joined == raw else joined
+            rows, value = tuple(entry.rows), entry.value
         return Replay(
-            False, None if output == raw else output, tuple(entry.rows), entry.value, logs, *effects
+            removed=not produced,
+            output=output,
+            rows=rows,
+            value=value,
+            logs=logs,
+            uid_pairs=uid_pairs,
+            identifiers=identifiers,
+            unlisted=unlisted,
+            actions=actions,
         )
 
     def rule_for(self, tag: int) -> Rule | None:
@@ -390,14 +410,14 @@ class StreamWalk:
             header = struct.pack("<HH2sH", group, number, b"UI", len(encoded_value))
         actions = ((f"{rule.name}: {rule.action}", 1),)
         return Effect(
-            header + encoded_value,
-            len(header),
-            "UI",
-            text[:MAX_VALUE_LENGTH],
-            pairs,
-            (),
-            (),
-            actions,
+            encoded=header + encoded_value,
+            header_size=len(header),
+            vr="UI",
+            text=text[:MAX_VALUE_LENGTH],
+            uid_pairs=pairs,
+            identifiers=(),
+            unlisted=(),
+            actions=actions,
         )
 
     def unlisted_removed(
@@ -421,7 +441,16 @@ class StreamWalk:
         name = format_tag(element.tag)
         keyword = cached_keyword(element.tag)
         unlisted = UnlistedAttribute(name, keyword, vr, keyword or name, sample)  # top level
-        return Effect(None, 0, vr, None, (), (), (unlisted,), (("remove unlisted", 1),))
+        return Effect(
+            encoded=None,
+            header_size=0,
+            vr=vr,
+            text=None,
+            uid_pairs=(),
+            identifiers=(),
+            unlisted=(unlisted,),
+            actions=(("remove unlisted", 1),),
+        )
 
     def compute_effect(self, element: Element, rule: Rule | None, path: str) -> Effect:
         tag = BaseTag(element.tag)
@@ -443,14 +472,14 @@ class StreamWalk:
             header_size = 8 if self.part.implicit or vr not in LONG_VRS else 12
         log = walk.log
         return Effect(
-            encoded,
-            header_size,
-            vr,
-            text,
-            tuple(log.uid_pairs.items()),
-            tuple(log.identifiers),
-            tuple(log.unlisted),
-            tuple(log.actions.items()),
+            encoded=encoded,
+            header_size=header_size,
+            vr=vr,
+            text=text,
+            uid_pairs=tuple(log.uid_pairs.items()),
+            identifiers=tuple(log.identifiers),
+            unlisted=tuple(log.unlisted),
+            actions=tuple(log.actions.items()),
         )
 
     def sequence(
