@@ -1,8 +1,9 @@
 """Apply a rule set to one dataset, at every depth, in place.
 
-The walk is the only place where values change, so what it reports (UID pairs,
-attributes queued for review, dates that could not be shifted) is the complete
-record of what a stage did to a file.
+What to do with each element is `plan.decide`'s (the table the streaming walk asks
+too); how to do it to a Dataset is this walk's. What it reports (UID pairs,
+attributes queued for review, dates that could not be shifted) is the complete record
+of what a stage did to a file.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, partial
 
 from pydicom.datadict import dictionary_has_tag, dictionary_VR
 from pydicom.dataelem import DataElement
@@ -20,6 +21,7 @@ from pydicom.tag import BaseTag
 
 from anon_pipeline.engine.dicom.dicomfile import check_raw_value
 from anon_pipeline.engine.dicom.identifiers import MIN_IDENTIFIER_LENGTH
+from anon_pipeline.engine.rules.plan import Decision, decide
 from anon_pipeline.engine.rules.pseudonyms import date_offset_days, pseudonymize, shift_da, shift_dt
 from anon_pipeline.engine.rules.rule_set import Action, Rule, RuleSet, cached_keyword
 from anon_pipeline.engine.rules.uids import hash_uid
@@ -49,6 +51,7 @@ TEXT_VRS = frozenset(
 # Shifted dates are left out: in a large batch one patient's shifted date can equal
 # another's original, which would make the leak check cry wolf.
 CHANGES_VALUE = frozenset({Action.REMOVE, Action.EMPTY, Action.REPLACE, Action.PSEUDONYMIZE})
+WALKED = frozenset({Decision.WALK_SEQUENCE, Decision.WALK_PRIVATE_SEQUENCE})
 VRS_FOR_ACTION = {
     Action.HASH_UID: frozenset({"UI"}),
     Action.SHIFT_DATE: frozenset({"DA", "DT"}),
@@ -111,24 +114,23 @@ class RuleWalk:
         # Elements a rule keeps are never converted from their raw bytes: pydicom
         # writes raw elements back byte for byte, which keeps untouched values
         # exactly as they were and makes the walk cheap (most elements are kept).
+        rule_set = self.rule_set
         for tag in list(dataset.keys()):
-            if tag.is_private:
-                if self.rule_set.removes_private:
-                    del dataset[tag]
-                    self.log.actions["remove private"] += 1
-                elif self.vr_of(dataset, tag) == "SQ":
-                    self.transform_items(dataset[tag], path)
-                continue
-            if tag.element == 0:  # group lengths (retired, PS3.5 §7.2) would be stale
-                del dataset[tag]
-                continue
-            rule = self.rule_set.rule_for(tag)
-            if rule is None:
-                self.apply_default(dataset, tag, path)
-            elif rule.action is not Action.KEEP or (vr := self.vr_of(dataset, tag)) == "SQ":
+            rule = None if tag.is_private or tag.element == 0 else rule_set.rule_for(tag)
+            decision = decide(rule_set, tag, rule, partial(self.vr_of, dataset, tag))
+            if decision is Decision.KEEP:
+                check_raw_value(tag, dataset.get_item(tag), self.vr_of(dataset, tag))
+            elif decision is Decision.APPLY and rule is not None:
                 self.apply(dataset, dataset[tag], rule, path)
-            else:
-                check_raw_value(tag, dataset.get_item(tag), vr)
+            elif decision in WALKED:
+                self.transform_items(dataset[tag], path)
+            elif decision is Decision.REMOVE_PRIVATE:
+                del dataset[tag]
+                self.log.actions["remove private"] += 1
+            elif decision is Decision.DROP_GROUP_LENGTH:
+                del dataset[tag]
+            elif decision is not Decision.KEEP_PRIVATE:  # unlisted: queued, or removed
+                self.remove_unlisted(dataset, tag, path, decision)
 
     @staticmethod
     def vr_of(dataset: Dataset, tag: BaseTag) -> str:
@@ -147,14 +149,22 @@ class RuleWalk:
             self.transform(item, f"{path}{keyword}>")
 
     def apply_default(self, dataset: Dataset, tag: BaseTag, path: str) -> None:
-        vr = self.vr_of(dataset, tag)
-        if vr == "SQ" and self.rule_set.recurses_unlisted_sequences:
+        """An element no rule names, as the decision table says (the streaming walk
+        hands single elements here)."""
+        decision = decide(self.rule_set, tag, None, lambda: self.vr_of(dataset, tag))
+        if decision is Decision.WALK_SEQUENCE:
             self.transform_items(dataset[tag], path)
-            return
-        if not self.rule_set.reviews_unlisted and vr != "SQ":
-            check_raw_value(tag, dataset.get_item(tag), vr)
-            return
-        if self.rule_set.reviews_unlisted:
+        elif decision is Decision.KEEP:
+            check_raw_value(tag, dataset.get_item(tag), self.vr_of(dataset, tag))
+        else:
+            self.remove_unlisted(dataset, tag, path, decision)
+
+    def remove_unlisted(
+        self, dataset: Dataset, tag: BaseTag, path: str, decision: Decision
+    ) -> None:
+        """Remove an element no rule names: queued for a reviewer (QUEUE_UNLISTED, with a
+        sample for the secure queue), or a sequence removed unreviewed."""
+        if decision is Decision.QUEUE_UNLISTED:
             element = dataset[tag]
             keyword = cached_keyword(tag)
             self.log.unlisted.append(

@@ -56,6 +56,7 @@ from anon_pipeline.engine.files.streaming.memo import (
     add_to_log,
     merged_log,
 )
+from anon_pipeline.engine.rules.plan import Decision, decide
 from anon_pipeline.engine.rules.rule_set import Action, Rule, cached_keyword
 from anon_pipeline.engine.rules.transform import (
     SAMPLE_LENGTH,
@@ -92,8 +93,9 @@ PRIVATE, SKIP, SEQUENCE, KEEP, CHANGE, CHARSET = (
 
 
 class StreamWalk:
-    """The rule walk of `transform.RuleWalk`, over element offsets instead of a Dataset;
-    with the rule set and key of the worker's memo."""
+    """The rule walk over element offsets instead of a Dataset, asking the same decision
+    table (`plan.decide`) as `transform.RuleWalk`; with the rule set and key of the
+    worker's memo."""
 
     def __init__(
         self,
@@ -247,22 +249,22 @@ class StreamWalk:
         return rules[tag]
 
     def plan(self, tag: int, vr: str) -> Plan:
-        """What the walk does with elements of this tag and VR (the rule walk's order of
-        tests), decided once per worker."""
+        """How the walk carries out the decision table's answer for elements of this tag
+        and VR (`plan.decide`), decided once per worker. (stream_file declines a rule set
+        that keeps private attributes, so no private element is kept here.)"""
         plan = self.memo.plans.get((tag, vr))
         if plan is None:
-            rule = self.rule_for(tag)
+            rule = None if tag >> 16 & 1 or tag & 0xFFFF == 0 else self.rule_for(tag)
+            decision = decide(self.rule_set, tag, rule, lambda: vr)
             if tag == CHARSET_TAG:  # kept (stream_file checks), and only at the top level
                 plan = CHARSET
-            elif tag >> 16 & 1:
+            elif decision is Decision.REMOVE_PRIVATE:
                 plan = PRIVATE
-            elif tag & 0xFFFF == 0:  # group lengths (retired, PS3.5 §7.2) would be stale
+            elif decision is Decision.DROP_GROUP_LENGTH:
                 plan = SKIP
             elif vr == "SQ":
                 plan = SEQUENCE
-            elif (rule is None and not self.rule_set.reviews_unlisted) or (
-                rule is not None and rule.action is Action.KEEP
-            ):
+            elif decision is Decision.KEEP:
                 plan = KEEP
             else:
                 plan = CHANGE
@@ -488,20 +490,19 @@ class StreamWalk:
         """A sequence: kept and walked item by item, or removed (other actions: Unsupported)."""
         keyword = cached_keyword(element.tag)
         name = keyword or format_tag(element.tag)
-        if rule is None:
-            if self.rule_set.recurses_unlisted_sequences:
-                return self.walked_sequence(element, path, tag_prefix, keyword_prefix)
-            if self.rule_set.reviews_unlisted:
-                self.log.unlisted.append(
-                    UnlistedAttribute(format_tag(element.tag), keyword, "SQ", path + name, None)
-                )
-                self.log.actions["remove unlisted"] += 1
-            else:
-                self.log.actions["remove unlisted sequence"] += 1
-            return None
-        if rule.action is Action.KEEP:
+        decision = decide(self.rule_set, element.tag, rule, lambda: "SQ")
+        if decision is Decision.WALK_SEQUENCE:
             return self.walked_sequence(element, path, tag_prefix, keyword_prefix)
-        if rule.action is Action.REMOVE:
+        if decision is Decision.QUEUE_UNLISTED:
+            self.log.unlisted.append(
+                UnlistedAttribute(format_tag(element.tag), keyword, "SQ", path + name, None)
+            )
+            self.log.actions["remove unlisted"] += 1
+            return None
+        if decision is Decision.REMOVE_UNLISTED_SEQUENCE:
+            self.log.actions["remove unlisted sequence"] += 1
+            return None
+        if rule is not None and rule.action is Action.REMOVE:  # APPLY of a removal
             self.log.actions[f"{rule.name}: {rule.action}"] += 1
             return None
         raise Unsupported("sequence changed by a rule")
