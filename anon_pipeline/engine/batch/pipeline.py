@@ -30,7 +30,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from anon_pipeline.engine.batch import released_index
+import anon_pipeline.engine.batch.released_index as released_index
 from anon_pipeline.engine.batch.package import (
     PackageFolder,
     PackageRefused,

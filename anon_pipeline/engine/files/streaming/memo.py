@@ -8,8 +8,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import Enum
 from itertools import chain
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from anon_pipeline.engine.dicom.rawparse import (
     ElementLayout,
@@ -19,8 +20,29 @@ from anon_pipeline.engine.rules.transform import (
     TransformLog,
 )
 
-if TYPE_CHECKING:  # the walk's plans, kept here per worker; the walk imports this module
-    from anon_pipeline.engine.files.streaming.walk import Plan
+
+class Plan(Enum):
+    """How the streaming walk carries out the decision table's answer (`rules.plan`) for
+    the elements of one tag and VR (`StreamWalk.plan`), memoised here per worker."""
+
+    PRIVATE = "private"  # removed, counted
+    SKIP = "skip"  # a group length: dropped
+    SEQUENCE = "sequence"  # kept and walked item by item, or removed
+    KEEP = "keep"  # copied as it is
+    CHANGE = "change"  # handed to the rule walk and pydicom
+    CHARSET = "charset"  # the character set: kept, top level only
+
+
+# Module names for the members: the walk's loop compares with `is` for every element,
+# and a global costs one lookup where `Plan.KEEP` costs two.
+PRIVATE, SKIP, SEQUENCE, KEEP, CHANGE, CHARSET = (
+    Plan.PRIVATE,
+    Plan.SKIP,
+    Plan.SEQUENCE,
+    Plan.KEEP,
+    Plan.CHANGE,
+    Plan.CHARSET,
+)
 
 
 MEMO_LIMIT = 5_000  # entries per worker: a series repeats its values; cleared when full

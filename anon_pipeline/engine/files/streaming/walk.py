@@ -6,7 +6,6 @@ whole runs of top-level elements replayed.
 from __future__ import annotations
 
 import struct
-from enum import Enum
 from typing import Any
 
 from pydicom.dataset import Dataset
@@ -46,10 +45,17 @@ from anon_pipeline.engine.files.streaming.facts import (
     raw_element,
 )
 from anon_pipeline.engine.files.streaming.memo import (
+    CHANGE,
+    CHARSET,
+    KEEP,
+    PRIVATE,
+    SEQUENCE,
+    SKIP,
     Effect,
     Entry,
     InventoryRow,
     Memo,
+    Plan,
     Previous,
     Replay,
     TopEntry,
@@ -67,29 +73,6 @@ from anon_pipeline.engine.rules.transform import (
     format_tag,
 )
 from anon_pipeline.engine.rules.uids import hash_uid
-
-
-class Plan(Enum):
-    """What the walk does with the elements of one tag and VR (`StreamWalk.plan`)."""
-
-    PRIVATE = "private"  # removed, counted
-    SKIP = "skip"  # a group length: dropped
-    SEQUENCE = "sequence"  # kept and walked item by item, or removed
-    KEEP = "keep"  # copied as it is
-    CHANGE = "change"  # handed to the rule walk and pydicom
-    CHARSET = "charset"  # the character set: kept, top level only
-
-
-# Module names for the members: the walk's loop compares with `is` for every element,
-# and a global costs one lookup where `Plan.KEEP` costs two.
-PRIVATE, SKIP, SEQUENCE, KEEP, CHANGE, CHARSET = (
-    Plan.PRIVATE,
-    Plan.SKIP,
-    Plan.SEQUENCE,
-    Plan.KEEP,
-    Plan.CHANGE,
-    Plan.CHARSET,
-)
 
 
 class StreamWalk:
