@@ -35,6 +35,7 @@ MANIFEST = "manifest.parquet"
 INVENTORY = "inventory.parquet"
 UID_MAP = "uid_map.parquet"
 REVIEW_QUEUE = "review_queue.parquet"
+PART_FILE = "rows.parquet"  # one side table's rows, under parts/<table>/ (`tables.SideTables`)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from anon_pipeline.engine.disk.atomic import staging_path_for, temporary_sibling
+from anon_pipeline.engine.disk.folders import PART_FILE
 
 UID_PAIRS = "uid_pairs"
 IDENTIFIERS = "identifiers"
@@ -109,7 +110,7 @@ class SideTables:
 
     def flush(self, table: str) -> None:
         if table not in self.writers:
-            path = self.work_dir / table / "rows.parquet"
+            path = self.work_dir / table / PART_FILE
             path.parent.mkdir(parents=True, exist_ok=True)
             temporary = staging_path_for(path)
             self.writers[table] = (
