@@ -18,6 +18,7 @@ from anon_pipeline.cli import release, review, stages
 from anon_pipeline.cli.common import CliError
 from anon_pipeline.engine.batch import PackageRefused
 from anon_pipeline.engine.disk import OutputFolderError
+from anon_pipeline.engine.disk.folders import PathTooLong
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,7 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     command: Callable[[argparse.Namespace], None] = args.handler
     try:
         command(args)
-    except (CliError, PackageRefused) as error:
+    except (CliError, PackageRefused, PathTooLong) as error:
         print(f"anon-pipeline: {error}", file=sys.stderr)
         return 2
     except OutputFolderError as error:

@@ -141,6 +141,8 @@ def scratch_from(args: argparse.Namespace) -> Scratch | None:
         return None
     if not args.scratch_bytes:
         raise CliError("--scratch needs --scratch-bytes (the most the staged batches may use)")
+    if sys.platform == "win32":  # the shared ledger asks whether its owners still run
+        raise CliError("--scratch is not available on Windows: process the CD where it is")
     return Scratch(args.scratch, args.scratch_bytes)
 
 

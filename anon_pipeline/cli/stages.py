@@ -41,6 +41,11 @@ def command_init(args: argparse.Namespace) -> None:
 
 def command_blacklist(args: argparse.Namespace) -> None:
     """`blacklist CD OUT`: stage 1 at the hospital; OUT becomes a stage-1 package."""
+    if args.self_test:
+        self_test(args)
+        return
+    if args.input_dir is None or args.output_dir is None:
+        raise CliError("blacklist needs INPUT_DIR and OUTPUT_DIR (or --self-test)")
     records = args.records or args.output_dir.with_name(args.output_dir.name + ".hospital")
     report = blacklist_folder(
         require_folder(args.input_dir, "INPUT_DIR"),
@@ -53,6 +58,38 @@ def command_blacklist(args: argparse.Namespace) -> None:
     print_stage(report, args.output_dir)
     print(f"stage-1 package (carry it to the server's incoming/ as it is): {args.output_dir}")
     print(f"hospital records (original paths, removed values: they stay here): {records}")
+
+
+def self_test(args: argparse.Namespace) -> None:
+    """`blacklist --self-test`: what a site runs first on its own computer. Stage 1 on a
+    synthetic CD with fake PHI (written to a temporary folder, removed after), the worker
+    pool, the folder swaps and the identifying-value search as this platform does them,
+    then the package verified as the server verifies it."""
+    import secrets
+    import tempfile
+
+    from anon_pipeline.engine.batch.package import check_package_files, read_package
+    from anon_pipeline.synthetic.cds import fake_patient, write_cd_batch
+
+    rules = load_rules(args, "blacklist")
+    key = secrets.token_bytes(32)  # a throwaway key: never the deployment's
+    with tempfile.TemporaryDirectory(prefix="anon-pipeline-self-test-") as folder:
+        work = Path(folder)
+        images = write_cd_batch(work / "CD", [fake_patient(1), fake_patient(2)], slices=3)
+        package = work / "package"
+        report = blacklist_folder(
+            work / "CD", package, work / "package.hospital", rules, key, step_options(args)
+        )
+        adopted = read_package(package, rules, key)
+        check_package_files(package, adopted, args.workers)
+        anonymized = report.outcomes.get("anonymized", 0)
+        if anonymized != len(images):
+            raise CliError(f"self-test failed: {anonymized} of {len(images)} images anonymized")
+    print(
+        f"self-test passed: {len(images)} synthetic images through stage 1 with "
+        f"{args.workers} worker(s); the package verified as the server would. "
+        f"Rules {rules.version}; now run stage 1 on a real CD."
+    )
 
 
 def command_whitelist(args: argparse.Namespace) -> None:
@@ -129,8 +166,14 @@ def add_commands(commands: Any) -> None:
     init.set_defaults(handler=command_init)
 
     blacklist = commands.add_parser("blacklist", help="stage 1 alone (offline, at the hospital)")
-    blacklist.add_argument("input_dir", type=Path, metavar="INPUT_DIR")
-    blacklist.add_argument("output_dir", type=Path, metavar="OUTPUT_DIR")
+    blacklist.add_argument("input_dir", type=Path, metavar="INPUT_DIR", nargs="?")
+    blacklist.add_argument("output_dir", type=Path, metavar="OUTPUT_DIR", nargs="?")
+    blacklist.add_argument(
+        "--self-test",
+        action="store_true",
+        help="check this install first: stage 1 on a synthetic CD it writes itself, with a "
+        "throwaway key; the package verified as the server would (no CD, no key needed)",
+    )
     blacklist.add_argument(
         "--records",
         type=Path,

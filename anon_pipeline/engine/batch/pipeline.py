@@ -21,6 +21,7 @@ import datetime as dt
 import getpass
 import json
 import shutil
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -46,7 +47,13 @@ from anon_pipeline.engine.disk.atomic import (
     staged_directory,
     write_bytes_atomically,
 )
-from anon_pipeline.engine.disk.folders import FolderSecureRecords, HospitalRecords, ReleaseFolder
+from anon_pipeline.engine.disk.folders import (
+    FolderSecureRecords,
+    HospitalRecords,
+    ReleaseFolder,
+    check_output_depth,
+    windows_long_paths,
+)
 from anon_pipeline.engine.disk.layout import DEFAULT_MARKER, SECURE_MODE, BatchPaths
 from anon_pipeline.engine.disk.parallel import Progress, shared_pool
 from anon_pipeline.engine.disk.scratch import Log, Scratch, staged_batch
@@ -369,6 +376,8 @@ def blacklist_folder(
             f"{Path(input_dir).name} is a stage-1 package already: carry it to the server as "
             "it is (blacklisting it again would pseudonymise its pseudonyms)"
         )
+    if sys.platform == "win32":  # before any work: a file that cannot be written mid-CD
+        check_output_depth(Path(output_dir).resolve(), sys.platform, windows_long_paths())
     with (
         shared_pool(),
         staged_batch(input_dir, options.scratch, options.log) as source,

@@ -4,6 +4,13 @@ Files are written under a temporary name in the same folder and renamed; a whole
 output folder is built beside its target and swapped in with one rename
 (renameat2 RENAME_EXCHANGE on Linux), so a crash or a rerun never leaves a
 half-old, half-new partition.
+
+Elsewhere (macOS, Windows: a hospital's computer) the swap takes two renames, the old
+folder aside, then the new one in place. The guarantee there is weaker in one moment:
+a crash between the two leaves the old output under a hidden retired name and nothing
+under the target's, which the next run removes before it writes the output again
+(never a mix of old and new). Files are written with `writev` where the platform has
+it, else part by part.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ import errno
 import os
 import secrets
 import shutil
+import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,10 +33,18 @@ AT_FDCWD = -100
 RENAME_EXCHANGE = 2
 
 
-NEW_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
-IOV_MAX = os.sysconf("SC_IOV_MAX")  # pieces one writev takes (1024 on Linux)
-# Errors that say the output folder, not the input file, is at fault.
-OUTPUT_FOLDER_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EACCES})
+# O_BINARY: Windows would otherwise translate newlines in what os.write writes.
+NEW_FILE_FLAGS = (
+    os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+)
+# Pieces one writev takes (1024 on Linux); without writev, parts are written one by one.
+IOV_MAX = os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 1024
+HAS_WRITEV = hasattr(os, "writev")
+# Errors that say the output folder, not the input file, is at fault (EDQUOT: not
+# every platform names it).
+OUTPUT_FOLDER_ERRNOS = frozenset(
+    {errno.ENOSPC, errno.EROFS, errno.EIO, errno.EACCES, getattr(errno, "EDQUOT", errno.ENOSPC)}
+)
 
 
 class OutputFolderError(OSError):
@@ -64,11 +80,15 @@ def write_new_file(path: Path, parts: Sequence[Any]) -> None:
 
 
 def write_all(descriptor: int, parts: Sequence[Any]) -> None:
-    """`os.writev` until every byte is written: a call may write less than it was given."""
+    """`os.writev` until every byte is written: a call may write less than it was given.
+    Where there is no writev (Windows), `os.write` a part at a time, the same way."""
     pending = [part for part in parts if len(part)]
     first = 0
     while first < len(pending):
-        written = os.writev(descriptor, pending[first : first + IOV_MAX])
+        if HAS_WRITEV:
+            written = os.writev(descriptor, pending[first : first + IOV_MAX])
+        else:
+            written = os.write(descriptor, pending[first])
         if written <= 0:
             raise OSError(errno.EIO, "nothing written")
         while written:
@@ -148,6 +168,8 @@ def replace_directory(source: Path, target: Path) -> None:
 
 def exchange(first: Path, second: Path) -> bool:
     """Swap two paths in one step (Linux renameat2); False where unsupported."""
+    if not sys.platform.startswith("linux"):
+        return False
     libc_name = ctypes.util.find_library("c")
     if libc_name is None:
         return False

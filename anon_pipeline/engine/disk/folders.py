@@ -29,6 +29,48 @@ from pathlib import Path
 from typing import Self
 
 FILES_FOLDER = "dicom"  # the DICOM files of a stage's output, under its folder
+# The longest name a stage gives a file under its folder: three hashed UIDs (2.25. and
+# up to 39 digits each), two separators and ".dcm", plus "dicom/" and a staging mark.
+LONGEST_OUTPUT_NAME = len(FILES_FOLDER) + 1 + 3 * (5 + 39) + 2 + 4 + 24
+WINDOWS_MAX_PATH = 259  # MAX_PATH (260) less the terminating NUL, without long paths
+
+
+class PathTooLong(ValueError):
+    """An output folder too deep for the platform's path limit: names the folder (one the
+    operator chose), never a file of the CD."""
+
+
+def check_output_depth(folder: Path, platform: str, long_paths: bool = False) -> None:
+    """Refuse, before any work, an output folder whose files would pass Windows' 260
+    characters (where long paths are not enabled): a file that cannot be written
+    half-way through a CD helps nobody."""
+    if platform != "win32" or long_paths:
+        return
+    longest = len(str(folder)) + 1 + LONGEST_OUTPUT_NAME
+    if longest > WINDOWS_MAX_PATH:
+        raise PathTooLong(
+            f"{folder}: too deep for Windows' {WINDOWS_MAX_PATH + 1}-character paths "
+            f"(its files would need up to {longest}); choose a folder of at most "
+            f"{WINDOWS_MAX_PATH - 1 - LONGEST_OUTPUT_NAME} characters, such as "
+            "E:\\pkg\\CD0001, or enable long paths (LongPathsEnabled)"
+        )
+
+
+def windows_long_paths() -> bool:
+    """Whether Windows lets this program pass MAX_PATH (LongPathsEnabled; Python 3.6+
+    declares itself long-path aware)."""
+    try:
+        import winreg  # type: ignore[import-not-found,unused-ignore]
+
+        with winreg.OpenKey(  # type: ignore[attr-defined,unused-ignore]
+            winreg.HKEY_LOCAL_MACHINE,  # type: ignore[attr-defined,unused-ignore]
+            r"SYSTEM\CurrentControlSet\Control\FileSystem",
+        ) as key:
+            return bool(winreg.QueryValueEx(key, "LongPathsEnabled")[0])  # type: ignore[attr-defined,unused-ignore]
+    except (ImportError, OSError):
+        return False
+
+
 OUTCOMES = "outcomes.parquet"
 IDENTIFIERS = "identifiers.parquet"
 MANIFEST = "manifest.parquet"
