@@ -36,13 +36,13 @@ cluster: $(STAMP)
 	$(BIN)/python -m anon_pipeline.cluster.local --workers 2 --port $(UI_PORT)
 
 lint: $(STAMP)
-	$(BIN)/ruff check anon_pipeline anon_pipeline_tests benchmarks
-	$(BIN)/ruff format --check anon_pipeline anon_pipeline_tests benchmarks
+	$(BIN)/ruff check anon_pipeline anon_pipeline_tests benchmarks packaging
+	$(BIN)/ruff format --check anon_pipeline anon_pipeline_tests benchmarks packaging
 	$(BIN)/mypy
 
 format: $(STAMP)
-	$(BIN)/ruff format anon_pipeline anon_pipeline_tests benchmarks
-	$(BIN)/ruff check --fix anon_pipeline anon_pipeline_tests benchmarks
+	$(BIN)/ruff format anon_pipeline anon_pipeline_tests benchmarks packaging
+	$(BIN)/ruff check --fix anon_pipeline anon_pipeline_tests benchmarks packaging
 
 test: lint
 	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=15 -q
@@ -52,14 +52,15 @@ test-cluster: $(STAMP)
 	$(BIN)/python -m pytest -m cluster -q
 
 # An offline installer of stage 1 for the hospital computer: the wheels of anon_pipeline
-# and what stage 1 needs (no Dagster, no DuckDB), for this machine's Python and platform.
-HOSPITAL_BUNDLE ?= dist/anon-pipeline-hospital
+# and what stage 1 needs (no Dagster, no DuckDB) for PLATFORM (native, win_amd64,
+# macosx_arm64, macosx_x86_64, manylinux_x86_64) and BUNDLE_PYTHON, with the platform's
+# installer; packaging/hospital/build_bundle.py says more.
+PLATFORM ?= native
+BUNDLE_PYTHON ?= 3.11
 hospital-bundle: $(STAMP)
-	rm -rf $(HOSPITAL_BUNDLE) build && mkdir -p $(HOSPITAL_BUNDLE)
-	$(BIN)/python -m pip wheel --quiet --wheel-dir $(HOSPITAL_BUNDLE)/wheels .
-	cp packaging/hospital/install.sh packaging/hospital/README.txt $(HOSPITAL_BUNDLE)/
-	tar -C $(dir $(HOSPITAL_BUNDLE)) -czf $(HOSPITAL_BUNDLE).tar.gz $(notdir $(HOSPITAL_BUNDLE))
-	@echo "bundle: $(HOSPITAL_BUNDLE).tar.gz (carry it to the hospital; run install.sh there)"
+	rm -rf build
+	$(BIN)/python packaging/hospital/build_bundle.py --platform $(PLATFORM) --python $(BUNDLE_PYTHON) \
+		$(if $(HOSPITAL_BUNDLE),--dir $(HOSPITAL_BUNDLE))
 
 # Everything below but the long memory and instruction runs.
 bench: bench-files bench-dagster bench-sensor bench-index bench-cluster bench-review bench-leak-check

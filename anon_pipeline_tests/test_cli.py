@@ -180,3 +180,11 @@ def test_blacklist_refuses_to_hand_over_a_package_that_still_names_the_patient(
     error = capsys.readouterr().err
     assert "PatientName in AcquisitionComments" in error and "the server will refuse" in error
     assert patients[0].name.split("^")[0] not in error
+
+
+def test_blacklist_self_test_checks_an_install_without_a_cd_or_a_key(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv(KEY_ENV_VAR, raising=False)
+    assert main(["blacklist", "--self-test", "--workers", "1", "--quiet"]) == 0
+    assert "self-test passed: 12 synthetic images" in capsys.readouterr().out
+    assert main(["blacklist", "--workers", "1"]) == 2
+    assert "needs INPUT_DIR and OUTPUT_DIR (or --self-test)" in capsys.readouterr().err

@@ -83,3 +83,54 @@ def test_the_bundle_installs_offline_and_runs_stage_1(tmp_path, blacklist):
     check_package_files(package, adopted, workers=1)  # raises if any file differs
     assert len(adopted.scanned) == 5
     assert (tmp_path / "package.hospital" / "manifest.parquet").is_file()
+
+
+def test_the_windows_bundle_holds_only_windows_or_pure_wheels_and_a_windows_installer(tmp_path):
+    """Built here by platform tag (no Windows machine needed): every wheel is win_amd64
+    or pure Python, tqdm's Windows-only dependency included, and the bundle installs
+    with PowerShell; its names say its platform and Python."""
+    bundle = tmp_path / "anon-pipeline-hospital-win_amd64-py3.11"
+    build = subprocess.run(
+        [
+            "make",
+            "--no-print-directory",
+            "hospital-bundle",
+            "PLATFORM=win_amd64",
+            "BUNDLE_PYTHON=3.11",
+            f"HOSPITAL_BUNDLE={bundle}",
+        ],
+        cwd=REPOSITORY,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert build.returncode == 0, build.stderr[-2000:]
+    assert bundle.with_name(bundle.name + ".zip").is_file()
+    wheels = sorted(path.name for path in (bundle / "wheels").iterdir())
+    platforms = {name.removesuffix(".whl").split("-")[-1] for name in wheels}
+    assert platforms <= {"win_amd64", "any"} and "win_amd64" in platforms
+    names = {name.split("-")[0].lower() for name in wheels}
+    assert {"anon_pipeline", "pydicom", "numpy", "pyarrow", "colorama"} <= names
+    assert not {"dagster", "duckdb", "pandas"} & names
+    assert {"install.ps1", "install.bat", "README.txt"} <= {p.name for p in bundle.iterdir()}
+    readme = (bundle / "README.txt").read_text()
+    assert "win_amd64" in readme and "Python 3.11" in readme and "--self-test" in readme
+    assert "{python}" not in (bundle / "install.ps1").read_text()
+
+
+def test_an_unknown_platform_is_refused_by_name(tmp_path):
+    build = subprocess.run(
+        [
+            sys.executable,
+            "packaging/hospital/build_bundle.py",
+            "--platform",
+            "amiga",
+            "--dir",
+            str(tmp_path / "b"),
+        ],
+        cwd=REPOSITORY,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert build.returncode == 1 and "unknown platform 'amiga'" in build.stderr

@@ -51,3 +51,18 @@ def test_a_batchs_paths_are_its_folders(tmp_path):
     assert paths.identifiers == secure.stage1.identifiers
     assert paths.inventory == ReleaseFolder(root.release / "cd_001").inventory
     assert PackageFolder(tmp_path).descriptor.name == "stage1_package.json"
+
+
+def test_an_output_folder_too_deep_for_windows_paths_is_refused_by_name():
+    from pathlib import PureWindowsPath
+
+    import pytest
+
+    from anon_pipeline.engine.disk.folders import PathTooLong, check_output_depth
+
+    check_output_depth(PureWindowsPath(r"E:\packages\CD0001"), "win32")
+    deep = PureWindowsPath("E:\\" + "\\".join(["a_folder_of_the_site"] * 6))
+    with pytest.raises(PathTooLong, match=r"a_folder_of_the_site: too deep for Windows' 260"):
+        check_output_depth(deep, "win32")
+    check_output_depth(deep, "win32", long_paths=True)  # LongPathsEnabled
+    check_output_depth(deep, "linux")
