@@ -18,6 +18,9 @@ def build_definitions(settings: PipelineSettings) -> dg.Definitions:
         jobs=[anonymize_batch_job, release_batch_job],
         sensors=[incoming_batches, approved_batches],
         resources={"settings": settings},
+        # Every job in one process, the UI's "Materialize" asset jobs too: the engine
+        # spreads each step over its own worker processes already (one pool per run).
+        executor=dg.in_process_executor,
     )
 
 

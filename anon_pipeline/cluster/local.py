@@ -8,6 +8,8 @@ workers, the Dagster daemon and, if asked, the webserver; all stopped together.
 from __future__ import annotations
 
 import argparse
+import ctypes
+import ctypes.util
 import glob
 import os
 import shutil
@@ -40,6 +42,7 @@ WORKSPACE_CONFIG = {
     ]
 }
 STARTUP_SECONDS = 120
+PR_SET_PDEATHSIG = 1  # prctl(2): the signal this process gets when its parent dies
 STOP_SECONDS = 30
 
 
@@ -343,6 +346,22 @@ class LocalCluster:
         shutil.rmtree(self.pg_data, ignore_errors=True)
 
 
+def stop_on_signals() -> None:
+    """SIGTERM (a service manager, a CI timeout) and SIGHUP (the terminal closed) stop
+    the cluster as Ctrl-C does: every server, worker and folder goes. On Linux the
+    parent's death (`make` killed) sends this process SIGTERM too."""
+
+    def interrupt(_signal: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    for number in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(number, interrupt)
+    if sys.platform.startswith("linux"):
+        libc_name = ctypes.util.find_library("c")
+        if libc_name:
+            ctypes.CDLL(libc_name).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
@@ -351,14 +370,26 @@ def main() -> int:
     parser.add_argument("--port", type=int, default=3000, help="the webserver's port")
     parser.add_argument("--base", type=Path, default=Path(".cluster"), help="logs and Dagster home")
     args = parser.parse_args()
+    stop_on_signals()
     root = Settings.from_environment().data_root.root
     init_root(root, create_key=not DataRoot(root).key_file.exists())
-    with LocalCluster(args.base.resolve(), root, args.workers, args.port) as cluster:
-        print(f"cluster up: {args.workers} Celery workers, the daemon, Postgres and Redis")
+    try:
+        return run_until_stopped(LocalCluster(args.base.resolve(), root, args.workers, args.port))
+    except KeyboardInterrupt:  # during the start: what had started is stopped already
+        print("stopped before the cluster was up", file=sys.stderr)
+        return 130
+
+
+def run_until_stopped(local: LocalCluster) -> int:
+    """Start the cluster, say where it is, and stop everything when asked (Ctrl-C,
+    SIGTERM, SIGHUP) or when one of its processes stops on its own."""
+    with local as cluster:
+        print(f"cluster up: {cluster.worker_count} Celery workers, the daemon, Postgres and Redis")
         print(f"UI:        {cluster.url}")
-        print(f"data root: {root} (drop CD copies into {root / 'incoming'}, then .copy_complete)")
+        print(f"data root: {cluster.root} (drop CD copies into {cluster.root / 'incoming'})")
         print(f"logs:      {cluster.logs}")
-        print("Ctrl-C stops everything (the instance's Postgres database goes with it)")
+        print("Ctrl-C or SIGTERM stops everything (the instance's Postgres database goes too)")
+        sys.stdout.flush()
         try:
             while all(process.poll() is None for process in cluster.processes.values()):
                 time.sleep(1)
@@ -366,6 +397,8 @@ def main() -> int:
             print(f"stopped on its own: {', '.join(stopped)}; see {cluster.logs}", file=sys.stderr)
             return 1
         except KeyboardInterrupt:
+            for number in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+                signal.signal(number, signal.SIG_IGN)  # the stop below runs to its end
             print("\nstopping…")
     return 0
 

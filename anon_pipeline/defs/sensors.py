@@ -15,6 +15,7 @@ from anon_pipeline.engine.batch import (
     ArrivalMemory,
     BatchState,
     Launched,
+    Look,
     Watch,
     look_at_incoming,
     run_key,
@@ -68,7 +69,7 @@ def incoming_batches(
         if new_partitions
         else [],
         cursor=look.memory.to_json(),
-        skip_reason=None if look.ready else waiting_reason(look.arriving, settings.marker),
+        skip_reason=None if look.ready else waiting_reason(look, settings),
     )
 
 
@@ -82,16 +83,38 @@ def last_run_signature(instance: dg.DagsterInstance, sensor: str, batch: str) ->
     return signature_of_run_key(key) if key else None
 
 
-def waiting_reason(arriving: list[BatchState], marker: str) -> str:
-    """Why no run starts: a batch with a folder nobody can list never looks quiet, and
-    would wait without a word (batch names only: paths inside a batch stay secure)."""
-    blocked = [state for state in arriving if state.unlistable_folders]
+MAX_NAMED_WAITING = 20  # batches a skip message names; the rest are counted
+
+
+def waiting_reason(look: Look, settings: PipelineSettings) -> str:
+    """Why no run starts, batch by batch: what each arriving batch waits for (its marker,
+    or how much longer its listing must stay unchanged), and a batch with a folder nobody
+    can list, which never looks quiet. Batch names only: paths inside stay secure."""
+    now = look.memory.looked_at or time.time()
     reasons = [
-        f"{state.name} waits: {state.unlistable_folders} folder(s) in it cannot be listed "
-        f"(fix their permissions, or add {marker} to run it and hold what they contain)"
-        for state in blocked
+        waiting_for(state, look.memory.arriving, now, settings)
+        for state in look.arriving[:MAX_NAMED_WAITING]
     ]
+    if len(look.arriving) > MAX_NAMED_WAITING:
+        reasons.append(f"and {len(look.arriving) - MAX_NAMED_WAITING} more batch(es) arriving")
     return "; ".join(["no new complete batch", *reasons])
+
+
+def waiting_for(
+    state: BatchState,
+    arriving: dict[str, tuple[str, float]],
+    now: float,
+    settings: PipelineSettings,
+) -> str:
+    marker = settings.marker
+    if state.unlistable_folders:
+        return (
+            f"{state.name} waits: {state.unlistable_folders} folder(s) in it cannot be listed "
+            f"(fix their permissions, or add {marker} to run it and hold what they contain)"
+        )
+    since = arriving.get(state.name, (state.signature, now))[1]
+    left = max(0, round(settings.quiet_seconds - (now - since)))
+    return f"{state.name} waits for {marker}, or {left} s more without a change"
 
 
 @dg.sensor(

@@ -189,3 +189,12 @@ def test_scanners_objects_through_the_job(settings, instance):
     metadata = whitelisted.asset_materialization.metadata
     assert metadata["files_anonymized"].value == 3
     assert "overlay in pixel data" in everything_dagster_stored(instance, result)
+
+
+def test_every_job_runs_in_one_process_the_uis_asset_jobs_too(settings):
+    """ "Materialize" in the UI launches an asset job: in process, as the sensor's run, not
+    one process per step."""
+    definitions = definitions_for(settings)
+    asset_job = definitions.resolve_implicit_global_asset_job_def()
+    assert asset_job.executor_def.name == dg.in_process_executor.name
+    assert definitions.resolve_job_def("anonymize_batch").executor_def.name == "in_process"

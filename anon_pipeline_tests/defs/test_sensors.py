@@ -42,6 +42,8 @@ def test_half_copied_batch_waits_until_the_marker_appears(instance, settings):
     write_cd_batch(batch, [fake_patient(2)], series=1, slices=1)
     first = tick(instance, settings)
     assert first.run_requests == [] and added_partitions(first) == []
+    message = first.skip_reason.skip_message  # says which batch waits, and for what
+    assert "cd_copying waits for .copy_complete, or 3600 s more without a change" in message
     (batch / settings.marker).touch()
     second = tick(instance, settings, first.cursor)
     assert [request.partition_key for request in second.run_requests] == ["cd_copying"]

@@ -74,6 +74,8 @@ def test_raw_and_hospital_cds_give_one_identity(settings, instance, tmp_path):
     assert "key_fingerprint" in stage1 and stage1["blacklist_rule_set_version"]
     stage2 = materialization(results["cd_hospital"], "whitelisted_files")
     assert stage2["duplicates_skipped"] == 2 and stage2["files_to_release"] == 3
+    # The metadata says what the manifest says, its detail not cut off.
+    assert stage2["disposition: skipped: already released in cd_raw (not yet signed off)"] == 2
 
 
 def test_a_refused_package_fails_its_run_with_the_reason(settings, instance, tmp_path):

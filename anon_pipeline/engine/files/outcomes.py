@@ -141,6 +141,8 @@ class StageReport:
     files_in: int
     outcomes: Mapping[str, int] = field(default_factory=dict)  # by Outcome
     reasons: Mapping[str, int] = field(default_factory=dict)  # by Disposition.summary
+    # by the manifest's full words: "(not yet signed off)" and every detail kept
+    dispositions: Mapping[str, int] = field(default_factory=dict)
     bytes_out: int = 0
     files_streamed: int = 0  # processed by the streaming path (the rest by pydicom)
     studies: int = 0
@@ -170,6 +172,7 @@ class StageReport:
             files_in=files_in,
             outcomes=Counter(d.outcome.value for d in final),
             reasons=Counter(d.summary for d in final),
+            dispositions=Counter(str(d) for d in final),
         )
 
     def with_origin(self, origin: Mapping[str, Any]) -> StageReport:

@@ -380,6 +380,7 @@ def run_stage(
         files_in=len(scanned),
         outcomes=Counter(o.outcome.value for o in ordered),
         reasons=Counter(o.disposition.summary for o in ordered),
+        dispositions=Counter(str(o.disposition) for o in ordered),
         bytes_out=sum(o.output_size or 0 for o in ordered),
         files_streamed=sum(o.engine == STREAMING for o in ordered),
         studies=len({name.split("/")[0] for name in names}),
