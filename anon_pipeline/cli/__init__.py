@@ -17,8 +17,7 @@ from collections.abc import Callable, Sequence
 from anon_pipeline.cli import release, review, stages
 from anon_pipeline.cli.common import CliError
 from anon_pipeline.engine.batch import PackageRefused
-from anon_pipeline.engine.disk import OutputFolderError
-from anon_pipeline.engine.disk.folders import PathTooLong
+from anon_pipeline.engine.disk import OutputFolderError, PathTooLong
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -68,7 +68,7 @@ def self_test(args: argparse.Namespace) -> None:
     import secrets
     import tempfile
 
-    from anon_pipeline.engine.batch.package import check_package_files, read_package
+    from anon_pipeline.engine.batch import check_package_files, read_package
     from anon_pipeline.synthetic.cds import fake_patient, write_cd_batch
 
     rules = load_rules(args, "blacklist")

@@ -15,7 +15,7 @@ from anon_pipeline.engine.batch.arrivals import (
     run_key,
     signature_of_run_key,
 )
-from anon_pipeline.engine.batch.package import PackageRefused
+from anon_pipeline.engine.batch.package import PackageRefused, check_package_files, read_package
 from anon_pipeline.engine.batch.pipeline import (
     BatchReport,
     PhaseProgress,
@@ -51,8 +51,10 @@ __all__ = [
     "anonymize_batch",
     "blacklist_folder",
     "blacklist_step",
+    "check_package_files",
     "inventory_step",
     "look_at_incoming",
+    "read_package",
     "review_queue_step",
     "run_key",
     "scan_step",

@@ -4,6 +4,7 @@ Parquet tables, fast-disk staging, and the worker pool. Imports only `dicom` and
 `rules`."""
 
 from anon_pipeline.engine.disk.atomic import OutputFolderError
+from anon_pipeline.engine.disk.folders import PathTooLong
 from anon_pipeline.engine.disk.keys import KEY_ENV_VAR, KeyFileError, load_key
 from anon_pipeline.engine.disk.layout import DEFAULT_MARKER, BatchPaths, DataRoot, init_root
 from anon_pipeline.engine.disk.parallel import SharedPools, default_workers, using_pools
@@ -31,6 +32,7 @@ __all__ = [
     "DataRoot",
     "KeyFileError",
     "OutputFolderError",
+    "PathTooLong",
     "RuleSets",
     "Scratch",
     "Settings",

@@ -24,7 +24,8 @@ LOOKS_LIKE = {
     "name": re.compile(r"\^|\b[A-ZŁŚŻŹĆŃÓ][a-ząćęłńóśźż]{2,}\s+[A-ZŁŚŻŹĆŃÓ][a-ząćęłńóśźż]{2,}\b"),
     "date": re.compile(r"\b(19|20)\d{2}[-./]?(0[1-9]|1[0-2])[-./]?(0[1-9]|[12]\d|3[01])\b"),
     "phone": re.compile(r"(\+\d{2}[\s-]?)?\b\d{2,3}[\s-]\d{3}[\s-]\d{2,3}[\s-]?\d{0,3}\b"),
-    "id": re.compile(r"\b(?=[A-Z0-9-]*\d)(?=[A-Z0-9-]*[A-Z])[A-Z0-9-]{6,}\b"),
+    # letters and at least three digits: PID0740017, PESEL8802; not MONOCHROME2
+    "id": re.compile(r"\b(?=(?:[A-Z-]*\d){3})(?=[A-Z0-9-]*[A-Z])[A-Z0-9-]{6,}\b"),
 }
 
 
@@ -48,11 +49,19 @@ class QcValue:
     flags: list[str] = field(default_factory=list)
 
 
+# Text that holds no letter (a version "1.0", a number): nothing a reader must weigh.
+NO_LETTERS = re.compile(r"^[^A-Za-zÀ-ž]*$")
+
+
 def flags_for(vr: str, value: str | None, files: int, is_new: bool) -> list[str]:
+    """What a reviewer should look at in a value. Harmless values are not flagged, so a
+    flag keeps its weight: a defined term (MONOCHROME2, ORIGINAL) is
+    not an ID (an ID has at least three digits); text with no letter ("1.0") is no free
+    text."""
     flags: list[str] = []
     if value is None:
         return flags
-    if vr in FREE_TEXT_VRS:
+    if vr in FREE_TEXT_VRS and not NO_LETTERS.match(value):
         flags.append("free text")
     for kind, pattern in LOOKS_LIKE.items():
         if kind == "date" and vr in ("DA", "DT"):

@@ -18,6 +18,15 @@ def test_values_that_need_a_human_eye_are_flagged():
     assert flags_for("DS", "1.25", 1, True) == ["in one file", "new"]
 
 
+def test_harmless_values_are_not_flagged_so_that_flags_keep_their_weight():
+    assert flags_for("CS", "MONOCHROME2", 3, False) == []  # a defined term, not an ID
+    assert "id?" in flags_for("CS", "PESEL8802", 3, False)  # an ID in a coded string is
+    assert flags_for("CS", "ORIGINAL", 3, False) == []
+    assert flags_for("LO", "1.0", 3, False) == []  # SoftwareVersions: no letter, no text
+    assert flags_for("LO", "syngo CT VA48A", 3, False) == ["free text"]
+    assert "id?" in flags_for("SH", "PID0740017", 3, False)
+
+
 def test_qc_lists_every_released_value_and_flags_free_text_and_ids(processed_cd):
     data_root = DataRoot(processed_cd.release_dir.parent.parent)
     values = qc_values(data_root, [processed_cd.release_dir.name])
