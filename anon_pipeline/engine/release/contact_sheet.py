@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
-from PIL import Image, ImageDraw, ImageOps
+from PIL import Image, ImageDraw, ImageFont, ImageOps
 from pydicom import dcmread
 from pydicom.tag import Tag
 
@@ -25,6 +25,8 @@ from anon_pipeline.engine.disk.layout import BatchPaths
 
 TILE = 160
 COLUMNS = 6
+CAPTION = 24  # pixels under each tile for its caption
+FONT_SIZE = 15  # Pillow's own scalable font: readable, and no system font needed
 HEADER_BYTES = 16_384  # a CT slice's elements before InstanceNumber take about 1 KB
 INSTANCE_NUMBER_TAG = int(Tag("InstanceNumber"))
 
@@ -95,12 +97,22 @@ def write_contact_sheet(paths: BatchPaths, output: Path) -> ContactSheetReport:
             by_series[output_name.rsplit("/", 1)[0]].append(paths.release_files / output_name)
     series = sorted(by_series)
     rows = max(1, -(-len(series) // COLUMNS))
-    sheet = Image.new("RGB", (COLUMNS * TILE, rows * (TILE + 16)), "black")
+    sheet = Image.new("RGB", (COLUMNS * TILE, rows * (TILE + CAPTION)), "black")
     draw = ImageDraw.Draw(sheet)
+    font = ImageFont.load_default(size=FONT_SIZE)
+    if not series:  # a black sheet would look like a failure
+        draw.multiline_text(
+            (16, 40),
+            "No file of this batch is released:\nnothing new (other batches hold its\n"
+            "instances) or everything held. Nothing to look at here.",
+            fill="white",
+            font=font,
+            spacing=6,
+        )
     decoded = 0
     with quiet_pydicom():
         for index, key in enumerate(series):
-            x, y = (index % COLUMNS) * TILE, (index // COLUMNS) * (TILE + 16)
+            x, y = (index % COLUMNS) * TILE, (index // COLUMNS) * (TILE + CAPTION)
             label = f"series {index + 1}: {len(by_series[key])} files"
             try:
                 tile = ImageOps.contain(
@@ -110,8 +122,13 @@ def write_contact_sheet(paths: BatchPaths, output: Path) -> ContactSheetReport:
                 decoded += 1
             except Exception:  # compressed without a decoder, damaged pixels...
                 draw.rectangle([x, y, x + TILE - 1, y + TILE - 1], outline="red")
-                draw.text((x + 8, y + TILE // 2), "not decodable:\nlook at it by hand", fill="red")
-            draw.text((x + 4, y + TILE + 2), label, fill="white")
+                draw.multiline_text(
+                    (x + 8, y + TILE // 2 - 16),
+                    "not decodable:\nlook at it by hand",
+                    fill="red",
+                    font=font,
+                )
+            draw.text((x + 4, y + TILE + 3), label, fill="white", font=font)
     buffer = io.BytesIO()
     sheet.save(buffer, format="PNG")
     write_bytes_atomically(output, buffer.getvalue())

@@ -3,7 +3,7 @@
 from PIL import Image
 
 from anon_pipeline.engine.batch.pipeline import BatchPaths, Policy, StepOptions, anonymize_batch
-from anon_pipeline.engine.release.contact_sheet import COLUMNS, TILE, write_contact_sheet
+from anon_pipeline.engine.release.contact_sheet import CAPTION, COLUMNS, TILE, write_contact_sheet
 from anon_pipeline.synthetic.cds import write_hostile_cd
 from anon_pipeline_tests.conftest import TEST_KEY
 
@@ -13,8 +13,31 @@ def test_every_series_gets_a_thumbnail(processed_cd, tmp_path):
     report = write_contact_sheet(processed_cd.paths, output)
     assert (report.series, report.decoded, report.not_decodable) == (6, 6, 0)
     image = Image.open(output)
-    assert image.size == (COLUMNS * TILE, TILE + 16)
+    assert image.size == (COLUMNS * TILE, TILE + CAPTION)
     assert image.convert("L").getextrema()[1] > 0  # something was drawn, not an empty sheet
+
+
+def test_a_batch_with_nothing_released_says_so_instead_of_a_black_sheet(processed_cd, tmp_path):
+    import shutil
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    paths = processed_cd.paths
+    copy = tmp_path / "manifest.parquet"
+    shutil.copy(paths.manifest, copy)
+    table = pq.read_table(copy)
+    nothing = table.set_column(
+        table.schema.get_field_index("outcome"), "outcome", pa.array(["skipped"] * len(table))
+    )
+    pq.write_table(nothing, paths.manifest)
+    try:
+        report = write_contact_sheet(paths, tmp_path / "sheet.png")
+    finally:
+        shutil.copy(copy, paths.manifest)
+    assert report.series == 0
+    lit = sum(1 for value in Image.open(tmp_path / "sheet.png").convert("L").getdata() if value)
+    assert lit > 500  # the words, not an empty black image
 
 
 def test_series_that_cannot_be_decoded_are_marked_not_dropped(tmp_path, blacklist, whitelist):
