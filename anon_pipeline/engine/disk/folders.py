@@ -291,6 +291,10 @@ class RoundsFolder(Folder):
     def rounds(self) -> Path:
         return self.path / "rounds"
 
+    def page(self, round_id: str) -> Path:
+        """The round's self-contained HTML page (secure zone: it shows released values)."""
+        return self.path / f"{round_id}.html"
+
     def approved_values(self, round_id: str) -> Path:
         return self.path / "approved_values" / f"{round_id}.parquet"
 

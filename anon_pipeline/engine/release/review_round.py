@@ -103,6 +103,14 @@ def approved_dir(root: DataRoot) -> Path:
     return root.review_rounds.approved
 
 
+def queue_cell(queued: str) -> str:
+    """An open queue, and what it means for the sign-off: said where it is shown."""
+    return (
+        f"<span class=flag>{queued}</span><br>approving refuses this batch until these "
+        "are decided (anon-pipeline review decide), and it is rerun"
+    )
+
+
 def pending_batches(root: DataRoot) -> list[str]:
     """Batches whose stage 2 finished (an inventory in release/) and nobody approved."""
     if not root.release.is_dir():
@@ -251,7 +259,8 @@ def load_round(root: DataRoot, round_id: str) -> Round:
 def write_page(root: DataRoot, review: Round) -> Path:
     """The round as one self-contained HTML file in the secure zone: no script, no font,
     no network; contact sheets embedded (or linked, when a round has too many)."""
-    path = root.secure / "review" / f"{review.round_id}.html"
+    path = root.review_rounds.page(review.round_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
     write_bytes_atomically(path, page_html(root, review).encode())
     return path
 
@@ -292,7 +301,7 @@ def page_html(root: DataRoot, review: Round) -> str:
         dups = sum(review.duplicates.get(batch, {}).values())
         batch_rows.append(
             f"<tr><td>{e(batch)}</td><td>{state}</td>"
-            f"<td>{'<span class=flag>' + e(queue) + '</span>' if queue else 'empty'}</td>"
+            f"<td>{queue_cell(e(queue)) if queue else 'empty'}</td>"
             f"<td>{dups}</td></tr>"
         )
     return PAGE.format(

@@ -12,6 +12,7 @@ import pytest
 from anon_pipeline.cli import main
 from anon_pipeline.engine.batch.pipeline import BatchPaths
 from anon_pipeline.engine.disk.layout import DataRoot
+from anon_pipeline.engine.disk.tables import read_rows
 from anon_pipeline.engine.release.review_round import approve_round, build_round, save_round
 from anon_pipeline.engine.release.signoff import approve, run_checks
 from anon_pipeline.engine.rules.rule_set import load_rule_set
@@ -111,6 +112,9 @@ def test_the_page_opens_offline_in_chromium_with_new_values_and_flags(root, caps
     text = page_path.read_text()
     assert "<script" not in text and "http" not in text.replace("http://", "")  # nothing fetched
     assert "anon-pipeline review approve" in text
+    queued = read_rows(BatchPaths.in_root(root, "cd_a").review_queue)
+    said = "approving refuses this batch until these are decided" in text
+    assert said == bool(queued)  # an open queue says what it means for the sign-off
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
@@ -154,3 +158,18 @@ def test_many_new_numbers_of_one_attribute_become_one_line():
         "batches": 1,
     }
     assert summarised == [expected]
+
+
+def test_a_batch_with_an_open_queue_says_approving_refuses_it(tmp_path):
+    from anon_pipeline.engine.batch.pipeline import Policy, StepOptions, anonymize_batch
+    from anon_pipeline.engine.disk.layout import init_root
+    from anon_pipeline.engine.release.review_round import write_page
+    from anon_pipeline.engine.rules.rule_set import load_shipped_rule_set
+    from anon_pipeline_tests.conftest import TEST_KEY
+
+    root = init_root(tmp_path / "root", create_key=False)  # nobody decided anything yet
+    write_cd_batch(root.incoming / "cd_q", [fake_patient(90)], series=1, slices=1)
+    rules = Policy(load_shipped_rule_set("blacklist"), load_rule_set(WHITELIST), TEST_KEY)
+    anonymize_batch(BatchPaths.in_root(root, "cd_q"), rules, StepOptions(workers=1))
+    text = write_page(root, build_round(root, load_rule_set(WHITELIST), ["cd_q"])).read_text()
+    assert "approving refuses this batch until these are decided" in text
