@@ -3,6 +3,7 @@
 import functools
 import json
 import time
+from pathlib import Path
 
 import dagster as dg
 
@@ -18,9 +19,11 @@ from anon_pipeline.engine.batch import (
     Look,
     Watch,
     look_at_incoming,
+    recorded_signature,
     run_key,
     signature_of_run_key,
 )
+from anon_pipeline.engine.disk import BatchPaths, DataRoot
 from anon_pipeline.engine.release.signoff import approvals_written_since
 
 # Tags Dagster puts on every run (dagster._core.storage.tags; not re-exported by dagster).
@@ -46,16 +49,15 @@ def incoming_batches(
     context: dg.SensorEvaluationContext, settings: PipelineSettings
 ) -> dg.SensorResult:
     launched = set(context.instance.get_dynamic_partitions(BATCHES))
+    known = KnownBatches(launched, settings.data_root)
     look = look_at_incoming(
         settings.data_root.incoming,
         ArrivalMemory.from_json(context.cursor),
-        Launched(
-            launched,
-            functools.partial(last_run_signature, context.instance, ARRIVAL_SENSOR),
-        ),
+        Launched(known, functools.partial(known.last_signature, context.instance)),
         Watch(settings.quiet_seconds, settings.marker),
     )
     new_partitions = [state.name for state in look.ready if state.name not in launched]
+    new_partitions += sorted(known.from_data_root - set(new_partitions))
     return dg.SensorResult(
         run_requests=[
             dg.RunRequest(
@@ -71,6 +73,34 @@ def incoming_batches(
         cursor=look.memory.to_json(),
         skip_reason=None if look.ready else waiting_reason(look, settings),
     )
+
+
+class KnownBatches:
+    """The batches already processed: Dagster's partitions, and for a new or reset
+    instance over an existing data root, the batches whose processing the root records
+    (`arrival_record`). Only a batch that is not a partition is looked up in the root, so
+    on a running instance the cost stays with the new batches; a new instance adds the
+    recorded ones as partitions at its first tick and requests no run for them."""
+
+    def __init__(self, partitions: set[str], root: DataRoot) -> None:
+        self.partitions, self.root = partitions, root
+        self.from_data_root: set[str] = set()
+
+    def __contains__(self, name: object) -> bool:
+        if name in self.partitions or name in self.from_data_root:
+            return True
+        if isinstance(name, str) and self.record(name).is_file():
+            self.from_data_root.add(name)
+            return True
+        return False
+
+    def record(self, name: str) -> Path:
+        return BatchPaths.in_root(self.root, name).secure.arrival_record
+
+    def last_signature(self, instance: dg.DagsterInstance, name: str) -> str | None:
+        return last_run_signature(instance, ARRIVAL_SENSOR, name) or recorded_signature(
+            self.record(name)
+        )
 
 
 def last_run_signature(instance: dg.DagsterInstance, sensor: str, batch: str) -> str | None:

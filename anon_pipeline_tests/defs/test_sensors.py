@@ -119,3 +119,32 @@ def test_a_launched_batch_is_remembered_by_dagster_not_by_the_cursor(instance, s
     changed = tick(instance, settings, lost_cursor.cursor)
     assert [r.run_key for r in changed.run_requests] != [request.run_key]
     assert [r.partition_key for r in changed.run_requests] == ["cd_kept"]
+
+
+def test_a_new_instance_over_a_processed_root_requests_no_run(instance, settings):
+    """Moving to the cluster, or losing the instance's database: the data root says which
+    batches were processed with which listing, so none is run again; they come back as
+    partitions. A batch changed since, or never processed, still gets its run."""
+    from anon_pipeline.defs.jobs import anonymize_batch_job
+    from anon_pipeline_tests.defs.conftest import definitions_for
+
+    for name in ("cd_done", "cd_changed"):
+        batch = incoming(settings) / name
+        write_cd_batch(batch, [fake_patient(11)], series=1, slices=1)
+        (batch / settings.marker).touch()
+    first = tick(instance, settings)
+    instance.add_dynamic_partitions("batch", added_partitions(first))
+    job = definitions_for(settings).resolve_job_def(anonymize_batch_job.name)
+    for request in first.run_requests:  # as the daemon runs what the sensor requested
+        tags = {**request.tags, RUN_KEY_TAG: request.run_key}
+        assert job.execute_in_process(
+            partition_key=request.partition_key, instance=instance, tags=tags
+        ).success
+    (incoming(settings) / "cd_changed" / "late_file.txt").write_text("copied after the run")
+    write_cd_batch(incoming(settings) / "cd_new", [fake_patient(12)], series=1, slices=1)
+    (incoming(settings) / "cd_new" / settings.marker).touch()
+
+    with dg.instance_for_test() as fresh:
+        result = tick(fresh, settings)
+    assert sorted(r.partition_key for r in result.run_requests) == ["cd_changed", "cd_new"]
+    assert sorted(added_partitions(result)) == ["cd_changed", "cd_done", "cd_new"]

@@ -12,6 +12,8 @@ from anon_pipeline.engine.batch.arrivals import (
     Look,
     Watch,
     look_at_incoming,
+    record_arrival,
+    recorded_signature,
     run_key,
     signature_of_run_key,
 )
@@ -55,6 +57,8 @@ __all__ = [
     "inventory_step",
     "look_at_incoming",
     "read_package",
+    "record_arrival",
+    "recorded_signature",
     "review_queue_step",
     "run_key",
     "scan_step",

@@ -19,6 +19,7 @@ from collections.abc import Callable, Container
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from anon_pipeline.engine.disk.atomic import write_bytes_atomically
 from anon_pipeline.engine.disk.layout import DEFAULT_MARKER
 
 EMPTY_SIGNATURE = hashlib.blake2b(digest_size=16).hexdigest()
@@ -176,6 +177,20 @@ class Launched:
 
     names: Container[str]
     last_signature: Callable[[str], str | None]
+
+
+def record_arrival(record: Path, signature: str) -> None:
+    """Note in the data root which listing a batch was processed with."""
+    write_bytes_atomically(record, json.dumps({"signature": signature}).encode())
+
+
+def recorded_signature(record: Path) -> str | None:
+    """The listing a batch was processed with, from the data root; None without one."""
+    try:
+        signature = json.loads(record.read_text()).get("signature")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return signature if isinstance(signature, str) else None
 
 
 @dataclass(frozen=True)

@@ -197,6 +197,12 @@ class BatchSecureFolder(Folder):
     def contact_sheet(self) -> Path:
         return self.path / "contact_sheet.png"
 
+    @property
+    def arrival_record(self) -> Path:
+        """The listing signature the batch was processed with (a sensor-started run's run
+        key): how a new or reset Dagster instance over this root knows the batch is done."""
+        return self.path / "arrival.json"
+
 
 DESCRIPTOR = "stage1_package.json"
 PACKAGE_MANIFEST = "stage1_manifest.parquet"
