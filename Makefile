@@ -22,7 +22,8 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 	mkdir -p $(DAGSTER_HOME)
 	cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
 
-# Synthetic CD batches -> the arrival sensor -> the Dagster job, in this process.
+# Synthetic CD batches -> the arrival sensor -> the Dagster job, launched through the
+# instance from the code location (re-executable in the UI), waited for.
 demo: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/python -m anon_pipeline.demo
 

@@ -1,12 +1,34 @@
 """`make demo`: synthetic CD batches, picked up by the real arrival sensor and run
-through the real Dagster job in this process, recorded in $DAGSTER_HOME so that
-`make ui` shows the runs, materializations and check results afterwards."""
+through the real Dagster job, recorded in $DAGSTER_HOME so that `make ui` shows the
+runs, materializations and check results afterwards.
+
+The runs are launched the way production launches them: through the instance, from the
+code location (`code_location.py`), by its run launcher. So every run the demo makes
+can be re-executed from the UI, as a sensor-started one can (a run executed in this
+process would have no code location to re-execute from). The demo waits for each run
+and prints its summary: no second command is needed.
+"""
 
 import argparse
 import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
 import dagster as dg
+from dagster._cli.job import _create_run  # what `dagster job launch` creates a run with
+from dagster._cli.workspace.cli_target import (
+    get_code_location_from_workspace,
+    get_remote_job_from_remote_repo,
+    get_remote_repository_from_code_location,
+    get_workspace_from_cli_opts,
+)
+from dagster.version import __version__ as dagster_version
+from dagster_shared.cli import WorkspaceOpts
 
+from anon_pipeline.code_location import LOCATION_NAME, write_workspace
 from anon_pipeline.definitions import defs
 from anon_pipeline.defs.jobs import anonymize_batch_job
 from anon_pipeline.defs.partitions import BATCHES
@@ -14,6 +36,74 @@ from anon_pipeline.defs.resources import PipelineSettings
 from anon_pipeline.defs.sensors import RUN_KEY_TAG, SENSOR_NAME_TAG, incoming_batches
 from anon_pipeline.engine.disk import init_root
 from anon_pipeline.synthetic.cds import write_demo_batches
+
+RUN_SECONDS = 600
+
+
+@contextmanager
+def run_launcher(instance: dg.DagsterInstance) -> Iterator[Any]:
+    """A function that launches the batch job for a partition from the code location,
+    through the instance's run launcher (not its queue: the demo has no daemon), and
+    returns the run's id."""
+    workspace_file = write_workspace(Path(instance.root_directory) / "workspace.yaml")
+    options = WorkspaceOpts(workspace=[str(workspace_file)])
+    with get_workspace_from_cli_opts(instance, dagster_version, options) as workspace:
+        location = get_code_location_from_workspace(workspace, LOCATION_NAME)
+        repository = get_remote_repository_from_code_location(location, None)
+        job = get_remote_job_from_remote_repo(repository, anonymize_batch_job.name)
+
+        def launch(partition: str, tags: dict[str, str]) -> str:
+            run = _create_run(
+                instance=instance,
+                code_location=location,
+                remote_repo=repository,
+                remote_job=job,
+                run_config=QUIET_RUN,
+                tags={**tags, "dagster/partition": partition},
+                op_selection=None,
+                run_id=None,
+            )
+            instance.launch_run(run.run_id, workspace)
+            return run.run_id
+
+        yield launch
+
+
+# The summary below is the demo's output; every event is in the UI (make ui).
+QUIET_RUN = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+def wait_for(instance: dg.DagsterInstance, run_id: str) -> dg.DagsterRun:
+    deadline = time.monotonic() + RUN_SECONDS
+    while time.monotonic() < deadline:
+        run = instance.get_run_by_id(run_id)
+        if run is not None and run.is_finished:
+            return run
+        time.sleep(0.5)
+    raise TimeoutError(f"run {run_id[:8]} did not finish in {RUN_SECONDS} s (see make ui)")
+
+
+def summary(instance: dg.DagsterInstance, run: dg.DagsterRun, partition: str) -> list[str]:
+    """The run's line and its failed checks, read back from the instance."""
+    materialized = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)
+    checks: list[Any] = [
+        record.get_dagster_event().event_specific_data
+        for record in instance.all_logs(
+            run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
+        )
+    ]
+    passed = sum(check.passed for check in checks)
+    status = "succeeded" if run.status == dg.DagsterRunStatus.SUCCESS else "FAILED"
+    lines = [
+        f"{partition}: run {run.run_id[:8]} {status}; {len(materialized)} materializations; "
+        f"checks {passed}/{len(checks)} passed"
+    ]
+    lines += [
+        f"    {check.check_name}: not passed ({check.severity.value})"
+        for check in checks
+        if not check.passed
+    ]
+    return lines
 
 
 def run_demo(batches_count: int) -> int:
@@ -34,35 +124,20 @@ def run_demo(batches_count: int) -> int:
     run_requests = list(result.run_requests or [])
     print(f"sensor: {len(run_requests)} batch(es) ready")
 
-    job = defs.resolve_job_def(anonymize_batch_job.name)
+    assert defs.resolve_job_def(anonymize_batch_job.name)  # the definitions load here too
     failed = 0
-    for request in run_requests:
-        run = job.execute_in_process(
-            partition_key=request.partition_key,
-            instance=instance,
-            # The summary below is the demo's output; every event is in the UI (make ui).
-            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+    with run_launcher(instance) as launch:
+        for request in run_requests:
             # The tags the sensor daemon reads to recognise runs it already requested
             # (so `make ui` does not run the demo batches a second time).
-            tags={
+            tags = {
                 **request.tags,
                 SENSOR_NAME_TAG: incoming_batches.name,
                 RUN_KEY_TAG: request.run_key or "",
-            },
-            raise_on_error=False,
-        )
-        checks = run.get_asset_check_evaluations()
-        passed = sum(evaluation.passed for evaluation in checks)
-        status = "succeeded" if run.success else "FAILED"
-        print(
-            f"{request.partition_key}: run {run.run_id[:8]} {status}; "
-            f"{len(run.get_asset_materialization_events())} materializations; "
-            f"checks {passed}/{len(checks)} passed"
-        )
-        for evaluation in checks:
-            if not evaluation.passed:
-                print(f"    {evaluation.check_name}: not passed ({evaluation.severity.value})")
-        failed += not run.success
+            }
+            run = wait_for(instance, launch(request.partition_key or "", tags))
+            print("\n".join(summary(instance, run, request.partition_key or "")))
+            failed += run.status != dg.DagsterRunStatus.SUCCESS
     print(f"\nwhitelisted files (not yet signed off): {root.release}\nsecure zone: {root.secure}")
     print("next: make ui                          the runs, partitions and checks in the UI")
     print("      anon-pipeline review list        what waits for a decision")

@@ -27,20 +27,11 @@ from typing import IO, Any
 
 import yaml
 
+from anon_pipeline.code_location import write_workspace
 from anon_pipeline.engine.disk import DataRoot, Settings, init_root
 
 # Package data, so the cluster starts from an installed wheel as from a checkout.
 CLUSTER_CONFIG = resources.files("anon_pipeline.cluster") / "dagster.yaml"
-WORKSPACE_CONFIG = {
-    "load_from": [
-        {
-            "python_module": {
-                "module_name": "anon_pipeline.definitions",
-                "location_name": "anon_pipeline",
-            }
-        }
-    ]
-}
 STARTUP_SECONDS = 120
 PR_SET_PDEATHSIG = 1  # prctl(2): the signal this process gets when its parent dies
 STOP_SECONDS = 30
@@ -166,7 +157,7 @@ class LocalCluster:
         config = yaml.safe_load(CLUSTER_CONFIG.read_text())
         config["run_monitoring"]["poll_interval_seconds"] = self.poll_seconds
         (self.home / "dagster.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-        self.workspace.write_text(yaml.safe_dump(WORKSPACE_CONFIG, sort_keys=False))
+        write_workspace(self.workspace)
 
     @property
     def workspace(self) -> Path:

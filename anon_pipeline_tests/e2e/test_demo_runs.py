@@ -1,0 +1,61 @@
+"""The runs `make demo` makes can be re-executed from the UI: the demo launches them from
+the code location through the instance, as production does, so each run has an origin
+to re-execute from (a run executed in the demo's own process had none: HTTP 500)."""
+
+import os
+import subprocess
+import sys
+import time
+
+import dagster as dg
+import pytest
+from dagster_graphql.test.utils import define_out_of_process_context, execute_dagster_graphql
+
+pytestmark = pytest.mark.slow
+REEXECUTE = """mutation($parentRunId: String!) {
+  launchPipelineReexecution(reexecutionParams: {parentRunId: $parentRunId, strategy: ALL_STEPS}) {
+    __typename
+    ... on LaunchRunSuccess { run { runId } }
+    ... on PythonError { message }
+  }
+}"""
+RUN_SECONDS = 180
+
+
+def test_a_demo_run_is_re_executed_as_the_uis_button_does(tmp_path, monkeypatch):
+    home, root = tmp_path / "dagster_home", tmp_path / "root"
+    home.mkdir()
+    # The UI's button submits the run; with no daemon here, it must launch at once.
+    (home / "dagster.yaml").write_text(
+        "run_coordinator:\n  module: dagster.core.run_coordinator\n"
+        "  class: DefaultRunCoordinator\ntelemetry:\n  enabled: false\n"
+    )
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    monkeypatch.setenv("ANON_PIPELINE_ROOT", str(root))
+    monkeypatch.setenv("ANON_PIPELINE_WORKERS", "1")
+    demo = subprocess.run(
+        [sys.executable, "-m", "anon_pipeline.demo", "--batches", "1"],
+        capture_output=True,
+        text=True,
+        timeout=RUN_SECONDS,
+        check=False,
+    )
+    assert demo.returncode == 0, demo.stderr[-3000:]
+    assert "cd_001: run" in demo.stdout and "succeeded; 7 materializations" in demo.stdout
+
+    with dg.DagsterInstance.get() as instance:
+        (parent,) = instance.get_runs()
+        assert parent.remote_job_origin is not None  # what re-execution needs
+        # The code server runs what it launches: the run is waited for while it serves.
+        with define_out_of_process_context(str(home / "workspace.yaml"), None, instance) as ui:
+            answer = execute_dagster_graphql(ui, REEXECUTE, {"parentRunId": parent.run_id})
+            launched = answer.data["launchPipelineReexecution"]
+            assert launched["__typename"] == "LaunchRunSuccess", launched
+            run_id = launched["run"]["runId"]
+            deadline = time.monotonic() + RUN_SECONDS
+            while not (run := instance.get_run_by_id(run_id)).is_finished:
+                assert time.monotonic() < deadline, f"the re-executed run is {run.status}"
+                time.sleep(1)
+        assert run.status == dg.DagsterRunStatus.SUCCESS
+        assert run.parent_run_id == parent.run_id
+        assert os.environ["DAGSTER_HOME"] == str(home)
