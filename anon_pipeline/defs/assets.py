@@ -10,10 +10,10 @@ import dagster as dg
 
 from anon_pipeline.defs.partitions import batches
 from anon_pipeline.defs.resources import PipelineSettings
+from anon_pipeline.defs.sensors import RUN_KEY_TAG
 from anon_pipeline.engine.batch import (
     PackageRefused,
     pipeline,
-    record_arrival,
     signature_of_run_key,
 )
 from anon_pipeline.engine.disk import RuleSets, read_rows
@@ -22,7 +22,6 @@ from anon_pipeline.engine.release.contact_sheet import write_contact_sheet
 from anon_pipeline.engine.release.qc import qc_summary_markdown
 
 SCAN_VERSION = "scan-1"
-RUN_KEY_TAG = "dagster/run_key"  # Dagster's tag of a sensor-started run's key
 # Stand-ins for the rule sets' versions, which `with_rule_versions` puts in their place
 # once the definitions are built from a Settings object (not at import).
 BLACKLIST_VERSION, WHITELIST_VERSION = "blacklist rules", "whitelist rules"
@@ -61,6 +60,12 @@ def step_options(
         log=context.log.info,
         marker=settings.marker,
     )
+
+
+def sensor_listing(context: dg.AssetExecutionContext) -> str | None:
+    """The listing signature a sensor-started run was requested for (its run key)."""
+    requested = context.run.tags.get(RUN_KEY_TAG)
+    return signature_of_run_key(requested) if requested else None
 
 
 def policy(settings: PipelineSettings) -> pipeline.Policy:
@@ -165,12 +170,10 @@ def whitelisted_files(
             step_options(context, settings),
             operator=settings.operator_name(),
             index=settings.data_root.released_index,
+            arrival=sensor_listing(context),
         )
     if report.nothing_new:
         context.log.warning(f"{context.partition_key}: {report.nothing_new}")
-    requested = context.run.tags.get(RUN_KEY_TAG)  # a sensor-started run's listing
-    if requested:
-        record_arrival(paths.secure.arrival_record, signature_of_run_key(requested))
     return dg.MaterializeResult(
         metadata={
             **stage_metadata(report),

@@ -3,15 +3,18 @@ the code location through the instance, as production does, so each run has an o
 to re-execute from (a run executed in the demo's own process had none: HTTP 500)."""
 
 import os
+import shutil
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import dagster as dg
 import pytest
 from dagster_graphql.test.utils import define_out_of_process_context, execute_dagster_graphql
 
 pytestmark = pytest.mark.slow
+REPOSITORY = Path(__file__).resolve().parents[2]
 REEXECUTE = """mutation($parentRunId: String!) {
   launchPipelineReexecution(reexecutionParams: {parentRunId: $parentRunId, strategy: ALL_STEPS}) {
     __typename
@@ -40,11 +43,7 @@ def finished(instance: dg.DagsterInstance, run_id: str) -> dg.DagsterRun:
 def test_a_demo_run_is_re_executed_as_the_uis_button_does(tmp_path, monkeypatch):
     home, root = tmp_path / "dagster_home", tmp_path / "root"
     home.mkdir()
-    # The UI's button submits the run; with no daemon here, it must launch at once.
-    (home / "dagster.yaml").write_text(
-        "run_coordinator:\n  module: dagster.core.run_coordinator\n"
-        "  class: DefaultRunCoordinator\ntelemetry:\n  enabled: false\n"
-    )
+    shutil.copy(REPOSITORY / "dagster.yaml", home / "dagster.yaml")  # as `make demo` does
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     monkeypatch.setenv("ANON_PIPELINE_ROOT", str(root))
     monkeypatch.setenv("ANON_PIPELINE_WORKERS", "1")
@@ -58,6 +57,12 @@ def test_a_demo_run_is_re_executed_as_the_uis_button_does(tmp_path, monkeypatch)
     assert demo.returncode == 0, demo.stderr[-3000:]
     assert "cd_001: run" in demo.stdout and "succeeded; 7 materializations" in demo.stdout
 
+    # The UI's button submits the run to the queue, which `make ui`'s daemon empties;
+    # with no daemon here, the re-executed run must launch at once.
+    (home / "dagster.yaml").write_text(
+        "run_coordinator:\n  module: dagster.core.run_coordinator\n"
+        "  class: DefaultRunCoordinator\ntelemetry:\n  enabled: false\n"
+    )
     with dg.DagsterInstance.get() as instance:
         (parent,) = instance.get_runs()
         assert parent.remote_job_origin is not None  # what re-execution needs

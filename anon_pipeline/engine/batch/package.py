@@ -27,13 +27,12 @@ import shutil
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from anon_pipeline import __version__
 from anon_pipeline.engine.dicom.dicomfile import content_hash
-from anon_pipeline.engine.dicom.identifiers import IdentifierSearch, search_file
+from anon_pipeline.engine.dicom.identifiers import search_file, search_for
 from anon_pipeline.engine.disk.atomic import write_bytes_atomically
 from anon_pipeline.engine.disk.folders import (
     COMPLETE_MARKER,
@@ -62,6 +61,7 @@ PACKAGE_FORMAT = "anon_pipeline stage-1 package"
 FORMAT_VERSION = 2  # 2: the descriptor records the hospital's identifying-value search
 MAX_DESCRIPTOR_BYTES = 1_000_000
 MAX_NAMED = 3  # file names quoted in a refusal (hashed-UID names: PHI-free)
+MAX_EXAMPLES = 20  # files with a finding the descriptor names
 OUTCOME_FIELDS = frozenset(OUTCOME_SCHEMA.names)
 
 
@@ -88,10 +88,11 @@ class HospitalSearch:
     names), element paths and the kinds of value, never a value."""
 
     files: int
-    found: tuple[str, ...]
+    found: int  # files that hold an identifying value
+    examples: tuple[str, ...] = ()  # the first MAX_EXAMPLES of them, with where and whose
 
     def as_descriptor(self) -> dict[str, Any]:
-        return {"files": self.files, "found": len(self.found), "examples": list(self.found[:20])}
+        return {"files": self.files, "found": self.found, "examples": list(self.examples)}
 
     @classmethod
     def from_descriptor(cls, descriptor: dict[str, Any]) -> HospitalSearch | None:
@@ -99,19 +100,13 @@ class HospitalSearch:
         if not isinstance(recorded, dict):
             return None
         examples = tuple(str(example) for example in recorded.get("examples", []))
-        found = int(recorded.get("found", 0))
-        return cls(int(recorded.get("files", 0)), examples + ("",) * (found - len(examples)))
+        return cls(int(recorded.get("files", 0)), int(recorded.get("found", 0)), examples)
 
     def summary(self) -> str:
         if not self.found:
             return f"no identifying value in any of its {self.files} files"
-        shown = "; ".join(example for example in self.found[:MAX_NAMED] if example)
-        return f"identifying values in {len(self.found)} of its {self.files} files, e.g. {shown}"
-
-
-@lru_cache(maxsize=2)
-def identifier_search(values: tuple[tuple[str, str], ...]) -> IdentifierSearch:
-    return IdentifierSearch(values)
+        shown = "; ".join(self.examples[:MAX_NAMED])
+        return f"identifying values in {self.found} of its {self.files} files, e.g. {shown}"
 
 
 def search_chunk(
@@ -120,7 +115,7 @@ def search_chunk(
     """The files among `names` (under shared's folder) that hold an identifying value,
     each as 'name: Keyword in path'."""
     folder, values = shared
-    search = identifier_search(values)
+    search = search_for(values)
     found = []
     for name in names:
         try:
@@ -146,8 +141,8 @@ def search_stage1_output(
         o.output_name for o in outcomes if o.outcome is Outcome.ANONYMIZED and o.output_name
     )
     shared = (files, tuple(sorted(set(values))))
-    found = map_chunks(search_chunk, shared, names, workers or default_workers(), progress)
-    return HospitalSearch(len(names), tuple(sorted(found)))
+    found = sorted(map_chunks(search_chunk, shared, names, workers or default_workers(), progress))
+    return HospitalSearch(len(names), len(found), tuple(found[:MAX_EXAMPLES]))
 
 
 def hospital_row(row: int) -> str:

@@ -32,6 +32,7 @@ from typing import Any
 import pyarrow.parquet as pq
 
 import anon_pipeline.engine.batch.released_index as released_index
+from anon_pipeline.engine.batch.arrivals import record_arrival
 from anon_pipeline.engine.batch.package import (
     PackageFolder,
     PackageRefused,
@@ -256,11 +257,14 @@ def whitelist_step(
     *,
     operator: str | None = None,
     index: Path | None = None,
+    arrival: str | None = None,
 ) -> StageReport:
     """Stage 2 over stage 1's outputs; replaces release/<batch>/ and whitelisted/ whole.
     Records who ran it: the sign-off must come from someone else. With the released
     index, an instance another batch released or produced is skipped (same bytes) or
-    held (other bytes), and what this batch produced is recorded there afterwards."""
+    held (other bytes), and what this batch produced is recorded there afterwards.
+    `arrival`: the listing signature a sensor-started run was requested for, recorded
+    in the data root so that a new Dagster instance knows the batch is done."""
     rule_set = policy.whitelist
     scanned = read_scan(paths.scan)
     stage1 = read_outcomes(paths.stage1.outcomes)
@@ -305,6 +309,8 @@ def whitelist_step(
         if o.outcome is Outcome.ANONYMIZED and o.output_name
     ]
     released_index.record_pending(index, paths.batch, produced)
+    if arrival is not None:
+        record_arrival(paths.secure.arrival_record, arrival)
     return report.with_final(len(scanned), (outcome.disposition for outcome in final))
 
 

@@ -235,6 +235,12 @@ class IdentifierSearch:
         return None
 
 
+@lru_cache(maxsize=4)
+def search_for(values: tuple[tuple[str, str], ...]) -> IdentifierSearch:
+    """A batch's search, built once per worker process (its values are per batch)."""
+    return IdentifierSearch(values)
+
+
 def region_starts(regions: list[Region]) -> list[int]:
     starts, position = [], 0
     for region in regions:

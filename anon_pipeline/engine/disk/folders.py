@@ -233,17 +233,13 @@ class PackageFolder(Folder):
 
 
 @dataclass(frozen=True)
-class HospitalRecords(Folder):
-    """OUT.hospital/ of `blacklist CD OUT`: what stays at the hospital (full manifest with
-    original paths and UIDs, the values stage 1 removed)."""
+class RecordsFolder(Folder):
+    """What a single-stage command over plain folders keeps beside its output: the
+    manifest, and its side tables in a hidden parts folder while it runs."""
 
     @property
     def manifest(self) -> Path:
         return self.path / MANIFEST
-
-    @property
-    def identifiers(self) -> Path:
-        return self.path / IDENTIFIERS
 
     @property
     def parts(self) -> Path:
@@ -251,12 +247,18 @@ class HospitalRecords(Folder):
 
 
 @dataclass(frozen=True)
-class FolderSecureRecords(Folder):
-    """The secure tables of `whitelist IN OUT`: manifest, uid map, review queue."""
+class HospitalRecords(RecordsFolder):
+    """OUT.hospital/ of `blacklist CD OUT`: what stays at the hospital (full manifest with
+    original paths and UIDs, the values stage 1 removed)."""
 
     @property
-    def manifest(self) -> Path:
-        return self.path / MANIFEST
+    def identifiers(self) -> Path:
+        return self.path / IDENTIFIERS
+
+
+@dataclass(frozen=True)
+class FolderSecureRecords(RecordsFolder):
+    """The secure tables of `whitelist IN OUT`: manifest, uid map, review queue."""
 
     @property
     def uid_map(self) -> Path:
@@ -265,10 +267,6 @@ class FolderSecureRecords(Folder):
     @property
     def review_queue(self) -> Path:
         return self.path / REVIEW_QUEUE
-
-    @property
-    def parts(self) -> Path:
-        return self.path / ".parts"
 
 
 APPROVAL_SUFFIX = ".json"

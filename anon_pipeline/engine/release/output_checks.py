@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import io
 from enum import StrEnum
-from functools import lru_cache
 from operator import attrgetter
 from pathlib import Path
 from typing import NamedTuple
@@ -31,6 +30,7 @@ from anon_pipeline.engine.dicom.identifiers import (
     Hit,
     IdentifierSearch,
     find_in_dataset,
+    search_for,
     walk_dataset,
 )
 from anon_pipeline.engine.dicom.pixel_meaning import (
@@ -102,13 +102,8 @@ class Sources(NamedTuple):
     identifiers: Identifiers
 
 
-@lru_cache(maxsize=4)
-def search_for(identifiers: Identifiers) -> IdentifierSearch:
-    return IdentifierSearch(identifiers.values)
-
-
 def check_chunk(sources: Sources, _index: int, files: list[ReleasedFile]) -> list[FileFindings]:
-    search = search_for(sources.identifiers)
+    search = search_for(sources.identifiers.values)
     return each_file(
         sources.files_dir,
         files,

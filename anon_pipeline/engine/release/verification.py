@@ -124,8 +124,9 @@ def check_outputs(
         record_file(checks, file_findings, originals)
     for findings in vars(checks).values():
         findings.failed.sort()
-    if is_package(paths.stage1_dir):  # adopted: the values stayed at the hospital
-        checks.identifying_values = hospital_findings(paths)
+    hospital = hospital_findings(paths)  # adopted: the values stayed at the hospital
+    if hospital is not None:
+        checks.identifying_values = hospital
     return checks
 
 
@@ -152,16 +153,19 @@ def record_file(checks: OutputChecks, file: FileFindings, originals: frozenset[s
             checks.parse_and_pixels.failed.append(f"{name}: {PROBLEMS[failure]}")
 
 
-def hospital_findings(paths: BatchPaths) -> Findings:
+def hospital_findings(paths: BatchPaths) -> Findings | None:
     """The identifying-value check of a batch whose stage 1 ran at the hospital: the
     search stage 1 ran there over its own output before sealing the package (this server
-    never had the values). A package without one, or with a finding, was refused."""
+    never had the values). None for a batch blacklisted here (no adopted descriptor). A
+    package without a search, or with a finding, was refused when it arrived."""
+    if not is_package(paths.stage1_dir):
+        return None
     descriptor = json.loads(paths.stage1.descriptor.read_bytes())
     search = HospitalSearch.from_descriptor(descriptor)
     if search is None:
         return Findings(0, ["no identifying-value search recorded by the hospital"], "hospital")
     site = "hospital: stage 1 searched its own output before sealing the package"
-    return Findings(search.files, [example for example in search.found if example], site)
+    return Findings(search.files, list(search.examples), site)
 
 
 def check_accounted(paths: BatchPaths) -> Findings:
