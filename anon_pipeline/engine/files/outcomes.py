@@ -42,6 +42,7 @@ class Reason(StrEnum):
     ERROR = "error"
     ALREADY_RELEASED = "already released in"
     OTHER_CONTENT = "same instance, other content than"
+    OUT_OF_SCOPE = "outside the release scope"  # detail: the SOP class keyword
     # The holds of the rule set (`rules.holds`), by the same words.
     BURNED_IN_ANNOTATION = "burned-in annotation"
     OVERLAY_IN_PIXEL_DATA = "overlay in pixel data"

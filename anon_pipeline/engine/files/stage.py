@@ -49,6 +49,7 @@ from anon_pipeline.engine.files.streaming import FileResult, stream_file
 from anon_pipeline.engine.rules.deidentification import mark_deidentified, processed_before
 from anon_pipeline.engine.rules.holds import hold_reason
 from anon_pipeline.engine.rules.rule_set import RuleSet
+from anon_pipeline.engine.rules.scope import outside_scope
 from anon_pipeline.engine.rules.transform import UnlistedAttribute, apply_rules
 from anon_pipeline.engine.rules.uids import REQUIRED_UIDS, output_name_for
 
@@ -215,6 +216,11 @@ def transform_with_pydicom(job: StageJob, data: bytes) -> FileResult | Dispositi
     missing = [keyword for keyword in REQUIRED_UIDS if not str(dataset.get(keyword, "") or "")]
     if missing:
         return Disposition.of(Outcome.HELD, Reason.MISSING_UIDS, ", ".join(missing))
+    meta = getattr(dataset, "file_meta", None) or {}
+    sop_class = str(dataset.get("SOPClassUID", "") or meta.get("MediaStorageSOPClassUID", ""))
+    excluded = outside_scope(sop_class, job.rule_set.scope) if job.is_whitelist else None
+    if excluded:
+        return Disposition.of(Outcome.SKIPPED, Reason.OUT_OF_SCOPE, excluded)
     held = hold_reason(dataset, parsed.kind, job.rule_set.holds)
     if held:
         return Disposition.held(held)

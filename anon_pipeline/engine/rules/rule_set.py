@@ -31,6 +31,7 @@ from pydicom.sr.codedict import codes
 from pydicom.valuerep import validate_value
 
 from anon_pipeline.engine.dicom.rawparse import tag_of
+from anon_pipeline.engine.rules.scope import SOP_CLASS_BY_KEYWORD, scope_uids
 from anon_pipeline.engine.rules.holds import HOLDS
 
 SHIPPED_RULES_DIR = Path(__file__).resolve().parents[2] / "rules"  # anon_pipeline/rules/
@@ -85,6 +86,8 @@ class RuleSet:
     recurses_unlisted_sequences: bool
     options: tuple[str, ...]
     holds: frozenset[str] = frozenset(HOLDS)  # which kinds of files are held (holds.py)
+    # The SOP class UIDs this release is for (`scope.py`); None: every class
+    scope: frozenset[str] | None = None
     decisions: tuple[Rule, ...] = ()  # reviewers' decisions layered over the file
     by_keyword: Mapping[str, Rule] = field(default_factory=dict)
     by_tag: Mapping[int, Rule] = field(default_factory=dict)
@@ -221,12 +224,13 @@ class RuleFileParser:
         top = dict(
             (key, (key_node, value)) for key, key_node, value in self.mapping(root, "the file")
         )
-        unknown = set(top) - {"rule_set", "options", "defaults", "hold", "rules"}
+        sections = {"rule_set", "options", "defaults", "hold", "release_scope", "rules"}
+        unknown = set(top) - sections
         if unknown:
             name = sorted(unknown)[0]
             raise self.fail(
                 top[name][0],
-                f"unknown section '{name}' (expected rule_set, options, defaults, hold, rules)",
+                f"unknown section '{name}' (expected {', '.join(sorted(sections))})",
             )
         for required in ("rule_set", "defaults", "rules"):
             if required not in top:
@@ -235,6 +239,7 @@ class RuleFileParser:
         defaults = self.parse_defaults(top["defaults"][1])
         options = self.parse_options(top["options"][1]) if "options" in top else ()
         holds = self.parse_holds(top["hold"][1]) if "hold" in top else frozenset(HOLDS)
+        scope = self.parse_scope(top["release_scope"][1]) if "release_scope" in top else None
         rules = [
             self.parse_rule(key, key_node, value)
             for key, key_node, value in self.mapping(top["rules"][1], "rules")
@@ -264,6 +269,7 @@ class RuleFileParser:
                 "defaults": defaults,
                 "options": list(options),
                 "holds": sorted(holds),
+                "release_scope": sorted(scope) if scope is not None else None,
                 "rules": sorted([r.name, r.action.value, r.replacement] for r in rules),
                 "always_removed": ALWAYS_REMOVED_WHAT,
             },
@@ -279,6 +285,7 @@ class RuleFileParser:
             recurses_unlisted_sequences=defaults["sequence"] == "recurse",
             options=options,
             holds=holds,
+            scope=scope,
             by_keyword=by_keyword,
             by_tag=by_tag,
         )
@@ -336,6 +343,18 @@ class RuleFileParser:
             if value == "false":
                 enabled.discard(key)
         return frozenset(enabled)
+
+    def parse_scope(self, node: yaml.Node) -> frozenset[str]:
+        """release_scope: [CTImageStorage, ...]: SOP class keywords of pydicom's dictionary."""
+        if not isinstance(node, yaml.SequenceNode) or not node.value:
+            raise self.fail(node, "release_scope must be a list of SOP class keywords")
+        keywords = []
+        for item in node.value:
+            keyword = self.scalar(item, "a SOP class")
+            if keyword not in SOP_CLASS_BY_KEYWORD:
+                raise self.fail(item, f"'{keyword}' is not a SOP class keyword of the standard")
+            keywords.append(keyword)
+        return scope_uids(tuple(keywords))
 
     def parse_options(self, node: yaml.Node) -> tuple[str, ...]:
         if not isinstance(node, yaml.SequenceNode):

@@ -60,6 +60,7 @@ from anon_pipeline.engine.files.streaming.memo import (
 from anon_pipeline.engine.files.streaming.walk import StreamWalk
 from anon_pipeline.engine.rules.pseudonyms import date_offset_days
 from anon_pipeline.engine.rules.rule_set import Action, RuleSet
+from anon_pipeline.engine.rules.scope import outside_scope
 from anon_pipeline.engine.rules.transform import TransformLog
 from anon_pipeline.engine.rules.uids import REQUIRED_UIDS, output_name_from
 
@@ -100,6 +101,8 @@ def stream_file(data: bytes, rule_set: RuleSet, key: bytes, whitelist: bool) -> 
     if not whitelist and DEIDENTIFICATION_METHOD_TAG in part.by_tag:
         raise Unsupported("de-identified before: the straightforward path decides")
     kind, facts, charset = file_verdict(part, data, memo, rule_set.holds)
+    if whitelist and outside_scope(facts.get("SOPClassUID", ""), rule_set.scope):
+        raise Unsupported("outside the release scope: the straightforward path decides")
     if not all(facts.get(keyword) for keyword in REQUIRED_UIDS):
         raise Unsupported("missing UIDs")
     study, series, instance = (facts[keyword] for keyword in REQUIRED_UIDS[:3])
