@@ -21,14 +21,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import ndimage
 
 STROKE_CONTRAST = 60.0  # HU, or grey levels of an 8-bit image
 MAX_STROKE_WIDTH = 4
 ROW_STEP = 2  # the cheap look reads every other row: a 9-pixel letter spans 3 of them
 STEM_ROWS = 2  # a stem runs down at least this many of the rows read (3 to 4 pixels)
 WINDOW = 32  # columns per baseline window; a window and its right neighbour are counted
-BASELINE_STEMS = 4  # stems ending in one row (±1) of a 64-column span: a line of text
+BASELINE_STEMS = 3  # stems ending in one row (±1) of a 64-column span: a line of text
+MAX_CANDIDATES = 12  # baselines per frame given the closer look
+BASELINE_GAP = 3  # rows read (6 pixels) above and below a baseline, where stems do not end
 MAX_TEXT_HEIGHT = 48
+MIN_CHARACTER_HEIGHT = 5
+LINE_CHARACTERS = 4  # characters of one height on one baseline that make a line of text
+LINE_BLOBS = 3  # letters of one height and baseline among them (bold ones may touch)
+STROKE_SHARE = 0.35  # of the crop's strongest strokes: a letter's pixel, not its halo
+QUIET_MARGIN = 0.04  # stroke pixels per pixel above a line of text (accents, noise)
+QUIET_SIDES = 3  # of the four margins of a line (above, below, either end)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,18 +106,142 @@ def baseline_counts(ends: np.ndarray) -> np.ndarray:
     return spans
 
 
-def text_regions(frame: np.ndarray, contrast: float = STROKE_CONTRAST) -> list[Region]:
-    """Boxes of `frame` (in its own rows and columns) over the baselines of lines of
-    text, in reading order; [] for most frames."""
+def candidate_regions(frame: np.ndarray, contrast: float = STROKE_CONTRAST) -> list[Region]:
+    """The cheap look: boxes of `frame` over rows of stems that end on one baseline, in
+    reading order; [] for most frames."""
     if frame.ndim != 2 or min(frame.shape) < 2 * WINDOW:
         return []
     mask = stroke_mask(frame, contrast)
     ends = stem_ends(mask)
     spans = baseline_counts(ends)
-    found = np.argwhere(spans >= BASELINE_STEMS)
+    around = np.zeros_like(spans)
+    around[BASELINE_GAP:] = spans[:-BASELINE_GAP]
+    np.maximum(around[:-BASELINE_GAP], spans[BASELINE_GAP:], out=around[:-BASELINE_GAP])
+    # A baseline is a peak: stems end on it, not in the rows a few pixels off (lungs).
+    found = np.argwhere((spans >= BASELINE_STEMS) & (spans >= 2 * around))
     if not len(found):
         return []
     return merged_regions(frame.shape, mask, found, spans)
+
+
+def text_regions(frame: np.ndarray, contrast: float = STROKE_CONTRAST) -> list[Region]:
+    """Boxes of `frame` (its own rows and columns) around lines of characters: the cheap
+    look's candidates that the closer look (`character_lines`) confirms."""
+    found = []
+    candidates = candidate_regions(frame, contrast)
+    # The strongest baselines first, and a bounded number: a lung offers dozens of weak
+    # ones, a line of text is among the strongest of its frame.
+    candidates.sort(key=lambda candidate: -candidate.stems)
+    for candidate in candidates[:MAX_CANDIDATES]:
+        above = max(0, candidate.top - candidate.height // 2)  # the margins' rows and columns
+        below = candidate.bottom + candidate.height // 2
+        start = max(0, candidate.left - WINDOW // 2)
+        crop = frame[above:below, start : candidate.right + WINDOW // 2]
+        found += [
+            Region(above + top, above + bottom, start + left, start + right, count)
+            for top, bottom, left, right, count in character_lines(crop, contrast)
+        ]
+    return found
+
+
+def character_pixels(crop: np.ndarray, contrast: float) -> tuple[np.ndarray, np.ndarray]:
+    """Pixels of thin bright strokes and of thin dark ones: farther than `contrast` from
+    what an opening (or closing) wider than a stroke leaves, across or along the row."""
+    values = crop.astype(np.float32)
+    width = 2 * MAX_STROKE_WIDTH + 1
+    above = np.zeros(values.shape, dtype=np.float32)
+    below = np.zeros(values.shape, dtype=np.float32)
+    for size in ((1, width), (width, 1)):
+        np.maximum(above, values - ndimage.grey_opening(values, size=size), out=above)
+        np.maximum(below, ndimage.grey_closing(values, size=size) - values, out=below)
+    return strong_parts(above, contrast), strong_parts(below, contrast)
+
+
+def strong_parts(lifted: np.ndarray, contrast: float) -> np.ndarray:
+    """Pixels farther than `contrast` from their surround, and, within each blob they make,
+    farther than STROKE_SHARE of the blob's strongest: anti-aliased letters of full
+    contrast have halos steeper than `contrast`, which would join them."""
+    labels, count = ndimage.label(lifted > contrast)
+    if not count:
+        return labels > 0
+    strongest = np.zeros(count + 1, dtype=np.float32)
+    strongest[1:] = ndimage.maximum(lifted, labels, np.arange(1, count + 1))
+    return lifted > np.maximum(contrast, STROKE_SHARE * strongest[labels])
+
+
+def character_lines(crop: np.ndarray, contrast: float) -> list[tuple[int, int, int, int, int]]:
+    """Lines of character-shaped blobs in `crop`, bright or dark: at least LINE_CHARACTERS
+    of them of one height, standing on one baseline (±2 pixels), each within a
+    character's gap of the next. Returns (top, bottom, left, right, characters) per line."""
+    lines = []
+    for strokes in character_pixels(crop, contrast):
+        lines += lines_of_blobs(strokes)
+    return lines
+
+
+def aligned_letters(blobs: list[tuple[int, int, int, int, int]]) -> int:
+    """The most blobs that share both their bottom and their top (±1 pixel)."""
+    return max(
+        sum(abs(bottom - b) <= 1 and abs(top - t) <= 1 for b, t, *_ in blobs)
+        for bottom, top, *_ in blobs
+    )
+
+
+def quiet_around(strokes: np.ndarray, top: int, bottom: int, left: int, right: int) -> bool:
+    """Whether the margins of a line (above it, below its descenders, and beyond either
+    end) are nearly free of character-sized strokes, as around text and not in lungs."""
+    height = bottom - top
+    margins = (
+        strokes[max(0, top - max(2, height // 2)) : top, left:right],
+        strokes[bottom + height // 3 : bottom + height, left:right],
+        strokes[top:bottom, max(0, left - height) : max(0, left - 2)],
+        strokes[top:bottom, right + 2 : right + height],
+    )
+    quiet = sum(not margin.size or margin.mean() <= QUIET_MARGIN for margin in margins)
+    return quiet >= QUIET_SIDES
+
+
+def lines_of_blobs(strokes: np.ndarray) -> list[tuple[int, int, int, int, int]]:
+    labels, _ = ndimage.label(strokes, structure=np.ones((3, 3)))
+    blobs = []
+    shaped = [0]  # the label of every blob of a character's size (0: background)
+    for label, box in enumerate(ndimage.find_objects(labels), start=1):
+        height = box[0].stop - box[0].start
+        width = box[1].stop - box[1].start
+        if height <= MAX_TEXT_HEIGHT and width <= 6 * height:
+            shaped.append(label)
+        if MIN_CHARACTER_HEIGHT <= height <= MAX_TEXT_HEIGHT and width <= 6 * height:
+            characters = max(1, round(width / (0.75 * height)))
+            blobs.append((box[0].stop, box[0].start, box[1].start, box[1].stop, characters))
+    # The margins are judged on blobs of a character's size: a table's edge or a long
+    # streak above a line is not what lungs' vessels are.
+    strokes = np.isin(labels, shaped) & strokes
+    blobs.sort(key=lambda blob: blob[2])
+    lines = []
+    used: set[int] = set()
+    for first, (bottom, top, left, right, characters) in enumerate(blobs):
+        if first in used:
+            continue
+        height, line = bottom - top, [first]
+        reach, total = right, characters
+        line_top, line_bottom = top, bottom
+        for other in range(first + 1, len(blobs)):
+            o_bottom, o_top, o_left, o_right, o_characters = blobs[other]
+            if o_left > reach + 1.2 * height:
+                break
+            o_height = o_bottom - o_top
+            if abs(o_bottom - bottom) <= 2 and max(o_height, height) <= 1.6 * min(o_height, height):
+                line.append(other)
+                reach, total = max(reach, o_right), total + o_characters
+                line_top, line_bottom = min(line_top, o_top), max(line_bottom, o_bottom)
+        if total >= LINE_CHARACTERS and len(line) >= LINE_BLOBS:
+            if not quiet_around(strokes, line_top, line_bottom, left, reach):
+                continue  # strokes around a line as in it: lung vessels, not text
+            if aligned_letters([blobs[index] for index in line]) < LINE_BLOBS:
+                continue  # letters share a baseline and a cap or x-height; blobs of chance do not
+            used.update(line)
+            lines.append((line_top, line_bottom, left, reach, total))
+    return lines
 
 
 def merged_regions(
@@ -127,12 +260,12 @@ def merged_regions(
         top = max(0, baseline - (height + 2) * ROW_STEP)
         bottom = min(shape[0], baseline + max(4, height))
         stems = int(spans[row, window])
-        for box in boxes:
-            if top < box[1] and bottom > box[0] and left < box[3] and right > box[2]:
+        for box in boxes:  # the same baseline, overlapping columns: one line
+            if abs(box[5] - baseline) <= 2 * ROW_STEP and left <= box[3] and right >= box[2]:
                 box[0], box[1] = min(box[0], top), max(box[1], bottom)
                 box[2], box[3] = min(box[2], left), max(box[3], right)
                 box[4] = max(box[4], stems)
                 break
         else:
-            boxes.append([top, bottom, left, right, stems])
-    return sorted((Region(*box) for box in boxes), key=lambda region: (region.top, region.left))
+            boxes.append([top, bottom, left, right, stems, baseline])
+    return sorted((Region(*box[:5]) for box in boxes), key=lambda region: (region.top, region.left))

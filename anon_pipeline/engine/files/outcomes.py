@@ -48,6 +48,9 @@ class Reason(StrEnum):
     OVERLAY_IN_PIXEL_DATA = "overlay in pixel data"
     SECONDARY_CAPTURE = "secondary capture or screen save"
     NON_IMAGE_OBJECT = "non-image object"
+    TEXT_IN_PIXELS = "text in pixels"
+    TEXT_UNREAD = "text in pixels, unread"
+    UNDECODABLE_PIXELS = "pixels not decodable"
 
 
 # Reasons whose words run straight into their detail (no parentheses around it).

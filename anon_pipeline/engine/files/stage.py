@@ -47,7 +47,7 @@ from anon_pipeline.engine.files.runner import each_file
 from anon_pipeline.engine.files.scan import Kind, ScannedFile
 from anon_pipeline.engine.files.streaming import FileResult, stream_file
 from anon_pipeline.engine.rules.deidentification import mark_deidentified, processed_before
-from anon_pipeline.engine.rules.holds import hold_reason
+from anon_pipeline.engine.rules.holds import Held, hold_reason
 from anon_pipeline.engine.rules.rule_set import RuleSet
 from anon_pipeline.engine.rules.scope import outside_scope
 from anon_pipeline.engine.rules.transform import UnlistedAttribute, apply_rules
@@ -139,6 +139,20 @@ class StageJob:
     @property
     def is_whitelist(self) -> bool:
         return self.stage is Stage.WHITELIST
+
+    @property
+    def reads_pixels(self) -> bool:
+        """Whether this stage looks for text in the pixels: the whitelisting stage, on the
+        server, unless its rule set switches the hold off."""
+        return self.is_whitelist and "text_in_pixels" in self.rule_set.holds
+
+
+def pixel_hold(data: bytes, result: FileResult) -> Held | None:
+    """The text-in-pixels check of a file about to be released (imported here: numpy,
+    scipy and tesseract are the server's, never a hospital's)."""
+    from anon_pipeline.engine.files.pixel_check import text_in_pixels
+
+    return text_in_pixels(data, (value for _, value in result.log.identifiers))
 
 
 def disposition_without_processing(scanned: ScannedFile) -> FileOutcome | None:
@@ -271,6 +285,10 @@ def process_file(
     engine, trace = PYDICOM, dict[str, str]()
     try:
         result, engine = transform_file(job, data, trace)
+        if not isinstance(result, Disposition) and job.reads_pixels:
+            held = pixel_hold(data, result)
+            if held is not None:
+                result = Disposition.held(held)
         del data
         if isinstance(result, Disposition):
             return FileOutcome(scanned.row, result, engine=engine, declined=trace.get("declined"))

@@ -14,7 +14,13 @@ from enum import StrEnum
 from pydicom.dataset import Dataset
 from pydicom.uid import UID
 
-HOLDS = ("burned_in_annotation", "overlay_in_pixel_data", "secondary_capture", "non_image_objects")
+HOLDS = (
+    "burned_in_annotation",
+    "overlay_in_pixel_data",
+    "secondary_capture",
+    "non_image_objects",
+    "text_in_pixels",  # the whitelisting stage reads the pixels (files/pixel_check.py)
+)
 SECONDARY_CAPTURE_ROOT = "1.2.840.10008.5.1.4.1.1.7"  # PS3.4 B.5: the Secondary Capture SOP classes
 SCREEN_IMAGE_TYPES = frozenset({"SECONDARY", "SCREEN SAVE"})
 OVERLAY_GROUPS = range(0x6000, 0x6020, 2)  # the 16 repeating overlay groups (PS3.3 C.9.2)
@@ -32,6 +38,9 @@ class HoldKind(StrEnum):
     OVERLAY_IN_PIXEL_DATA = "overlay in pixel data"
     SECONDARY_CAPTURE = "secondary capture or screen save"
     NON_IMAGE_OBJECT = "non-image object"
+    TEXT_IN_PIXELS = "text in pixels"
+    TEXT_UNREAD = "text in pixels, unread"
+    UNDECODABLE_PIXELS = "pixels not decodable"
 
 
 @dataclass(frozen=True)

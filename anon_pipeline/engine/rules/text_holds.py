@@ -1,0 +1,67 @@
+"""What text read from a frame's pixels means for the release: nothing, or a hold.
+
+A scanner writes safe annotations into some images: sides (R, L), technique (kV, mAs),
+window (W/L), scale marks, numbers with units. Anything else that is read with
+confidence and is one of the file's own identifiers, a date, or a word that could be a
+name holds the file ("text in pixels"); so does a region shaped like text that OCR
+cannot read with confidence ("text in pixels, unread"): nothing is guessed. The
+reason never quotes what was read.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from enum import StrEnum
+
+from anon_pipeline.engine.dicom.identifiers import fold
+
+READ_CONFIDENCE = 60.0  # tesseract's word confidence below which a word is unread
+# Annotation words a CT or its workstation writes that identify no one (folded).
+SAFE_WORDS = frozenset(
+    """
+    r l a p h f s i ap pa lat rao lao sup inf ant post left right prone supine
+    kv kvp ma mas mgy ctdi ctdivol dlp ms s sec mm cm m hu ww wl w c wc window level
+    width center centre zoom scale slice thk thickness pos loc tilt fov se im ser img
+    kernel b f axial coronal sagittal mpr mip minip vr
+    """.split()
+)
+DATE = re.compile(
+    r"\b(\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{2,4}|"
+    r"(19|20)\d{2}(0[1-9]|1[0-2])([0-2]\d|3[01]))\b"
+)
+MEASUREMENT = re.compile(r"^[+-]?\d+([.,]\d+)?(mm|cm|m|kv|kvp|ma|mas|s|ms|hu|%|x)?$")
+NAME_LIKE = re.compile(r"[^\W\d_]{3,}")  # three letters or more, any alphabet
+
+
+class TextVerdict(StrEnum):
+    CLEAN = "clean"
+    IDENTIFYING = "text in pixels"
+    UNREAD = "text in pixels, unread"
+
+
+def judge_words(
+    words: Iterable[tuple[str, float]], identifiers: Iterable[str] = ()
+) -> TextVerdict:
+    """The verdict on what OCR read in one region shaped like text: identifying when a
+    confident word is one of the file's identifiers, a date, or a word that may be a
+    name; unread when OCR made out characters but none with confidence; clean when it
+    made out none (a texture that only looked like a line), or everything confident
+    was safe annotation."""
+    words = list(words)
+    if not words:
+        return TextVerdict.CLEAN
+    folded_identifiers = {fold(value) for value in identifiers if len(value) >= 3}
+    confident = [fold(text) for text, confidence in words if confidence >= READ_CONFIDENCE]
+    if not confident:
+        return TextVerdict.UNREAD
+    line = " ".join(confident)
+    if DATE.search(line) or any(value in line for value in folded_identifiers):
+        return TextVerdict.IDENTIFYING
+    for word in confident:
+        token = word.strip(".,:;()[]{}'\"")
+        if not token or token in SAFE_WORDS or MEASUREMENT.match(token):
+            continue
+        if NAME_LIKE.search(token) or sum(ch.isdigit() for ch in token) >= 5:
+            return TextVerdict.IDENTIFYING  # a name, or an ID-like number
+    return TextVerdict.CLEAN
