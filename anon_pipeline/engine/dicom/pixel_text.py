@@ -132,14 +132,27 @@ def text_regions(frame: np.ndarray, contrast: float = STROKE_CONTRAST) -> list[R
     # The strongest baselines first, and a bounded number: a lung offers dozens of weak
     # ones, a line of text is among the strongest of its frame.
     candidates.sort(key=lambda candidate: -candidate.stems)
+    crops: list[list[int]] = []  # overlapping candidates share one crop
     for candidate in candidates[:MAX_CANDIDATES]:
-        above = max(0, candidate.top - candidate.height // 2)  # the margins' rows and columns
-        below = candidate.bottom + candidate.height // 2
-        start = max(0, candidate.left - WINDOW // 2)
-        crop = frame[above:below, start : candidate.right + WINDOW // 2]
+        box = [
+            max(0, candidate.top - candidate.height // 2),  # the margins' rows and columns
+            candidate.bottom + candidate.height // 2,
+            max(0, candidate.left - WINDOW // 2),
+            candidate.right + WINDOW // 2,
+        ]
+        for crop in crops:
+            if box[0] < crop[1] and box[1] > crop[0] and box[2] < crop[3] and box[3] > crop[2]:
+                crop[:] = [min(box[0], crop[0]), max(box[1], crop[1]),
+                           min(box[2], crop[2]), max(box[3], crop[3])]
+                break
+        else:
+            crops.append(box)
+    for above, below, start, end in crops:
         found += [
             Region(above + top, above + bottom, start + left, start + right, count)
-            for top, bottom, left, right, count in character_lines(crop, contrast)
+            for top, bottom, left, right, count in character_lines(
+                frame[above:below, start:end], contrast
+            )
         ]
     return found
 
@@ -165,7 +178,8 @@ def strong_parts(lifted: np.ndarray, contrast: float) -> np.ndarray:
     if not count:
         return labels > 0
     strongest = np.zeros(count + 1, dtype=np.float32)
-    strongest[1:] = ndimage.maximum(lifted, labels, np.arange(1, count + 1))
+    np.maximum.at(strongest, labels.ravel(), lifted.ravel())
+    strongest[0] = 0
     return lifted > np.maximum(contrast, STROKE_SHARE * strongest[labels])
 
 

@@ -49,8 +49,6 @@ def judge_words(
     made out none (a texture that only looked like a line), or everything confident
     was safe annotation."""
     words = list(words)
-    if not words:
-        return TextVerdict.CLEAN
     folded_identifiers = {fold(value) for value in identifiers if len(value) >= 3}
     confident = [fold(text) for text, confidence in words if confidence >= READ_CONFIDENCE]
     if not confident:

@@ -1,0 +1,202 @@
+"""Generated trials of the text-in-pixels check: slices with identifying text burned in
+(every font Debian ships in fonts-dejavu, fonts-liberation and fonts-freefont-ttf,
+9 to 28 pixels, corners, bands and over the body, bright on dark and dark on bright,
+full contrast and +150 HU, one or two lines, multi-frame objects with text in one
+frame) and clean slices (`phantoms`), each run through `text_in_pixels` as a DICOM
+file. Fake identities only.
+"""
+
+from __future__ import annotations
+
+import io
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+from pydicom import dcmwrite
+from pydicom.dataset import Dataset
+
+from anon_pipeline.synthetic.cds import fake_patient, make_realistic_ct_slice
+from anon_pipeline.synthetic.phantoms import phantom_slice, stored_values
+
+FONT_DIRS = (
+    "/usr/share/fonts/truetype/dejavu",
+    "/usr/share/fonts/truetype/liberation",
+    "/usr/share/fonts/truetype/freefont",
+)
+SURNAMES = ("KOWALSKA", "Wiśniewski", "ŻÓŁKIEWSKA", "Dąbrowski", "Nowak", "Szczęsny", "Lis")
+GIVEN = ("Żaneta", "Łukasz", "EWA", "Grzegorz", "Małgorzata", "Jan")
+INSTITUTIONS = ("Szpital Bielański", "WESTWAY MEDICAL", "Centrum Onkologii", "BAPTIST MED CTR")
+POSITIONS = ("corner", "band", "body")
+
+
+def fonts() -> list[str]:
+    return sorted(str(path) for folder in FONT_DIRS for path in Path(folder).glob("*.ttf"))
+
+
+def identifying_line(rng: random.Random) -> str:
+    """A line a scanner or a workstation could burn in: a name, an ID, a PESEL, a date."""
+    year, month, day = rng.randint(1930, 2010), rng.randint(1, 12), rng.randint(1, 28)
+    choices = (
+        f"{rng.choice(SURNAMES)} {rng.choice(GIVEN)}",
+        f"{rng.choice(SURNAMES)}^{rng.choice(GIVEN)}",
+        f"ID {rng.randint(100000, 99999999)}",
+        f"PESEL {year % 100:02d}{month:02d}{day:02d}{rng.randint(10000, 99999)}",
+        f"{year}-{month:02d}-{day:02d}",
+        f"{day:02d}.{month:02d}.{year}",
+        rng.choice(INSTITUTIONS),
+        f"{rng.choice(SURNAMES)} {day:02d}/{month:02d}/{year}",
+    )
+    return rng.choice(choices)
+
+
+@dataclass(frozen=True)
+class TextTrial:
+    font: str
+    size: int
+    position: str
+    polarity: int  # 1: bright text, -1: dark text
+    contrast: str  # "full" or "+150"
+    lines: tuple[str, ...]
+    frames: int  # 1, or a multi-frame object with the text in one frame
+
+    @property
+    def label(self) -> str:
+        polarity = "bright" if self.polarity > 0 else "dark"
+        font = Path(self.font).stem
+        return f"{font} {self.size}px {self.position} {polarity} {self.contrast}"
+
+
+def text_trial(rng: random.Random, font_list: list[str], index: int) -> TextTrial:
+    return TextTrial(
+        font=font_list[index % len(font_list)],
+        size=rng.randint(9, 28),
+        position=rng.choice(POSITIONS),
+        polarity=rng.choice((1, -1)),
+        contrast=rng.choice(("full", "+150")),
+        lines=tuple(identifying_line(rng) for _ in range(rng.choice((1, 2)))),
+        frames=rng.choice((1, 1, 1, 3)),
+    )
+
+
+def burn_in(hounsfield: np.ndarray, trial: TextTrial, rng: random.Random) -> np.ndarray:
+    """The slice with the trial's text drawn in, as a real renderer draws it (anti-aliased).
+    Dark text stands on a bright label box unless it is over the body."""
+    rows, columns = hounsfield.shape
+    font = ImageFont.truetype(trial.font, trial.size)
+    spacing = int(trial.size * 1.3)
+    widths = [int(font.getlength(line)) for line in trial.lines]
+    width, height = max(widths), spacing * len(trial.lines)
+    if trial.position == "corner":
+        x = rng.choice((rng.randint(2, 12), max(2, columns - width - rng.randint(2, 12))))
+        y = rng.choice((rng.randint(2, 12), max(2, rows - height - rng.randint(2, 12))))
+    elif trial.position == "band":
+        x = rng.randint(2, max(2, columns - width - 2))
+        y = rng.choice((rng.randint(0, 6), max(2, rows - height - rng.randint(0, 6))))
+    else:
+        x = rng.randint(columns // 4, max(columns // 4, columns - width - columns // 4))
+        y = rng.randint(rows // 3, max(rows // 3, rows * 2 // 3 - height))
+    mask = Image.new("L", (columns, rows), 0)
+    draw = ImageDraw.Draw(mask)
+    for number, line in enumerate(trial.lines):
+        draw.text((x, y + number * spacing), line, fill=255, font=font)
+    cover = np.asarray(mask, dtype=np.float32) / 255
+    image = hounsfield.copy()
+    if trial.contrast == "+150":
+        return image + trial.polarity * 150 * cover
+    if trial.polarity < 0 and trial.position != "body":
+        image[max(0, y - 3) : y + height + 3, max(0, x - 3) : x + width + 3] = 1200
+    value = 3000 if trial.polarity > 0 else -1000
+    return image * (1 - cover) + value * cover
+
+
+def dicom_bytes(template: Dataset, frames: list[np.ndarray]) -> bytes:
+    """A CT file (multi-frame when there are several frames) with these stored values."""
+    dataset = template  # rewritten in place: a Dataset's copy shares its elements
+    if len(frames) > 1:
+        dataset.NumberOfFrames = len(frames)
+    elif "NumberOfFrames" in dataset:
+        del dataset.NumberOfFrames
+    dataset.PixelData = np.stack(frames).astype(np.int16).tobytes()
+    buffer = io.BytesIO()
+    dcmwrite(buffer, dataset, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+@dataclass
+class TrialTally:
+    """What the check did with each kind of trial."""
+
+    held: Counter[str] = field(default_factory=Counter)
+    released: list[str] = field(default_factory=list)
+    total: int = 0
+
+
+class SliceSource:
+    """Body-like slices, drawn from a pool of phantoms with fresh noise each: a phantom
+    costs a quarter of a second, noise a few milliseconds."""
+
+    def __init__(self, seed: int, pool: int = 24) -> None:
+        generator = np.random.default_rng(seed)
+        self.noise = np.random.default_rng(seed + 1)
+        self.phantoms = [phantom_slice(generator) for _ in range(pool)]
+        self.count = 0
+
+    def next(self) -> np.ndarray:
+        base = self.phantoms[self.count % len(self.phantoms)]
+        self.count += 1
+        return base + self.noise.normal(0, 8, base.shape).astype(np.float32)
+
+
+def template_slice() -> Dataset:
+    return make_realistic_ct_slice(fake_patient(7), "trial", 1, 1)
+
+
+def run_text_trials(count: int, seed: int = 24) -> tuple[TrialTally, float]:
+    """`count` slices (or multi-frame objects) with identifying text; returns what was
+    held or released, and the seconds the check took."""
+    import time
+
+    from anon_pipeline.engine.files.pixel_check import text_in_pixels
+
+    rng, source, template = random.Random(seed), SliceSource(seed), template_slice()
+    font_list, tally, seconds = fonts(), TrialTally(), 0.0
+    for index in range(count):
+        trial = text_trial(rng, font_list, index)
+        frames = [stored_values(source.next()) for _ in range(trial.frames)]
+        marked = rng.randrange(trial.frames)
+        frames[marked] = stored_values(burn_in(source.next(), trial, rng))
+        data = dicom_bytes(template, frames)
+        started = time.perf_counter()
+        held = text_in_pixels(data, ())
+        seconds += time.perf_counter() - started
+        tally.total += 1
+        if held is None:
+            tally.released.append(trial.label)
+        else:
+            tally.held[held.kind.value] += 1
+    return tally, seconds
+
+
+def run_clean_trials(count: int, seed: int = 25) -> tuple[TrialTally, float]:
+    """`count` clean body-like slices; returns what was held, and the check's seconds."""
+    import time
+
+    from anon_pipeline.engine.files.pixel_check import text_in_pixels
+
+    source, template = SliceSource(seed), template_slice()
+    tally, seconds = TrialTally(), 0.0
+    for _ in range(count):
+        data = dicom_bytes(template, [stored_values(source.next())])
+        started = time.perf_counter()
+        held = text_in_pixels(data, ())
+        seconds += time.perf_counter() - started
+        tally.total += 1
+        if held is None:
+            tally.released.append("clean")
+        else:
+            tally.held[held.kind.value] += 1
+    return tally, seconds
