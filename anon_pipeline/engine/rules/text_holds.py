@@ -31,6 +31,8 @@ DATE = re.compile(
     r"(19|20)\d{2}(0[1-9]|1[0-2])([0-2]\d|3[01]))\b"
 )
 MEASUREMENT = re.compile(r"^[+-]?\d+([.,]\d+)?(mm|cm|m|kv|kvp|ma|mas|s|ms|hu|%|x)?$")
+ID_LIKE = re.compile(r"[a-z]{0,3}\d{5,}")  # whole numbers of five digits or more: IDs, PESEL
+IDENTITY_LABELS = frozenset({"id", "pid", "pesel", "dob", "mrn", "acc", "name", "pat", "nazwisko"})
 NAME_LIKE = re.compile(r"[^\W\d_]{3,}")  # three letters or more, any alphabet
 
 
@@ -58,8 +60,10 @@ def judge_words(
         return TextVerdict.IDENTIFYING
     for word in confident:
         token = word.strip(".,:;()[]{}'\"")
+        if ID_LIKE.fullmatch(token) or token in IDENTITY_LABELS:
+            return TextVerdict.IDENTIFYING  # an ID-like number, or the label of one
         if not token or token in SAFE_WORDS or MEASUREMENT.match(token):
             continue
-        if NAME_LIKE.search(token) or sum(ch.isdigit() for ch in token) >= 5:
-            return TextVerdict.IDENTIFYING  # a name, or an ID-like number
+        if NAME_LIKE.search(token):
+            return TextVerdict.IDENTIFYING  # a word that may be a name
     return TextVerdict.CLEAN

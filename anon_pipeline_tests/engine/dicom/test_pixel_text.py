@@ -1,0 +1,78 @@
+"""Where a frame may carry text: lines of letters found, bodies and noise left alone."""
+
+import random
+
+import numpy as np
+import pytest
+
+from anon_pipeline.engine.dicom.frames import UndecodableFrames, frames_of
+from anon_pipeline.engine.dicom.pixel_text import text_regions
+from anon_pipeline.synthetic.phantoms import phantom_slice, stored_values
+from anon_pipeline.synthetic.pixel_trials import (
+    TextTrial,
+    burn_in,
+    dicom_bytes,
+    fonts,
+    template_slice,
+)
+
+pytestmark = pytest.mark.skipif(not fonts(), reason="fonts-dejavu is not installed")
+DEJAVU = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+
+
+@pytest.fixture(scope="module")
+def head():
+    return phantom_slice(np.random.default_rng(11), region="head")
+
+
+@pytest.mark.parametrize("size", [9, 14, 28])
+@pytest.mark.parametrize("polarity,contrast", [(1, "full"), (1, "+150"), (-1, "full")])
+def test_a_line_of_text_is_found_where_it_stands(head, size, polarity, contrast):
+    trial = TextTrial(DEJAVU, size, "corner", polarity, contrast, ("KOWALSKA Ewa 1962",), 1)
+    image = stored_values(burn_in(head, trial, random.Random(size)))
+    regions = text_regions(image)
+    assert regions
+    drawn = np.argwhere(np.abs(image.astype(np.int32) - stored_values(head)) > 40)
+    top, left = drawn.min(axis=0)
+    assert any(r.top <= top + size and r.bottom >= top and r.left <= left + size for r in regions)
+
+
+def test_uniform_noise_and_a_small_image_are_not_text():
+    noise = np.random.default_rng(3).integers(-1000, 3000, size=(512, 512), dtype=np.int16)
+    assert text_regions(noise) == []
+    assert text_regions(np.zeros((32, 32), dtype=np.int16)) == []
+
+
+def test_native_frames_are_viewed_and_a_short_pixel_data_is_undecodable(head):
+    import io
+
+    from pydicom import dcmwrite
+
+    template = template_slice()
+    frames = [stored_values(head), stored_values(head) + 1]
+    found = frames_of(dicom_bytes(template, frames))
+    assert found is not None and found.count == 2
+    assert np.array_equal(next(iter(found)), frames[0])
+    template.NumberOfFrames = 3  # says three frames, carries one
+    template.PixelData = stored_values(head).tobytes()
+    buffer = io.BytesIO()
+    dcmwrite(buffer, template, enforce_file_format=True)
+    with pytest.raises(UndecodableFrames, match="shorter"):
+        frames_of(buffer.getvalue())
+
+
+@pytest.mark.parametrize("name", ["MR_small_RLE.dcm", "JPEG2000.dcm", "SC_rgb_jpeg_dcmtk.dcm"])
+def test_compressed_frames_are_decoded_as_pydicom_decodes_them(name):
+    from pydicom import dcmread
+    from pydicom.data import get_testdata_file
+
+    path = get_testdata_file(name)
+    found = frames_of(open(path, "rb").read())
+    expected = dcmread(path).pixel_array
+    assert found is not None
+    first = next(iter(found))
+    assert first.ndim == 2
+    if found.colour:
+        assert first.shape == expected.shape[-3:-1]
+    else:
+        assert np.array_equal(first, expected if expected.ndim == 2 else expected[0])

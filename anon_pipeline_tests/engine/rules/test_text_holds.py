@@ -1,0 +1,40 @@
+"""What text read from pixels means: identifying, safe annotation, or unread."""
+
+import pytest
+
+from anon_pipeline.engine.rules.text_holds import TextVerdict, judge_words
+
+SURE = 95.0
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        ["KOWALSKA", "Żaneta"],
+        ["Kowalska^Zaneta"],
+        ["1962-03-04"],
+        ["04.03.1962"],
+        ["PESEL", "62030412345"],
+        ["ID", "4471029"],
+        ["Szpital", "Bielański"],
+        ["19620304"],
+    ],
+)
+def test_names_dates_and_ids_hold(words):
+    assert judge_words([(word, SURE) for word in words]) is TextVerdict.IDENTIFYING
+
+
+@pytest.mark.parametrize(
+    "words", [["R"], ["L", "120kV", "250mAs"], ["W", "400", "L", "40"], ["5", "cm"], ["AP"]]
+)
+def test_safe_annotations_pass(words):
+    assert judge_words([(word, SURE) for word in words]) is TextVerdict.CLEAN
+
+
+def test_a_file_identifier_holds_even_when_short_and_safe_looking():
+    assert judge_words([("ZX91", SURE)], identifiers=["zx91"]) is TextVerdict.IDENTIFYING
+
+
+def test_nothing_confident_is_unread_and_nothing_guessed():
+    assert judge_words([("K0WA", 20.0), ("|", 10.0)]) is TextVerdict.UNREAD
+    assert judge_words([]) is TextVerdict.UNREAD  # a line of letters that OCR cannot make out
