@@ -14,8 +14,12 @@ AIR, FAT, SOFT, LUNG, BONE, CORTEX, METAL = -1000, -100, 40, -850, 300, 900, 300
 PADDING_HU = -2048  # outside the scanner's field of view
 
 
-def ellipse(shape: tuple[int, int], centre: tuple[float, float], axes: tuple[float, float],
-            angle: float = 0.0) -> np.ndarray:
+def ellipse(
+    shape: tuple[int, int],
+    centre: tuple[float, float],
+    axes: tuple[float, float],
+    angle: float = 0.0,
+) -> np.ndarray:
     rows, columns = np.ogrid[: shape[0], : shape[1]]
     y, x = rows - centre[0], columns - centre[1]
     cos, sin = np.cos(angle), np.sin(angle)
@@ -23,7 +27,9 @@ def ellipse(shape: tuple[int, int], centre: tuple[float, float], axes: tuple[flo
     return (u / axes[1]) ** 2 + (v / axes[0]) ** 2 <= 1.0
 
 
-def phantom_slice(rng: np.random.Generator, size: int = 512, region: str | None = None) -> np.ndarray:
+def phantom_slice(
+    rng: np.random.Generator, size: int = 512, region: str | None = None
+) -> np.ndarray:
     """One axial slice in HU (float32): a chest, an abdomen or a head, chosen at random
     unless `region` names one; with a metal implant's streaks in about one slice in six."""
     region = region or str(rng.choice(["chest", "chest", "abdomen", "head"]))
@@ -51,15 +57,27 @@ def phantom_slice(rng: np.random.Generator, size: int = 512, region: str | None 
                 lung = ellipse(image.shape, lung_centre, lung_axes, rng.uniform(-0.2, 0.2))
                 image[lung] = LUNG
                 add_vessels(image, rng, lung, scale)
-            image[ellipse(image.shape, (centre[0], centre[1] + 10 * scale),
-                          (axes[0] * 0.35, axes[1] * 0.2))] = 45  # heart
+            image[
+                ellipse(
+                    image.shape,
+                    (centre[0], centre[1] + 10 * scale),
+                    (axes[0] * 0.35, axes[1] * 0.2),
+                )
+            ] = 45  # heart
             add_ribs(image, rng, centre, axes, scale)
         else:
-            image[ellipse(image.shape, (centre[0] - 10 * scale, centre[1] - axes[1] * 0.35),
-                          (axes[0] * 0.45, axes[1] * 0.35))] = 60  # liver
+            image[
+                ellipse(
+                    image.shape,
+                    (centre[0] - 10 * scale, centre[1] - axes[1] * 0.35),
+                    (axes[0] * 0.45, axes[1] * 0.35),
+                )
+            ] = 60  # liver
             for _ in range(int(rng.integers(3, 15))):  # bowel gas
-                at = (centre[0] + rng.uniform(-0.4, 0.3) * axes[0],
-                      centre[1] + rng.uniform(-0.1, 0.5) * axes[1])
+                at = (
+                    centre[0] + rng.uniform(-0.4, 0.3) * axes[0],
+                    centre[1] + rng.uniform(-0.1, 0.5) * axes[1],
+                )
                 radius = rng.uniform(2, 12) * scale
                 image[ellipse(image.shape, at, (radius, radius * rng.uniform(0.6, 1.6)))] = AIR
         add_vertebra(image, rng, spine, scale)
@@ -75,8 +93,9 @@ def phantom_slice(rng: np.random.Generator, size: int = 512, region: str | None 
     return image
 
 
-def add_vessels(image: np.ndarray, rng: np.random.Generator, lung: np.ndarray,
-                scale: float) -> None:
+def add_vessels(
+    image: np.ndarray, rng: np.random.Generator, lung: np.ndarray, scale: float
+) -> None:
     """Vessels and bronchi in a lung: bright round cross-sections and short branches."""
     rows, columns = np.nonzero(lung)
     for _ in range(int(rng.integers(40, 160))):
@@ -84,26 +103,37 @@ def add_vessels(image: np.ndarray, rng: np.random.Generator, lung: np.ndarray,
         at = (float(rows[pick]), float(columns[pick]))
         radius = rng.uniform(0.8, 4.5) * scale
         if rng.random() < 0.6:
-            image[ellipse(image.shape, at, (radius, radius * rng.uniform(0.7, 3.5)),
-                          rng.uniform(0, np.pi))] = SOFT
+            image[
+                ellipse(
+                    image.shape, at, (radius, radius * rng.uniform(0.7, 3.5)), rng.uniform(0, np.pi)
+                )
+            ] = SOFT
         else:  # a bronchus: a thin wall round air
             image[ellipse(image.shape, at, (radius + 1.2, radius + 1.2))] = SOFT
             image[ellipse(image.shape, at, (radius, radius))] = AIR
 
 
-def add_ribs(image: np.ndarray, rng: np.random.Generator, centre: tuple[float, float],
-             axes: tuple[float, float], scale: float) -> None:
+def add_ribs(
+    image: np.ndarray,
+    rng: np.random.Generator,
+    centre: tuple[float, float],
+    axes: tuple[float, float],
+    scale: float,
+) -> None:
     for angle in np.linspace(0, 2 * np.pi, int(rng.integers(8, 16)), endpoint=False):
-        at = (centre[0] + np.sin(angle) * (axes[0] - 12 * scale),
-              centre[1] + np.cos(angle) * (axes[1] - 14 * scale))
+        at = (
+            centre[0] + np.sin(angle) * (axes[0] - 12 * scale),
+            centre[1] + np.cos(angle) * (axes[1] - 14 * scale),
+        )
         radius = rng.uniform(3, 8) * scale
         shape = (radius, radius * rng.uniform(1.0, 2.2))
         image[ellipse(image.shape, at, shape, angle)] = CORTEX
         image[ellipse(image.shape, at, (shape[0] - 1.5, shape[1] - 1.5), angle)] = BONE
 
 
-def add_vertebra(image: np.ndarray, rng: np.random.Generator, at: tuple[float, float],
-                 scale: float) -> None:
+def add_vertebra(
+    image: np.ndarray, rng: np.random.Generator, at: tuple[float, float], scale: float
+) -> None:
     radius = rng.uniform(14, 24) * scale
     image[ellipse(image.shape, at, (radius, radius * 1.1))] = CORTEX
     body = ellipse(image.shape, at, (radius - 2.5, radius * 1.1 - 2.5))
@@ -114,16 +144,18 @@ def add_vertebra(image: np.ndarray, rng: np.random.Generator, at: tuple[float, f
     image[ellipse(image.shape, canal, (radius * 0.5, radius * 0.5))] = 20
 
 
-def add_metal(image: np.ndarray, rng: np.random.Generator, centre: tuple[float, float],
-              scale: float) -> None:
+def add_metal(
+    image: np.ndarray, rng: np.random.Generator, centre: tuple[float, float], scale: float
+) -> None:
     """A metal implant: a small bright disc and dark and bright streaks through it."""
     at = (centre[0] + rng.uniform(-60, 60) * scale, centre[1] + rng.uniform(-80, 80) * scale)
     rows, columns = np.indices(image.shape)
     angles = np.arctan2(rows - at[0], columns - at[1])
     for angle in rng.uniform(0, np.pi, int(rng.integers(4, 14))):
         distance = np.abs(np.sin(angles - angle)) * np.hypot(rows - at[0], columns - at[1])
-        image += np.where(distance < rng.uniform(0.6, 2.5) * scale,
-                          rng.choice([-1, 1]) * rng.uniform(150, 700), 0).astype(np.float32)
+        image += np.where(
+            distance < rng.uniform(0.6, 2.5) * scale, rng.choice([-1, 1]) * rng.uniform(150, 700), 0
+        ).astype(np.float32)
     image[ellipse(image.shape, at, (4 * scale, 6 * scale))] = METAL
 
 

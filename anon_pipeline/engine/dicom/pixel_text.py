@@ -40,6 +40,9 @@ QUIET_MARGIN = 0.04  # stroke pixels per pixel above a line of text (accents, no
 QUIET_SIDES = 3  # of the four margins of a line (above, below, either end)
 
 
+Blob = tuple[int, int, int, int, int]  # bottom, top, left, right, characters
+
+
 @dataclass(frozen=True, slots=True)
 class Region:
     """A box of a frame where a line of text may stand: rows top..bottom, columns
@@ -142,8 +145,12 @@ def text_regions(frame: np.ndarray, contrast: float = STROKE_CONTRAST) -> list[R
         ]
         for crop in crops:
             if box[0] < crop[1] and box[1] > crop[0] and box[2] < crop[3] and box[3] > crop[2]:
-                crop[:] = [min(box[0], crop[0]), max(box[1], crop[1]),
-                           min(box[2], crop[2]), max(box[3], crop[3])]
+                crop[:] = [
+                    min(box[0], crop[0]),
+                    max(box[1], crop[1]),
+                    min(box[2], crop[2]),
+                    max(box[3], crop[3]),
+                ]
                 break
         else:
             crops.append(box)
@@ -193,7 +200,7 @@ def character_lines(crop: np.ndarray, contrast: float) -> list[tuple[int, int, i
     return lines
 
 
-def aligned_letters(blobs: list[tuple[int, int, int, int, int]]) -> int:
+def aligned_letters(blobs: list[Blob]) -> int:
     """The most blobs that share both their bottom and their top (±1 pixel)."""
     return max(
         sum(abs(bottom - b) <= 1 and abs(top - t) <= 1 for b, t, *_ in blobs)
@@ -215,46 +222,61 @@ def quiet_around(strokes: np.ndarray, top: int, bottom: int, left: int, right: i
     return quiet >= QUIET_SIDES
 
 
-def lines_of_blobs(strokes: np.ndarray) -> list[tuple[int, int, int, int, int]]:
+def letter_blobs(strokes: np.ndarray) -> tuple[list[Blob], np.ndarray]:
+    """The blobs of a letter's size, left to right, and the strokes of every blob no
+    larger than a letter (the margins are judged on those: a table's edge or a long
+    streak above a line is not what lungs' vessels are)."""
     labels, _ = ndimage.label(strokes, structure=np.ones((3, 3)))
     blobs = []
     shaped = [0]  # the label of every blob of a character's size (0: background)
     for label, box in enumerate(ndimage.find_objects(labels), start=1):
         height = box[0].stop - box[0].start
         width = box[1].stop - box[1].start
-        if height <= MAX_TEXT_HEIGHT and width <= 6 * height:
-            shaped.append(label)
-        if MIN_CHARACTER_HEIGHT <= height <= MAX_TEXT_HEIGHT and width <= 6 * height:
+        if height > MAX_TEXT_HEIGHT or width > 6 * height:
+            continue
+        shaped.append(label)
+        if height >= MIN_CHARACTER_HEIGHT:
             characters = max(1, round(width / (0.75 * height)))
             blobs.append((box[0].stop, box[0].start, box[1].start, box[1].stop, characters))
-    # The margins are judged on blobs of a character's size: a table's edge or a long
-    # streak above a line is not what lungs' vessels are.
-    strokes = np.isin(labels, shaped) & strokes
     blobs.sort(key=lambda blob: blob[2])
+    return blobs, np.isin(labels, shaped) & strokes
+
+
+def line_from(blobs: list[Blob], first: int) -> list[int]:
+    """The blobs that stand on the first one's baseline (±2 pixels), of its height, each
+    within a letter's gap of the line so far."""
+    bottom, top, _, reach, _ = blobs[first]
+    height, line = bottom - top, [first]
+    for other in range(first + 1, len(blobs)):
+        o_bottom, o_top, o_left, o_right, _ = blobs[other]
+        if o_left > reach + 1.2 * height:
+            break
+        o_height = o_bottom - o_top
+        if abs(o_bottom - bottom) <= 2 and max(o_height, height) <= 1.6 * min(o_height, height):
+            line.append(other)
+            reach = max(reach, o_right)
+    return line
+
+
+def lines_of_blobs(strokes: np.ndarray) -> list[tuple[int, int, int, int, int]]:
+    blobs, letter_strokes = letter_blobs(strokes)
     lines = []
     used: set[int] = set()
-    for first, (bottom, top, left, right, characters) in enumerate(blobs):
+    for first in range(len(blobs)):
         if first in used:
             continue
-        height, line = bottom - top, [first]
-        reach, total = right, characters
-        line_top, line_bottom = top, bottom
-        for other in range(first + 1, len(blobs)):
-            o_bottom, o_top, o_left, o_right, o_characters = blobs[other]
-            if o_left > reach + 1.2 * height:
-                break
-            o_height = o_bottom - o_top
-            if abs(o_bottom - bottom) <= 2 and max(o_height, height) <= 1.6 * min(o_height, height):
-                line.append(other)
-                reach, total = max(reach, o_right), total + o_characters
-                line_top, line_bottom = min(line_top, o_top), max(line_bottom, o_bottom)
-        if total >= LINE_CHARACTERS and len(line) >= LINE_BLOBS:
-            if not quiet_around(strokes, line_top, line_bottom, left, reach):
-                continue  # strokes around a line as in it: lung vessels, not text
-            if aligned_letters([blobs[index] for index in line]) < LINE_BLOBS:
-                continue  # letters share a baseline and a cap or x-height; blobs of chance do not
-            used.update(line)
-            lines.append((line_top, line_bottom, left, reach, total))
+        members = [blobs[index] for index in line_from(blobs, first)]
+        total = sum(blob[4] for blob in members)
+        if total < LINE_CHARACTERS or len(members) < LINE_BLOBS:
+            continue
+        top, bottom = min(blob[1] for blob in members), max(blob[0] for blob in members)
+        left, right = members[0][2], max(blob[3] for blob in members)
+        if not quiet_around(letter_strokes, top, bottom, left, right):
+            continue  # strokes around a line as in it: lung vessels, not text
+        if aligned_letters(members) < LINE_BLOBS:
+            continue  # letters share a baseline and a cap or x-height; blobs of chance do not
+        used.update(line_from(blobs, first))
+        lines.append((top, bottom, left, right, total))
     return lines
 
 
@@ -269,8 +291,9 @@ def merged_regions(
         right = min(shape[1], (window + 3) * WINDOW)
         baseline = (row + 1) * ROW_STEP
         column_strokes = mask[max(0, row - MAX_TEXT_HEIGHT // ROW_STEP) : row + 1, left:right]
-        stroke_rows = np.flatnonzero(column_strokes.any(axis=1)[::-1] == 0)
-        height = (int(stroke_rows[0]) if len(stroke_rows) else MAX_TEXT_HEIGHT // ROW_STEP)
+        busy_rows = np.asarray(column_strokes.any(axis=1))
+        stroke_rows = np.flatnonzero(~busy_rows[::-1])
+        height = int(stroke_rows[0]) if len(stroke_rows) else MAX_TEXT_HEIGHT // ROW_STEP
         top = max(0, baseline - (height + 2) * ROW_STEP)
         bottom = min(shape[0], baseline + max(4, height))
         stems = int(spans[row, window])

@@ -31,8 +31,8 @@ from pydicom.sr.codedict import codes
 from pydicom.valuerep import validate_value
 
 from anon_pipeline.engine.dicom.rawparse import tag_of
-from anon_pipeline.engine.rules.scope import SOP_CLASS_BY_KEYWORD, scope_uids
 from anon_pipeline.engine.rules.holds import HOLDS
+from anon_pipeline.engine.rules.scope import SOP_CLASS_BY_KEYWORD, scope_uids
 
 SHIPPED_RULES_DIR = Path(__file__).resolve().parents[2] / "rules"  # anon_pipeline/rules/
 TAG_PATTERN = re.compile(r"^\(([0-9A-Fa-f]{4}),([0-9A-Fa-f]{4})\)$")

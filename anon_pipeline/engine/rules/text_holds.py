@@ -19,12 +19,77 @@ from anon_pipeline.engine.dicom.identifiers import fold
 READ_CONFIDENCE = 60.0  # tesseract's word confidence below which a word is unread
 # Annotation words a CT or its workstation writes that identify no one (folded).
 SAFE_WORDS = frozenset(
-    """
-    r l a p h f s i ap pa lat rao lao sup inf ant post left right prone supine
-    kv kvp ma mas mgy ctdi ctdivol dlp ms s sec mm cm m hu ww wl w c wc window level
-    width center centre zoom scale slice thk thickness pos loc tilt fov se im ser img
-    kernel b f axial coronal sagittal mpr mip minip vr
-    """.split()
+    [
+        "r",
+        "l",
+        "a",
+        "p",
+        "h",
+        "f",
+        "s",
+        "i",
+        "ap",
+        "pa",
+        "lat",
+        "rao",
+        "lao",
+        "sup",
+        "inf",
+        "ant",
+        "post",
+        "left",
+        "right",
+        "prone",
+        "supine",
+        "kv",
+        "kvp",
+        "ma",
+        "mas",
+        "mgy",
+        "ctdi",
+        "ctdivol",
+        "dlp",
+        "ms",
+        "s",
+        "sec",
+        "mm",
+        "cm",
+        "m",
+        "hu",
+        "ww",
+        "wl",
+        "w",
+        "c",
+        "wc",
+        "window",
+        "level",
+        "width",
+        "center",
+        "centre",
+        "zoom",
+        "scale",
+        "slice",
+        "thk",
+        "thickness",
+        "pos",
+        "loc",
+        "tilt",
+        "fov",
+        "se",
+        "im",
+        "ser",
+        "img",
+        "kernel",
+        "b",
+        "f",
+        "axial",
+        "coronal",
+        "sagittal",
+        "mpr",
+        "mip",
+        "minip",
+        "vr",
+    ]
 )
 DATE = re.compile(
     r"\b(\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{2,4}|"
@@ -42,9 +107,7 @@ class TextVerdict(StrEnum):
     UNREAD = "text in pixels, unread"
 
 
-def judge_words(
-    words: Iterable[tuple[str, float]], identifiers: Iterable[str] = ()
-) -> TextVerdict:
+def judge_words(words: Iterable[tuple[str, float]], identifiers: Iterable[str] = ()) -> TextVerdict:
     """The verdict on what OCR read in one region shaped like text: identifying when a
     confident word is one of the file's identifiers, a date, or a word that may be a
     name; unread when OCR made out characters but none with confidence; clean when it

@@ -67,7 +67,8 @@ def test_compressed_frames_are_decoded_as_pydicom_decodes_them(name):
     from pydicom.data import get_testdata_file
 
     path = get_testdata_file(name)
-    found = frames_of(open(path, "rb").read())
+    with open(path, "rb") as file:
+        found = frames_of(file.read())
     expected = dcmread(path).pixel_array
     assert found is not None
     first = next(iter(found))

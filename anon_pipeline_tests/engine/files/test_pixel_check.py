@@ -66,7 +66,7 @@ def test_burned_in_text_is_held_clean_pixels_released_other_classes_skipped(pixe
 
 
 def test_what_was_read_is_never_quoted(pixel_batch):
-    paths, report, rows, _ = pixel_batch
+    _, report, rows, _ = pixel_batch
     shown = " ".join(str(row["disposition"]) for row in rows.values()) + str(report)
     for word in NAME.split():
         assert word.lower() not in shown.lower()
@@ -79,3 +79,15 @@ def test_generated_trials_hold_most_text_and_few_clean_slices():
     clean, _ = run_clean_trials(40, seed=4)
     assert sum(text.held.values()) >= 28, text.released  # 30 of 40 on 2026-12-02
     assert sum(clean.held.values()) <= 2, clean.held
+
+
+def test_the_hold_switched_off_reads_no_pixels(whitelist, blacklist, tmp_path):
+    import dataclasses
+
+    from anon_pipeline.engine.files.stage import Stage, StageJob
+
+    off = dataclasses.replace(whitelist, holds=whitelist.holds - {"text_in_pixels"})
+    folders = (tmp_path, tmp_path / "o", tmp_path / "w")
+    assert StageJob(Stage.WHITELIST, whitelist, TEST_KEY, *folders).reads_pixels
+    assert not StageJob(Stage.WHITELIST, off, TEST_KEY, *folders).reads_pixels
+    assert not StageJob(Stage.BLACKLIST, blacklist, TEST_KEY, *folders).reads_pixels

@@ -24,7 +24,10 @@ def test_an_unknown_class_is_never_quoted(whitelist):
 
 def test_the_scope_is_part_of_the_rule_set_version(tmp_path):
     source = tmp_path / "rules.yaml"
-    body = "rule_set: t\ndefaults: {{private: remove, unlisted: review, sequence: remove}}\n{}rules: {{}}\n"
+    body = (
+        "rule_set: t\ndefaults: {{private: remove, unlisted: review, sequence: remove}}\n"
+        "{}rules: {{}}\n"
+    )
     source.write_text(body.format("release_scope: [CTImageStorage]\n"))
     narrow = load_rule_set(source)
     source.write_text(body.format("release_scope: [CTImageStorage, MRImageStorage]\n"))
@@ -54,7 +57,12 @@ def test_out_of_scope_files_are_skipped_by_both_paths(tmp_path, whitelist):
     dataset.save_as(path, enforce_file_format=True)
     for streaming in (True, False):
         job = StageJob(
-            Stage.WHITELIST, whitelist, b"k" * 32, tmp_path, tmp_path / "o", tmp_path / "w",
+            Stage.WHITELIST,
+            whitelist,
+            b"k" * 32,
+            tmp_path,
+            tmp_path / "o",
+            tmp_path / "w",
             streaming=streaming,
         )
         result, _ = transform_file(job, path.read_bytes())
