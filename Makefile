@@ -9,7 +9,7 @@ BENCH_BATCHES ?= 1000,20000
 export DAGSTER_HOME := $(abspath .dagster_home)
 export ANON_PIPELINE_ROOT := $(abspath $(DEMO_ROOT))
 
-.PHONY: demo ui cluster test test-cluster hospital-bundle bench bench-files bench-dagster bench-sensor bench-index bench-cluster bench-review bench-memory \
+.PHONY: demo ui cluster test test-cluster hospital-bundle bench bench-pixels bench-files bench-dagster bench-sensor bench-index bench-cluster bench-review bench-memory \
 	bench-dagster-memory bench-instructions bench-leak-check same-outputs lint format clean
 
 $(STAMP): pyproject.toml
@@ -64,7 +64,7 @@ hospital-bundle: $(STAMP)
 		$(if $(HOSPITAL_BUNDLE),--dir $(HOSPITAL_BUNDLE))
 
 # Everything below but the long memory and instruction runs.
-bench: bench-files bench-dagster bench-sensor bench-index bench-cluster bench-review bench-leak-check
+bench: bench-files bench-dagster bench-sensor bench-index bench-cluster bench-review bench-leak-check bench-pixels
 
 # Files/s of each stage and the whole pipeline next to cp -r and a pydicom round trip.
 bench-files: $(STAMP)
@@ -83,6 +83,10 @@ bench-sensor: $(STAMP)
 # its cost per file next to the byte search it replaced and a pydicom read (~1 minute).
 bench-leak-check: $(STAMP)
 	$(BIN)/python benchmarks/leak_check.py --batches $(or $(BENCH_LEAK_BATCHES),2000)
+
+# The text-in-pixels check: recall, false holds, cost against anonymize without it (~15 min).
+bench-pixels: $(STAMP)
+	$(BIN)/python benchmarks/pixel_check.py --markdown docs/bench-pixels.md
 
 # The released index at 25 M instances: lookups, a batch's early check, a release (~3 min,
 # 2 GB of disk).
