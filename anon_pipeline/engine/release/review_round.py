@@ -41,6 +41,7 @@ from anon_pipeline.engine.release.signoff import (
     batch_fingerprint,
     failed_checks,
 )
+from anon_pipeline.engine.release.withheld import held_pictures, withheld_counts
 from anon_pipeline.engine.rules.rule_set import Action, RuleSet
 
 PRODUCING = frozenset(
@@ -89,6 +90,8 @@ class Round:
     queue: dict[str, list[dict[str, Any]]]  # per batch: attributes waiting for a decision
     checks: dict[str, dict[str, Any]]  # per batch: the per-file checks last recorded
     duplicates: dict[str, dict[str, int]]  # per batch: files other batches already hold
+    # per batch: files not released, by disposition (reason, SOP class, device signature)
+    withheld: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @property
     def command(self) -> str:
@@ -176,6 +179,7 @@ def build_round(root: DataRoot, whitelist: RuleSet, batches: Iterable[str] | Non
         },
         checks=checks,
         duplicates=duplicates(root, chosen),
+        withheld={batch: withheld_counts(p) for batch, p in paths.items()},
     )
 
 
@@ -315,7 +319,28 @@ def page_html(root: DataRoot, review: Round) -> str:
         batch_rows="".join(batch_rows),
         summaries=summary_rows or EMPTY_ROW,
         sheets=contact_sheets(root, review),
+        withheld=withheld_section(root, review),
         command=e(review.command),
+    )
+
+
+def withheld_section(root: DataRoot, review: Round) -> str:
+    """Per batch, the files not released by disposition, and the frames held for text."""
+    e = html.escape
+    rows = "".join(
+        f"<tr><td>{e(batch)}</td><td>{e(disposition)}</td><td>{files}</td></tr>"
+        for batch in review.batches
+        for disposition, files in review.withheld.get(batch, {}).items()
+    )
+    figures = "".join(
+        f"<figure><img src='{uri}' alt='held frame'><figcaption>{e(batch)}: "
+        f"{e(disposition)}</figcaption></figure>"
+        for batch in review.batches
+        for disposition, uri in held_pictures(BatchPaths.in_root(root, batch))
+    )
+    return (
+        "<table><tr><th>batch</th><th>disposition</th><th>files</th></tr>"
+        f"{rows or EMPTY_ROW}</table>{figures}"
     )
 
 
@@ -418,6 +443,11 @@ de-identification marks: the automated checks cover them.</p>
 <h2>Batches: checks, review queue, duplicates</h2>
 <table><tr><th>batch</th><th>automated checks</th><th>review queue</th>
 <th>files other batches hold</th></tr>{batch_rows}</table>
+<h2>Files not released: held for a person, or outside the release scope</h2>
+<p>Held files wait for a decision (by device: the signature in the reason groups one
+device's files); files outside the release scope are named by SOP class. Frames held
+for text in their pixels are shown as read from the input.</p>
+{withheld}
 <h2>Contact sheets</h2>
 {sheets}
 <h2>To approve what this page shows</h2>

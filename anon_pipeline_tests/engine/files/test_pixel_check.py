@@ -91,3 +91,15 @@ def test_the_hold_switched_off_reads_no_pixels(whitelist, blacklist, tmp_path):
     assert StageJob(Stage.WHITELIST, whitelist, TEST_KEY, *folders).reads_pixels
     assert not StageJob(Stage.WHITELIST, off, TEST_KEY, *folders).reads_pixels
     assert not StageJob(Stage.BLACKLIST, blacklist, TEST_KEY, *folders).reads_pixels
+
+
+def test_the_review_page_shows_what_was_withheld_and_the_held_frame(pixel_batch):
+    from anon_pipeline.engine.release.withheld import held_pictures, withheld_counts
+
+    paths, _, rows, _ = pixel_batch
+    counts = withheld_counts(paths)
+    assert counts[rows["KEY"]["disposition"]] == 1
+    assert counts["skipped: outside the release scope (MRImageStorage)"] == 1
+    assert "anonymized" not in counts
+    pictures = held_pictures(paths)
+    assert len(pictures) == 1 and pictures[0][1].startswith("data:image/png;base64,")
