@@ -86,7 +86,7 @@ bench-leak-check: $(STAMP)
 
 # The text-in-pixels check: recall, false holds, cost against anonymize without it (~15 min).
 bench-pixels: $(STAMP)
-	$(BIN)/python benchmarks/pixel_check.py --markdown docs/bench-pixels.md
+	$(BIN)/python benchmarks/pixel_check.py
 
 # The released index at 25 M instances: lookups, a batch's early check, a release (~3 min,
 # 2 GB of disk).
