@@ -164,7 +164,9 @@ def text_regions(frame: np.ndarray, contrast: float = STROKE_CONTRAST) -> list[R
     return found
 
 
-def character_pixels(crop: np.ndarray, contrast: float) -> tuple[np.ndarray, np.ndarray]:
+def character_pixels(
+    crop: np.ndarray, contrast: float
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
     """Pixels of thin bright strokes and of thin dark ones: farther than `contrast` from
     what an opening (or closing) wider than a stroke leaves, across or along the row."""
     values = crop.astype(np.float32)
@@ -174,7 +176,7 @@ def character_pixels(crop: np.ndarray, contrast: float) -> tuple[np.ndarray, np.
     for size in ((1, width), (width, 1)):
         np.maximum(above, values - ndimage.grey_opening(values, size=size), out=above)
         np.maximum(below, ndimage.grey_closing(values, size=size) - values, out=below)
-    return strong_parts(above, contrast), strong_parts(below, contrast)
+    return (strong_parts(above, contrast), above), (strong_parts(below, contrast), below)
 
 
 def strong_parts(lifted: np.ndarray, contrast: float) -> np.ndarray:
@@ -195,8 +197,8 @@ def character_lines(crop: np.ndarray, contrast: float) -> list[tuple[int, int, i
     of them of one height, standing on one baseline (±2 pixels), each within a
     character's gap of the next. Returns (top, bottom, left, right, characters) per line."""
     lines = []
-    for strokes in character_pixels(crop, contrast):
-        lines += lines_of_blobs(strokes)
+    for strokes, lifted in character_pixels(crop, contrast):
+        lines += lines_of_blobs(strokes, lifted)
     return lines
 
 
@@ -258,7 +260,7 @@ def line_from(blobs: list[Blob], first: int) -> list[int]:
     return line
 
 
-def lines_of_blobs(strokes: np.ndarray) -> list[tuple[int, int, int, int, int]]:
+def lines_of_blobs(strokes: np.ndarray, lifted: np.ndarray) -> list[tuple[int, int, int, int, int]]:
     blobs, letter_strokes = letter_blobs(strokes)
     lines = []
     used: set[int] = set()
@@ -271,7 +273,10 @@ def lines_of_blobs(strokes: np.ndarray) -> list[tuple[int, int, int, int, int]]:
             continue
         top, bottom = min(blob[1] for blob in members), max(blob[0] for blob in members)
         left, right = members[0][2], max(blob[3] for blob in members)
-        if not quiet_around(letter_strokes, top, bottom, left, right):
+        # Margins count strokes as strong as the line's letters (half their median):
+        # a line of full contrast over a lung stands out from its vessels.
+        strength = float(np.median(lifted[top:bottom, left:right][strokes[top:bottom, left:right]]))
+        if not quiet_around(letter_strokes & (lifted >= strength / 2), top, bottom, left, right):
             continue  # strokes around a line as in it: lung vessels, not text
         if aligned_letters(members) < LINE_BLOBS:
             continue  # letters share a baseline and a cap or x-height; blobs of chance do not

@@ -2,7 +2,8 @@
 
 Every frame gets the cheap look (`pixel_text`); the regions it confirms are read by
 OCR from an upscaled crop (`ocr`) and judged (`text_holds`). Frames of a risk class
-(localizers, derived and secondary images, colour) are also read whole. A verdict
+(localizers, derived and secondary images, colour, and images alone in their series,
+as key images are) are also read whole. A verdict
 is memoised per frame content, so repeated frames cost one look. Pixels are never
 changed: a file is released byte for byte or held for a person.
 """
@@ -20,7 +21,7 @@ from anon_pipeline.engine.dicom.frames import UndecodableFrames, frames_of
 from anon_pipeline.engine.dicom.ocr import OcrUnavailable, read_words
 from anon_pipeline.engine.dicom.pixel_text import STROKE_CONTRAST, text_regions
 from anon_pipeline.engine.rules.holds import Held, HoldKind
-from anon_pipeline.engine.rules.text_holds import TextVerdict, judge_words
+from anon_pipeline.engine.rules.text_holds import READ_CONFIDENCE, TextVerdict, judge_words
 
 RISK_IMAGE_TYPES = frozenset({"LOCALIZER", "DERIVED", "SECONDARY", "SCREEN SAVE", "SCOUT"})
 MEMO_FRAMES = 4096
@@ -35,8 +36,11 @@ def device_signature(signature: Iterable[str]) -> str:
     return f"device {digest}"
 
 
-def text_in_pixels(data: bytes, identifiers: Iterable[str] = ()) -> Held | None:
-    """Why this file's pixels hold it (text, unread text, undecodable), or None."""
+def text_in_pixels(
+    data: bytes, identifiers: Iterable[str] = (), risky: bool = False
+) -> Held | None:
+    """Why this file's pixels hold it (text, unread text, undecodable), or None. A risky
+    file (alone in its series, say) has every frame read whole, as a risk class has."""
     try:
         frames = frames_of(data)
     except UndecodableFrames as error:
@@ -44,7 +48,7 @@ def text_in_pixels(data: bytes, identifiers: Iterable[str] = ()) -> Held | None:
     if frames is None:
         return None
     identifiers = tuple(identifiers)
-    risky = frames.colour or bool(RISK_IMAGE_TYPES & set(frames.image_type))
+    risky = risky or frames.colour or bool(RISK_IMAGE_TYPES & set(frames.image_type))
     contrast = STROKE_CONTRAST / frames.slope if not frames.colour else STROKE_CONTRAST / 4
     worst = TextVerdict.CLEAN
     try:
@@ -65,6 +69,12 @@ def text_in_pixels(data: bytes, identifiers: Iterable[str] = ()) -> Held | None:
     return Held(kind, device_signature(frames.signature))
 
 
+def read(crop: np.ndarray) -> list[tuple[str, float]]:
+    """What OCR reads in a crop, bright or dark text alike."""
+    bright = float(np.median(crop)) < float(crop.mean())  # sparse bright strokes
+    return [(word.text, word.confidence) for word in read_words(crop, bright)]
+
+
 def frame_verdict(
     frame: np.ndarray, contrast: float, risky: bool, identifiers: tuple[str, ...]
 ) -> TextVerdict:
@@ -80,18 +90,19 @@ def frame_verdict(
         ]
         for region in text_regions(frame, contrast)
     ]
-    if risky:
-        crops.append(frame)
     for crop in crops:
-        bright = float(np.median(crop)) < float(crop.mean())  # sparse bright strokes
-        found = judge_words(
-            ((word.text, word.confidence) for word in read_words(crop, bright)), identifiers
-        )
+        found = judge_words(read(crop), identifiers)
         if found is TextVerdict.IDENTIFYING:
             verdict = found
             break
         if found is TextVerdict.UNREAD:
             verdict = found
+    if risky and verdict is not TextVerdict.IDENTIFYING:
+        # Read whole, only what is read with confidence counts: a body is no line of
+        # text, and what OCR makes of it unsure is not text unread.
+        confident = [(text, conf) for text, conf in read(frame) if conf >= READ_CONFIDENCE]
+        if confident and judge_words(confident, identifiers) is TextVerdict.IDENTIFYING:
+            verdict = TextVerdict.IDENTIFYING
     _verdicts[key] = verdict
     if len(_verdicts) > MEMO_FRAMES:
         _verdicts.popitem(last=False)

@@ -135,6 +135,9 @@ class StageJob:
     # Output names another batch released or produced (`released_index`): skipped when
     # this file's output has the same bytes, held when not.
     claimed: Mapping[str, Claim] = field(default_factory=dict)
+    # Rows alone in their series (stage 2 reads stage 1's outputs, named
+    # study/series/instance): a key image or a screenshot is, and is read whole.
+    lone_rows: frozenset[int] = frozenset()
 
     @property
     def is_whitelist(self) -> bool:
@@ -147,12 +150,22 @@ class StageJob:
         return self.is_whitelist and "text_in_pixels" in self.rule_set.holds
 
 
-def pixel_hold(data: bytes, result: FileResult) -> Held | None:
+def pixel_hold(data: bytes, result: FileResult, lone: bool) -> Held | None:
     """The text-in-pixels check of a file about to be released (imported here: numpy,
     scipy and tesseract are the server's, never a hospital's)."""
     from anon_pipeline.engine.files.pixel_check import text_in_pixels
 
-    return text_in_pixels(data, (value for _, value in result.log.identifiers))
+    return text_in_pixels(data, (value for _, value in result.log.identifiers), risky=lone)
+
+
+def lone_rows(scanned: list[ScannedFile]) -> frozenset[int]:
+    """The rows whose series folder (stage 1's output name) holds no other file."""
+    series = Counter(row.relative_path.rsplit("/", 1)[0] for row in scanned)
+    return frozenset(
+        row.row
+        for row in scanned
+        if "/" in row.relative_path and series[row.relative_path.rsplit("/", 1)[0]] == 1
+    )
 
 
 def disposition_without_processing(scanned: ScannedFile) -> FileOutcome | None:
@@ -286,7 +299,7 @@ def process_file(
     try:
         result, engine = transform_file(job, data, trace)
         if not isinstance(result, Disposition) and job.reads_pixels:
-            held = pixel_hold(data, result)
+            held = pixel_hold(data, result, scanned.row in job.lone_rows)
             if held is not None:
                 result = Disposition.held(held)
         del data
@@ -384,6 +397,8 @@ def run_stage(
             to_process.append(row)
         else:
             outcomes[row.row] = fixed
+    if job.reads_pixels:
+        job = replace(job, lone_rows=lone_rows(to_process))
     side_tables = SideTables(job.work_dir)
     try:
         for chunk in map_chunks(

@@ -103,3 +103,31 @@ def test_the_review_page_shows_what_was_withheld_and_the_held_frame(pixel_batch)
     assert "anonymized" not in counts
     pictures = held_pictures(paths)
     assert len(pictures) == 1 and pictures[0][1].startswith("data:image/png;base64,")
+
+
+def test_rows_alone_in_their_series_are_read_whole():
+    from anon_pipeline.engine.files.scan import Kind, ScannedFile
+    from anon_pipeline.engine.files.stage import lone_rows
+
+    def row(number, name):
+        return ScannedFile(number, name, 1, Kind.IMAGE)
+
+    rows = [row(0, "s1/a/1.dcm"), row(1, "s1/a/2.dcm"), row(2, "s1/b/1.dcm"), row(3, "x.dcm")]
+    assert lone_rows(rows) == frozenset({2})
+
+
+def test_a_full_contrast_name_over_the_lungs_is_found():
+    from anon_pipeline.engine.dicom.pixel_text import text_regions
+
+    body = phantom_slice(np.random.default_rng(5), region="chest")
+    for size in (12, 20, 25):
+        trial = TextTrial(
+            "/usr/share/fonts/truetype/dejavu/DejaVuSerif.ttf",
+            size,
+            "body",
+            1,
+            "full",
+            ("KOWALSKA Ewa",),
+            1,
+        )
+        assert text_regions(stored_values(burn_in(body, trial, random.Random(size)))), size
