@@ -3,7 +3,7 @@
 import dataclasses
 
 import pytest
-from pydicom.uid import CTImageStorage, MRImageStorage, UltrasoundImageStorage
+from pydicom.uid import UID, CTImageStorage, MRImageStorage, UltrasoundImageStorage
 
 from anon_pipeline.engine.rules.rule_set import RuleError, load_rule_set
 from anon_pipeline.engine.rules.scope import DEFAULT_SCOPE, UNKNOWN_CLASS, outside_scope, scope_uids
@@ -72,3 +72,55 @@ def test_out_of_scope_files_are_skipped_by_both_paths(tmp_path, whitelist):
     job = StageJob(Stage.WHITELIST, no_scope, b"k" * 32, tmp_path, tmp_path / "o", tmp_path / "w")
     result, _ = transform_file(job, path.read_bytes())
     assert result.output_name  # without a scope the same file is released
+
+
+def scope_samples():
+    """One synthetic object per class of the shipped scope: adding a class to the scope
+    needs a sample here, and the test below then judges the whitelist for it."""
+    from pydicom.uid import LegacyConvertedEnhancedCTImageStorage
+
+    from anon_pipeline.synthetic.cds import fake_patient, make_ct_slice
+    from anon_pipeline.synthetic.scanner_objects import make_enhanced_ct
+
+    patient = fake_patient(9)
+    legacy = make_enhanced_ct(patient, "legacy", series_number=3)
+    legacy.SOPClassUID = legacy.file_meta.MediaStorageSOPClassUID = (
+        LegacyConvertedEnhancedCTImageStorage
+    )
+    return {
+        "CTImageStorage": make_ct_slice(patient, "scope", 1, 1),
+        "EnhancedCTImageStorage": make_enhanced_ct(patient, "scope", series_number=2),
+        "LegacyConvertedEnhancedCTImageStorage": legacy,
+    }
+
+
+def test_every_class_in_scope_keeps_its_iods_required_attributes(tmp_path, blacklist, whitelist):
+    """Released objects of each class in scope gain no dciodvfy error (a Type 1 or 2
+    attribute removed would be one)."""
+    import shutil
+
+    from anon_pipeline.engine.batch.pipeline import (
+        BatchPaths,
+        Policy,
+        StepOptions,
+        anonymize_batch,
+    )
+    from anon_pipeline.engine.disk.tables import read_rows
+    from anon_pipeline_tests.conftest import TEST_KEY
+    from anon_pipeline_tests.engine.release.test_validation import dciodvfy_errors
+
+    if shutil.which("dciodvfy") is None:
+        pytest.fail("dciodvfy is missing: apt-get install dicom3tools")
+    samples = scope_samples()
+    assert {UID(uid).keyword for uid in whitelist.scope} == set(samples)
+    batch = tmp_path / "in" / "scope"
+    batch.mkdir(parents=True)
+    for name, dataset in samples.items():
+        dataset.save_as(batch / name, enforce_file_format=True)
+    paths = BatchPaths(batch, tmp_path / "secure", tmp_path / "release")
+    anonymize_batch(paths, Policy(blacklist, whitelist, TEST_KEY), StepOptions(workers=1))
+    for row in read_rows(paths.manifest):
+        assert row["disposition"] == "anonymized", row["relative_path"]
+        source, released = batch / row["relative_path"], paths.release_files / row["output_name"]
+        new = set(dciodvfy_errors(released)) - set(dciodvfy_errors(source))
+        assert not new, (row["relative_path"], sorted(new))
