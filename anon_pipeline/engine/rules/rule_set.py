@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from functools import lru_cache
@@ -346,26 +346,31 @@ class RuleFileParser:
 
     def parse_scope(self, node: yaml.Node) -> frozenset[str]:
         """release_scope: [CTImageStorage, ...]: SOP class keywords of pydicom's dictionary."""
-        if not isinstance(node, yaml.SequenceNode) or not node.value:
-            raise self.fail(node, "release_scope must be a list of SOP class keywords")
-        keywords = []
-        for item in node.value:
-            keyword = self.scalar(item, "a SOP class")
-            if keyword not in SOP_CLASS_BY_KEYWORD:
-                raise self.fail(item, f"'{keyword}' is not a SOP class keyword of the standard")
-            keywords.append(keyword)
-        return scope_uids(tuple(keywords))
+        if isinstance(node, yaml.SequenceNode) and not node.value:
+            raise self.fail(node, "release_scope must name at least one SOP class")
+        keywords = self.keyword_list(
+            node, "release_scope", "a SOP class keyword", SOP_CLASS_BY_KEYWORD.keys()
+        )
+        return scope_uids(keywords)
 
     def parse_options(self, node: yaml.Node) -> tuple[str, ...]:
+        return self.keyword_list(
+            node, "options", "a PS3.15 CID 7050 de-identification option", PROFILE_OPTIONS
+        )
+
+    def keyword_list(
+        self, node: yaml.Node, section: str, what: str, known: Iterable[str]
+    ) -> tuple[str, ...]:
+        """A YAML list of keywords, each one of `known`; errors name the line."""
         if not isinstance(node, yaml.SequenceNode):
-            raise self.fail(node, "options must be a list of PS3.15 CID 7050 option keywords")
-        options = []
+            raise self.fail(node, f"{section} must be a list, each entry {what}")
+        allowed, keywords = set(known), []
         for item in node.value:
-            option = self.scalar(item, "an option")
-            if option not in PROFILE_OPTIONS:
-                raise self.fail(item, f"'{option}' is not a CID 7050 de-identification option")
-            options.append(option)
-        return tuple(options)
+            keyword = self.scalar(item, what)
+            if keyword not in allowed:
+                raise self.fail(item, f"'{keyword}' is not {what}")
+            keywords.append(keyword)
+        return tuple(keywords)
 
     def parse_rule(self, name: str, key_node: yaml.Node, value_node: yaml.Node) -> Rule:
         line = key_node.start_mark.line + 1
