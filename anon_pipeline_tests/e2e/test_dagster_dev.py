@@ -195,3 +195,25 @@ def test_a_reviewers_decision_makes_the_partition_stale(dagster_dev, finished_ru
     page.get_by_text(re.compile("^contact")).filter(visible=True).first.wait_for(timeout=60000)
     page.screenshot(path=ARTIFACTS / "after-rule-change.png")
     page.close()
+
+
+def test_the_sensor_page_says_what_a_waiting_batch_waits_for(dagster_dev, finished_run, browser):
+    """A batch copied without its marker: the sensor's ticks name it and what it waits
+    for, on the sensor's page; the screenshots of that page and of the run are kept."""
+    waiting = dagster_dev.root / "incoming" / "cd_waiting"
+    write_cd_batch(waiting, [fake_patient(13)], series=1, slices=1)
+    page = open_page(browser, f"{dagster_dev.url}/runs/{finished_run['runId']}")
+    page.get_by_text("Success").first.wait_for(timeout=60000)
+    page.screenshot(path=ARTIFACTS / "sensor-run.png")
+    page.goto(f"{dagster_dev.url}/locations/anon_pipeline/sensors/incoming_batches")
+    said = page.get_by_text(re.compile("cd_waiting waits for")).filter(visible=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not said.count():
+        page.reload()
+        with contextlib.suppress(PlaywrightTimeout):  # a tick's result opens its skip reason
+            page.get_by_role("button", name="0 runs requested").first.click(timeout=10000)
+            said.first.wait_for(timeout=5000)
+    found = said.count()
+    page.screenshot(path=ARTIFACTS / "sensor-ticks.png")
+    page.close()
+    assert found, "the sensor page does not name the waiting batch and what it waits for"
