@@ -123,3 +123,11 @@ def test_version_follows_rules_not_comments(tmp_path):
 def test_invalid_yaml_names_the_line(tmp_path):
     with pytest.raises(RuleError, match=r"whitelist.yaml:\d+: not valid YAML"):
         load_rule_set(rule_file(tmp_path, "Modality: [keep\n"))
+
+
+def test_the_timezone_offset_is_removed_as_the_profile_asks(whitelist):
+    """PS3.15 Table E.1-1 gives TimezoneOffsetFromUTC the action X, and none of the
+    options the whitelist declares retains it (issue 26)."""
+    from anon_pipeline.engine.rules.rule_set import Action
+
+    assert whitelist.by_keyword["TimezoneOffsetFromUTC"].action is Action.REMOVE
