@@ -39,6 +39,9 @@ def command_review_list(args: argparse.Namespace) -> None:
     for item in pending:
         samples = " | ".join(item.samples) or "-"
         waiting = f"  [decided: {item.decided}; rerun pending]" if item.decided else ""
+        refused = [reason for reason in item.reasons if reason != "no rule"]
+        if refused:  # kept by a rule, but a value is not of its form: a rule-file change
+            waiting += f"  [{'; '.join(refused)}: change its rule or value_terms]"
         print(
             f"{item.tag:<13} {(item.keyword or '(none)'):<34} {item.vr:<3} {item.files:>6} "
             f"{item.batches:>7}  {samples}{waiting}"

@@ -35,6 +35,7 @@ PART_SCHEMAS: Mapping[str, pa.Schema] = {
             ("vr", pa.string()),
             ("path", pa.string()),
             ("sample", pa.string()),
+            ("reason", pa.string()),  # "no rule", or why a kept value was refused
         ]
     ),
     # Counted per chunk: each distinct output value and the number of files of the chunk
@@ -223,17 +224,18 @@ def write_uid_map(work_dir: Path, output: Path) -> int:
 
 
 def write_review_queue(work_dir: Path, output: Path) -> int:
-    """Attributes no rule covered: where they occur, in how many files, a few sample
-    values (secure zone only: samples are values from before whitelisting)."""
+    """Attributes no rule covered, and kept values refused for their form (`reason`):
+    where they occur, in how many files, a few sample values (secure zone only: samples
+    are values from before whitelisting)."""
     return aggregate_query(
         work_dir,
         """
-        SELECT tag, keyword, vr,
+        SELECT tag, keyword, vr, reason,
                count(DISTINCT row) AS files,
                list_sort(list(DISTINCT path))[1:5] AS paths,
                list_sort(list(DISTINCT sample) FILTER (WHERE sample IS NOT NULL))[1:3]
                    AS sample_values
-        FROM {unlisted} GROUP BY tag, keyword, vr ORDER BY tag, vr
+        FROM {unlisted} GROUP BY tag, keyword, vr, reason ORDER BY tag, vr, reason
         """,
         output,
     )

@@ -208,7 +208,7 @@ class ChunkRecorder:
         pairs = sorted(self.uid_pairs.items())
         identifiers = sorted(self.identifiers)
         unlisted: dict[str, list[Any]] = {"row": [row for row, _ in self.unlisted]}
-        for name in ("tag", "keyword", "vr", "path", "sample"):
+        for name in ("tag", "keyword", "vr", "path", "sample", "reason"):
             unlisted[name] = [getattr(item, name) for _, item in self.unlisted]
         keys = list(self.values)
         names = ("tag_path", "keyword_path", "vr", "value")

@@ -46,6 +46,7 @@ class PendingAttribute:
     batches: int
     samples: list[str]
     decided: str | None  # the recorded action if a decision exists but batches still wait
+    reasons: tuple[str, ...] = ("no rule",)  # or why its kept values were refused
 
 
 def pending_attributes(root: DataRoot, rule_set: RuleSet | None = None) -> list[PendingAttribute]:
@@ -59,8 +60,9 @@ def pending_attributes(root: DataRoot, rule_set: RuleSet | None = None) -> list[
             f"""
             SELECT tag, keyword, vr, sum(files) AS files,
                    count(DISTINCT filename) AS batches,
-                   list_sort(list_distinct(flatten(list(sample_values))))[1:3] AS samples
-            FROM read_parquet([{files}], filename = true)
+                   list_sort(list_distinct(flatten(list(sample_values))))[1:3] AS samples,
+                   list_sort(list_distinct(list(coalesce(reason, 'no rule')))) AS reasons
+            FROM read_parquet([{files}], filename = true, union_by_name = true)
             GROUP BY tag, keyword, vr ORDER BY files DESC, tag
             """
         ).fetchall()
@@ -74,8 +76,9 @@ def pending_attributes(root: DataRoot, rule_set: RuleSet | None = None) -> list[
             int(batches),
             list(samples or []),
             decided.get(keyword) or decided.get(tag),
+            tuple(reasons),
         )
-        for tag, keyword, vr, count, batches, samples in rows
+        for tag, keyword, vr, count, batches, samples, reasons in rows
     ]
 
 

@@ -33,6 +33,7 @@ from pydicom.valuerep import validate_value
 from anon_pipeline.engine.dicom.rawparse import tag_of
 from anon_pipeline.engine.rules.holds import HOLDS
 from anon_pipeline.engine.rules.scope import SOP_CLASS_BY_KEYWORD, scope_uids
+from anon_pipeline.engine.rules.value_forms import FORM_VRS, Terms
 
 SHIPPED_RULES_DIR = Path(__file__).resolve().parents[2] / "rules"  # anon_pipeline/rules/
 TAG_PATTERN = re.compile(r"^\(([0-9A-Fa-f]{4}),([0-9A-Fa-f]{4})\)$")
@@ -89,8 +90,17 @@ class RuleSet:
     # The SOP class UIDs this release is for (`scope.py`); None: every class
     scope: frozenset[str] | None = None
     decisions: tuple[Rule, ...] = ()  # reviewers' decisions layered over the file
+    # keyword -> why the rule departs from PS3.15 Table E.1-1 (`profile.py` judges)
+    profile_exceptions: Mapping[str, str] = field(default_factory=dict)
+    # keyword -> the defined terms its kept values must be (`value_forms.py`)
+    value_terms: Mapping[str, Terms] = field(default_factory=dict)
     by_keyword: Mapping[str, Rule] = field(default_factory=dict)
     by_tag: Mapping[int, Rule] = field(default_factory=dict)
+
+    @property
+    def checks_kept_values(self) -> bool:
+        """A whitelist checks every value it keeps against its form (`value_forms.py`)."""
+        return self.reviews_unlisted
 
     def rule_for(self, tag: int) -> Rule | None:
         """The rule for a (public) tag, matched by keyword first so repeating groups match."""
@@ -224,7 +234,16 @@ class RuleFileParser:
         top = dict(
             (key, (key_node, value)) for key, key_node, value in self.mapping(root, "the file")
         )
-        sections = {"rule_set", "options", "defaults", "hold", "release_scope", "rules"}
+        sections = {
+            "rule_set",
+            "options",
+            "defaults",
+            "hold",
+            "release_scope",
+            "profile_exceptions",
+            "value_terms",
+            "rules",
+        }
         unknown = set(top) - sections
         if unknown:
             name = sorted(unknown)[0]
@@ -262,6 +281,12 @@ class RuleFileParser:
                     f"(first on line {same.line} as '{same.name}')"
                 )
             index_rule(rule, by_keyword, by_tag)
+        exceptions = (
+            self.parse_exceptions(top["profile_exceptions"][1], by_keyword)
+            if "profile_exceptions" in top
+            else {}
+        )
+        terms = self.parse_terms(top["value_terms"][1], by_keyword) if "value_terms" in top else {}
 
         canonical = json.dumps(
             {
@@ -271,6 +296,7 @@ class RuleFileParser:
                 "holds": sorted(holds),
                 "release_scope": sorted(scope) if scope is not None else None,
                 "rules": sorted([r.name, r.action.value, r.replacement] for r in rules),
+                "value_terms": {name: terms[name].canonical() for name in sorted(terms)},
                 "always_removed": ALWAYS_REMOVED_WHAT,
             },
             sort_keys=True,
@@ -286,6 +312,8 @@ class RuleFileParser:
             options=options,
             holds=holds,
             scope=scope,
+            profile_exceptions=exceptions,
+            value_terms=terms,
             by_keyword=by_keyword,
             by_tag=by_tag,
         )
@@ -353,21 +381,63 @@ class RuleFileParser:
         )
         return scope_uids(keywords)
 
+    def parse_exceptions(self, node: yaml.Node, by_keyword: Mapping[str, Rule]) -> dict[str, str]:
+        """profile_exceptions: {Keyword: why the rule departs from PS3.15 Table E.1-1}."""
+        exceptions = {}
+        for name, key_node, value_node in self.mapping(node, "profile_exceptions"):
+            if name not in by_keyword:
+                raise self.fail(key_node, f"profile_exceptions: '{name}' has no rule in this file")
+            reason = self.scalar(value_node, f"the reason for '{name}'").strip()
+            if not reason:
+                raise self.fail(value_node, f"profile_exceptions: '{name}' needs its reason")
+            exceptions[name] = reason
+        return exceptions
+
+    def parse_terms(self, node: yaml.Node, by_keyword: Mapping[str, Rule]) -> dict[str, Terms]:
+        """value_terms: {Keyword: [terms]} for every value, or {Keyword: {1: [terms], ...}}
+        by value position; only for attributes this file keeps, each term of the VR's form."""
+        terms = {}
+        for name, key_node, value_node in self.mapping(node, "value_terms"):
+            rule = by_keyword.get(name)
+            if rule is None or rule.action is not Action.KEEP or rule.vr not in FORM_VRS:
+                raise self.fail(
+                    key_node, f"value_terms: '{name}' is not a text attribute this file keeps"
+                )
+            if isinstance(value_node, yaml.MappingNode):
+                positions = []
+                for position, position_node, list_node in self.mapping(value_node, name):
+                    if not position.isdigit() or int(position) < 1:
+                        raise self.fail(position_node, f"'{name}': {position} is not a position")
+                    positions.append((int(position), self.term_list(name, rule.vr, list_node)))
+                terms[name] = Terms(None, tuple(sorted(positions)))
+            else:
+                terms[name] = Terms(self.term_list(name, rule.vr, value_node))
+        return terms
+
+    def term_list(self, name: str, vr: str, node: yaml.Node) -> frozenset[str]:
+        words = self.keyword_list(node, f"value_terms.{name}", f"a value of VR {vr}", None)
+        for word, item in zip(words, node.value, strict=True):
+            try:
+                validate_value(vr, word, pydicom_config.RAISE)
+            except ValueError:
+                raise self.fail(item, f"'{name}': '{word}' is not of VR {vr}'s form") from None
+        return frozenset(words)
+
     def parse_options(self, node: yaml.Node) -> tuple[str, ...]:
         return self.keyword_list(
             node, "options", "a PS3.15 CID 7050 de-identification option", PROFILE_OPTIONS
         )
 
     def keyword_list(
-        self, node: yaml.Node, section: str, what: str, known: Iterable[str]
+        self, node: yaml.Node, section: str, what: str, known: Iterable[str] | None
     ) -> tuple[str, ...]:
-        """A YAML list of keywords, each one of `known`; errors name the line."""
+        """A YAML list of keywords, each one of `known` (None: any); errors name the line."""
         if not isinstance(node, yaml.SequenceNode):
             raise self.fail(node, f"{section} must be a list, each entry {what}")
-        allowed, keywords = set(known), []
+        allowed, keywords = None if known is None else set(known), []
         for item in node.value:
             keyword = self.scalar(item, what)
-            if keyword not in allowed:
+            if allowed is not None and keyword not in allowed:
                 raise self.fail(item, f"'{keyword}' is not {what}")
             keywords.append(keyword)
         return tuple(keywords)

@@ -25,6 +25,7 @@ from anon_pipeline.engine.rules.plan import Decision, decide
 from anon_pipeline.engine.rules.pseudonyms import date_offset_days, pseudonymize, shift_da, shift_dt
 from anon_pipeline.engine.rules.rule_set import Action, Rule, RuleSet, cached_keyword
 from anon_pipeline.engine.rules.uids import hash_uid
+from anon_pipeline.engine.rules.value_forms import FORM_VRS, element_text, refusal
 
 SAMPLE_LENGTH = 64
 TEXT_VRS = frozenset(
@@ -59,15 +60,21 @@ VRS_FOR_ACTION = {
 }
 
 
+NO_RULE = "no rule"
+REFUSED_ACTION = "remove refused value"
+
+
 @dataclass(frozen=True)
 class UnlistedAttribute:
-    """An attribute a whitelist removed because no rule names it: a review-queue entry."""
+    """An attribute a whitelist removed and queued for review: no rule names it, or the
+    value it kept is not of the attribute's form (`reason`)."""
 
     tag: str  # (gggg,eeee)
     keyword: str
     vr: str
     path: str  # keyword path from the top, e.g. RequestAttributesSequence>ContrastBolusAgent
     sample: str | None  # a value, for the secure review queue only
+    reason: str = NO_RULE  # or why a kept value was refused (`value_forms.refusal`)
 
 
 @dataclass
@@ -119,7 +126,7 @@ class RuleWalk:
             rule = None if tag.is_private or tag.element == 0 else rule_set.rule_for(tag)
             decision = decide(rule_set, tag, rule, partial(self.vr_of, dataset, tag))
             if decision is Decision.KEEP:
-                check_raw_value(tag, dataset.get_item(tag), self.vr_of(dataset, tag))
+                self.check_kept(dataset, tag, path)
             elif decision is Decision.APPLY and rule is not None:
                 self.apply(dataset, dataset[tag], rule, path)
             elif decision in WALKED:
@@ -131,6 +138,31 @@ class RuleWalk:
                 del dataset[tag]
             elif decision is not Decision.KEEP_PRIVATE:  # unlisted: queued, or removed
                 self.remove_unlisted(dataset, tag, path, decision)
+
+    def check_kept(self, dataset: Dataset, tag: BaseTag, path: str) -> None:
+        """A kept value: bytes its VR cannot hold fail the file; a value not of its
+        attribute's form is removed and queued (a whitelist's, `value_forms.refusal`)."""
+        element, vr = dataset.get_item(tag), self.vr_of(dataset, tag)
+        check_raw_value(tag, element, vr)
+        if not self.rule_set.checks_kept_values or vr not in FORM_VRS:
+            return
+        name = cached_keyword(tag) or format_tag(tag)
+        text = element_text(element.value, vr, dataset._character_set)
+        reason = refusal(name, vr, text, self.rule_set.value_terms.get(name))
+        if reason is not None:
+            self.refuse(dataset, tag, path, reason)
+
+    def refuse(self, dataset: Dataset, tag: BaseTag, path: str, reason: str) -> None:
+        element = dataset[tag]
+        keyword = cached_keyword(tag)
+        name = keyword or format_tag(tag)
+        self.log.unlisted.append(
+            UnlistedAttribute(
+                format_tag(tag), keyword, element.VR, path + name, sample_of(element), reason
+            )
+        )
+        self.log.actions[REFUSED_ACTION] += 1
+        del dataset[tag]
 
     @staticmethod
     def vr_of(dataset: Dataset, tag: BaseTag) -> str:

@@ -122,6 +122,7 @@ class Memo:
         self.rules: dict[int, Rule | None] = {}
         self.effects: dict[tuple[Any, ...], Effect] = {}
         self.texts: dict[tuple[Any, ...], tuple[str, str | None]] = {}
+        self.refusals: dict[tuple[Any, ...], str] = {}  # kept values refused for their form
         self.facts: dict[tuple[Any, ...], Any] = {}
         self.deidentification: dict[tuple[bool, bool], list[TopEntry]] = {}
         self.plans: dict[tuple[int, str], Plan] = {}
@@ -135,10 +136,12 @@ class Memo:
 
     def trim(self) -> None:
         entries = len(self.effects) + len(self.texts) + len(self.facts) + len(self.run_logs)
+        entries += len(self.refusals)
         entries += self.replay_entries
         if entries > MEMO_LIMIT or self.replay_bytes > REPLAY_BYTES_LIMIT:
             self.effects.clear()
             self.texts.clear()
+            self.refusals.clear()
             self.facts.clear()
             self.replays.clear()
             self.run_logs.clear()

@@ -65,14 +65,17 @@ from anon_pipeline.engine.files.streaming.memo import (
 from anon_pipeline.engine.rules.plan import Decision, decide
 from anon_pipeline.engine.rules.rule_set import Action, Rule, cached_keyword
 from anon_pipeline.engine.rules.transform import (
+    REFUSED_ACTION,
     SAMPLE_LENGTH,
     TEXT_VRS,
     RuleWalk,
     TransformLog,
     UnlistedAttribute,
     format_tag,
+    sample_of,
 )
 from anon_pipeline.engine.rules.uids import hash_uid
+from anon_pipeline.engine.rules.value_forms import FORM_VRS, element_text, refusal
 
 
 class StreamWalk:
@@ -181,8 +184,10 @@ class StreamWalk:
 
     def recorded(self, element: Element, raw: bytes) -> Replay:
         """Walk one top-level element and record what it gave, log entries included."""
-        if self.plan(element.tag, element.vr) is KEEP:  # a kept leaf logs nothing
+        entry = None
+        if self.plan(element.tag, element.vr) is KEEP and not self.refusal(element):
             entry = self.kept(element, "", "", top_level=True)
+        if entry is not None:  # a kept leaf logs nothing
             return Replay(
                 removed=False,
                 output=None,
@@ -267,13 +272,12 @@ class StreamWalk:
         for element in elements:
             tag = element.tag
             plan = plans.get((tag, element.vr)) or self.plan(tag, element.vr)
-            if plan is KEEP:
-                entries.append(self.kept(element, tag_prefix, keyword_prefix, top_level))
-                continue
-            if plan is CHARSET:
-                if not top_level:
+            if plan is KEEP or plan is CHARSET:
+                if plan is CHARSET and not top_level:
                     raise Unsupported("character set inside a sequence item")
-                entries.append(self.kept(element, tag_prefix, keyword_prefix, top_level))
+                kept = self.kept(element, tag_prefix, keyword_prefix, top_level)
+                if kept is not None:  # None: a value refused for its form
+                    entries.append(kept)
                 continue
             if top_level and element.vr in CHECKED_VRS:  # every top-level value, as pydicom's path
                 self.check(element)
@@ -296,10 +300,11 @@ class StreamWalk:
 
     def kept(
         self, element: Element, tag_prefix: str, keyword_prefix: str, top_level: bool
-    ) -> Entry:
+    ) -> Entry | None:
         """An element copied as it is: its header and value as one slice of the input.
         A value seen before (same tag, VR, bytes, character set) was checked then, and
-        its inventory text is known."""
+        its inventory text is known. None: a value not of its attribute's form, removed
+        and queued as `RuleWalk.check_kept` does."""
         tag, vr = element.tag, element.vr
         value = known = None
         if vr in CHECKED_VRS:
@@ -310,6 +315,13 @@ class StreamWalk:
                 check_raw_bytes(tag, value, vr)
                 known = self.converted(element) if self.whitelist else (vr, None)
                 self.memo.texts[memo_key] = known
+                reason = self.refusal(element)
+                if reason is not None:  # kept with the text, cleared with it
+                    self.memo.refusals[memo_key] = reason
+            refusals = self.memo.refusals
+            if refusals and memo_key in refusals:  # rare: a dictionary lookup otherwise
+                self.refuse(element, keyword_prefix, refusals[memo_key])
+                return None
         if element.undefined_length and tag not in PIXEL_TAGS:
             raise Unsupported("undefined length outside pixel data")
         if tag in PIXEL_TAGS and top_level:
@@ -326,6 +338,26 @@ class StreamWalk:
             )
         chunk = self.view[element.start : element.end]
         return Entry(tag, [chunk], element.end - element.start, rows, value)
+
+    def refusal(self, element: Element) -> str | None:
+        """`value_forms.refusal` of a kept value (which caches it by its text)."""
+        if element.vr not in FORM_VRS or not self.rule_set.checks_kept_values:
+            return None
+        name = cached_keyword(element.tag) or format_tag(element.tag)
+        value = self.data[element.value_start : element.value_end]
+        text = element_text(value, element.vr, self.encodings)
+        return refusal(name, element.vr, text, self.rule_set.value_terms.get(name))
+
+    def refuse(self, element: Element, path: str, reason: str) -> None:
+        converted = convert(raw_element(self.part, self.data, element), self.encodings)
+        keyword = cached_keyword(element.tag)
+        name = format_tag(element.tag)
+        self.log.unlisted.append(
+            UnlistedAttribute(
+                name, keyword, converted.VR, path + (keyword or name), sample_of(converted), reason
+            )
+        )
+        self.log.actions[REFUSED_ACTION] += 1
 
     def converted(self, element: Element) -> tuple[str, str | None]:
         """(VR, inventory text) as pydicom's conversion gives them."""
