@@ -12,6 +12,7 @@ from anon_pipeline.defs.partitions import batches
 from anon_pipeline.defs.resources import PipelineSettings
 from anon_pipeline.defs.sensors import RUN_KEY_TAG
 from anon_pipeline.engine.batch import (
+    NO_RULE,
     PackageRefused,
     pipeline,
     signature_of_run_key,
@@ -239,18 +240,26 @@ def attribute_inventory(
 def review_queue(
     context: dg.AssetExecutionContext, settings: PipelineSettings
 ) -> dg.MaterializeResult:
-    """Attributes no whitelist rule covers: removed, and waiting for a reviewer's rule.
-    Shown here by tag and keyword only; sample values stay in the secure zone."""
+    """Attributes no whitelist rule covers, and kept values not of their attribute's
+    form: removed, and waiting for a reviewer. Shown here by tag, keyword and reason
+    only; sample values stay in the secure zone."""
     paths = settings.paths(context.partition_key)
     attributes = pipeline.review_queue_step(paths)
     rows = read_rows(paths.review_queue)
     table = "\n".join(
-        ["| tag | keyword | VR | files |", "| --- | --- | --- | --- |"]
-        + [f"| {r['tag']} | {r['keyword'] or '(none)'} | {r['vr']} | {r['files']} |" for r in rows]
+        ["| tag | keyword | VR | reason | files |", "| --- | --- | --- | --- | --- |"]
+        + [
+            f"| {r['tag']} | {r['keyword'] or '(none)'} | {r['vr']} | {r['reason']} "
+            f"| {r['files']} |"
+            for r in rows
+        ]
     )
+    refused = [r for r in rows if r["reason"] != NO_RULE]
     return dg.MaterializeResult(
         metadata={
             "attributes_queued": attributes,
+            "values_refused": len(refused),  # kept attributes whose values failed their form
+            "files_with_values_refused": sum(r["files"] for r in refused),
             "queue": dg.MetadataValue.md(table),
             "table": dg.MetadataValue.path(str(paths.review_queue)),
         }

@@ -34,9 +34,11 @@ from anon_pipeline.engine.batch.pipeline import (
     whitelist_folder,
     whitelist_step,
 )
+from anon_pipeline.engine.rules.transform import NO_RULE  # a review-queue row's reason
 
 # What the CLI, the Dagster definitions and the demo use; the rest is the engine's.
 __all__ = [
+    "NO_RULE",
     "REQUESTED_MEMORY_SECONDS",
     "TOUCH_SLACK_SECONDS",
     "ArrivalMemory",
