@@ -182,9 +182,17 @@ def unneeded_exceptions(rule_set: RuleSet, table: ProfileTable | None = None) ->
 def row_of_tag(tag: int, table: ProfileTable | None = None) -> ProfileRow | None:
     """The table's row for a tag, repeating groups (overlays, curves) included."""
     table = table or load_table()
-    if always_removed(tag):
+    if always_removed(tag) and (tag >> 16) & 0xFF01 in (0x5000, 0x6000):
         group = "50XX" if tag >> 24 == 0x50 else "60XX"
-        return next((row for row in table.rows if row.tag.startswith(f"({group}")), None)
+        element = f"{tag & 0xFFFF:04X}"
+        return next(
+            (
+                row
+                for row in table.rows
+                if row.tag.startswith(f"({group},") and row.tag[6:10] in (element, "XXXX")
+            ),
+            None,
+        )
     keyword = keyword_for_tag(tag)
     return table.by_keyword().get(keyword) if keyword else None
 
