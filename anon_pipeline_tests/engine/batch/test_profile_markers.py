@@ -39,8 +39,20 @@ def plantable_rows():
     return rows
 
 
+# Values of each VR that no other row, depth or generator writes: (row, depth, file).
+FORMATS = {
+    "UI": lambda i, d, f: f"1.2.826.0.1.3680043.10.543.{i}.{d}.{f}",
+    "DA": lambda i, d, f: f"19{i % 90 + 10:02d}{d + 1:02d}{f % 28 + 1:02d}",
+    "DT": lambda i, d, f: f"19{i % 90 + 10:02d}{d + 1:02d}{f % 28 + 1:02d}101010",
+    "TM": lambda i, d, f: f"{i % 24:02d}{d:02d}{f % 60:02d}.{i:04d}",
+    "AS": lambda i, d, f: f"{i % 1000:03d}D",
+    "DS": lambda i, d, f: f"{i}.{d}{f}5",
+    "IS": lambda i, d, f: f"{i}{d}{f}",
+}
+
+
 def marker(index: int, vr: str, depth: int, file: int) -> object:
-    """A value of the VR that no other row, depth or generator writes."""
+    """The marker of one row at one depth in one file, a value of the row's VR."""
     text = f"MRK{index:04d}{DEPTHS[depth]}"
     if vr in TEXT_VRS:
         return text
@@ -50,23 +62,9 @@ def marker(index: int, vr: str, depth: int, file: int) -> object:
         item = Dataset()
         item.ReferencedSOPInstanceUID = marker(index, "UI", depth, file)
         return Sequence([item])
-    if vr == "UI":
-        return f"1.2.826.0.1.3680043.10.543.{index}.{depth}.{file}"
-    if vr == "DA":
-        return f"19{index % 90 + 10:02d}{depth + 1:02d}{file % 28 + 1:02d}"
-    if vr == "DT":
-        return f"19{index % 90 + 10:02d}{depth + 1:02d}{file % 28 + 1:02d}101010"
-    if vr == "TM":
-        return f"{index % 24:02d}{depth:02d}{file % 60:02d}.{index:04d}"
-    if vr == "AS":
-        return f"{index % 1000:03d}D"
-    if vr == "DS":
-        return f"{index}.{depth}{file}5"
-    if vr == "IS":
-        return f"{index}{depth}{file}"
     if vr in NUMBER_VRS:
         return 1000 + index if vr[0] in "USV" else 1000.5 + index
-    raise AssertionError(f"no marker for VR {vr}")
+    return FORMATS[vr](index, depth, file)
 
 
 def planted(dataset: Dataset, rows, file: int) -> Dataset:
