@@ -435,6 +435,10 @@ class HostileWriter:
             bundled = dcmread(str(get_testdata_file(name)))  # pixel data stays encapsulated
             bundled.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]  # primary images: not held
             bundled.SOPClassUID = bundled.file_meta.MediaStorageSOPClassUID = CTImageStorage
+            # An NM file's frame increments point at its detector and energy window
+            # vectors, which a CT image has not (nor the CT whitelist keeps).
+            if "FrameIncrementPointer" in bundled:
+                del bundled.FrameIncrementPointer
             # Its institution is "TOSHIBA", also a substring of its manufacturer: a leak
             # check that searches removed values would rightly flag it for a person.
             bundled.InstitutionName = patient.institution

@@ -234,9 +234,9 @@ class RuleWalk:
         elif action is Action.SHIFT_DATE:
             shift = shift_da if element.VR == "DA" else shift_dt
             shifted = self.map_values(element.value, lambda v: shift(str(v), self.date_offset))
-            if shifted is None:
-                del dataset[element.tag]
-                self.log.actions[f"{rule.name}: removed (not a shiftable date)"] += 1
+            if shifted is None:  # emptied, not removed: dates are Type 2 in their modules
+                element.value = element.empty_value
+                self.log.actions[f"{rule.name}: emptied (not a shiftable date)"] += 1
             else:
                 element.value = shifted
         else:

@@ -2,6 +2,7 @@
 leaks, nothing is lost, and the input is never touched."""
 
 import os
+import shutil
 import stat
 
 import pydicom
@@ -118,3 +119,22 @@ def test_polish_names_are_found_by_the_leak_check_in_their_own_encoding(hostile)
 def test_the_input_folder_is_never_modified(hostile):
     paths, _, _, before = hostile
     assert tree_digest(paths.batch_dir) == before
+
+
+def test_released_files_gain_no_dciodvfy_error(hostile):
+    """Every object released from the hostile CD is as valid as its input (PS3.15's
+    actions, the refused values and the emptied sequences break no IOD)."""
+    from anon_pipeline_tests.engine.release.test_validation import dciodvfy_errors
+
+    if shutil.which("dciodvfy") is None:
+        pytest.fail("dciodvfy is missing: apt-get install dicom3tools")
+    paths, _, _, _ = hostile
+    released = [row for row in read_rows(paths.manifest) if row["disposition"] == "anonymized"]
+    assert len(released) >= 5
+    gained = {}
+    for row in released:
+        before = set(dciodvfy_errors(paths.batch_dir / row["relative_path"]))
+        after = set(dciodvfy_errors(paths.release_files / row["output_name"]))
+        if after - before:
+            gained[row["relative_path"]] = sorted(after - before)
+    assert gained == {}, "\n".join(f"{k}: {v}" for k, v in gained.items())

@@ -34,9 +34,9 @@ def dciodvfy():
 def test_outputs_have_no_more_dciodvfy_errors_than_inputs(dciodvfy, processed_cd):
     rows = query(
         f"SELECT relative_path, output_name FROM '{processed_cd.paths.manifest}' "
-        "WHERE outcome = 'anonymized' ORDER BY row LIMIT 6"
+        "WHERE outcome = 'anonymized' ORDER BY row"
     )
-    assert len(rows) == 6
+    assert len(rows) >= 18  # every released object of the synthetic CD
     for relative_path, output_name in rows:
         before = dciodvfy_errors(processed_cd.batch_dir / relative_path)
         after = dciodvfy_errors(processed_cd.release_dir / "dicom" / output_name)

@@ -66,7 +66,7 @@ def test_uids_inside_sequences_map_like_the_top_level(patients, whitelist, key):
     assert current.SOPClassUID == "1.2.840.10008.5.1.4.1.1.2"  # registered: unchanged
 
 
-def test_dates_shift_together_and_bad_dates_are_removed(patients, whitelist, key):
+def test_dates_shift_together_and_bad_dates_are_emptied(patients, whitelist, key):
     dataset = make_ct_slice(patients[0], "s", 1, 2)
     dataset.SeriesDate = "20240322"  # one week after the study
     dataset.ContentDate = "2024-13-45"
@@ -76,8 +76,8 @@ def test_dates_shift_together_and_bad_dates_are_removed(patients, whitelist, key
         dt.datetime.strptime(d, "%Y%m%d") for d in (dataset.StudyDate, dataset.SeriesDate)
     )
     assert (series - study).days == 7
-    assert "ContentDate" not in dataset
-    assert any("not a shiftable date" in action for action in log.actions)
+    assert dataset.ContentDate == ""  # kept present: a Type 2 date stays valid, empty
+    assert any("emptied (not a shiftable date)" in action for action in log.actions)
 
 
 def test_multi_valued_identifiers_are_each_pseudonymized(blacklist, key):
