@@ -43,6 +43,10 @@ def everything_dagster_stored(instance, result) -> str:
 def test_every_asset_of_a_partition_materializes_and_checks_pass(settings, instance):
     patients = [fake_patient(1), fake_patient(2)]
     write_cd_batch(incoming(settings) / "cd_a", patients, series=1, slices=2)
+    odd = incoming(settings) / "cd_a" / "ODD"  # one file whose PatientSex is no sex
+    dataset = make_ct_slice(fake_patient(9), "odd", 1, 1)
+    dataset.PatientSex = "MRK0320Q"
+    dataset.save_as(odd, enforce_file_format=True)
     result = run_batch(settings, instance, "cd_a")
     assert result.success
     assert materialized(result, "cd_a") == ASSET_NAMES
@@ -61,7 +65,13 @@ def test_every_asset_of_a_partition_materializes_and_checks_pass(settings, insta
 
     whitelisted = instance.get_latest_materialization_event(dg.AssetKey("whitelisted_files"))
     metadata = whitelisted.asset_materialization.metadata
-    assert metadata["files_anonymized"].value == 4
+    assert metadata["files_anonymized"].value == 5
+    queue = instance.get_latest_materialization_event(dg.AssetKey("review_queue"))
+    queued = queue.asset_materialization.metadata
+    assert queued["values_refused"].value == 1  # PatientSex, with its own count
+    assert queued["files_with_values_refused"].value == 1
+    assert "| not a value of PatientSex | 1 |" in queued["queue"].value
+    assert "MRK0320Q" not in str(queued)
     assert metadata["whitelist_rule_set_version"].value == settings.rule_sets().whitelist.version
     assert metadata["blacklist_rule_set_version"].value == settings.rule_sets().blacklist.version
     assert metadata["files_per_second"].value > 0
