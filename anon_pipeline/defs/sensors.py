@@ -1,5 +1,7 @@
-"""The arrival sensor: a batch starts when the copy station has finished it."""
+"""The sensors: a batch starts when the copy station has finished it (arrivals), is
+released when approved, and is rerun when the rules it was made with changed (stale)."""
 
+import bisect
 import functools
 import json
 import time
@@ -19,6 +21,7 @@ from anon_pipeline.engine.batch import (
     Look,
     Watch,
     look_at_incoming,
+    made_under_older_rules,
     recorded_signature,
     run_key,
     signature_of_run_key,
@@ -180,4 +183,62 @@ def approved_batches(
         run_requests=run_requests,
         cursor=json.dumps({"looked_at": now, "requested": requested}, sort_keys=True),
         skip_reason=None if run_requests else "no new approval",
+    )
+
+
+STALE_SENSOR = "stale_batches"
+STALE_PAGE = 500  # batches whose run record a tick reads; the cursor keeps its place
+
+
+@dg.sensor(
+    name=STALE_SENSOR,
+    job=anonymize_batch_job,
+    minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.STOPPED,
+    description="After a reviewer's decision (or any rule change), reruns every batch "
+    "whitelisted under other rules: each run the whole batch, in one process, queued within "
+    "the deployment's run limit. Start it from Automation; it walks the processed batches "
+    f"{STALE_PAGE} a tick once per rule version, then only compares two versions a tick. The "
+    "run key is the batch and the new version, so a batch is rerun once per version.",
+)
+def stale_batches(
+    context: dg.SensorEvaluationContext, settings: PipelineSettings
+) -> dg.SensorResult | dg.SkipReason:
+    rules = settings.rule_sets()
+    version = f"{rules.blacklist.version}/{rules.whitelist.version}"
+    memory = json.loads(context.cursor) if context.cursor else {}
+    if memory.get("version") != version:  # a new rule version: a new pass from the start
+        memory = {"version": version, "after": "", "done": False, "requested": 0}
+    if memory["done"]:
+        return dg.SkipReason(
+            f"every processed batch was made under the rules in force ({version}); "
+            f"{memory['requested']} rerun for them"
+        )
+    names = sorted(context.instance.get_dynamic_partitions(BATCHES))
+    start = bisect.bisect_right(names, memory["after"]) if memory["after"] else 0
+    page = names[start : start + STALE_PAGE]
+    stale = [
+        name
+        for name in page
+        if made_under_older_rules(settings.paths(name), rules.blacklist, rules.whitelist)
+    ]
+    memory.update(
+        after=page[-1] if page else memory["after"],
+        done=start + len(page) >= len(names),
+        requested=memory["requested"] + len(stale),
+    )
+    checked = start + len(page)
+    return dg.SensorResult(
+        run_requests=[
+            dg.RunRequest(
+                partition_key=name,
+                run_key=f"stale:{name}:{version}",
+                tags={"anon_pipeline/trigger": "rule change"},
+            )
+            for name in stale
+        ],
+        cursor=json.dumps(memory, sort_keys=True),
+        skip_reason=None
+        if stale
+        else f"no stale batch among {checked} of {len(names)} checked under {version}",
     )

@@ -148,3 +148,61 @@ def test_a_new_instance_over_a_processed_root_requests_no_run(instance, settings
         result = tick(fresh, settings)
     assert sorted(r.partition_key for r in result.run_requests) == ["cd_changed", "cd_new"]
     assert sorted(added_partitions(result)) == ["cd_changed", "cd_done", "cd_new"]
+
+
+def stale_tick(instance, settings, cursor=None):
+    from anon_pipeline.defs.sensors import stale_batches
+
+    with dg.build_sensor_context(
+        instance=instance, resources={"settings": settings}, cursor=cursor
+    ) as context:
+        return stale_batches(context)
+
+
+def test_a_reviewers_decision_reruns_every_stale_batch_once(instance, settings, monkeypatch):
+    """Three processed batches turn stale with a review decision: the stale sensor asks for
+    one whole-batch run each, paging through the batches; the reruns make them current."""
+    from anon_pipeline.defs import sensors
+    from anon_pipeline.engine.release.review import record_decision
+    from anon_pipeline_tests.defs.conftest import run_batch
+
+    names = ["cd_1", "cd_2", "cd_3"]
+    for index, name in enumerate(names):
+        write_cd_batch(incoming(settings) / name, [fake_patient(20 + index)], series=1, slices=1)
+        assert run_batch(settings, instance, name).success
+    write_cd_batch(incoming(settings) / "cd_new", [fake_patient(30)], series=1, slices=1)
+    instance.add_dynamic_partitions("batch", ["cd_new"])  # added, never whitelisted: not stale
+    current = stale_tick(instance, settings)
+    assert isinstance(current, dg.SkipReason) or current.run_requests == []
+
+    record_decision(
+        settings.data_root.reviewed_rules,
+        settings.engine_settings.rules_folder / "whitelist.yaml",
+        "ContrastBolusAgent",
+        "keep",
+        "Anna K",
+        "product names",
+    )
+    monkeypatch.setattr(sensors, "STALE_PAGE", 2)  # two ticks to walk four partitions
+    first = stale_tick(instance, settings)
+    second = stale_tick(instance, settings, first.cursor)
+    requests = first.run_requests + second.run_requests
+    assert [request.partition_key for request in requests] == names
+    assert len({request.run_key for request in requests}) == 3
+    done = stale_tick(instance, settings, second.cursor)
+    assert isinstance(done, dg.SkipReason) and "3 rerun" in done.skip_message
+
+    from anon_pipeline.defs.jobs import anonymize_batch_job
+    from anon_pipeline_tests.defs.conftest import definitions_for
+
+    job = definitions_for(settings).resolve_job_def(anonymize_batch_job.name)
+    for request in requests:  # as the daemon runs them: the whole batch, in one process
+        result = job.execute_in_process(
+            partition_key=request.partition_key, instance=instance, tags=request.tags
+        )
+        assert result.success
+        assert len({event.pid for event in result.all_events if event.pid}) == 1
+    monkeypatch.setattr(sensors, "STALE_PAGE", 500)
+    fresh = stale_tick(instance, settings)  # a new pass under the same version: none left
+    assert fresh.run_requests == []
+    assert "no stale batch among 4 of 4" in fresh.skip_reason.skip_message

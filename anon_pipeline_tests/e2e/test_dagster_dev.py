@@ -217,3 +217,83 @@ def test_the_sensor_page_says_what_a_waiting_batch_waits_for(dagster_dev, finish
     page.screenshot(path=ARTIFACTS / "sensor-ticks.png")
     page.close()
     assert found, "the sensor page does not name the waiting batch and what it waits for"
+
+
+SENSOR = """mutation($selector: SensorSelector!) {
+  startSensor(sensorSelector: $selector) {
+    __typename
+    ... on Sensor { sensorState { status } }
+    ... on PythonError { message }
+  }
+}"""
+STOP_SENSOR = """mutation($id: String!) { stopSensor(id: $id) { __typename } }"""
+SENSOR_STATE = """query($selector: SensorSelector!) {
+  sensorOrError(sensorSelector: $selector) { ... on Sensor { sensorState { id } } }
+}"""
+REEXECUTE = """mutation($parentRunId: String!) {
+  launchPipelineReexecution(reexecutionParams: {parentRunId: $parentRunId, strategy: ALL_STEPS}) {
+    __typename
+    ... on LaunchRunSuccess { run { runId } }
+    ... on PythonError { message }
+  }
+}"""
+RUN_STATUS = """query($id: ID!) { runOrError(runId: $id) { ... on Run { status parentRunId } } }"""
+
+
+def wait_for_status(dagster_dev, run_id: str) -> dict:
+    deadline = time.monotonic() + RUN_SECONDS
+    while time.monotonic() < deadline:
+        run = dagster_dev.graphql(RUN_STATUS, {"id": run_id})["runOrError"]
+        if run["status"] in ("SUCCESS", "FAILURE", "CANCELED"):
+            return run
+        time.sleep(3)
+    pytest.fail(f"run {run_id} did not finish within {RUN_SECONDS}s")
+
+
+def test_the_stale_sensor_reruns_a_stale_batch_and_its_run_re_executes(
+    dagster_dev, finished_run, browser
+):
+    """After a decision, starting the stale sensor (Automation, stale_batches) reruns the
+    batch whole, by the daemon, and it is no longer stale; Re-execute on that run (the
+    UI's button, through GraphQL) succeeds too. The re-executed run's page is kept."""
+    whitelist = Path(__file__).resolve().parents[2] / "anon_pipeline" / "rules" / "whitelist.yaml"
+    reviewed = dagster_dev.root / "secure" / "reviewed_rules.yaml"
+    record_decision(reviewed, whitelist, "ContrastBolusAgent", "keep", "Anna K", "product names")
+    dagster_dev.graphql(RELOAD)
+    selector = {
+        "repositoryLocationName": "anon_pipeline",
+        "repositoryName": "__repository__",
+        "sensorName": "stale_batches",
+    }
+    started = dagster_dev.graphql(SENSOR, {"selector": selector})["startSensor"]
+    assert started["__typename"] == "Sensor", started
+    try:
+        deadline, rerun = time.monotonic() + RUN_SECONDS, None
+        while rerun is None and time.monotonic() < deadline:
+            runs = dagster_dev.graphql(RUNS, {"partition": BATCH})["runsOrError"]["results"]
+            rerun = next(
+                (
+                    run
+                    for run in runs
+                    if {"key": "anon_pipeline/trigger", "value": "rule change"} in run["tags"]
+                ),
+                None,
+            )
+            time.sleep(3)
+        assert rerun is not None, "the stale sensor requested no run for the stale batch"
+        assert wait_for_status(dagster_dev, rerun["runId"])["status"] == "SUCCESS"
+    finally:
+        state = dagster_dev.graphql(SENSOR_STATE, {"selector": selector})["sensorOrError"]
+        dagster_dev.graphql(STOP_SENSOR, {"id": state["sensorState"]["id"]})
+    node = dagster_dev.graphql(STALE, {"key": {"path": ["whitelisted_files"]}, "partition": BATCH})
+    assert node["assetNodeOrError"]["staleCauses"] == []
+
+    launched = dagster_dev.graphql(REEXECUTE, {"parentRunId": rerun["runId"]})
+    launched = launched["launchPipelineReexecution"]
+    assert launched["__typename"] == "LaunchRunSuccess", launched
+    again = wait_for_status(dagster_dev, launched["run"]["runId"])
+    assert again == {"status": "SUCCESS", "parentRunId": rerun["runId"]}
+    page = open_page(browser, f"{dagster_dev.url}/runs/{launched['run']['runId']}")
+    page.get_by_text("Success").first.wait_for(timeout=60000)
+    page.screenshot(path=ARTIFACTS / "reexecuted-run.png")
+    page.close()

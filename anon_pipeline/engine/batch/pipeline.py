@@ -301,6 +301,7 @@ def whitelist_step(
             "operator": operator or getpass.getuser(),
             "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "whitelist_version": rule_set.version,
+            "blacklist_version": policy.blacklist.version,
         }
         write_bytes_atomically(secure.run_record, json.dumps(run, indent=2).encode())
     produced = [
@@ -312,6 +313,19 @@ def whitelist_step(
     if arrival is not None:
         record_arrival(paths.secure.arrival_record, arrival)
     return report.with_final(len(scanned), (outcome.disposition for outcome in final))
+
+
+def made_under_older_rules(paths: BatchPaths, blacklist: RuleSet, whitelist: RuleSet) -> bool:
+    """Whether the batch was whitelisted (its run record) under other rule sets than
+    these: a reviewer's decision since, or a rule change, makes it stale. A batch never
+    whitelisted is not stale, only new (the arrival sensor's)."""
+    try:
+        run = json.loads(paths.run_record.read_bytes())
+    except (FileNotFoundError, ValueError):
+        return False
+    if run.get("whitelist_version") != whitelist.version:
+        return True
+    return run.get("blacklist_version", blacklist.version) != blacklist.version
 
 
 def uid_map_step(paths: BatchPaths) -> int:
