@@ -6,7 +6,12 @@ from anon_pipeline.defs.assets import batch_assets, with_rule_versions
 from anon_pipeline.defs.checks import batch_checks
 from anon_pipeline.defs.jobs import anonymize_batch_job, release_batch_job
 from anon_pipeline.defs.resources import PipelineSettings
-from anon_pipeline.defs.sensors import approved_batches, incoming_batches, stale_batches
+from anon_pipeline.defs.sensors import (
+    approved_batches,
+    incoming_batches,
+    stale_batches,
+    unretried_failures,
+)
 
 
 def build_definitions(settings: PipelineSettings) -> dg.Definitions:
@@ -16,7 +21,7 @@ def build_definitions(settings: PipelineSettings) -> dg.Definitions:
         assets=with_rule_versions(batch_assets, settings.rule_sets()),
         asset_checks=batch_checks,
         jobs=[anonymize_batch_job, release_batch_job],
-        sensors=[incoming_batches, approved_batches, stale_batches],
+        sensors=[incoming_batches, approved_batches, stale_batches, unretried_failures],
         resources={"settings": settings},
         # Every job in one process, the UI's "Materialize" asset jobs too: the engine
         # spreads each step over its own worker processes already (one pool per run).

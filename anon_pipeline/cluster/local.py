@@ -120,7 +120,7 @@ class LocalCluster:
         }
 
     def start(self, name: str, command: list[str], **options: Any) -> subprocess.Popen:
-        log = open(self.logs / f"{name}.log", "w")  # noqa: SIM115 (kept open while it runs)
+        log = open(self.logs / f"{name}.log", "a")  # noqa: SIM115 (kept open while it runs)
         self.log_files.append(log)
         self.processes[name] = subprocess.Popen(
             command,
@@ -184,6 +184,25 @@ class LocalCluster:
             capture_output=True,
             cwd=self.pg_data,
         )
+        self.serve_postgres()
+        subprocess.run(
+            [
+                postgres_binary("createdb"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.pg_port),
+                "-U",
+                "anon",
+                "dagster",
+            ],
+            check=True,
+            capture_output=True,
+        )
+
+    def serve_postgres(self) -> None:
+        """Start the Postgres server over its data folder and wait until it accepts."""
+        data = self.pg_data / "data"
         log = self.logs / "postgres.log"
         process = self.start(
             "postgres",
@@ -213,20 +232,13 @@ class LocalCluster:
             return probe.returncode == 0
 
         wait_for(accepting, "postgres", process, log)
-        subprocess.run(
-            [
-                postgres_binary("createdb"),
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(self.pg_port),
-                "-U",
-                "anon",
-                "dagster",
-            ],
-            check=True,
-            capture_output=True,
-        )
+
+    def restart_postgres(self, down_seconds: float) -> None:
+        """Kill the database server, leave it down a while, start it again on the same
+        data (a database host restarting under running batches)."""
+        self.kill("postgres")
+        time.sleep(down_seconds)
+        self.serve_postgres()
 
     def start_redis(self) -> None:
         log = self.logs / "redis.log"

@@ -2,6 +2,7 @@
 released when approved, and is rerun when the rules it was made with changed (stale)."""
 
 import bisect
+import datetime as dt
 import functools
 import json
 import time
@@ -242,3 +243,71 @@ def stale_batches(
         if stale
         else f"no stale batch among {checked} of {len(names)} checked under {version}",
     )
+
+
+RELAUNCH_SENSOR = "unretried_failures"
+WILL_RETRY_TAG = "dagster/will_retry"  # Dagster's run retries: it decided to retry the run
+AUTO_RETRY_RUN_ID_TAG = "dagster/auto_retry_run_id"  # ... and launched this run
+RELAUNCH_TAG = "anon_pipeline/relaunch"  # how many relaunches a batch's chain had
+MAX_RELAUNCHES = 2
+RELAUNCH_GRACE_SECONDS = 60  # Dagster's own retry goes first (it tries within seconds)
+RELAUNCH_WINDOW_SECONDS = 6 * 3600
+
+
+@dg.sensor(
+    name=RELAUNCH_SENSOR,
+    job=anonymize_batch_job,
+    minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Completes Dagster's run retries (dagster.yaml run_retries): a batch's run "
+    "that Dagster decided to retry (an infrastructure failure: a lost worker, the database "
+    "restarting; never a failed check) but whose retry could not be launched, because the "
+    "database was still down when it tried, is launched again here once the database "
+    f"answers, at most {MAX_RELAUNCHES} times per batch.",
+)
+def unretried_failures(
+    context: dg.SensorEvaluationContext, settings: PipelineSettings
+) -> dg.SensorResult | dg.SkipReason:
+    del settings  # the decision is Dagster's, read from its run tags
+    now = time.time()
+    since = dt.datetime.fromtimestamp(now - RELAUNCH_WINDOW_SECONDS, tz=dt.UTC)
+    records = context.instance.get_run_records(
+        filters=dg.RunsFilter(
+            job_name=anonymize_batch_job.name,
+            statuses=[dg.DagsterRunStatus.FAILURE],
+            updated_after=since,
+        ),
+        limit=200,
+    )
+    requests = []
+    for record in records:
+        run = record.dagster_run
+        batch = run.tags.get(PARTITION_TAG)
+        relaunches = int(run.tags.get(RELAUNCH_TAG, "0"))
+        if (
+            batch is None
+            or run.tags.get(WILL_RETRY_TAG) != "true"
+            or run.tags.get(AUTO_RETRY_RUN_ID_TAG)
+            or relaunches >= MAX_RELAUNCHES
+            or now - record.update_timestamp.timestamp() < RELAUNCH_GRACE_SECONDS
+        ):
+            continue
+        newest = context.instance.get_run_records(
+            filters=dg.RunsFilter(tags={PARTITION_TAG: batch}, job_name=run.job_name), limit=1
+        )
+        if newest and newest[0].dagster_run.run_id != run.run_id:
+            continue  # rerun since, by Dagster, a person or a sensor
+        requests.append(
+            dg.RunRequest(
+                partition_key=batch,
+                run_key=f"relaunch:{run.run_id}",
+                tags={
+                    RELAUNCH_TAG: str(relaunches + 1),
+                    "anon_pipeline/relaunch_of": run.run_id,
+                    "anon_pipeline/trigger": "infrastructure failure",
+                },
+            )
+        )
+    if not requests:
+        return dg.SkipReason("no failed run waits for the retry Dagster decided on")
+    return dg.SensorResult(run_requests=requests)

@@ -206,3 +206,50 @@ def test_a_reviewers_decision_reruns_every_stale_batch_once(instance, settings, 
     fresh = stale_tick(instance, settings)  # a new pass under the same version: none left
     assert fresh.run_requests == []
     assert "no stale batch among 4 of 4" in fresh.skip_reason.skip_message
+
+
+def failed_run(instance, batch: str, **tags: str) -> str:
+    """A run of the batch's job that failed, with the tags Dagster's retries set."""
+    from anon_pipeline.defs.jobs import anonymize_batch_job
+
+    run = instance.add_run(
+        dg.DagsterRun(
+            job_name=anonymize_batch_job.name,
+            run_id=f"run-{batch}-{len(tags)}",
+            status=dg.DagsterRunStatus.FAILURE,
+            tags={"dagster/partition": batch, **tags},
+        )
+    )
+    return run.run_id
+
+
+def test_a_retry_dagster_could_not_launch_is_launched_once_the_database_answers(
+    instance, settings, monkeypatch
+):
+    """Dagster decided to retry a run (an infrastructure failure) but its attempt failed,
+    the database being down: the sensor launches it. A failed check (no retry decided),
+    a retry Dagster launched, a batch rerun since, or too many relaunches: nothing."""
+    from anon_pipeline.defs import sensors
+
+    monkeypatch.setattr(sensors, "RELAUNCH_GRACE_SECONDS", 0)
+    lost = failed_run(instance, "cd_lost", **{"dagster/will_retry": "true"})
+    failed_run(instance, "cd_check", **{"dagster/will_retry": "false"})
+    failed_run(
+        instance, "cd_retried", **{"dagster/will_retry": "true", "dagster/auto_retry_run_id": "x"}
+    )
+    failed_run(
+        instance, "cd_often", **{"dagster/will_retry": "true", "anon_pipeline/relaunch": "2"}
+    )
+    failed_run(instance, "cd_rerun", **{"dagster/will_retry": "true"})
+    failed_run(instance, "cd_rerun", a="newer", b="run")  # a later run of the same batch
+
+    with dg.build_sensor_context(instance=instance, resources={"settings": settings}) as context:
+        result = sensors.unretried_failures(context)
+    assert [request.partition_key for request in result.run_requests] == ["cd_lost"]
+    request = result.run_requests[0]
+    assert request.run_key == f"relaunch:{lost}"
+    assert request.tags["anon_pipeline/relaunch"] == "1"
+
+    monkeypatch.setattr(sensors, "RELAUNCH_GRACE_SECONDS", 3600)  # Dagster's own turn first
+    with dg.build_sensor_context(instance=instance, resources={"settings": settings}) as context:
+        assert isinstance(sensors.unretried_failures(context), dg.SkipReason)
