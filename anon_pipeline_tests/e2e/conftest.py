@@ -22,6 +22,14 @@ from anon_pipeline.engine.disk.layout import init_root
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
 STARTUP_SECONDS = 180
+# The UI's "Re-execute all" button, as a GraphQL mutation.
+REEXECUTE = """mutation($parentRunId: String!) {
+  launchPipelineReexecution(reexecutionParams: {parentRunId: $parentRunId, strategy: ALL_STEPS}) {
+    __typename
+    ... on LaunchRunSuccess { run { runId } }
+    ... on PythonError { message }
+  }
+}"""
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from anon_pipeline.defs.checks import OUTPUT_CHECKS
 from anon_pipeline.engine.disk.layout import DEFAULT_MARKER
 from anon_pipeline.engine.release.review import record_decision
 from anon_pipeline.synthetic.cds import fake_patient, write_cd_batch
-from anon_pipeline_tests.e2e.conftest import ARTIFACTS
+from anon_pipeline_tests.e2e.conftest import ARTIFACTS, REEXECUTE
 
 pytestmark = pytest.mark.slow
 
@@ -229,13 +229,6 @@ SENSOR = """mutation($selector: SensorSelector!) {
 STOP_SENSOR = """mutation($id: String!) { stopSensor(id: $id) { __typename } }"""
 SENSOR_STATE = """query($selector: SensorSelector!) {
   sensorOrError(sensorSelector: $selector) { ... on Sensor { sensorState { id } } }
-}"""
-REEXECUTE = """mutation($parentRunId: String!) {
-  launchPipelineReexecution(reexecutionParams: {parentRunId: $parentRunId, strategy: ALL_STEPS}) {
-    __typename
-    ... on LaunchRunSuccess { run { runId } }
-    ... on PythonError { message }
-  }
 }"""
 RUN_STATUS = """query($id: ID!) { runOrError(runId: $id) { ... on Run { status parentRunId } } }"""
 

@@ -13,15 +13,10 @@ import dagster as dg
 import pytest
 from dagster_graphql.test.utils import define_out_of_process_context, execute_dagster_graphql
 
+from anon_pipeline_tests.e2e.conftest import REEXECUTE
+
 pytestmark = pytest.mark.slow
 REPOSITORY = Path(__file__).resolve().parents[2]
-REEXECUTE = """mutation($parentRunId: String!) {
-  launchPipelineReexecution(reexecutionParams: {parentRunId: $parentRunId, strategy: ALL_STEPS}) {
-    __typename
-    ... on LaunchRunSuccess { run { runId } }
-    ... on PythonError { message }
-  }
-}"""
 LAUNCH = """mutation($params: ExecutionParams!) {
   launchRun(executionParams: $params) {
     __typename
