@@ -3,7 +3,8 @@
 Run monitoring asks the launcher about each started run. dagster-celery answers with
 the task's state in the result backend, which stays STARTED when the worker is
 killed: the run would wait forever. Here a started run whose worker stopped beating
-(`celery_app.beat`) is reported failed, and run monitoring fails it.
+(`celery_app.beat`) is reported failed, and run monitoring fails it; so is a started
+run whose task has ended (it could not record its end: the database was down).
 """
 
 from __future__ import annotations
@@ -23,6 +24,16 @@ class BatchRunLauncher(CeleryRunLauncher):
 
     def check_run_worker_health(self, run: Any) -> CheckRunHealthResult:
         health = super().check_run_worker_health(run)
+        if health.status == WorkerStatus.SUCCESS:
+            # Asked only about runs still STARTED: the task ended, the run never recorded
+            # its end (the database was unreachable when it tried). Healthy to Dagster, so
+            # it would wait forever; failed here, so run monitoring fails it and the run
+            # retries start it again.
+            return CheckRunHealthResult(
+                WorkerStatus.FAILED,
+                "the run's task ended but the run never recorded its end "
+                "(the database was unreachable then)",
+            )
         if health.status != WorkerStatus.RUNNING:
             return health
         task = self.celery.AsyncResult(run.tags[DAGSTER_CELERY_TASK_ID_TAG])

@@ -247,6 +247,8 @@ def stale_batches(
 
 RELAUNCH_SENSOR = "unretried_failures"
 WILL_RETRY_TAG = "dagster/will_retry"  # Dagster's run retries: it decided to retry the run
+# What Dagster's run retries log when their attempt failed (they then set will_retry false).
+RETRY_FAILED_MESSAGE = "Failed to retry run"
 AUTO_RETRY_RUN_ID_TAG = "dagster/auto_retry_run_id"  # ... and launched this run
 RELAUNCH_TAG = "anon_pipeline/relaunch"  # how many relaunches a batch's chain had
 MAX_RELAUNCHES = 2
@@ -261,9 +263,9 @@ RELAUNCH_WINDOW_SECONDS = 6 * 3600
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Completes Dagster's run retries (dagster.yaml run_retries): a batch's run "
     "that Dagster decided to retry (an infrastructure failure: a lost worker, the database "
-    "restarting; never a failed check) but whose retry could not be launched, because the "
-    "database was still down when it tried, is launched again here once the database "
-    f"answers, at most {MAX_RELAUNCHES} times per batch.",
+    "restarting; never a failed check) but whose retry was not launched, or failed to launch "
+    "because the database was still down (Dagster then gives up), is launched again here once "
+    f"the database answers, at most {MAX_RELAUNCHES} times per batch.",
 )
 def unretried_failures(
     context: dg.SensorEvaluationContext, settings: PipelineSettings
@@ -286,12 +288,16 @@ def unretried_failures(
         relaunches = int(run.tags.get(RELAUNCH_TAG, "0"))
         if (
             batch is None
-            or run.tags.get(WILL_RETRY_TAG) != "true"
+            or run.tags.get(WILL_RETRY_TAG) not in ("true", "false")
             or run.tags.get(AUTO_RETRY_RUN_ID_TAG)
             or relaunches >= MAX_RELAUNCHES
             or now - record.update_timestamp.timestamp() < RELAUNCH_GRACE_SECONDS
         ):
             continue
+        if run.tags[WILL_RETRY_TAG] == "false" and not retry_attempt_failed(
+            context.instance, run.run_id
+        ):
+            continue  # Dagster chose not to retry (a failed check, retries spent)
         newest = context.instance.get_run_records(
             filters=dg.RunsFilter(tags={PARTITION_TAG: batch}, job_name=run.job_name), limit=1
         )
@@ -311,3 +317,11 @@ def unretried_failures(
     if not requests:
         return dg.SkipReason("no failed run waits for the retry Dagster decided on")
     return dg.SensorResult(run_requests=requests)
+
+
+def retry_attempt_failed(instance: dg.DagsterInstance, run_id: str) -> bool:
+    """Whether Dagster's run retries tried to retry this run and failed to launch it."""
+    return any(
+        (record.message or "").startswith(RETRY_FAILED_MESSAGE)
+        for record in instance.all_logs(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT)
+    )

@@ -242,11 +242,17 @@ def test_a_retry_dagster_could_not_launch_is_launched_once_the_database_answers(
     )
     failed_run(instance, "cd_rerun", **{"dagster/will_retry": "true"})
     failed_run(instance, "cd_rerun", a="newer", b="run")  # a later run of the same batch
+    gave_up = failed_run(instance, "cd_gave_up", **{"dagster/will_retry": "false"})
+    # Dagster tried at once, the database still down, and gave up (will_retry false).
+    instance.report_engine_event("Failed to retry run", instance.get_run_by_id(gave_up))
 
     with dg.build_sensor_context(instance=instance, resources={"settings": settings}) as context:
         result = sensors.unretried_failures(context)
-    assert [request.partition_key for request in result.run_requests] == ["cd_lost"]
-    request = result.run_requests[0]
+    assert sorted(request.partition_key for request in result.run_requests) == [
+        "cd_gave_up",
+        "cd_lost",
+    ]
+    request = next(r for r in result.run_requests if r.partition_key == "cd_lost")
     assert request.run_key == f"relaunch:{lost}"
     assert request.tags["anon_pipeline/relaunch"] == "1"
 
