@@ -181,3 +181,51 @@ def test_a_killed_workers_run_fails_and_a_rerun_elsewhere_gives_the_same_bytes(c
     assert pids_of(instance, rerun.run_id) <= survivor
     released = up.root / "release" / KILLED / "dicom"
     assert tree_digest(released) == reference_release(up, batch_dir, tmp_path)
+
+
+RESTARTED = "cd_105"
+
+
+def test_a_database_restart_under_a_running_batch_ends_in_success_unasked(cluster, tmp_path):
+    """Postgres killed under a running batch and started again 45 s later: the batch ends
+    SUCCESS with no command typed, and its release is the bytes an undisturbed run gives.
+    (The run fails; Dagster's run retry tries at once, while the database is still down,
+    and gives up; the `unretried_failures` sensor launches the batch again once the
+    database answers. A 15 s outage the run rides out by itself.)"""
+    up, instance = cluster
+    wait_for_runs(instance, [*BATCHES, KILLED])  # the workers are free
+    batch_dir = drop_batch(up, RESTARTED, [fake_patient(106), fake_patient(107)], slices=30)
+    deadline, run = time.monotonic() + RUN_SECONDS, None
+    while run is None and time.monotonic() < deadline:
+        newest = (runs_of(instance, RESTARTED) or [None])[0]
+        if newest is not None and pids_of(instance, newest.run_id):
+            run = newest  # its steps have started on a worker
+        time.sleep(0.2)
+    assert run is not None, "the run never started on a worker"
+    up.restart_postgres(down_seconds=45)
+
+    deadline = time.monotonic() + 2 * RUN_SECONDS
+    while True:
+        try:
+            newest = runs_of(instance, RESTARTED)[0]
+            if newest.status == dg.DagsterRunStatus.SUCCESS:
+                break
+            failed_for_good = newest.status == dg.DagsterRunStatus.FAILURE and (
+                newest.tags.get("dagster/retry_number") == "2"
+            )
+            assert not failed_for_good, "every retry failed"
+        except Exception as error:  # this process's own connection, while Postgres is down
+            if "connection" not in str(error).lower() and "database" not in str(error).lower():
+                raise
+        assert time.monotonic() < deadline, "the batch did not end in success: " + "; ".join(
+            f"{r.run_id[:8]} {r.status.value} {dict(r.tags)} "
+            + " | ".join((e.message or "")[:300] for e in instance.all_logs(r.run_id)[-8:])
+            for r in runs_of(instance, RESTARTED)
+        )
+        time.sleep(2)
+    released = up.root / "release" / RESTARTED / "dicom"
+    assert tree_digest(released) == reference_release(up, batch_dir, tmp_path)
+    if newest.run_id != run.run_id:  # not ridden out: launched again, by Dagster or ours
+        assert newest.tags.get("dagster/retry_number") or newest.tags.get(
+            "anon_pipeline/relaunch_of"
+        ), newest.tags
