@@ -43,6 +43,7 @@ from anon_pipeline.engine.release.signoff import (
 )
 from anon_pipeline.engine.release.withheld import held_pictures, withheld_counts
 from anon_pipeline.engine.rules.rule_set import Action, RuleSet
+from anon_pipeline.engine.rules.transform import NO_RULE
 
 PRODUCING = frozenset(
     {Action.HASH_UID, Action.PSEUDONYMIZE, Action.SHIFT_DATE, Action.EMPTY, Action.REPLACE}
@@ -110,7 +111,8 @@ def queue_cell(queued: str) -> str:
     """An open queue, and what it means for the sign-off: said where it is shown."""
     return (
         f"<span class=flag>{queued}</span><br>approving refuses this batch until these "
-        "are decided (anon-pipeline review decide), and it is rerun"
+        "are decided (anon-pipeline review decide; a refused value, by a change of the "
+        "rule file's value_terms or rule), and it is rerun"
     )
 
 
@@ -170,7 +172,10 @@ def build_round(root: DataRoot, whitelist: RuleSet, batches: Iterable[str] | Non
         summarised=summarised,
         queue={
             batch: [
-                {k: r[k] for k in ("tag", "keyword", "vr", "files", "sample_values")}
+                {
+                    **{k: r[k] for k in ("tag", "keyword", "vr", "files", "sample_values")},
+                    "reason": r.get("reason") or NO_RULE,  # older queues: unlisted only
+                }
                 for r in read_rows(p.review_queue)
             ]
             if p.review_queue.exists()
@@ -301,7 +306,11 @@ def page_html(root: DataRoot, review: Round) -> str:
             if checks
             else "not recorded yet (approving runs them)"
         )
-        queue = ", ".join(row["keyword"] or row["tag"] for row in review.queue.get(batch, []))
+        queue = ", ".join(
+            (row["keyword"] or row["tag"])
+            + ("" if row.get("reason", NO_RULE) == NO_RULE else f" ({row['reason']})")
+            for row in review.queue.get(batch, [])
+        )
         dups = sum(review.duplicates.get(batch, {}).values())
         batch_rows.append(
             f"<tr><td>{e(batch)}</td><td>{state}</td>"

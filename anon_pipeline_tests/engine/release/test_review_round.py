@@ -169,7 +169,12 @@ def test_a_batch_with_an_open_queue_says_approving_refuses_it(tmp_path):
 
     root = init_root(tmp_path / "root", create_key=False)  # nobody decided anything yet
     write_cd_batch(root.incoming / "cd_q", [fake_patient(90)], series=1, slices=1)
+    odd = next((root.incoming / "cd_q").rglob("IM*"))
+    dataset = pydicom.dcmread(odd)
+    dataset.PatientSex = "MRK0320Q"  # a kept value not of its form: queued with its reason
+    dataset.save_as(odd)
     rules = Policy(load_shipped_rule_set("blacklist"), load_rule_set(WHITELIST), TEST_KEY)
     anonymize_batch(BatchPaths.in_root(root, "cd_q"), rules, StepOptions(workers=1))
     text = write_page(root, build_round(root, load_rule_set(WHITELIST), ["cd_q"])).read_text()
     assert "approving refuses this batch until these are decided" in text
+    assert "PatientSex (not a value of PatientSex)" in text and "MRK0320Q" not in text
