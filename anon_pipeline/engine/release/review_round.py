@@ -343,9 +343,9 @@ def withheld_section(root: DataRoot, review: Round) -> str:
     )
     figures = "".join(
         f"<figure><img src='{uri}' alt='held frame'><figcaption>{e(batch)}: "
-        f"{e(disposition)}</figcaption></figure>"
+        f"{e(disposition)}<br>{e(device)}</figcaption></figure>"
         for batch in review.batches
-        for disposition, uri in held_pictures(BatchPaths.in_root(root, batch))
+        for disposition, device, uri in held_pictures(BatchPaths.in_root(root, batch))
     )
     return (
         "<table><tr><th>batch</th><th>disposition</th><th>files</th></tr>"

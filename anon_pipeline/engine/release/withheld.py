@@ -35,12 +35,14 @@ def withheld_counts(paths: BatchPaths) -> dict[str, int]:
     return dict(counts.most_common())
 
 
-def held_pictures(paths: BatchPaths) -> list[tuple[str, str]]:
-    """(disposition, PNG data URI) of the first frame of each file held for text in its
-    pixels, read from the batch's input, at most PICTURES_PER_BATCH."""
+def held_pictures(paths: BatchPaths) -> list[tuple[str, str, str]]:
+    """(disposition, device, PNG data URI) of the first frame of each file held for text
+    in its pixels, read from the batch's input, at most PICTURES_PER_BATCH. The device is
+    what its signature hashes (manufacturer, model, size, ImageType), in words, so that a
+    person sees which scanner a decision covers."""
     if not paths.manifest.exists():
         return []
-    pictures: list[tuple[str, str]] = []
+    pictures: list[tuple[str, str, str]] = []
     for row in read_rows(paths.manifest):
         disposition = str(row.get("disposition") or "")
         if not disposition.startswith(TEXT_HOLDS) or len(pictures) >= PICTURES_PER_BATCH:
@@ -49,9 +51,10 @@ def held_pictures(paths: BatchPaths) -> list[tuple[str, str]]:
             frames = frames_of((paths.batch_dir / row["relative_path"]).read_bytes())
             frame = next(iter(frames)) if frames is not None else None
         except Exception:
-            frame = None
-        if frame is not None:
-            pictures.append((disposition, data_uri(frame)))
+            frames = frame = None
+        if frames is not None and frame is not None:
+            device = ", ".join(part or "(none)" for part in frames.signature)
+            pictures.append((disposition, device, data_uri(frame)))
     return pictures
 
 

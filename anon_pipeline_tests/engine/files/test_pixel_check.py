@@ -102,7 +102,11 @@ def test_the_review_page_shows_what_was_withheld_and_the_held_frame(pixel_batch)
     assert counts["skipped: outside the release scope (MRImageStorage)"] == 1
     assert "anonymized" not in counts
     pictures = held_pictures(paths)
-    assert len(pictures) == 1 and pictures[0][1].startswith("data:image/png;base64,")
+    assert len(pictures) == 1 and pictures[0][2].startswith("data:image/png;base64,")
+    disposition, device, _ = pictures[0]
+    assert disposition == rows["KEY"]["disposition"]
+    # The device in words, what its hash in the disposition stands for.
+    assert "512x512" in device and "ORIGINAL\\PRIMARY" in device, device
 
 
 def test_rows_alone_in_their_series_are_read_whole():
