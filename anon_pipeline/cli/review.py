@@ -21,6 +21,7 @@ from anon_pipeline.engine.rules.rule_set import (
     DECIDABLE,
     RuleError,
 )
+from anon_pipeline.engine.rules.transform import NO_RULE
 
 
 def command_review_list(args: argparse.Namespace) -> None:
@@ -39,7 +40,7 @@ def command_review_list(args: argparse.Namespace) -> None:
     for item in pending:
         samples = " | ".join(item.samples) or "-"
         waiting = f"  [decided: {item.decided}; rerun pending]" if item.decided else ""
-        refused = [reason for reason in item.reasons if reason != "no rule"]
+        refused = [reason for reason in item.reasons if reason != NO_RULE]
         if refused:  # kept by a rule, but a value is not of its form: a rule-file change
             waiting += f"  [{'; '.join(refused)}: change its rule or value_terms]"
         print(

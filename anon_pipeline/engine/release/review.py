@@ -27,6 +27,7 @@ from anon_pipeline.engine.rules.rule_set import (
     load_rule_set,
     parse_tag,
 )
+from anon_pipeline.engine.rules.transform import NO_RULE
 
 HEADER = (
     "# Reviewers' decisions on attributes from the review queue, layered over the\n"
@@ -46,7 +47,7 @@ class PendingAttribute:
     batches: int
     samples: list[str]
     decided: str | None  # the recorded action if a decision exists but batches still wait
-    reasons: tuple[str, ...] = ("no rule",)  # or why its kept values were refused
+    reasons: tuple[str, ...] = (NO_RULE,)  # or why its kept values were refused
 
 
 def pending_attributes(root: DataRoot, rule_set: RuleSet | None = None) -> list[PendingAttribute]:
@@ -55,16 +56,23 @@ def pending_attributes(root: DataRoot, rule_set: RuleSet | None = None) -> list[
     if not queues:
         return []
     files = ", ".join(f"'{path}'" for path in queues)
+    source = f"read_parquet([{files}], filename = true, union_by_name = true)"
     with duckdb.connect() as connection:
+        columns = {
+            row[0] for row in connection.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
+        }
+        # Queues written before reasons were recorded hold unlisted attributes only.
+        reason = "coalesce(reason, ?)" if "reason" in columns else "?"
         rows = connection.execute(
             f"""
             SELECT tag, keyword, vr, sum(files) AS files,
                    count(DISTINCT filename) AS batches,
                    list_sort(list_distinct(flatten(list(sample_values))))[1:3] AS samples,
-                   list_sort(list_distinct(list(coalesce(reason, 'no rule')))) AS reasons
-            FROM read_parquet([{files}], filename = true, union_by_name = true)
+                   list_sort(list_distinct(list({reason}))) AS reasons
+            FROM {source}
             GROUP BY tag, keyword, vr ORDER BY files DESC, tag
-            """
+            """,
+            [NO_RULE],
         ).fetchall()
     decided = {rule.name: rule.action.value for rule in (rule_set.decisions if rule_set else ())}
     return [

@@ -130,9 +130,8 @@ def judge(rule_set: RuleSet, table: ProfileTable | None = None) -> list[Judgemen
     attributes the table does not list are the profile's K and not returned."""
     table = table or load_table()
     rows = table.by_keyword()
-    rules = {**rule_set.by_keyword, **{rule.name: rule for rule in rule_set.decisions}}
     judgements = []
-    for name, rule in sorted(rules.items()):
+    for name, rule in sorted(rule_set.by_keyword.items()):  # reviewers' decisions included
         row = rows.get(name)
         if row is None:
             continue

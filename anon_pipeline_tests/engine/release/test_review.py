@@ -88,3 +88,16 @@ def test_a_bad_decision_changes_nothing(tmp_path, name, action, reviewer, messag
     assert ".staging-" not in str(error.value)
     assert reviewed.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["reviewed_rules.yaml"]
+
+
+def test_queues_written_before_reasons_were_recorded_still_list(root):
+    """A data root from before the kept-value checks: its queues have no reason column,
+    alone or beside newer ones; their rows read as unlisted attributes."""
+    import pyarrow.parquet as pq
+
+    for batch in ("cd_a", "cd_b"):  # first beside a newer queue, then all of them old
+        queue = BatchPaths.in_root(root, batch).review_queue
+        pq.write_table(pq.read_table(queue).drop_columns(["reason"]), queue)
+        pending = {item.keyword: item for item in pending_attributes(root)}
+        assert pending["ContrastBolusAgent"].reasons == ("no rule",)
+        assert pending["ContrastBolusAgent"].batches == 2
