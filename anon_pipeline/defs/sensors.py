@@ -250,6 +250,8 @@ WILL_RETRY_TAG = "dagster/will_retry"  # Dagster's run retries: it decided to re
 # What Dagster's run retries log when their attempt failed (they then set will_retry false).
 RETRY_FAILED_MESSAGE = "Failed to retry run"
 AUTO_RETRY_RUN_ID_TAG = "dagster/auto_retry_run_id"  # ... and launched this run
+FAILURE_REASON_TAG = "dagster/failure_reason"
+STEP_FAILURE = "STEP_FAILURE"  # Dagster's RunFailureReason of a failed step (or check)
 RELAUNCH_TAG = "anon_pipeline/relaunch"  # how many relaunches a batch's chain had
 MAX_RELAUNCHES = 2
 RELAUNCH_GRACE_SECONDS = 60  # Dagster's own retry goes first (it tries within seconds)
@@ -267,10 +269,7 @@ RELAUNCH_WINDOW_SECONDS = 6 * 3600
     "because the database was still down (Dagster then gives up), is launched again here once "
     f"the database answers, at most {MAX_RELAUNCHES} times per batch.",
 )
-def unretried_failures(
-    context: dg.SensorEvaluationContext, settings: PipelineSettings
-) -> dg.SensorResult | dg.SkipReason:
-    del settings  # the decision is Dagster's, read from its run tags
+def unretried_failures(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
     now = time.time()
     since = dt.datetime.fromtimestamp(now - RELAUNCH_WINDOW_SECONDS, tz=dt.UTC)
     records = context.instance.get_run_records(
@@ -281,42 +280,55 @@ def unretried_failures(
         ),
         limit=200,
     )
+    # Runs judged once after their grace period are not judged again: each tick reads
+    # the logs of new failures only, not of every failure in the window.
+    settled = set(json.loads(context.cursor)) if context.cursor else set()
     requests = []
     for record in records:
         run = record.dagster_run
-        batch = run.tags.get(PARTITION_TAG)
-        relaunches = int(run.tags.get(RELAUNCH_TAG, "0"))
-        if (
-            batch is None
-            or run.tags.get(WILL_RETRY_TAG) not in ("true", "false")
-            or run.tags.get(AUTO_RETRY_RUN_ID_TAG)
-            or relaunches >= MAX_RELAUNCHES
-            or now - record.update_timestamp.timestamp() < RELAUNCH_GRACE_SECONDS
+        if run.run_id in settled or now - record.update_timestamp.timestamp() < (
+            RELAUNCH_GRACE_SECONDS
         ):
-            continue
-        if run.tags[WILL_RETRY_TAG] == "false" and not retry_attempt_failed(
-            context.instance, run.run_id
-        ):
-            continue  # Dagster chose not to retry (a failed check, retries spent)
-        newest = context.instance.get_run_records(
-            filters=dg.RunsFilter(tags={PARTITION_TAG: batch}, job_name=run.job_name), limit=1
-        )
-        if newest and newest[0].dagster_run.run_id != run.run_id:
-            continue  # rerun since, by Dagster, a person or a sensor
-        requests.append(
-            dg.RunRequest(
-                partition_key=batch,
-                run_key=f"relaunch:{run.run_id}",
-                tags={
-                    RELAUNCH_TAG: str(relaunches + 1),
-                    "anon_pipeline/relaunch_of": run.run_id,
-                    "anon_pipeline/trigger": "infrastructure failure",
-                },
-            )
-        )
+            continue  # judged before, or Dagster's own retry still has its turn
+        settled.add(run.run_id)
+        request = relaunch_request(context.instance, run)
+        if request is not None:
+            requests.append(request)
+    cursor = json.dumps(sorted(settled & {record.dagster_run.run_id for record in records}))
     if not requests:
-        return dg.SkipReason("no failed run waits for the retry Dagster decided on")
-    return dg.SensorResult(run_requests=requests)
+        return dg.SensorResult(
+            cursor=cursor, skip_reason="no failed run waits for the retry Dagster decided on"
+        )
+    return dg.SensorResult(run_requests=requests, cursor=cursor)
+
+
+def relaunch_request(instance: dg.DagsterInstance, run: dg.DagsterRun) -> dg.RunRequest | None:
+    """A run of the failed run's batch, if Dagster decided to retry it and no retry came."""
+    batch = run.tags.get(PARTITION_TAG)
+    relaunches = int(run.tags.get(RELAUNCH_TAG, "0"))
+    will_retry = run.tags.get(WILL_RETRY_TAG)
+    if batch is None or run.tags.get(AUTO_RETRY_RUN_ID_TAG) or relaunches >= MAX_RELAUNCHES:
+        return None
+    if will_retry != "true" and (
+        will_retry != "false"
+        or run.tags.get(FAILURE_REASON_TAG) == STEP_FAILURE  # a failed step or check
+        or not retry_attempt_failed(instance, run.run_id)
+    ):
+        return None  # Dagster chose not to retry (a failed check, retries spent)
+    newest = instance.get_run_records(
+        filters=dg.RunsFilter(tags={PARTITION_TAG: batch}, job_name=run.job_name), limit=1
+    )
+    if newest and newest[0].dagster_run.run_id != run.run_id:
+        return None  # rerun since, by Dagster, a person or a sensor
+    return dg.RunRequest(
+        partition_key=batch,
+        run_key=f"relaunch:{run.run_id}",
+        tags={
+            RELAUNCH_TAG: str(relaunches + 1),
+            "anon_pipeline/relaunch_of": run.run_id,
+            "anon_pipeline/trigger": "infrastructure failure",
+        },
+    )
 
 
 def retry_attempt_failed(instance: dg.DagsterInstance, run_id: str) -> bool:

@@ -224,7 +224,7 @@ def failed_run(instance, batch: str, **tags: str) -> str:
 
 
 def test_a_retry_dagster_could_not_launch_is_launched_once_the_database_answers(
-    instance, settings, monkeypatch
+    instance, monkeypatch
 ):
     """Dagster decided to retry a run (an infrastructure failure) but its attempt failed,
     the database being down: the sensor launches it. A failed check (no retry decided),
@@ -245,8 +245,14 @@ def test_a_retry_dagster_could_not_launch_is_launched_once_the_database_answers(
     gave_up = failed_run(instance, "cd_gave_up", **{"dagster/will_retry": "false"})
     # Dagster tried at once, the database still down, and gave up (will_retry false).
     instance.report_engine_event("Failed to retry run", instance.get_run_by_id(gave_up))
+    step = failed_run(
+        instance,
+        "cd_step",
+        **{"dagster/will_retry": "false", "dagster/failure_reason": "STEP_FAILURE"},
+    )  # a failed step or check needs a person, whatever Dagster logged after it
+    instance.report_engine_event("Failed to retry run", instance.get_run_by_id(step))
 
-    with dg.build_sensor_context(instance=instance, resources={"settings": settings}) as context:
+    with dg.build_sensor_context(instance=instance) as context:
         result = sensors.unretried_failures(context)
     assert sorted(request.partition_key for request in result.run_requests) == [
         "cd_gave_up",
@@ -256,6 +262,10 @@ def test_a_retry_dagster_could_not_launch_is_launched_once_the_database_answers(
     assert request.run_key == f"relaunch:{lost}"
     assert request.tags["anon_pipeline/relaunch"] == "1"
 
+    with dg.build_sensor_context(instance=instance, cursor=result.cursor) as context:
+        again = sensors.unretried_failures(context)  # judged once: not requested again
+    assert again.run_requests == [] and again.skip_reason is not None
+
     monkeypatch.setattr(sensors, "RELAUNCH_GRACE_SECONDS", 3600)  # Dagster's own turn first
-    with dg.build_sensor_context(instance=instance, resources={"settings": settings}) as context:
-        assert isinstance(sensors.unretried_failures(context), dg.SkipReason)
+    with dg.build_sensor_context(instance=instance) as context:
+        assert sensors.unretried_failures(context).run_requests == []
