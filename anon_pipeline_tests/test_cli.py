@@ -188,3 +188,31 @@ def test_blacklist_self_test_checks_an_install_without_a_cd_or_a_key(tmp_path, m
     assert "self-test passed: 12 synthetic images" in capsys.readouterr().out
     assert main(["blacklist", "--workers", "1"]) == 2
     assert "needs INPUT_DIR and OUTPUT_DIR (or --self-test)" in capsys.readouterr().err
+
+
+def test_review_list_says_a_refused_value_needs_a_rule_change(root, blacklist, whitelist, capsys):
+    """A kept value not of its form is listed with its reason and what clears it; `review
+    decide` cannot cover an attribute the whitelist already has a rule for."""
+    import pydicom
+
+    from anon_pipeline.engine.batch import Policy, StepOptions, anonymize_batch
+    from anon_pipeline.engine.disk import BatchPaths, DataRoot
+    from anon_pipeline.synthetic.cds import fake_patient
+
+    cd = root / "incoming" / "cd_sex"
+    write_cd_batch(cd, [fake_patient(41)], series=1, slices=1)
+    planted = next(cd.rglob("IM*"))
+    dataset = pydicom.dcmread(planted)
+    dataset.PatientSex = "MRK0320Q"
+    dataset.save_as(planted)
+    key = (root / "secure" / "anon_pipeline.key").read_bytes()
+    paths = BatchPaths.in_root(DataRoot(root), "cd_sex")
+    anonymize_batch(paths, Policy(blacklist, whitelist, key), StepOptions(workers=1))
+    capsys.readouterr()
+    assert main(["review", "list", "--root", str(root)]) == 0
+    listing = capsys.readouterr().out
+    line = next(line for line in listing.splitlines() if "PatientSex" in line)
+    assert "[not a value of PatientSex: change its rule or value_terms]" in line
+    decide = ["review", "decide", "PatientSex", "remove", "--reviewer", "Anna K"]
+    assert main([*decide, "--root", str(root)]) != 0
+    assert "already has a rule" in capsys.readouterr().err
