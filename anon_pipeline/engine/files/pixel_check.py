@@ -84,14 +84,17 @@ def frame_verdict(
         return known
     verdict = TextVerdict.CLEAN
     crops = [
-        frame[
-            max(0, region.top - REGION_PADDING) : region.bottom + REGION_PADDING,
-            max(0, region.left - REGION_PADDING) : region.right + REGION_PADDING,
-        ]
+        (
+            frame[
+                max(0, region.top - REGION_PADDING) : region.bottom + REGION_PADDING,
+                max(0, region.left - REGION_PADDING) : region.right + REGION_PADDING,
+            ],
+            region.stems,
+        )
         for region in text_regions(frame, contrast)
     ]
-    for crop in crops:
-        found = judge_words(read(crop), identifiers)
+    for crop, characters in crops:
+        found = judge_words(read(crop), identifiers, characters)
         if found is TextVerdict.IDENTIFYING:
             verdict = found
             break

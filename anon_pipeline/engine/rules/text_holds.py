@@ -17,6 +17,7 @@ from enum import StrEnum
 from anon_pipeline.engine.dicom.identifiers import fold
 
 READ_CONFIDENCE = 60.0  # tesseract's word confidence below which a word is unread
+READ_SHARE = 0.5  # of a region's characters that a confident reading must account for
 # Annotation words a CT or its workstation writes that identify no one (folded).
 SAFE_WORDS = frozenset(
     [
@@ -96,6 +97,7 @@ DATE = re.compile(
     r"(19|20)\d{2}(0[1-9]|1[0-2])([0-2]\d|3[01]))\b"
 )
 MEASUREMENT = re.compile(r"^[+-]?\d+([.,]\d+)?(mm|cm|m|kv|kvp|ma|mas|s|ms|hu|%|x)?$")
+YEAR = re.compile(r"(19|20)\d{2}")  # a year alone is what is left of a date read in part
 ID_LIKE = re.compile(r"[a-z]{0,3}\d{5,}")  # whole numbers of five digits or more: IDs, PESEL
 IDENTITY_LABELS = frozenset({"id", "pid", "pesel", "dob", "mrn", "acc", "name", "pat", "nazwisko"})
 NAME_LIKE = re.compile(r"[^\W\d_]{3,}")  # three letters or more, any alphabet
@@ -107,12 +109,15 @@ class TextVerdict(StrEnum):
     UNREAD = "text in pixels, unread"
 
 
-def judge_words(words: Iterable[tuple[str, float]], identifiers: Iterable[str] = ()) -> TextVerdict:
+def judge_words(
+    words: Iterable[tuple[str, float]], identifiers: Iterable[str] = (), characters: int = 0
+) -> TextVerdict:
     """The verdict on what OCR read in one region shaped like text: identifying when a
-    confident word is one of the file's identifiers, a date, or a word that may be a
-    name; unread when OCR made out characters but none with confidence; clean when it
-    made out none (a texture that only looked like a line), or everything confident
-    was safe annotation."""
+    confident word is one of the file's identifiers, a date, a year, or a word that may
+    be a name; unread when OCR made out nothing with confidence, or when what it made out
+    with confidence accounts for less than READ_SHARE of the `characters` the region was
+    seen to hold (a date read as its year alone, a name as one letter: nothing is
+    guessed); clean when everything confident was safe annotation."""
     words = list(words)
     folded_identifiers = {fold(value) for value in identifiers if len(value) >= 3}
     confident = [fold(text) for text, confidence in words if confidence >= READ_CONFIDENCE]
@@ -121,12 +126,17 @@ def judge_words(words: Iterable[tuple[str, float]], identifiers: Iterable[str] =
     line = " ".join(confident)
     if DATE.search(line) or any(value in line for value in folded_identifiers):
         return TextVerdict.IDENTIFYING
-    for word in confident:
-        token = word.strip(".,:;()[]{}'\"")
-        if ID_LIKE.fullmatch(token) or token in IDENTITY_LABELS:
-            return TextVerdict.IDENTIFYING  # an ID-like number, or the label of one
-        if not token or token in SAFE_WORDS or MEASUREMENT.match(token):
-            continue
-        if NAME_LIKE.search(token):
-            return TextVerdict.IDENTIFYING  # a word that may be a name
+    if any(identifying_word(word.strip(".,:;()[]{}'\"")) for word in confident):
+        return TextVerdict.IDENTIFYING
+    if sum(character.isalnum() for character in line) < READ_SHARE * characters:
+        return TextVerdict.UNREAD
     return TextVerdict.CLEAN
+
+
+def identifying_word(token: str) -> bool:
+    """An ID-like number or the label of one, a year, or a word that may be a name."""
+    if ID_LIKE.fullmatch(token) or token in IDENTITY_LABELS or YEAR.fullmatch(token.strip("-/")):
+        return True
+    if not token or token in SAFE_WORDS or MEASUREMENT.match(token):
+        return False
+    return bool(NAME_LIKE.search(token))

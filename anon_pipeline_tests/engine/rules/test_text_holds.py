@@ -38,3 +38,17 @@ def test_a_file_identifier_holds_even_when_short_and_safe_looking():
 def test_nothing_confident_is_unread_and_nothing_guessed():
     assert judge_words([("K0WA", 20.0), ("|", 10.0)]) is TextVerdict.UNREAD
     assert judge_words([]) is TextVerdict.UNREAD  # a line of letters that OCR cannot make out
+
+
+@pytest.mark.parametrize("words", [["1963"], ["2006", "-"], ["1939."]])
+def test_a_year_alone_holds_it_is_what_is_left_of_a_date_read_in_part(words):
+    assert judge_words([(word, SURE) for word in words]) is TextVerdict.IDENTIFYING
+
+
+def test_a_reading_that_explains_too_little_of_a_line_is_unread():
+    # A line of 12 characters that OCR reads as one safe-looking letter: not clean.
+    assert judge_words([("p", SURE), ("|", SURE)], characters=12) is TextVerdict.UNREAD
+    assert judge_words([("L", SURE)], characters=1) is TextVerdict.CLEAN
+    assert judge_words([("120", SURE), ("kV", SURE)], characters=6) is TextVerdict.CLEAN
+    # A name is a name however little of its line was read.
+    assert judge_words([("Nowak", SURE)], characters=30) is TextVerdict.IDENTIFYING
