@@ -261,27 +261,41 @@ def line_from(blobs: list[Blob], first: int) -> list[int]:
 
 
 def lines_of_blobs(strokes: np.ndarray, lifted: np.ndarray) -> list[tuple[int, int, int, int, int]]:
+    """Lines of letters with quiet margins. A line's neighbour in a block of text (the
+    line above or below, of a like height) does not count against its margins."""
     blobs, letter_strokes = letter_blobs(strokes)
-    lines = []
-    used: set[int] = set()
+    candidates = []
     for first in range(len(blobs)):
-        if first in used:
-            continue
-        members = [blobs[index] for index in line_from(blobs, first)]
+        line = line_from(blobs, first)
+        members = [blobs[index] for index in line]
         total = sum(blob[4] for blob in members)
         if total < LINE_CHARACTERS or len(members) < LINE_BLOBS:
             continue
-        top, bottom = min(blob[1] for blob in members), max(blob[0] for blob in members)
-        left, right = members[0][2], max(blob[3] for blob in members)
-        # Margins count strokes as strong as the line's letters (half their median):
-        # a line of full contrast over a lung stands out from its vessels.
-        strength = float(np.median(lifted[top:bottom, left:right][strokes[top:bottom, left:right]]))
-        if not quiet_around(letter_strokes & (lifted >= strength / 2), top, bottom, left, right):
-            continue  # strokes around a line as in it: lung vessels, not text
         if aligned_letters(members) < LINE_BLOBS:
             continue  # letters share a baseline and a cap or x-height; blobs of chance do not
-        used.update(line_from(blobs, first))
-        lines.append((top, bottom, left, right, total))
+        top, bottom = min(blob[1] for blob in members), max(blob[0] for blob in members)
+        left, right = members[0][2], max(blob[3] for blob in members)
+        candidates.append((top, bottom, left, right, total, line))
+    lines = []
+    used: set[int] = set()
+    for top, bottom, left, right, total, line in candidates:
+        if line[0] in used:
+            continue
+        # Margins count strokes about as strong as the line's letters (half to twice
+        # their median): a line of full contrast over a lung stands out from its
+        # vessels, and so does a faint line over the lung's air.
+        strength = float(np.median(lifted[top:bottom, left:right][strokes[top:bottom, left:right]]))
+        around = letter_strokes & (lifted >= strength / 2) & (lifted <= 2 * strength)
+        height = bottom - top
+        for o_top, o_bottom, o_left, o_right, *_ in candidates:
+            o_height = o_bottom - o_top
+            if (o_bottom <= top or o_top >= bottom) and max(o_height, height) <= 1.6 * min(
+                o_height, height
+            ):
+                around[o_top:o_bottom, o_left:o_right] = False  # a line above or below
+        if quiet_around(around, top, bottom, left, right):
+            lines.append((top, bottom, left, right, total))
+            used.update(line)
     return lines
 
 
