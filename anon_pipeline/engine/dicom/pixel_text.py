@@ -170,25 +170,45 @@ def character_pixels(
     """Pixels of thin bright strokes and of thin dark ones: farther than `contrast` from
     what an opening (or closing) wider than a stroke leaves, across or along the row."""
     values = crop.astype(np.float32)
-    width = 2 * MAX_STROKE_WIDTH + 1
     above = np.zeros(values.shape, dtype=np.float32)
     below = np.zeros(values.shape, dtype=np.float32)
-    for size in ((1, width), (width, 1)):
-        np.maximum(above, values - ndimage.grey_opening(values, size=size), out=above)
-        np.maximum(below, ndimage.grey_closing(values, size=size) - values, out=below)
+    for axis in (1, 0):
+        opened = running(running(values, axis, np.minimum), axis, np.maximum)
+        closed = running(running(values, axis, np.maximum), axis, np.minimum)
+        np.maximum(above, values - opened, out=above)
+        np.maximum(below, closed - values, out=below)
     return (strong_parts(above, contrast), above), (strong_parts(below, contrast), below)
+
+
+def running(values: np.ndarray, axis: int, extreme: np.ufunc) -> np.ndarray:
+    """The minimum (or maximum) of each window of 2 * MAX_STROKE_WIDTH + 1 pixels along
+    `axis`, centred, mirrored at the edges as scipy's is: a grey erosion (or dilation)
+    by a line. Windows double in length each pass (1, 2, 4, 8) and two overlapping ones
+    make the last: a few passes over the crop, several times cheaper than scipy's."""
+    width = 2 * MAX_STROKE_WIDTH + 1
+    moved = np.moveaxis(values, axis, 0)
+    edge = MAX_STROKE_WIDTH
+    windows = np.concatenate([moved[edge - 1 :: -1], moved, moved[: -edge - 1 : -1]])
+    length = 1
+    while 2 * length <= width:
+        windows = extreme(windows[:-length], windows[length:])
+        length *= 2
+    rest = width - length
+    if rest:
+        windows = extreme(windows[:-rest], windows[rest:])
+    return np.moveaxis(windows, 0, axis)
 
 
 def strong_parts(lifted: np.ndarray, contrast: float) -> np.ndarray:
     """Pixels farther than `contrast` from their surround, and, within each blob they make,
     farther than STROKE_SHARE of the blob's strongest: anti-aliased letters of full
     contrast have halos steeper than `contrast`, which would join them."""
-    labels, count = ndimage.label(lifted > contrast)
+    inside = lifted > contrast
+    labels, count = ndimage.label(inside)
     if not count:
-        return labels > 0
+        return inside
     strongest = np.zeros(count + 1, dtype=np.float32)
-    np.maximum.at(strongest, labels.ravel(), lifted.ravel())
-    strongest[0] = 0
+    np.maximum.at(strongest, labels[inside], lifted[inside])  # blob pixels only: few
     return lifted > np.maximum(contrast, STROKE_SHARE * strongest[labels])
 
 
@@ -220,8 +240,10 @@ def quiet_around(strokes: np.ndarray, top: int, bottom: int, left: int, right: i
         strokes[top:bottom, max(0, left - height) : max(0, left - 2)],
         strokes[top:bottom, right + 2 : right + height],
     )
-    quiet = sum(not margin.size or margin.mean() <= QUIET_MARGIN for margin in margins)
-    return quiet >= QUIET_SIDES
+    quiet = [not margin.size or margin.mean() <= QUIET_MARGIN for margin in margins]
+    # Above and below is where a line differs from texture; a line may run into
+    # anatomy at either end.
+    return (quiet[0] and quiet[1]) or sum(quiet) >= QUIET_SIDES
 
 
 def letter_blobs(strokes: np.ndarray) -> tuple[list[Blob], np.ndarray]:
@@ -231,7 +253,8 @@ def letter_blobs(strokes: np.ndarray) -> tuple[list[Blob], np.ndarray]:
     labels, _ = ndimage.label(strokes, structure=np.ones((3, 3)))
     blobs = []
     shaped = [0]  # the label of every blob of a character's size (0: background)
-    for label, box in enumerate(ndimage.find_objects(labels), start=1):
+    boxes = ndimage.find_objects(labels)
+    for label, box in enumerate(boxes, start=1):
         height = box[0].stop - box[0].start
         width = box[1].stop - box[1].start
         if height > MAX_TEXT_HEIGHT or width > 6 * height:
@@ -241,7 +264,9 @@ def letter_blobs(strokes: np.ndarray) -> tuple[list[Blob], np.ndarray]:
             characters = max(1, round(width / (0.75 * height)))
             blobs.append((box[0].stop, box[0].start, box[1].start, box[1].stop, characters))
     blobs.sort(key=lambda blob: blob[2])
-    return blobs, np.isin(labels, shaped) & strokes
+    keep = np.zeros(len(boxes) + 1, dtype=bool)
+    keep[shaped] = True
+    return blobs, keep[labels] & strokes
 
 
 def line_from(blobs: list[Blob], first: int) -> list[int]:

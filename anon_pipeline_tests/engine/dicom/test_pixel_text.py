@@ -77,3 +77,18 @@ def test_compressed_frames_are_decoded_as_pydicom_decodes_them(name):
         assert first.shape == expected.shape[-3:-1]
     else:
         assert np.array_equal(first, expected if expected.ndim == 2 else expected[0])
+
+
+@pytest.mark.parametrize("shape", [(9, 9), (37, 130), (130, 12)])
+def test_the_running_extremes_are_scipys_grey_erosion_and_dilation(shape):
+    from scipy import ndimage
+
+    from anon_pipeline.engine.dicom.pixel_text import MAX_STROKE_WIDTH, running
+
+    values = np.random.default_rng(sum(shape)).normal(0, 300, shape).astype(np.float32)
+    width = 2 * MAX_STROKE_WIDTH + 1
+    for axis, size in ((1, (1, width)), (0, (width, 1))):
+        assert np.array_equal(running(values, axis, np.minimum), ndimage.grey_erosion(values, size))
+        assert np.array_equal(
+            running(values, axis, np.maximum), ndimage.grey_dilation(values, size)
+        )
