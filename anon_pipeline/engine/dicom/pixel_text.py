@@ -188,6 +188,11 @@ def running(values: np.ndarray, axis: int, extreme: np.ufunc) -> np.ndarray:
     width = 2 * MAX_STROKE_WIDTH + 1
     moved = np.moveaxis(values, axis, 0)
     edge = MAX_STROKE_WIDTH
+    if len(moved) <= edge:  # shorter than the mirror: scipy's own filter
+        size = [1, 1]
+        size[axis] = width
+        filtered = ndimage.grey_erosion if extreme is np.minimum else ndimage.grey_dilation
+        return np.asarray(filtered(values, size=tuple(size)))
     windows = np.concatenate([moved[edge - 1 :: -1], moved, moved[: -edge - 1 : -1]])
     length = 1
     while 2 * length <= width:

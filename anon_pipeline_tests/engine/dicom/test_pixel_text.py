@@ -79,7 +79,7 @@ def test_compressed_frames_are_decoded_as_pydicom_decodes_them(name):
         assert np.array_equal(first, expected if expected.ndim == 2 else expected[0])
 
 
-@pytest.mark.parametrize("shape", [(9, 9), (37, 130), (130, 12)])
+@pytest.mark.parametrize("shape", [(9, 9), (37, 130), (130, 12), (3, 40), (5, 2)])
 def test_the_running_extremes_are_scipys_grey_erosion_and_dilation(shape):
     from scipy import ndimage
 
