@@ -181,13 +181,14 @@ def run_text_trials(count: int, seed: int = 24) -> tuple[TrialTally, float]:
     return tally, seconds
 
 
-def run_clean_trials(count: int, seed: int = 25) -> tuple[TrialTally, float]:
-    """`count` clean body-like slices; returns what was held, and the check's seconds."""
+def run_clean_trials(count: int, seed: int = 25, anatomies: int = 24) -> tuple[TrialTally, float]:
+    """`count` clean body-like slices drawn from `anatomies` phantoms, each with fresh
+    noise; returns what was held, and the check's seconds."""
     import time
 
     from anon_pipeline.engine.files.pixel_check import text_in_pixels
 
-    source, template = SliceSource(seed), template_slice()
+    source, template = SliceSource(seed, pool=anatomies), template_slice()
     tally, seconds = TrialTally(), 0.0
     for _ in range(count):
         data = dicom_bytes(template, [stored_values(source.next())])
