@@ -34,6 +34,8 @@ BASELINE_GAP = 3  # rows read (6 pixels) above and below a baseline, where stems
 MAX_TEXT_HEIGHT = 48
 MIN_CHARACTER_HEIGHT = 5
 LINE_CHARACTERS = 4  # characters of one height on one baseline that make a line of text
+SHORT_LINE = 6  # characters: three letters of fewer must stand in EMPTY_MARGIN
+EMPTY_MARGIN = 0.01  # stroke pixels per pixel around such a short line
 LINE_BLOBS = 3  # letters of one height and baseline among them (bold ones may touch)
 STROKE_SHARE = 0.35  # of the crop's strongest strokes: a letter's pixel, not its halo
 QUIET_MARGIN = 0.04  # stroke pixels per pixel above a line of text (accents, noise)
@@ -235,7 +237,9 @@ def aligned_letters(blobs: list[Blob]) -> int:
     )
 
 
-def quiet_around(strokes: np.ndarray, top: int, bottom: int, left: int, right: int) -> bool:
+def quiet_around(
+    strokes: np.ndarray, top: int, bottom: int, left: int, right: int, share: float
+) -> bool:
     """Whether the margins of a line (above it, below its descenders, and beyond either
     end) are nearly free of character-sized strokes, as around text and not in lungs."""
     height = bottom - top
@@ -245,7 +249,7 @@ def quiet_around(strokes: np.ndarray, top: int, bottom: int, left: int, right: i
         strokes[top:bottom, max(0, left - height) : max(0, left - 2)],
         strokes[top:bottom, right + 2 : right + height],
     )
-    quiet = [not margin.size or margin.mean() <= QUIET_MARGIN for margin in margins]
+    quiet = [not margin.size or margin.mean() <= share for margin in margins]
     # Above and below is where a line differs from texture; a line may run into
     # anatomy at either end.
     return (quiet[0] and quiet[1]) or sum(quiet) >= QUIET_SIDES
@@ -301,14 +305,18 @@ def lines_of_blobs(strokes: np.ndarray, lifted: np.ndarray) -> list[tuple[int, i
         total = sum(blob[4] for blob in members)
         if total < LINE_CHARACTERS or len(members) < LINE_BLOBS:
             continue
-        if aligned_letters(members) < LINE_BLOBS:
+        aligned = aligned_letters(members)
+        if aligned < LINE_BLOBS:
             continue  # letters share a baseline and a cap or x-height; blobs of chance do not
         top, bottom = min(blob[1] for blob in members), max(blob[0] for blob in members)
         left, right = members[0][2], max(blob[3] for blob in members)
-        candidates.append((top, bottom, left, right, total, line))
+        # Three letters of few characters (three rings in a lung stand like "ooo") make a
+        # line only in margins nearly empty.
+        few = aligned == LINE_BLOBS and total < SHORT_LINE
+        candidates.append((top, bottom, left, right, total, line, few))
     lines = []
     used: set[int] = set()
-    for top, bottom, left, right, total, line in candidates:
+    for top, bottom, left, right, total, line, few in candidates:
         if line[0] in used:
             continue
         # Margins count strokes about as strong as the line's letters (half to twice
@@ -323,7 +331,7 @@ def lines_of_blobs(strokes: np.ndarray, lifted: np.ndarray) -> list[tuple[int, i
                 o_height, height
             ):
                 around[o_top:o_bottom, o_left:o_right] = False  # a line above or below
-        if quiet_around(around, top, bottom, left, right):
+        if quiet_around(around, top, bottom, left, right, EMPTY_MARGIN if few else QUIET_MARGIN):
             lines.append((top, bottom, left, right, total))
             used.update(line)
     return lines
