@@ -29,7 +29,6 @@ ROW_STEP = 2  # the cheap look reads every other row: a 9-pixel letter spans 3 o
 STEM_ROWS = 2  # a stem runs down at least this many of the rows read (3 to 4 pixels)
 WINDOW = 32  # columns per baseline window; a window and its right neighbour are counted
 BASELINE_STEMS = 3  # stems ending in one row (±1) of a 64-column span: a line of text
-MAX_CANDIDATES = 12  # baselines per frame given the closer look
 BASELINE_GAP = 3  # rows read (6 pixels) above and below a baseline, where stems do not end
 MAX_TEXT_HEIGHT = 48
 MIN_CHARACTER_HEIGHT = 5
@@ -134,11 +133,10 @@ def text_regions(frame: np.ndarray, contrast: float = STROKE_CONTRAST) -> list[R
     look's candidates that the closer look (`character_lines`) confirms."""
     found = []
     candidates = candidate_regions(frame, contrast)
-    # The strongest baselines first, and a bounded number: a lung offers dozens of weak
-    # ones, a line of text is among the strongest of its frame.
-    candidates.sort(key=lambda candidate: -candidate.stems)
+    # Every candidate: a faint line in a corner may have fewer stems than a lung's
+    # chance baselines, and a bound on their number once let such a line go unread.
     crops: list[list[int]] = []  # overlapping candidates share one crop
-    for candidate in candidates[:MAX_CANDIDATES]:
+    for candidate in candidates:
         box = [
             max(0, candidate.top - candidate.height // 2),  # the margins' rows and columns
             candidate.bottom + candidate.height // 2,
