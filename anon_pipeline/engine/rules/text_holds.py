@@ -100,6 +100,8 @@ MEASUREMENT = re.compile(r"^[+-]?\d+([.,]\d+)?(mm|cm|m|kv|kvp|ma|mas|s|ms|hu|%|x
 YEAR = re.compile(r"(19|20)\d{2}")  # a year alone is what is left of a date read in part
 ID_LIKE = re.compile(r"[a-z]{0,3}\d{5,}")  # whole numbers of five digits or more: IDs, PESEL
 IDENTITY_LABELS = frozenset({"id", "pid", "pesel", "dob", "mrn", "acc", "name", "pat", "nazwisko"})
+PUNCTUATION = re.compile(r"[^\w./-]+")  # what parts a word: not a date's or number's marks
+MARKS = ".,:;()[]{}'\"|!?*_-/\\^~`"
 NAME_LIKE = re.compile(r"[^\W\d_]{3,}")  # three letters or more, any alphabet
 
 
@@ -126,11 +128,20 @@ def judge_words(
     line = " ".join(confident)
     if DATE.search(line) or any(value in line for value in folded_identifiers):
         return TextVerdict.IDENTIFYING
-    if any(identifying_word(word.strip(".,:;()[]{}'\"")) for word in confident):
+    if any(identifying_word(token) for token in tokens(confident)):
         return TextVerdict.IDENTIFYING
     if sum(character.isalnum() for character in line) < READ_SHARE * characters:
         return TextVerdict.UNREAD
     return TextVerdict.CLEAN
+
+
+def tokens(words: Iterable[str]) -> list[str]:
+    """Each word, and its parts between marks OCR adds or joins ("59010665969|",
+    "KOWALSKA^EWA"), without the marks at their ends."""
+    found = []
+    for word in words:
+        found += [part for part in {word.strip(MARKS), *PUNCTUATION.split(word)} if part]
+    return [part.strip(MARKS) for part in found]
 
 
 def identifying_word(token: str) -> bool:

@@ -92,3 +92,34 @@ def test_the_running_extremes_are_scipys_grey_erosion_and_dilation(shape):
         assert np.array_equal(
             running(values, axis, np.maximum), ndimage.grey_dilation(values, size)
         )
+
+
+@pytest.fixture(scope="module")
+def chest():
+    return phantom_slice(np.random.default_rng(12), region="chest")
+
+
+def covers(regions, image, body, rows):
+    """Whether some region covers the text drawn within `rows` of the image."""
+    drawn = np.argwhere(np.abs(image.astype(np.int32) - stored_values(body))[rows] > 40)
+    top, bottom = drawn[:, 0].min() + rows.start, drawn[:, 0].max() + rows.start
+    return any(r.top <= bottom and r.bottom >= top for r in regions)
+
+
+def test_both_lines_of_a_block_are_found_each_beside_the_other(chest):
+    """Dark text in a tight label, two lines: each line's neighbour stands in its margin,
+    which once hid both."""
+    oblique = "/usr/share/fonts/truetype/freefont/FreeSansOblique.ttf"
+    trial = TextTrial(oblique, 14, "corner", -1, "full", ("1999-12-09", "1988-11-20"), 1)
+    image = stored_values(burn_in(chest, trial, random.Random(5)))
+    regions = text_regions(image)
+    drawn = np.argwhere(np.abs(image.astype(np.int32) - stored_values(chest)) > 40)
+    middle = (drawn[:, 0].min() + drawn[:, 0].max()) // 2
+    assert covers(regions, image, chest, slice(0, middle))
+    assert covers(regions, image, chest, slice(middle, image.shape[0]))
+
+
+def test_a_faint_corner_line_beside_a_chest_is_found(chest):
+    trial = TextTrial(DEJAVU, 11, "corner", 1, "+150", ("Nowak 27/02/1970",), 1)
+    image = stored_values(burn_in(chest, trial, random.Random(1)))
+    assert covers(text_regions(image), image, chest, slice(0, image.shape[0]))

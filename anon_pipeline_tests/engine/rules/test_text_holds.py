@@ -52,3 +52,10 @@ def test_a_reading_that_explains_too_little_of_a_line_is_unread():
     assert judge_words([("120", SURE), ("kV", SURE)], characters=6) is TextVerdict.CLEAN
     # A name is a name however little of its line was read.
     assert judge_words([("Nowak", SURE)], characters=30) is TextVerdict.IDENTIFYING
+
+
+@pytest.mark.parametrize(
+    "word", ["59010665969|", "|4471029", "ID:4471029]", "Nowak^EWA", "«Kowalska»"]
+)
+def test_marks_ocr_adds_or_joins_hide_nothing(word):
+    assert judge_words([(word, SURE)]) is TextVerdict.IDENTIFYING
