@@ -77,8 +77,8 @@ def test_generated_trials_hold_most_text_and_few_clean_slices():
     a guard against losing ground, not the goal, which is every text image held."""
     text, _ = run_text_trials(40, seed=3)
     clean, _ = run_clean_trials(40, seed=4)
-    assert sum(text.held.values()) >= 28, text.released  # 30 of 40 on 2026-12-02
-    assert sum(clean.held.values()) <= 2, clean.held
+    assert sum(text.held.values()) >= 35, text.released  # 30 of 40 on 2026-12-02, 36 on -03
+    assert sum(clean.held.values()) <= 1, clean.held  # 0 of 40 on 2026-12-03
 
 
 def test_the_hold_switched_off_reads_no_pixels(whitelist, blacklist, tmp_path):
