@@ -254,26 +254,25 @@ def quiet_around(
 
 
 def letter_blobs(strokes: np.ndarray) -> tuple[list[Blob], np.ndarray]:
-    """The blobs of a letter's size, left to right, and the strokes of every blob no
-    larger than a letter (the margins are judged on those: a table's edge or a long
-    streak above a line is not what lungs' vessels are)."""
+    """The blobs of a letter's size, left to right, and for each stroke pixel the height
+    of its blob if that is no larger than a letter, else 0 (the margins are judged on
+    those: a table's edge or a long streak above a line is not what lungs' vessels
+    are)."""
     labels, _ = ndimage.label(strokes, structure=np.ones((3, 3)))
     blobs = []
-    shaped = [0]  # the label of every blob of a character's size (0: background)
     boxes = ndimage.find_objects(labels)
+    heights = np.zeros(len(boxes) + 1, dtype=np.int16)  # 0 for the background
     for label, box in enumerate(boxes, start=1):
         height = box[0].stop - box[0].start
         width = box[1].stop - box[1].start
         if height > MAX_TEXT_HEIGHT or width > 6 * height:
             continue
-        shaped.append(label)
+        heights[label] = height
         if height >= MIN_CHARACTER_HEIGHT:
             characters = max(1, round(width / (0.75 * height)))
             blobs.append((box[0].stop, box[0].start, box[1].start, box[1].stop, characters))
     blobs.sort(key=lambda blob: blob[2])
-    keep = np.zeros(len(boxes) + 1, dtype=bool)
-    keep[shaped] = True
-    return blobs, keep[labels] & strokes
+    return blobs, heights[labels]
 
 
 def line_from(blobs: list[Blob], first: int) -> list[int]:
@@ -295,7 +294,7 @@ def line_from(blobs: list[Blob], first: int) -> list[int]:
 def lines_of_blobs(strokes: np.ndarray, lifted: np.ndarray) -> list[tuple[int, int, int, int, int]]:
     """Lines of letters with quiet margins. A line's neighbour in a block of text (the
     line above or below, of a like height) does not count against its margins."""
-    blobs, letter_strokes = letter_blobs(strokes)
+    blobs, sizes = letter_blobs(strokes)
     candidates = []
     for first in range(len(blobs)):
         line = line_from(blobs, first)
@@ -318,18 +317,30 @@ def lines_of_blobs(strokes: np.ndarray, lifted: np.ndarray) -> list[tuple[int, i
         if line[0] in used:
             continue
         # Margins count strokes about as strong as the line's letters (half to twice
-        # their median): a line of full contrast over a lung stands out from its
-        # vessels, and so does a faint line over the lung's air.
+        # their median), of blobs not much taller than they: a line of full contrast
+        # over a lung stands out from its vessels, a faint one from the lung's air, and
+        # a label's edge or the image's is no letter.
         strength = float(np.median(lifted[top:bottom, left:right][strokes[top:bottom, left:right]]))
-        around = letter_strokes & (lifted >= strength / 2) & (lifted <= 2 * strength)
         height = bottom - top
+        near = (
+            slice(max(0, top - height), bottom + height),
+            slice(max(0, left - height), right + height),
+        )
+        size, value = sizes[near], lifted[near]
+        around = (size > 0) & (size <= 2 * height)
+        around &= (value >= strength / 2) & (value <= 2 * strength)
         for o_top, o_bottom, o_left, o_right, *_ in candidates:
             o_height = o_bottom - o_top
             if (o_bottom <= top or o_top >= bottom) and max(o_height, height) <= 1.6 * min(
                 o_height, height
-            ):
-                around[o_top:o_bottom, o_left:o_right] = False  # a line above or below
-        if quiet_around(around, top, bottom, left, right, EMPTY_MARGIN if few else QUIET_MARGIN):
+            ):  # a line above or below
+                around[
+                    max(0, o_top - near[0].start) : max(0, o_bottom - near[0].start),
+                    max(0, o_left - near[1].start) : max(0, o_right - near[1].start),
+                ] = False
+        rows, columns = near[0].start, near[1].start  # the margins' own coordinates
+        share = EMPTY_MARGIN if few else QUIET_MARGIN
+        if quiet_around(around, top - rows, bottom - rows, left - columns, right - columns, share):
             lines.append((top, bottom, left, right, total))
             used.update(line)
     return lines
