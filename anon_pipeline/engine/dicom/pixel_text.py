@@ -161,32 +161,7 @@ def text_regions(frame: np.ndarray, contrast: float = STROKE_CONTRAST) -> list[R
                 frame[above:below, start:end], contrast
             )
         ]
-    return joined(found)
-
-
-def joined(regions: list[Region]) -> list[Region]:
-    """Overlapping lines as one (a line seen in part, or in both polarities): OCR reads
-    it whole, and a part read alone would be judged against its own few letters."""
-    merged: list[Region] = []
-    for region in sorted(regions, key=lambda region: (region.top, region.left)):
-        for index, other in enumerate(merged):
-            if (
-                region.top < other.bottom
-                and region.bottom > other.top
-                and region.left < other.right
-                and region.right > other.left
-            ):
-                merged[index] = Region(
-                    min(region.top, other.top),
-                    max(region.bottom, other.bottom),
-                    min(region.left, other.left),
-                    max(region.right, other.right),
-                    max(region.stems, other.stems),
-                )
-                break
-        else:
-            merged.append(region)
-    return merged if len(merged) == len(regions) else joined(merged)
+    return found
 
 
 def character_pixels(

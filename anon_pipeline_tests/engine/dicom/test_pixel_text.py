@@ -123,17 +123,3 @@ def test_a_faint_corner_line_beside_a_chest_is_found(chest):
     trial = TextTrial(DEJAVU, 11, "corner", 1, "+150", ("Nowak 27/02/1970",), 1)
     image = stored_values(burn_in(chest, trial, random.Random(1)))
     assert covers(text_regions(image), image, chest, slice(0, image.shape[0]))
-
-
-def test_overlapping_lines_are_read_as_one_and_others_apart():
-    from anon_pipeline.engine.dicom.pixel_text import Region, joined
-
-    part, whole, beyond = (
-        Region(10, 20, 50, 90, 4),
-        Region(8, 21, 30, 140, 9),
-        Region(8, 21, 150, 200, 5),
-    )
-    chained = Region(19, 30, 135, 155, 4)  # overlaps the whole line and the one beyond it
-    assert joined([part, whole]) == [Region(8, 21, 30, 140, 9)]
-    assert sorted(joined([part, beyond]), key=lambda r: r.left) == [part, beyond]
-    assert joined([part, whole, beyond, chained]) == [Region(8, 30, 30, 200, 9)]
