@@ -239,7 +239,8 @@ def quiet_around(
     strokes: np.ndarray, top: int, bottom: int, left: int, right: int, share: float
 ) -> bool:
     """Whether the margins of a line (above it, below its descenders, and beyond either
-    end) are nearly free of character-sized strokes, as around text and not in lungs."""
+    end) are nearly free of character-sized strokes (at most `share` of their pixels),
+    as around text and not in lungs: above and below, or on QUIET_SIDES of the four."""
     height = bottom - top
     margins = (
         strokes[max(0, top - max(2, height // 2)) : top, left:right],
