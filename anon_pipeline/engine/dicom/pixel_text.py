@@ -47,7 +47,8 @@ Blob = tuple[int, int, int, int, int]  # bottom, top, left, right, characters
 @dataclass(frozen=True, slots=True)
 class Region:
     """A box of a frame where a line of text may stand: rows top..bottom, columns
-    left..right (end exclusive), and the number of stems on its baseline."""
+    left..right (end exclusive), and the stems on its baseline (a candidate of the cheap
+    look) or the characters counted in it (a line the closer look confirmed)."""
 
     top: int
     bottom: int

@@ -83,18 +83,12 @@ def frame_verdict(
     if known is not None:
         return known
     verdict = TextVerdict.CLEAN
-    crops = [
-        (
-            frame[
-                max(0, region.top - REGION_PADDING) : region.bottom + REGION_PADDING,
-                max(0, region.left - REGION_PADDING) : region.right + REGION_PADDING,
-            ],
-            region.stems,
-        )
-        for region in text_regions(frame, contrast)
-    ]
-    for crop, characters in crops:
-        found = judge_words(read(crop), identifiers, characters)
+    for region in text_regions(frame, contrast):
+        crop = frame[
+            max(0, region.top - REGION_PADDING) : region.bottom + REGION_PADDING,
+            max(0, region.left - REGION_PADDING) : region.right + REGION_PADDING,
+        ]
+        found = judge_words(read(crop), identifiers, region.stems)
         if found is TextVerdict.IDENTIFYING:
             verdict = found
             break

@@ -138,15 +138,13 @@ def judge_words(
 def tokens(words: Iterable[str]) -> list[str]:
     """Each word, and its parts between marks OCR adds or joins ("59010665969|",
     "KOWALSKA^EWA"), without the marks at their ends."""
-    found = []
-    for word in words:
-        found += [part for part in {word.strip(MARKS), *PUNCTUATION.split(word)} if part]
-    return [part.strip(MARKS) for part in found]
+    parts = {part.strip(MARKS) for word in words for part in (word, *PUNCTUATION.split(word))}
+    return [part for part in parts if part]
 
 
 def identifying_word(token: str) -> bool:
     """An ID-like number or the label of one, a year, or a word that may be a name."""
-    if ID_LIKE.fullmatch(token) or token in IDENTITY_LABELS or YEAR.fullmatch(token.strip("-/")):
+    if ID_LIKE.fullmatch(token) or token in IDENTITY_LABELS or YEAR.fullmatch(token):
         return True
     if not token or token in SAFE_WORDS or MEASUREMENT.match(token):
         return False
