@@ -101,6 +101,7 @@ YEAR = re.compile(r"(19|20)\d{2}")  # a year alone is what is left of a date rea
 ID_LIKE = re.compile(r"[a-z]{0,3}\d{5,}")  # whole numbers of five digits or more: IDs, PESEL
 IDENTITY_LABELS = frozenset({"id", "pid", "pesel", "dob", "mrn", "acc", "name", "pat", "nazwisko"})
 PUNCTUATION = re.compile(r"[^\w./-]+")  # what parts a word: not a date's or number's marks
+DATE_MARKS = re.compile(r"[./-]")  # what parts a date: "8.1932" is a date read in part
 MARKS = ".,:;()[]{}'\"|!?*_-/\\^~`"
 NAME_LIKE = re.compile(r"[^\W\d_]{3,}")  # three letters or more, any alphabet
 
@@ -136,9 +137,11 @@ def judge_words(
 
 
 def tokens(words: Iterable[str]) -> list[str]:
-    """Each word, and its parts between marks OCR adds or joins ("59010665969|",
-    "KOWALSKA^EWA"), without the marks at their ends."""
+    """Each word, its parts between marks OCR adds or joins ("59010665969|",
+    "KOWALSKA^EWA") and those between a date's marks ("8.1932", a date read in part),
+    without the marks at their ends."""
     parts = {part.strip(MARKS) for word in words for part in (word, *PUNCTUATION.split(word))}
+    parts |= {piece for part in parts for piece in DATE_MARKS.split(part)}
     return [part for part in parts if part]
 
 

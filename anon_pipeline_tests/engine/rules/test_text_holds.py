@@ -40,7 +40,9 @@ def test_nothing_confident_is_unread_and_nothing_guessed():
     assert judge_words([]) is TextVerdict.UNREAD  # a line of letters that OCR cannot make out
 
 
-@pytest.mark.parametrize("words", [["1963"], ["2006", "-"], ["1939."]])
+@pytest.mark.parametrize(
+    "words", [["1963"], ["2006", "-"], ["1939."], ["8.1932"], ["10/1955"], ["06-1987"]]
+)
 def test_a_year_alone_holds_it_is_what_is_left_of_a_date_read_in_part(words):
     assert judge_words([(word, SURE) for word in words]) is TextVerdict.IDENTIFYING
 
