@@ -39,6 +39,7 @@ LINE_BLOBS = 3  # letters of one height and baseline among them (bold ones may t
 STROKE_SHARE = 0.35  # of the crop's strongest strokes: a letter's pixel, not its halo
 QUIET_MARGIN = 0.04  # stroke pixels per pixel above a line of text (accents, noise)
 QUIET_SIDES = 3  # of the four margins of a line (above, below, either end)
+HALO = 2  # pixels around a stroke where its anti-aliased halo lies
 
 
 Blob = tuple[int, int, int, int, int]  # bottom, top, left, right, characters
@@ -165,11 +166,32 @@ def text_regions(frame: np.ndarray, contrast: float = STROKE_CONTRAST) -> list[R
     return found
 
 
-def character_pixels(
-    crop: np.ndarray, contrast: float
-) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
-    """Pixels of thin bright strokes and of thin dark ones: farther than `contrast` from
-    what an opening (or closing) wider than a stroke leaves, across or along the row."""
+@dataclass(frozen=True, slots=True)
+class Strokes:
+    """Thin strokes of one polarity in a crop: how far each pixel stands from its
+    surround (`lifted`), and the pixels a letter is made of (`letters`)."""
+
+    lifted: np.ndarray
+    letters: np.ndarray
+    contrast: float
+
+    def of_structures(self) -> np.ndarray:
+        """Stroke pixels as parts of whole structures: farther than STROKE_SHARE of the
+        strongest of the blob they make. A vessel's faint tail belongs to the vessel, so
+        the margins of a line are judged on these: a faint line over a lung stands out
+        from the vessels, not from their tails."""
+        inside = self.lifted > self.contrast
+        labels, count = ndimage.label(inside)
+        if not count:
+            return inside
+        strongest = np.zeros(count + 1, dtype=np.float32)
+        np.maximum.at(strongest, labels[inside], self.lifted[inside])  # blob pixels: few
+        return self.lifted > np.maximum(self.contrast, STROKE_SHARE * strongest[labels])
+
+
+def character_pixels(crop: np.ndarray, contrast: float) -> tuple[Strokes, Strokes]:
+    """Thin bright strokes and thin dark ones: pixels farther than `contrast` from what
+    an opening (or closing) wider than a stroke leaves, across or along the row."""
     values = crop.astype(np.float32)
     above = np.zeros(values.shape, dtype=np.float32)
     below = np.zeros(values.shape, dtype=np.float32)
@@ -178,17 +200,22 @@ def character_pixels(
         closed = running(running(values, axis, np.maximum), axis, np.minimum)
         np.maximum(above, values - opened, out=above)
         np.maximum(below, closed - values, out=below)
-    return (strong_parts(above, contrast), above), (strong_parts(below, contrast), below)
+    return (
+        Strokes(above, letter_parts(above, contrast), contrast),
+        Strokes(below, letter_parts(below, contrast), contrast),
+    )
 
 
-def running(values: np.ndarray, axis: int, extreme: np.ufunc) -> np.ndarray:
-    """The minimum (or maximum) of each window of 2 * MAX_STROKE_WIDTH + 1 pixels along
-    `axis`, centred, mirrored at the edges as scipy's is: a grey erosion (or dilation)
+def running(
+    values: np.ndarray, axis: int, extreme: np.ufunc, reach: int = MAX_STROKE_WIDTH
+) -> np.ndarray:
+    """The minimum (or maximum) of each window of 2 * `reach` + 1 pixels along `axis`,
+    centred, mirrored at the edges as scipy's is: a grey erosion (or dilation)
     by a line. Windows double in length each pass (1, 2, 4, 8) and two overlapping ones
     make the last: a few passes over the crop, several times cheaper than scipy's."""
-    width = 2 * MAX_STROKE_WIDTH + 1
+    width = 2 * reach + 1
     moved = np.moveaxis(values, axis, 0)
-    edge = MAX_STROKE_WIDTH
+    edge = reach
     if len(moved) <= edge:  # shorter than the mirror: scipy's own filter
         size = [1, 1]
         size[axis] = width
@@ -205,17 +232,14 @@ def running(values: np.ndarray, axis: int, extreme: np.ufunc) -> np.ndarray:
     return np.moveaxis(windows, 0, axis)
 
 
-def strong_parts(lifted: np.ndarray, contrast: float) -> np.ndarray:
-    """Pixels farther than `contrast` from their surround, and, within each blob they make,
-    farther than STROKE_SHARE of the blob's strongest: anti-aliased letters of full
-    contrast have halos steeper than `contrast`, which would join them."""
-    inside = lifted > contrast
-    labels, count = ndimage.label(inside)
-    if not count:
-        return inside
-    strongest = np.zeros(count + 1, dtype=np.float32)
-    np.maximum.at(strongest, labels[inside], lifted[inside])  # blob pixels only: few
-    return lifted > np.maximum(contrast, STROKE_SHARE * strongest[labels])
+def letter_parts(lifted: np.ndarray, contrast: float) -> np.ndarray:
+    """Pixels farther than `contrast` from their surround, and farther than STROKE_SHARE
+    of the strongest within HALO pixels: anti-aliased letters of full contrast have
+    halos steeper than `contrast`, which would join them. The strongest is looked for
+    nearby, not over a whole blob: a faint letter that touches a vessel four times as
+    strong keeps all but its pixels beside the vessel."""
+    nearby = running(running(lifted, 0, np.maximum, HALO), 1, np.maximum, HALO)
+    return lifted > np.maximum(contrast, STROKE_SHARE * nearby)
 
 
 def character_lines(crop: np.ndarray, contrast: float) -> list[tuple[int, int, int, int, int]]:
@@ -223,8 +247,8 @@ def character_lines(crop: np.ndarray, contrast: float) -> list[tuple[int, int, i
     of them of one height, standing on one baseline (±2 pixels), each within a
     character's gap of the next. Returns (top, bottom, left, right, characters) per line."""
     lines = []
-    for strokes, lifted in character_pixels(crop, contrast):
-        lines += lines_of_blobs(strokes, lifted)
+    for strokes in character_pixels(crop, contrast):
+        lines += lines_of_blobs(strokes)
     return lines
 
 
@@ -293,10 +317,10 @@ def line_from(blobs: list[Blob], first: int) -> list[int]:
     return line
 
 
-def lines_of_blobs(strokes: np.ndarray, lifted: np.ndarray) -> list[tuple[int, int, int, int, int]]:
+def lines_of_blobs(strokes: Strokes) -> list[tuple[int, int, int, int, int]]:
     """Lines of letters with quiet margins. A line's neighbour in a block of text (the
     line above or below, of a like height) does not count against its margins."""
-    blobs, sizes = letter_blobs(strokes)
+    blobs, _ = letter_blobs(strokes.letters)
     candidates = []
     for first in range(len(blobs)):
         line = line_from(blobs, first)
@@ -313,6 +337,10 @@ def lines_of_blobs(strokes: np.ndarray, lifted: np.ndarray) -> list[tuple[int, i
         # line only in margins nearly empty.
         few = aligned == LINE_BLOBS and total < SHORT_LINE
         candidates.append((top, bottom, left, right, total, line, few))
+    if not candidates:
+        return []
+    lifted, letters = strokes.lifted, strokes.letters
+    _, sizes = letter_blobs(strokes.of_structures())  # labelled only where a line may be
     lines = []
     used: set[int] = set()
     for top, bottom, left, right, total, line, few in candidates:
@@ -322,7 +350,7 @@ def lines_of_blobs(strokes: np.ndarray, lifted: np.ndarray) -> list[tuple[int, i
         # their median), of blobs not much taller than they: a line of full contrast
         # over a lung stands out from its vessels, a faint one from the lung's air, and
         # a label's edge or the image's is no letter.
-        strength = float(np.median(lifted[top:bottom, left:right][strokes[top:bottom, left:right]]))
+        strength = float(np.median(lifted[top:bottom, left:right][letters[top:bottom, left:right]]))
         height = bottom - top
         near = (
             slice(max(0, top - height), bottom + height),

@@ -123,3 +123,27 @@ def test_a_faint_corner_line_beside_a_chest_is_found(chest):
     trial = TextTrial(DEJAVU, 11, "corner", 1, "+150", ("Nowak 27/02/1970",), 1)
     image = stored_values(burn_in(chest, trial, random.Random(1)))
     assert covers(text_regions(image), image, chest, slice(0, image.shape[0]))
+
+
+def test_faint_letters_touching_a_strong_vessel_keep_their_strokes():
+    """+150 HU letters standing on a vessel of +850: the vessel's strength once counted
+    for the whole blob it makes with the letters, and all their pixels fell below its
+    share (only the gaps between them, as dark text, were left to find)."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    from anon_pipeline.engine.dicom.pixel_text import STROKE_CONTRAST, character_pixels
+
+    body = np.random.default_rng(4).normal(40, 8, (256, 256)).astype(np.float32)
+    mask = Image.new("L", (256, 256), 0)
+    font = ImageFont.truetype(DEJAVU, 18)
+    ImageDraw.Draw(mask).text((30, 110), "PESEL 97070130935", fill=255, font=font)
+    cover = np.asarray(mask, dtype=np.float32) / 255
+    image = body + 150 * cover
+    baseline = int(np.flatnonzero(cover.any(axis=1)).max())
+    image[baseline : baseline + 3, 20:240] += 850  # the vessel the letters stand on
+    bright, _ = character_pixels(stored_values(image).astype(np.float32), STROKE_CONTRAST)
+    letters = cover[: baseline - 2] > 0.9  # beside the vessel a letter may lose its foot
+    assert bright.letters[: baseline - 2][letters].mean() > 0.8
+    assert any(
+        r.top <= baseline and r.bottom >= baseline - 10 for r in text_regions(stored_values(image))
+    )
