@@ -38,6 +38,8 @@ EMPTY_MARGIN = 0.01  # stroke pixels per pixel around such a short line
 LINE_BLOBS = 3  # letters of one height and baseline among them (bold ones may touch)
 STROKE_SHARE = 0.35  # of the crop's strongest strokes: a letter's pixel, not its halo
 QUIET_MARGIN = 0.04  # stroke pixels per pixel above a line of text (accents, noise)
+BUSY_MARGIN = 0.1  # around four letters of one height and baseline
+STANDS_ALONE = 5  # letters of one height and baseline that chance does not make
 QUIET_SIDES = 3  # of the four margins of a line (above, below, either end)
 HALO = 2  # pixels around a stroke where its anti-aliased halo lies
 
@@ -317,6 +319,19 @@ def line_from(blobs: list[Blob], first: int) -> list[int]:
     return line
 
 
+def margin_share(aligned: int, characters: int) -> float:
+    """How busy a line's margins may be (stroke pixels per pixel), by how many of its
+    letters share both a baseline and a height: the more, the less it can be chance.
+    Three letters of few characters (three rings in a lung stand like "ooo") need margins
+    nearly empty; five or more stand as text whatever is around them, as a line over a
+    lung's vessels does."""
+    if aligned >= STANDS_ALONE:
+        return 1.0
+    if aligned > LINE_BLOBS:
+        return BUSY_MARGIN
+    return EMPTY_MARGIN if characters < SHORT_LINE else QUIET_MARGIN
+
+
 def lines_of_blobs(strokes: Strokes) -> list[tuple[int, int, int, int, int]]:
     """Lines of letters with quiet margins. A line's neighbour in a block of text (the
     line above or below, of a like height) does not count against its margins."""
@@ -333,17 +348,14 @@ def lines_of_blobs(strokes: Strokes) -> list[tuple[int, int, int, int, int]]:
             continue  # letters share a baseline and a cap or x-height; blobs of chance do not
         top, bottom = min(blob[1] for blob in members), max(blob[0] for blob in members)
         left, right = members[0][2], max(blob[3] for blob in members)
-        # Three letters of few characters (three rings in a lung stand like "ooo") make a
-        # line only in margins nearly empty.
-        few = aligned == LINE_BLOBS and total < SHORT_LINE
-        candidates.append((top, bottom, left, right, total, line, few))
+        candidates.append((top, bottom, left, right, total, line, margin_share(aligned, total)))
     if not candidates:
         return []
     lifted, letters = strokes.lifted, strokes.letters
     _, sizes = letter_blobs(strokes.of_structures())  # labelled only where a line may be
     lines = []
     used: set[int] = set()
-    for top, bottom, left, right, total, line, few in candidates:
+    for top, bottom, left, right, total, line, share in candidates:
         if line[0] in used:
             continue
         # Margins count strokes about as strong as the line's letters (half to twice
@@ -369,7 +381,6 @@ def lines_of_blobs(strokes: Strokes) -> list[tuple[int, int, int, int, int]]:
                     max(0, o_left - near[1].start) : max(0, o_right - near[1].start),
                 ] = False
         rows, columns = near[0].start, near[1].start  # the margins' own coordinates
-        share = EMPTY_MARGIN if few else QUIET_MARGIN
         if quiet_around(around, top - rows, bottom - rows, left - columns, right - columns, share):
             lines.append((top, bottom, left, right, total))
             used.update(line)

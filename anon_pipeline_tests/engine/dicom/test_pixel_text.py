@@ -147,3 +147,13 @@ def test_faint_letters_touching_a_strong_vessel_keep_their_strokes():
     assert any(
         r.top <= baseline and r.bottom >= baseline - 10 for r in text_regions(stored_values(image))
     )
+
+
+@pytest.mark.parametrize("seed,contrast", [(12, "full"), (25, "+150")])
+def test_a_line_over_a_lung_is_found_though_its_margins_are_busy(chest, seed, contrast):
+    """Dark digits over a lung: the lung's air channels make strokes all around them,
+    but ten letters of one height on one baseline are no chance."""
+    serif = "/usr/share/fonts/truetype/dejavu/DejaVuSerif-Bold.ttf"
+    trial = TextTrial(serif, 20, "body", -1, contrast, ("1983-10-04",), 1)
+    image = stored_values(burn_in(chest, trial, random.Random(seed)))
+    assert covers(text_regions(image), image, chest, slice(0, image.shape[0]))
