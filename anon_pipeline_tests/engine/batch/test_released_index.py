@@ -4,6 +4,7 @@ same bytes, held when it holds other bytes, refused at release if two runs raced
 import copy
 import multiprocessing
 import os
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -152,11 +153,11 @@ def test_overlapping_batches_run_at_once_release_each_instance_once(tmp_path):
     shared, own_a, own_b = fake_patient(66), fake_patient(67), fake_patient(68)
     write_cd_batch(root.incoming / "CDA", [shared, own_a], series=1, slices=2)
     write_cd_batch(root.incoming / "CDB", [shared, own_b], series=1, slices=2)
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(2) as pool:
-        outcomes = pool.starmap(
-            process_and_release, [(str(root.root), "CDA"), (str(root.root), "CDB")]
-        )
+    # An executor waits for its workers to finish; a Pool's `with` terminates them,
+    # which can hang on a worker stopped while it holds the task queue's lock.
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=2, mp_context=spawn) as executor:
+        outcomes = list(executor.map(process_and_release, [str(root.root)] * 2, ["CDA", "CDB"]))
     for batch, outcome in zip(("CDA", "CDB"), outcomes, strict=True):
         if outcome != "released":  # both raced past the early check: rerun, then it goes
             assert "already released" in outcome and "rerun" in outcome, outcome
