@@ -84,7 +84,7 @@ bench-sensor: $(STAMP)
 bench-leak-check: $(STAMP)
 	$(BIN)/python benchmarks/leak_check.py --batches $(or $(BENCH_LEAK_BATCHES),2000)
 
-# The text-in-pixels check: recall (tuned and held-out seeds), false holds, cost against
+# The text-in-pixels check: recall (four seeds, one never tuned on), false holds, cost against
 # anonymize without it (~7 min).
 bench-pixels: $(STAMP)
 	$(BIN)/python benchmarks/pixel_check.py

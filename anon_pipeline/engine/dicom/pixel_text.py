@@ -281,26 +281,38 @@ def quiet_around(
     return (quiet[0] and quiet[1]) or sum(quiet) >= QUIET_SIDES
 
 
-def letter_blobs(strokes: np.ndarray) -> tuple[list[Blob], np.ndarray]:
-    """The blobs of a letter's size, left to right, and for each stroke pixel the height
-    of its blob if that is no larger than a letter, else 0 (the margins are judged on
-    those: a table's edge or a long streak above a line is not what lungs' vessels
-    are)."""
+def shaped_blobs(strokes: np.ndarray) -> tuple[np.ndarray, list[tuple[int, slice, slice]]]:
+    """The blobs of `strokes` (8-connected) and, for each no larger than a letter, its
+    label and box: a table's edge or a long streak is no letter."""
     labels, _ = ndimage.label(strokes, structure=np.ones((3, 3)))
+    shaped = []
+    for label, (rows, columns) in enumerate(ndimage.find_objects(labels), start=1):
+        height, width = rows.stop - rows.start, columns.stop - columns.start
+        if height <= MAX_TEXT_HEIGHT and width <= 6 * height:
+            shaped.append((label, rows, columns))
+    return labels, shaped
+
+
+def letter_blobs(strokes: np.ndarray) -> list[Blob]:
+    """The blobs of a letter's size, left to right."""
     blobs = []
-    boxes = ndimage.find_objects(labels)
-    heights = np.zeros(len(boxes) + 1, dtype=np.int16)  # 0 for the background
-    for label, box in enumerate(boxes, start=1):
-        height = box[0].stop - box[0].start
-        width = box[1].stop - box[1].start
-        if height > MAX_TEXT_HEIGHT or width > 6 * height:
-            continue
-        heights[label] = height
+    for _, rows, columns in shaped_blobs(strokes)[1]:
+        height, width = rows.stop - rows.start, columns.stop - columns.start
         if height >= MIN_CHARACTER_HEIGHT:
             characters = max(1, round(width / (0.75 * height)))
-            blobs.append((box[0].stop, box[0].start, box[1].start, box[1].stop, characters))
-    blobs.sort(key=lambda blob: blob[2])
-    return blobs, heights[labels]
+            blobs.append((rows.stop, rows.start, columns.start, columns.stop, characters))
+    return sorted(blobs, key=lambda blob: blob[2])
+
+
+def blob_heights(strokes: np.ndarray) -> np.ndarray:
+    """For each stroke pixel the height of its blob if that is no larger than a letter,
+    else 0: the margins are judged on those, as a table's edge or a long streak above a
+    line is not what lungs' vessels are."""
+    labels, shaped = shaped_blobs(strokes)
+    heights = np.zeros(labels.max() + 1, dtype=np.int16)  # 0 for the background
+    for label, rows, _ in shaped:
+        heights[label] = rows.stop - rows.start
+    return heights[labels]
 
 
 def line_from(blobs: list[Blob], first: int) -> list[int]:
@@ -335,7 +347,7 @@ def margin_share(aligned: int, characters: int) -> float:
 def lines_of_blobs(strokes: Strokes) -> list[tuple[int, int, int, int, int]]:
     """Lines of letters with quiet margins. A line's neighbour in a block of text (the
     line above or below, of a like height) does not count against its margins."""
-    blobs, _ = letter_blobs(strokes.letters)
+    blobs = letter_blobs(strokes.letters)
     candidates = []
     for first in range(len(blobs)):
         line = line_from(blobs, first)
@@ -352,7 +364,7 @@ def lines_of_blobs(strokes: Strokes) -> list[tuple[int, int, int, int, int]]:
     if not candidates:
         return []
     lifted, letters = strokes.lifted, strokes.letters
-    _, sizes = letter_blobs(strokes.of_structures())  # labelled only where a line may be
+    sizes = blob_heights(strokes.of_structures())  # labelled only where a line may be
     lines = []
     used: set[int] = set()
     for top, bottom, left, right, total, line, share in candidates:
