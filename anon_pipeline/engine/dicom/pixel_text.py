@@ -194,9 +194,9 @@ class Strokes:
 def character_pixels(crop: np.ndarray, contrast: float) -> tuple[Strokes, Strokes]:
     """Thin bright strokes and thin dark ones: pixels farther than `contrast` from what
     an opening (or closing) wider than a stroke leaves, across or along the row."""
-    values = crop.astype(np.float32)
-    above = np.zeros(values.shape, dtype=np.float32)
-    below = np.zeros(values.shape, dtype=np.float32)
+    values = compact_values(crop)
+    above = np.zeros(values.shape, dtype=values.dtype)
+    below = np.zeros(values.shape, dtype=values.dtype)
     for axis in (1, 0):
         opened = running(running(values, axis, np.minimum), axis, np.maximum)
         closed = running(running(values, axis, np.maximum), axis, np.minimum)
@@ -206,6 +206,20 @@ def character_pixels(crop: np.ndarray, contrast: float) -> tuple[Strokes, Stroke
         Strokes(above, letter_parts(above, contrast), contrast),
         Strokes(below, letter_parts(below, contrast), contrast),
     )
+
+
+def compact_values(crop: np.ndarray) -> np.ndarray:
+    """The crop as 16-bit integers where its values span less than their range (a CT's
+    do), so each pass of the filters moves half the bytes of float32; float32 else. A
+    shift by the crop's minimum changes no difference between its pixels."""
+    if crop.dtype.kind in "iu" and crop.size:
+        low, high = int(crop.min()), int(crop.max())
+        limit = np.iinfo(np.int16).max
+        if high - low <= limit:
+            if crop.dtype.itemsize <= 2 and low >= -limit - 1 and high <= limit:
+                return crop.astype(np.int16, copy=False)
+            return (crop - low).astype(np.int16)
+    return crop.astype(np.float32)
 
 
 def running(
@@ -241,7 +255,7 @@ def letter_parts(lifted: np.ndarray, contrast: float) -> np.ndarray:
     nearby, not over a whole blob: a faint letter that touches a vessel four times as
     strong keeps all but its pixels beside the vessel."""
     nearby = running(running(lifted, 0, np.maximum, HALO), 1, np.maximum, HALO)
-    return lifted > np.maximum(contrast, STROKE_SHARE * nearby)
+    return lifted > np.maximum(contrast, STROKE_SHARE * nearby.astype(np.float32))
 
 
 def character_lines(crop: np.ndarray, contrast: float) -> list[tuple[int, int, int, int, int]]:
@@ -281,37 +295,56 @@ def quiet_around(
     return (quiet[0] and quiet[1]) or sum(quiet) >= QUIET_SIDES
 
 
-def shaped_blobs(strokes: np.ndarray) -> tuple[np.ndarray, list[tuple[int, slice, slice]]]:
-    """The blobs of `strokes` (8-connected) and, for each no larger than a letter, its
-    label and box: a table's edge or a long streak is no letter."""
-    labels, _ = ndimage.label(strokes, structure=np.ones((3, 3)))
-    shaped = []
-    for label, (rows, columns) in enumerate(ndimage.find_objects(labels), start=1):
-        height, width = rows.stop - rows.start, columns.stop - columns.start
-        if height <= MAX_TEXT_HEIGHT and width <= 6 * height:
-            shaped.append((label, rows, columns))
-    return labels, shaped
+def blob_boxes(strokes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The blobs of `strokes` (8-connected) and, per label from 1, its box: top, bottom,
+    left, right (ends exclusive). Found in a few passes over the stroke pixels, not a
+    Python loop over a lung's hundreds of specks."""
+    labels, count = ndimage.label(strokes, structure=np.ones((3, 3)))
+    boxes = np.zeros((count, 4), dtype=np.intp)
+    if not count:
+        return labels, boxes
+    flat = labels.ravel()
+    where = np.flatnonzero(flat)
+    label = flat[where] - 1
+    rows, columns = np.divmod(where, labels.shape[1])
+    boxes[:, 0], boxes[:, 2] = labels.shape
+    np.minimum.at(boxes[:, 0], label, rows)
+    np.maximum.at(boxes[:, 1], label, rows + 1)
+    np.minimum.at(boxes[:, 2], label, columns)
+    np.maximum.at(boxes[:, 3], label, columns + 1)
+    return labels, boxes
+
+
+def shaped_blobs(strokes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The blobs of `strokes`, their boxes, and which are no larger than a letter: a
+    table's edge or a long streak is no letter."""
+    labels, boxes = blob_boxes(strokes)
+    heights, widths = boxes[:, 1] - boxes[:, 0], boxes[:, 3] - boxes[:, 2]
+    return labels, boxes, (heights <= MAX_TEXT_HEIGHT) & (widths <= 6 * heights)
 
 
 def letter_blobs(strokes: np.ndarray) -> list[Blob]:
     """The blobs of a letter's size, left to right."""
-    blobs = []
-    for _, rows, columns in shaped_blobs(strokes)[1]:
-        height, width = rows.stop - rows.start, columns.stop - columns.start
-        if height >= MIN_CHARACTER_HEIGHT:
-            characters = max(1, round(width / (0.75 * height)))
-            blobs.append((rows.stop, rows.start, columns.start, columns.stop, characters))
-    return sorted(blobs, key=lambda blob: blob[2])
+    _, boxes, shaped = shaped_blobs(strokes)
+    boxes = boxes[shaped & (boxes[:, 1] - boxes[:, 0] >= MIN_CHARACTER_HEIGHT)]
+    boxes = boxes[np.argsort(boxes[:, 2], kind="stable")]
+    heights, widths = boxes[:, 1] - boxes[:, 0], boxes[:, 3] - boxes[:, 2]
+    characters = np.maximum(1, np.round(widths / (0.75 * heights))).astype(np.intp)
+    return [
+        (bottom, top, left, right, count)
+        for (top, bottom, left, right), count in zip(
+            boxes.tolist(), characters.tolist(), strict=True
+        )
+    ]
 
 
 def blob_heights(strokes: np.ndarray) -> np.ndarray:
     """For each stroke pixel the height of its blob if that is no larger than a letter,
     else 0: the margins are judged on those, as a table's edge or a long streak above a
     line is not what lungs' vessels are."""
-    labels, shaped = shaped_blobs(strokes)
-    heights = np.zeros(labels.max() + 1, dtype=np.int16)  # 0 for the background
-    for label, rows, _ in shaped:
-        heights[label] = rows.stop - rows.start
+    labels, boxes, shaped = shaped_blobs(strokes)
+    heights = np.zeros(len(boxes) + 1, dtype=np.int16)  # 0 for the background
+    heights[1:][shaped] = (boxes[:, 1] - boxes[:, 0])[shaped]
     return heights[labels]
 
 
@@ -405,18 +438,19 @@ def merged_regions(
     """One box per run of baseline spans: from the tallest stem's top over the baseline to a
     descender's depth below it, across the spans and a window either side."""
     boxes: list[list[int]] = []
-    for row, window in found.tolist():
+    recent: list[list[int]] = []  # boxes whose baseline a later one may still share
+    # `found` runs down the rows: a box more than two rows read above is done with.
+    for (row, window), height in zip(
+        found.tolist(), stem_heights(mask, found).tolist(), strict=True
+    ):
         left = max(0, (window - 1) * WINDOW)
         right = min(shape[1], (window + 3) * WINDOW)
         baseline = (row + 1) * ROW_STEP
-        column_strokes = mask[max(0, row - MAX_TEXT_HEIGHT // ROW_STEP) : row + 1, left:right]
-        busy_rows = np.asarray(column_strokes.any(axis=1))
-        stroke_rows = np.flatnonzero(~busy_rows[::-1])
-        height = int(stroke_rows[0]) if len(stroke_rows) else MAX_TEXT_HEIGHT // ROW_STEP
         top = max(0, baseline - (height + 2) * ROW_STEP)
         bottom = min(shape[0], baseline + max(4, height))
         stems = int(spans[row, window])
-        for box in boxes:  # the same baseline, overlapping columns: one line
+        recent = [box for box in recent if baseline - box[5] <= 2 * ROW_STEP]
+        for box in recent:  # the same baseline, overlapping columns: one line
             if abs(box[5] - baseline) <= 2 * ROW_STEP and left <= box[3] and right >= box[2]:
                 box[0], box[1] = min(box[0], top), max(box[1], bottom)
                 box[2], box[3] = min(box[2], left), max(box[3], right)
@@ -424,4 +458,25 @@ def merged_regions(
                 break
         else:
             boxes.append([top, bottom, left, right, stems, baseline])
+            recent.append(boxes[-1])
     return sorted((Region(*box[:5]) for box in boxes), key=lambda region: (region.top, region.left))
+
+
+def stem_heights(mask: np.ndarray, found: np.ndarray) -> np.ndarray:
+    """For each baseline (row read, window): how many rows read, from it upwards, have a
+    stroke somewhere from the window before to two after, until one has none (or
+    MAX_TEXT_HEIGHT is reached): the height of the letters standing on it. Rows above
+    the frame count as having strokes."""
+    rows, columns = mask.shape
+    windows = -(-columns // WINDOW)
+    padded = np.zeros((rows, windows * WINDOW), dtype=bool)
+    padded[:, :columns] = mask
+    window_busy = np.asarray(padded.reshape(rows, windows, WINDOW).any(axis=2))
+    span_busy = window_busy.copy()  # windows w - 1 to w + 2
+    span_busy[:, 1:] |= window_busy[:, :-1]
+    span_busy[:, :-1] |= window_busy[:, 1:]
+    span_busy[:, :-2] |= window_busy[:, 2:]
+    reach = MAX_TEXT_HEIGHT // ROW_STEP
+    above = found[:, :1] - np.arange(reach + 1)
+    busy = np.where(above >= 0, span_busy[np.maximum(above, 0), found[:, 1:]], True)
+    return np.where(busy.all(axis=1), reach, np.argmin(busy, axis=1))
