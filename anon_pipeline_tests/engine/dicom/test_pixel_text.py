@@ -157,3 +157,51 @@ def test_a_line_over_a_lung_is_found_though_its_margins_are_busy(chest, seed, co
     trial = TextTrial(serif, 20, "body", -1, contrast, ("1983-10-04",), 1)
     image = stored_values(burn_in(chest, trial, random.Random(seed)))
     assert covers(text_regions(image), image, chest, slice(0, image.shape[0]))
+
+
+@pytest.mark.parametrize(
+    "dtype,low,high",
+    [(np.int16, -1024, 3071), (np.uint16, 40000, 44095), (np.int32, -70000, -66000)],
+)
+def test_strokes_found_in_16_bits_are_those_found_in_float(chest, dtype, low, high):
+    """The closer look filters 16-bit values where the crop's range allows: shifted or
+    not, every stroke and its strength are what float32 gives."""
+    from anon_pipeline.engine.dicom.pixel_text import (
+        STROKE_CONTRAST,
+        character_pixels,
+        compact_values,
+    )
+
+    trial = TextTrial(DEJAVU, 12, "body", 1, "+150", ("Nowak 27/02/1970",), 1)
+    image = burn_in(chest, trial, random.Random(2))[150:300, 100:400]
+    scaled = low + (image - image.min()) / (image.max() - image.min()) * (high - low)
+    crop = np.round(scaled).astype(dtype)
+    assert compact_values(crop).dtype == np.int16
+    for fast, plain in zip(
+        character_pixels(crop, STROKE_CONTRAST),
+        character_pixels(crop.astype(np.float32), STROKE_CONTRAST),
+        strict=True,
+    ):
+        assert fast.letters.any()
+        assert np.array_equal(fast.letters, plain.letters)
+        assert np.array_equal(fast.lifted, plain.lifted)
+        assert np.array_equal(fast.of_structures(), plain.of_structures())
+
+
+def test_a_range_too_wide_for_16_bits_is_filtered_in_float():
+    from anon_pipeline.engine.dicom.pixel_text import compact_values
+
+    wide = np.array([[-20000, 20000], [0, 1]], dtype=np.int32)
+    assert compact_values(wide).dtype == np.float32
+    assert compact_values(np.zeros((2, 2), dtype=np.float64)).dtype == np.float32
+
+
+def test_a_baselines_letter_height_is_the_run_of_rows_with_strokes_above_it():
+    from anon_pipeline.engine.dicom.pixel_text import MAX_TEXT_HEIGHT, ROW_STEP, stem_heights
+
+    mask = np.zeros((60, 256), dtype=bool)
+    mask[30:36, 70] = True  # six rows read of strokes, ending on row 35 in window 2
+    mask[20:29, 200] = True  # strokes beyond the windows of the first baseline
+    mask[0:4, 40] = True  # a stem running into the frame's top edge
+    found = np.array([[35, 2], [28, 6], [3, 1], [50, 0]])
+    assert stem_heights(mask, found).tolist() == [6, 9, MAX_TEXT_HEIGHT // ROW_STEP, 0]
