@@ -42,6 +42,9 @@ BUSY_MARGIN = 0.1  # around four letters of one height and baseline
 STANDS_ALONE = 5  # letters of one height and baseline that chance does not make
 QUIET_SIDES = 3  # of the four margins of a line (above, below, either end)
 HALO = 2  # pixels around a stroke where its anti-aliased halo lies
+LETTER_GAP = 1.2  # letter heights between the letters of a line
+LOST_LETTERS_GAP = 3.0  # where STANDS_ALONE letters align: a letter or two lost to a vessel
+BRIDGED_HEIGHT = 10  # pixels: letters a vessel crosses without erasing; lungs' specks are less
 
 
 Blob = tuple[int, int, int, int, int]  # bottom, top, left, right, characters
@@ -348,20 +351,34 @@ def blob_heights(strokes: np.ndarray) -> np.ndarray:
     return heights[labels]
 
 
-def line_from(blobs: list[Blob], first: int) -> list[int]:
+def line_from(blobs: list[Blob], first: int, gap: float = LETTER_GAP) -> list[int]:
     """The blobs that stand on the first one's baseline (±2 pixels), of its height, each
-    within a letter's gap of the line so far."""
+    within `gap` letter heights of the line so far."""
     bottom, top, _, reach, _ = blobs[first]
     height, line = bottom - top, [first]
     for other in range(first + 1, len(blobs)):
         o_bottom, o_top, o_left, o_right, _ = blobs[other]
-        if o_left > reach + 1.2 * height:
+        if o_left > reach + gap * height:
             break
         o_height = o_bottom - o_top
         if abs(o_bottom - bottom) <= 2 and max(o_height, height) <= 1.6 * min(o_height, height):
             line.append(other)
             reach = max(reach, o_right)
     return line
+
+
+def lines_tried(blobs: list[Blob], first: int) -> list[list[int]]:
+    """The line from the first blob, and the longer one that bridges a lost letter or two
+    where STANDS_ALONE letters of it align: a +150 HU letter crossed by a vessel breaks
+    into pieces no letter's size, and the line once broke in two with it. Only letters of
+    BRIDGED_HEIGHT or more bridge: a row of a lung's small specks a gap apart is chance."""
+    line = line_from(blobs, first)
+    if blobs[first][0] - blobs[first][1] < BRIDGED_HEIGHT:
+        return [line]
+    bridged = line_from(blobs, first, LOST_LETTERS_GAP)
+    if len(bridged) > len(line) and aligned_letters([blobs[i] for i in bridged]) >= STANDS_ALONE:
+        return [line, bridged]
+    return [line]
 
 
 def margin_share(aligned: int, characters: int) -> float:
@@ -377,23 +394,34 @@ def margin_share(aligned: int, characters: int) -> float:
     return EMPTY_MARGIN if characters < SHORT_LINE else QUIET_MARGIN
 
 
+Candidate = tuple[int, int, int, int, int, list[int], float]
+
+
+def line_candidates(blobs: list[Blob]) -> list[Candidate]:
+    """Lines of LINE_CHARACTERS or more, of which LINE_BLOBS letters share a baseline and a
+    cap or x-height (blobs of chance do not): top, bottom, left, right, characters, the
+    blobs, and how busy its margins may be."""
+    candidates = []
+    for first in range(len(blobs)):
+        for line in lines_tried(blobs, first):
+            members = [blobs[index] for index in line]
+            total = sum(blob[4] for blob in members)
+            if total < LINE_CHARACTERS or len(members) < LINE_BLOBS:
+                continue
+            aligned = aligned_letters(members)
+            if aligned < LINE_BLOBS:
+                continue
+            top, bottom = min(blob[1] for blob in members), max(blob[0] for blob in members)
+            left, right = members[0][2], max(blob[3] for blob in members)
+            share = margin_share(aligned, total)
+            candidates.append((top, bottom, left, right, total, line, share))
+    return candidates
+
+
 def lines_of_blobs(strokes: Strokes) -> list[tuple[int, int, int, int, int]]:
     """Lines of letters with quiet margins. A line's neighbour in a block of text (the
     line above or below, of a like height) does not count against its margins."""
-    blobs = letter_blobs(strokes.letters)
-    candidates = []
-    for first in range(len(blobs)):
-        line = line_from(blobs, first)
-        members = [blobs[index] for index in line]
-        total = sum(blob[4] for blob in members)
-        if total < LINE_CHARACTERS or len(members) < LINE_BLOBS:
-            continue
-        aligned = aligned_letters(members)
-        if aligned < LINE_BLOBS:
-            continue  # letters share a baseline and a cap or x-height; blobs of chance do not
-        top, bottom = min(blob[1] for blob in members), max(blob[0] for blob in members)
-        left, right = members[0][2], max(blob[3] for blob in members)
-        candidates.append((top, bottom, left, right, total, line, margin_share(aligned, total)))
+    candidates = line_candidates(letter_blobs(strokes.letters))
     if not candidates:
         return []
     lifted, letters = strokes.lifted, strokes.letters

@@ -205,3 +205,30 @@ def test_a_baselines_letter_height_is_the_run_of_rows_with_strokes_above_it():
     mask[0:4, 40] = True  # a stem running into the frame's top edge
     found = np.array([[35, 2], [28, 6], [3, 1], [50, 0]])
     assert stem_heights(mask, found).tolist() == [6, 9, MAX_TEXT_HEIGHT // ROW_STEP, 0]
+
+
+def test_a_line_that_lost_letters_to_vessels_is_found_across_the_gaps():
+    """Digits of which every other pair is gone, as where vessels cross +150 HU letters:
+    each piece left is two letters, no line alone, but six of one height and baseline
+    a letter's gap apart are. The line once broke at every gap."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    from anon_pipeline.engine.dicom.pixel_text import STROKE_CONTRAST, character_lines
+
+    text = "97070130935"
+    font = ImageFont.truetype(DEJAVU, 20)
+    mask = Image.new("L", (400, 80), 0)
+    ImageDraw.Draw(mask).text((20, 30), text, fill=255, font=font)
+    cover = np.asarray(mask, dtype=np.float32) / 255
+    for lost in (2, 3, 6, 7, 10):  # each glyph's columns, from its advance
+        cover[
+            :, 20 + int(font.getlength(text[:lost])) : 20 + int(font.getlength(text[: lost + 1]))
+        ] = 0
+    body = np.random.default_rng(8).normal(40, 8, cover.shape).astype(np.float32)
+    crop = stored_values(body + 150 * cover)
+    drawn = np.flatnonzero(cover.any(axis=1))
+    lines = character_lines(crop, STROKE_CONTRAST)
+    assert any(
+        top <= drawn.max() and bottom >= drawn.min() and characters >= 6
+        for top, bottom, _, _, characters in lines
+    )
