@@ -3,9 +3,10 @@
 Every frame gets the cheap look (`pixel_text`); the regions it confirms are read by
 OCR from an upscaled crop (`ocr`) and judged (`text_holds`). Frames of a risk class
 (localizers, derived and secondary images, colour, and images alone in their series,
-as key images are) are also read whole. A verdict
-is memoised per frame content, so repeated frames cost one look. Pixels are never
-changed: a file is released byte for byte or held for a person.
+as key images are) are also read whole. What a frame's pixels say is memoised per
+frame content, so repeated frames cost one look; each file is judged on it against its
+own identifiers. Pixels are never changed: a file is released byte for byte or held
+for a person.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import hashlib
 from collections import OrderedDict
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import numpy as np
 import xxhash
@@ -26,7 +28,7 @@ from anon_pipeline.engine.rules.text_holds import READ_CONFIDENCE, TextVerdict, 
 RISK_IMAGE_TYPES = frozenset({"LOCALIZER", "DERIVED", "SECONDARY", "SCREEN SAVE", "SCOUT"})
 MEMO_FRAMES = 4096
 REGION_PADDING = 4
-_verdicts: OrderedDict[bytes, TextVerdict] = OrderedDict()
+_readings: OrderedDict[bytes, FrameReading] = OrderedDict()
 
 
 def device_signature(signature: Iterable[str]) -> str:
@@ -75,32 +77,66 @@ def read(crop: np.ndarray) -> list[tuple[str, float]]:
     return [(word.text, word.confidence) for word in read_words(crop, bright)]
 
 
+Words = tuple[tuple[str, float], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class FrameReading:
+    """What a frame's pixels say, whoever's file it is in: for each region shaped like
+    text, the characters the closer look counted and the words OCR read there; and for
+    a frame read whole (a risk class), the words read with confidence."""
+
+    regions: tuple[tuple[int, Words], ...]
+    whole: Words
+
+    def verdict(self, identifiers: tuple[str, ...]) -> TextVerdict:
+        """Judged against one file's own identifiers: the same pixels in another
+        patient's file may carry that patient's ID."""
+        verdict = TextVerdict.CLEAN
+        for characters, words in self.regions:
+            found = judge_words(words, identifiers, characters)
+            if found is TextVerdict.IDENTIFYING:
+                return found
+            if found is TextVerdict.UNREAD:
+                verdict = found
+        # Read whole, only what is read with confidence counts: a body is no line of
+        # text, and what OCR makes of it unsure is not text unread.
+        if self.whole and judge_words(self.whole, identifiers) is TextVerdict.IDENTIFYING:
+            return TextVerdict.IDENTIFYING
+        return verdict
+
+
 def frame_verdict(
     frame: np.ndarray, contrast: float, risky: bool, identifiers: tuple[str, ...]
 ) -> TextVerdict:
+    """The frame's verdict for this file. What its pixels say is memoised per frame
+    content (most frames say nothing), never the verdict, which follows the file."""
     key = xxhash.xxh3_128_digest(np.ascontiguousarray(frame).data) + bytes([risky])
-    known = _verdicts.get(key)
-    if known is not None:
-        return known
-    verdict = TextVerdict.CLEAN
+    reading = _readings.get(key)
+    if reading is None:
+        reading = read_frame(frame, contrast, risky)
+        _readings[key] = reading
+        if len(_readings) > MEMO_FRAMES:
+            _readings.popitem(last=False)
+    return reading.verdict(identifiers)
+
+
+def read_frame(frame: np.ndarray, contrast: float, risky: bool) -> FrameReading:
+    """OCR of every region the closer look confirms, from an upscaled crop; and of the
+    whole frame for a risk class."""
+    regions = []
     for region in text_regions(frame, contrast):
         crop = frame[
             max(0, region.top - REGION_PADDING) : region.bottom + REGION_PADDING,
             max(0, region.left - REGION_PADDING) : region.right + REGION_PADDING,
         ]
-        found = judge_words(read(crop), identifiers, region.stems)
-        if found is TextVerdict.IDENTIFYING:
-            verdict = found
-            break
-        if found is TextVerdict.UNREAD:
-            verdict = found
-    if risky and verdict is not TextVerdict.IDENTIFYING:
-        # Read whole, only what is read with confidence counts: a body is no line of
-        # text, and what OCR makes of it unsure is not text unread.
-        confident = [(text, conf) for text, conf in read(frame) if conf >= READ_CONFIDENCE]
-        if confident and judge_words(confident, identifiers) is TextVerdict.IDENTIFYING:
-            verdict = TextVerdict.IDENTIFYING
-    _verdicts[key] = verdict
-    if len(_verdicts) > MEMO_FRAMES:
-        _verdicts.popitem(last=False)
-    return verdict
+        regions.append((region.stems, tuple(read(crop))))
+    whole: Words = ()
+    if risky:
+        whole = tuple((text, conf) for text, conf in read(frame) if conf >= READ_CONFIDENCE)
+    return FrameReading(tuple(regions), whole)
+
+
+def forget_readings() -> None:
+    """Empty this process's memo (a benchmark's rounds must each pay for their reading)."""
+    _readings.clear()

@@ -135,3 +135,22 @@ def test_a_full_contrast_name_over_the_lungs_is_found():
             1,
         )
         assert text_regions(stored_values(burn_in(body, trial, random.Random(size)))), size
+
+
+def test_a_frame_seen_before_is_judged_against_each_files_own_identifiers():
+    """The same pixels in two files: a short number that is nothing to one patient is
+    the other's ID. The memo once kept the first file's verdict for both."""
+    from anon_pipeline.engine.files.pixel_check import forget_readings, text_in_pixels
+    from anon_pipeline.engine.rules.holds import HoldKind
+    from anon_pipeline.synthetic.pixel_trials import dicom_bytes, template_slice
+
+    body = phantom_slice(np.random.default_rng(6), region="head")
+    trial = TextTrial(
+        "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", 24, "corner", 1, "full", ("4821",), 1
+    )
+    data = dicom_bytes(template_slice(), [stored_values(burn_in(body, trial, random.Random(3)))])
+    forget_readings()
+    assert text_in_pixels(data, ("Nowak", "7734")) is None  # a number, no one's here
+    held = text_in_pixels(data, ("Lis", "4821"))
+    assert held is not None and held.kind is HoldKind.TEXT_IN_PIXELS
+    assert text_in_pixels(data, ("Nowak", "7734")) is None
