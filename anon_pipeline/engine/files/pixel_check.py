@@ -122,15 +122,20 @@ def frame_verdict(
 
 
 def read_frame(frame: np.ndarray, contrast: float, risky: bool) -> FrameReading:
-    """OCR of every region the closer look confirms, from an upscaled crop; and of the
-    whole frame for a risk class."""
+    """OCR of the regions the closer look confirms, from an upscaled crop, up to one that
+    holds whoever's file it is; and of the whole frame for a risk class."""
     regions = []
     for region in text_regions(frame, contrast):
         crop = frame[
             max(0, region.top - REGION_PADDING) : region.bottom + REGION_PADDING,
             max(0, region.left - REGION_PADDING) : region.right + REGION_PADDING,
         ]
-        regions.append((region.stems, tuple(read(crop))))
+        words = tuple(read(crop))
+        regions.append((region.stems, words))
+        if judge_words(words, (), region.stems) is TextVerdict.IDENTIFYING:
+            # A date or a name holds any file: nothing more need be read. A file's own
+            # identifiers only ever add holds.
+            return FrameReading(tuple(regions), ())
     whole: Words = ()
     if risky:
         whole = tuple((text, conf) for text, conf in read(frame) if conf >= READ_CONFIDENCE)
