@@ -107,14 +107,20 @@ def baseline_counts(ends: np.ndarray) -> np.ndarray:
     """Stems ending in each row read (or the next), per span of two WINDOWs of columns."""
     near = ends.copy()
     near[:-1] |= ends[1:]
-    rows, columns = near.shape
-    padded = -(-columns // WINDOW) * WINDOW
-    if padded != columns:
-        near = np.pad(near, ((0, 0), (0, padded - columns)))
-    per_window = near.reshape(rows, padded // WINDOW, WINDOW).sum(axis=2, dtype=np.int16)
+    per_window = by_window(near).sum(axis=2, dtype=np.int16)
     spans = per_window.copy()
     spans[:, :-1] += per_window[:, 1:]
     return spans
+
+
+def by_window(mask: np.ndarray) -> np.ndarray:
+    """The mask's rows cut into WINDOWs of columns (rows, windows, WINDOW), the last
+    padded with False."""
+    rows, columns = mask.shape
+    padded = -(-columns // WINDOW) * WINDOW
+    if padded != columns:
+        mask = np.pad(mask, ((0, 0), (0, padded - columns)))
+    return mask.reshape(rows, padded // WINDOW, WINDOW)
 
 
 def candidate_regions(frame: np.ndarray, contrast: float = STROKE_CONTRAST) -> list[Region]:
@@ -495,11 +501,7 @@ def stem_heights(mask: np.ndarray, found: np.ndarray) -> np.ndarray:
     stroke somewhere from the window before to two after, until one has none (or
     MAX_TEXT_HEIGHT is reached): the height of the letters standing on it. Rows above
     the frame count as having strokes."""
-    rows, columns = mask.shape
-    windows = -(-columns // WINDOW)
-    padded = np.zeros((rows, windows * WINDOW), dtype=bool)
-    padded[:, :columns] = mask
-    window_busy = np.asarray(padded.reshape(rows, windows, WINDOW).any(axis=2))
+    window_busy = np.asarray(by_window(mask).any(axis=2))
     span_busy = window_busy.copy()  # windows w - 1 to w + 2
     span_busy[:, 1:] |= window_busy[:, :-1]
     span_busy[:, :-1] |= window_busy[:, 1:]

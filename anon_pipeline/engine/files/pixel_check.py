@@ -12,6 +12,7 @@ for a person.
 from __future__ import annotations
 
 import hashlib
+import struct
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -111,7 +112,9 @@ def frame_verdict(
 ) -> TextVerdict:
     """The frame's verdict for this file. What its pixels say is memoised per frame
     content (most frames say nothing), never the verdict, which follows the file."""
-    key = xxhash.xxh3_128_digest(np.ascontiguousarray(frame).data) + bytes([risky])
+    # The same bytes under another rescale slope are judged at another contrast.
+    key = xxhash.xxh3_128_digest(np.ascontiguousarray(frame).data)
+    key += struct.pack("<d?", contrast, risky)
     reading = _readings.get(key)
     if reading is None:
         reading = read_frame(frame, contrast, risky)
