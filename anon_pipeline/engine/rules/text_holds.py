@@ -98,6 +98,12 @@ DATE = re.compile(
 )
 MEASUREMENT = re.compile(r"^[+-]?\d+([.,]\d+)?(mm|cm|m|kv|kvp|ma|mas|s|ms|hu|%|x)?$")
 YEAR = re.compile(r"(19|20)\d{2}")  # a year alone is what is left of a date read in part
+# A day and a month (or a month and a day), two digits each, as "1947-01-06" read as
+# "01-06": what is left of a date when its year is lost. Not with "/": image counters
+# ("05/12") are written so.
+DAY_AND_MONTH = re.compile(
+    r"(0[1-9]|[12]\d|3[01])[-.](0[1-9]|1[0-2])|(0[1-9]|1[0-2])[-.](0[1-9]|[12]\d|3[01])"
+)
 ID_LIKE = re.compile(r"[a-z]{0,3}\d{5,}")  # whole numbers of five digits or more: IDs, PESEL
 IDENTITY_LABELS = frozenset({"id", "pid", "pesel", "dob", "mrn", "acc", "name", "pat", "nazwisko"})
 PUNCTUATION = re.compile(r"[^\w./-]+")  # what parts a word: not a date's or number's marks
@@ -146,8 +152,11 @@ def tokens(words: Iterable[str]) -> list[str]:
 
 
 def identifying_word(token: str) -> bool:
-    """An ID-like number or the label of one, a year, or a word that may be a name."""
+    """An ID-like number or the label of one, a year or a day and a month (a date read in
+    part), or a word that may be a name."""
     if ID_LIKE.fullmatch(token) or token in IDENTITY_LABELS or YEAR.fullmatch(token):
+        return True
+    if DAY_AND_MONTH.fullmatch(token):
         return True
     if not token or token in SAFE_WORDS or MEASUREMENT.match(token):
         return False

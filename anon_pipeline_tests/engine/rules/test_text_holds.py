@@ -41,10 +41,17 @@ def test_nothing_confident_is_unread_and_nothing_guessed():
 
 
 @pytest.mark.parametrize(
-    "words", [["1963"], ["2006", "-"], ["1939."], ["8.1932"], ["10/1955"], ["06-1987"]]
+    "words",
+    [["1963"], ["2006", "-"], ["1939."], ["8.1932"], ["10/1955"], ["06-1987"], ["04-06"]]
+    + [["06.01"], ["12-31"], ["31.12"]],
 )
-def test_a_year_alone_holds_it_is_what_is_left_of_a_date_read_in_part(words):
+def test_what_is_left_of_a_date_read_in_part_holds_a_year_or_a_day_and_a_month(words):
     assert judge_words([(word, SURE) for word in words]) is TextVerdict.IDENTIFYING
+
+
+@pytest.mark.parametrize("word", ["05/12", "1.25", "12.50", "13-13", "120", "0.75", "+12.5"])
+def test_counters_and_measurements_are_no_date_read_in_part(word):
+    assert judge_words([(word, SURE)], characters=len(word)) is TextVerdict.CLEAN
 
 
 def test_a_reading_that_explains_too_little_of_a_line_is_unread():
