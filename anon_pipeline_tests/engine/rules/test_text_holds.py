@@ -42,8 +42,18 @@ def test_nothing_confident_is_unread_and_nothing_guessed():
 
 @pytest.mark.parametrize(
     "words",
-    [["1963"], ["2006", "-"], ["1939."], ["8.1932"], ["10/1955"], ["06-1987"], ["04-06"]]
-    + [["06.01"], ["12-31"], ["31.12"]],
+    [
+        ["1963"],
+        ["2006", "-"],
+        ["1939."],
+        ["8.1932"],
+        ["10/1955"],
+        ["06-1987"],
+        ["04-06"],
+        ["06.01"],
+        ["12-31"],
+        ["31.12"],
+    ],
 )
 def test_what_is_left_of_a_date_read_in_part_holds_a_year_or_a_day_and_a_month(words):
     assert judge_words([(word, SURE) for word in words]) is TextVerdict.IDENTIFYING
