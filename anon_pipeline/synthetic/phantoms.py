@@ -27,11 +27,19 @@ def ellipse(
     return (u / axes[1]) ** 2 + (v / axes[0]) ** 2 <= 1.0
 
 
+LUNG_STYLES = ("crisp", "partial-volume")
+
+
 def phantom_slice(
-    rng: np.random.Generator, size: int = 512, region: str | None = None
+    rng: np.random.Generator, size: int = 512, region: str | None = None, lungs: str = "crisp"
 ) -> np.ndarray:
     """One axial slice in HU (float32): a chest, an abdomen or a head, chosen at random
-    unless `region` names one; with a metal implant's streaks in about one slice in six."""
+    unless `region` names one; with a metal implant's streaks in about one slice in six.
+    `lungs` is one of LUNG_STYLES: crisp vessels and bronchi of soft tissue (the texture
+    the pixel check was tuned on), or vessels of partial-volume intensities in a
+    textured parenchyma (one it never was: its false holds are measured on both)."""
+    if lungs not in LUNG_STYLES:
+        raise ValueError(f"lungs must be one of {LUNG_STYLES}, not {lungs!r}")
     region = region or str(rng.choice(["chest", "chest", "abdomen", "head"]))
     scale = size / 512
     image = np.full((size, size), AIR, dtype=np.float32)
@@ -56,7 +64,10 @@ def phantom_slice(
                 lung_axes = (axes[0] * 0.6, axes[1] * 0.33)
                 lung = ellipse(image.shape, lung_centre, lung_axes, rng.uniform(-0.2, 0.2))
                 image[lung] = LUNG
-                add_vessels(image, rng, lung, scale)
+                if lungs == "crisp":
+                    add_vessels(image, rng, lung, scale)
+                else:
+                    add_partial_volume_vessels(image, rng, lung, scale)
             image[
                 ellipse(
                     image.shape,
@@ -111,6 +122,38 @@ def add_vessels(
         else:  # a bronchus: a thin wall round air
             image[ellipse(image.shape, at, (radius + 1.2, radius + 1.2))] = SOFT
             image[ellipse(image.shape, at, (radius, radius))] = AIR
+
+
+def add_partial_volume_vessels(
+    image: np.ndarray, rng: np.random.Generator, lung: np.ndarray, scale: float
+) -> None:
+    """Vessels as a scanner sees them through a slice's thickness: round cross-sections
+    and branches whose brightness varies with how much of them the slice holds, a few
+    bronchi, and a parenchyma with a texture of its own."""
+    rows, columns = np.nonzero(lung)
+    layer = np.zeros_like(image)
+    for _ in range(int(rng.integers(60, 220))):
+        pick = int(rng.integers(0, len(rows)))
+        at = (float(rows[pick]), float(columns[pick]))
+        radius = (rng.gamma(2.0, 1.0) + 0.6) * scale
+        peak = rng.uniform(150, 900)  # HU above the lung: partial volume
+        kind = rng.random()
+        if kind < 0.55:
+            shape = ellipse(
+                image.shape, at, (radius, radius * rng.uniform(0.7, 1.4)), rng.uniform(0, np.pi)
+            )
+        elif kind < 0.92:  # a branch running in the slice
+            length = rng.uniform(6, 40) * scale
+            shape = ellipse(image.shape, at, (radius * 0.8, length), rng.uniform(0, np.pi))
+        else:  # a bronchus: a wall round air
+            shape = ellipse(image.shape, at, (radius + 1.5, radius + 1.5)) & ~ellipse(
+                image.shape, at, (radius, radius)
+            )
+            peak = rng.uniform(300, 900)
+        layer[shape] = np.maximum(layer[shape], peak)
+    layer = ndimage.gaussian_filter(layer, rng.uniform(0.5, 1.2) * scale)
+    texture = ndimage.gaussian_filter(rng.normal(0, 60, image.shape), 1.5 * scale)
+    image[lung] = LUNG + layer[lung] + texture[lung].astype(np.float32)
 
 
 def add_ribs(

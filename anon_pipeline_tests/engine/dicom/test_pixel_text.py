@@ -232,3 +232,21 @@ def test_a_line_that_lost_letters_to_vessels_is_found_across_the_gaps():
         top <= drawn.max() and bottom >= drawn.min() and characters >= 6
         for top, bottom, _, _, characters in lines
     )
+
+
+def test_partial_volume_lungs_are_a_texture_of_their_own():
+    """The second lung style, on which false holds are measured too: its vessels take
+    the values between lung and soft tissue that a slice's thickness gives them."""
+    between = {
+        lungs: np.mean(
+            [
+                ((image > -750) & (image < -250)).mean()
+                for seed in range(3)
+                for image in [phantom_slice(np.random.default_rng(seed), 256, "chest", lungs)]
+            ]
+        )
+        for lungs in ("crisp", "partial-volume")
+    }
+    assert between["partial-volume"] > 1.4 * between["crisp"]
+    with pytest.raises(ValueError, match="lungs must be one of"):
+        phantom_slice(np.random.default_rng(0), lungs="smooth")
