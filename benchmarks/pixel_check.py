@@ -157,7 +157,7 @@ def main() -> int:
         }
         clean, clean_seconds = run_clean_trials(args.clean)
         distinct, _ = run_clean_trials(args.anatomies, seed=26, anatomies=args.anatomies)
-        other_lungs, _ = run_clean_trials(
+        other_lungs, other_seconds = run_clean_trials(
             args.other_lungs, seed=27, anatomies=args.other_lungs, lungs="partial-volume"
         )
         safe_held = safe_annotation_holds(args.safe)
@@ -193,6 +193,10 @@ def main() -> int:
         ),
         ("slices with only safe annotations held", f"{safe_held} of {args.safe}"),
         ("check per clean slice (ms, mean)", f"{clean_seconds / clean.total * 1000:.1f}"),
+        (
+            "check per clean chest slice, partial-volume lungs (ms, mean)",
+            f"{other_seconds / other_lungs.total * 1000:.1f}",
+        ),
         (
             "check per text image, OCR included (ms, mean)",
             f"{text_seconds / text.total * 1000:.1f}",
