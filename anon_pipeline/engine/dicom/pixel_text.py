@@ -20,8 +20,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
-from scipy import ndimage
+
+cv2.setNumThreads(1)  # the check runs in one process per core already: threads only contend
 
 STROKE_CONTRAST = 60.0  # HU, or grey levels of an 8-bit image
 MAX_STROKE_WIDTH = 4
@@ -192,10 +194,11 @@ class Strokes:
         the margins of a line are judged on these: a faint line over a lung stands out
         from the vessels, not from their tails."""
         inside = self.lifted > self.contrast
-        labels, count = ndimage.label(inside)
-        if not count:
+        count, found = cv2.connectedComponents(inside.view(np.uint8), connectivity=4)
+        if count < 2:
             return inside
-        strongest = np.zeros(count + 1, dtype=np.float32)
+        labels = np.asarray(found, dtype=np.int32)
+        strongest = np.zeros(count, dtype=np.float32)
         np.maximum.at(strongest, labels[inside], self.lifted[inside])  # blob pixels: few
         return self.lifted > np.maximum(self.contrast, STROKE_SHARE * strongest[labels])
 
@@ -235,26 +238,12 @@ def running(
     values: np.ndarray, axis: int, extreme: np.ufunc, reach: int = MAX_STROKE_WIDTH
 ) -> np.ndarray:
     """The minimum (or maximum) of each window of 2 * `reach` + 1 pixels along `axis`,
-    centred, mirrored at the edges as scipy's is: a grey erosion (or dilation)
-    by a line. Windows double in length each pass (1, 2, 4, 8) and two overlapping ones
-    make the last: a few passes over the crop, several times cheaper than scipy's."""
-    width = 2 * reach + 1
-    moved = np.moveaxis(values, axis, 0)
-    edge = reach
-    if len(moved) <= edge:  # shorter than the mirror: scipy's own filter
-        size = [1, 1]
-        size[axis] = width
-        filtered = ndimage.grey_erosion if extreme is np.minimum else ndimage.grey_dilation
-        return np.asarray(filtered(values, size=tuple(size)))
-    windows = np.concatenate([moved[edge - 1 :: -1], moved, moved[: -edge - 1 : -1]])
-    length = 1
-    while 2 * length <= width:
-        windows = extreme(windows[:-length], windows[length:])
-        length *= 2
-    rest = width - length
-    if rest:
-        windows = extreme(windows[:-rest], windows[rest:])
-    return np.moveaxis(windows, 0, axis)
+    centred, mirrored at the edges as scipy's is: a grey erosion (or dilation) by a
+    line. OpenCV's, several times faster than scipy's or than numpy passes over the
+    crop, on the 16-bit integers and floats `compact_values` gives."""
+    kernel = np.ones((1, 2 * reach + 1) if axis == 1 else (2 * reach + 1, 1), np.uint8)
+    filtered = cv2.erode if extreme is np.minimum else cv2.dilate
+    return filtered(values, kernel, borderType=cv2.BORDER_REFLECT)
 
 
 def letter_parts(lifted: np.ndarray, contrast: float) -> np.ndarray:
@@ -306,21 +295,15 @@ def quiet_around(
 
 def blob_boxes(strokes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The blobs of `strokes` (8-connected) and, per label from 1, its box: top, bottom,
-    left, right (ends exclusive). Found in a few passes over the stroke pixels, not a
-    Python loop over a lung's hundreds of specks."""
-    labels, count = ndimage.label(strokes, structure=np.ones((3, 3)))
-    boxes = np.zeros((count, 4), dtype=np.intp)
-    if not count:
-        return labels, boxes
-    flat = labels.ravel()
-    where = np.flatnonzero(flat)
-    label = flat[where] - 1
-    rows, columns = np.divmod(where, labels.shape[1])
-    boxes[:, 0], boxes[:, 2] = labels.shape
-    np.minimum.at(boxes[:, 0], label, rows)
-    np.maximum.at(boxes[:, 1], label, rows + 1)
-    np.minimum.at(boxes[:, 2], label, columns)
-    np.maximum.at(boxes[:, 3], label, columns + 1)
+    left, right (ends exclusive). OpenCV labels them and measures their boxes in one
+    pass, not a Python loop over a lung's hundreds of specks."""
+    # Grana's block-based labelling: twice as fast with the boxes as OpenCV's default.
+    _, labels, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(
+        strokes.view(np.uint8), 8, cv2.CV_32S, cv2.CCL_GRANA
+    )
+    left, top = stats[1:, cv2.CC_STAT_LEFT], stats[1:, cv2.CC_STAT_TOP]
+    width, height = stats[1:, cv2.CC_STAT_WIDTH], stats[1:, cv2.CC_STAT_HEIGHT]
+    boxes = np.stack([top, top + height, left, left + width], axis=1).astype(np.intp)
     return labels, boxes
 
 
@@ -336,7 +319,7 @@ def letter_blobs(strokes: np.ndarray) -> list[Blob]:
     """The blobs of a letter's size, left to right."""
     _, boxes, shaped = shaped_blobs(strokes)
     boxes = boxes[shaped & (boxes[:, 1] - boxes[:, 0] >= MIN_CHARACTER_HEIGHT)]
-    boxes = boxes[np.argsort(boxes[:, 2], kind="stable")]
+    boxes = boxes[np.lexsort((boxes[:, 3], boxes[:, 1], boxes[:, 0], boxes[:, 2]))]
     heights, widths = boxes[:, 1] - boxes[:, 0], boxes[:, 3] - boxes[:, 2]
     characters = np.maximum(1, np.round(widths / (0.75 * heights))).astype(np.intp)
     return [
@@ -357,31 +340,46 @@ def blob_heights(strokes: np.ndarray) -> np.ndarray:
     return heights[labels]
 
 
-def line_from(blobs: list[Blob], first: int, gap: float = LETTER_GAP) -> list[int]:
-    """The blobs that stand on the first one's baseline (±2 pixels), of its height, each
-    within `gap` letter heights of the line so far."""
+def line_from(
+    blobs: list[Blob], first: int, partners: list[int], gap: float = LETTER_GAP
+) -> list[int]:
+    """The blobs that stand on the first one's baseline (±2 pixels), of its height (its
+    `partners`, left to right), each within `gap` letter heights of the line so far."""
     bottom, top, _, reach, _ = blobs[first]
     height, line = bottom - top, [first]
-    for other in range(first + 1, len(blobs)):
-        o_bottom, o_top, o_left, o_right, _ = blobs[other]
-        if o_left > reach + gap * height:
-            break
-        o_height = o_bottom - o_top
-        if abs(o_bottom - bottom) <= 2 and max(o_height, height) <= 1.6 * min(o_height, height):
-            line.append(other)
-            reach = max(reach, o_right)
+    for other in partners:
+        if blobs[other][2] > reach + gap * height:
+            break  # blobs run left to right: no later one is nearer
+        line.append(other)
+        reach = max(reach, blobs[other][3])
     return line
 
 
-def lines_tried(blobs: list[Blob], first: int) -> list[list[int]]:
+def baseline_partners(blobs: list[Blob], fewest: int) -> dict[int, list[int]]:
+    """For each blob with `fewest` or more, the later ones (to its right) that stand on
+    its baseline (±2 pixels) at a like height (within 1.6 times): the only blobs a line
+    from it can take. Found for all pairs at once; a lung's hundred specks mostly have
+    too few."""
+    bottoms = np.array([blob[0] for blob in blobs])
+    heights = bottoms - np.array([blob[1] for blob in blobs])
+    like = np.abs(bottoms[:, None] - bottoms[None, :]) <= 2
+    like &= np.maximum.outer(heights, heights) <= 1.6 * np.minimum.outer(heights, heights)
+    like = np.triu(like, 1)
+    return {
+        int(first): np.flatnonzero(like[first]).tolist()
+        for first in np.flatnonzero(like.sum(axis=1) >= fewest)
+    }
+
+
+def lines_tried(blobs: list[Blob], first: int, partners: list[int]) -> list[list[int]]:
     """The line from the first blob, and the longer one that bridges a lost letter or two
     where STANDS_ALONE letters of it align: a +150 HU letter crossed by a vessel breaks
     into pieces no letter's size, and the line once broke in two with it. Only letters of
     BRIDGED_HEIGHT or more bridge: a row of a lung's small specks a gap apart is chance."""
-    line = line_from(blobs, first)
+    line = line_from(blobs, first, partners)
     if blobs[first][0] - blobs[first][1] < BRIDGED_HEIGHT:
         return [line]
-    bridged = line_from(blobs, first, LOST_LETTERS_GAP)
+    bridged = line_from(blobs, first, partners, LOST_LETTERS_GAP)
     if len(bridged) > len(line) and aligned_letters([blobs[i] for i in bridged]) >= STANDS_ALONE:
         return [line, bridged]
     return [line]
@@ -407,9 +405,12 @@ def line_candidates(blobs: list[Blob]) -> list[Candidate]:
     """Lines of LINE_CHARACTERS or more, of which LINE_BLOBS letters share a baseline and a
     cap or x-height (blobs of chance do not): top, bottom, left, right, characters, the
     blobs, and how busy its margins may be."""
-    candidates = []
-    for first in range(len(blobs)):
-        for line in lines_tried(blobs, first):
+    candidates: list[Candidate] = []
+    if len(blobs) < LINE_BLOBS:
+        return candidates
+    # No line of LINE_BLOBS can start from a blob with fewer partners.
+    for first, partners in baseline_partners(blobs, LINE_BLOBS - 1).items():
+        for line in lines_tried(blobs, first, partners):
             members = [blobs[index] for index in line]
             total = sum(blob[4] for blob in members)
             if total < LINE_CHARACTERS or len(members) < LINE_BLOBS:

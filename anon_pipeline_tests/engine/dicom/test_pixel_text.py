@@ -94,6 +94,75 @@ def test_the_running_extremes_are_scipys_grey_erosion_and_dilation(shape):
         )
 
 
+@pytest.mark.parametrize("density", [0.05, 0.3, 0.6])
+def test_blobs_and_their_boxes_are_scipys_labelling(density):
+    """OpenCV labels the blobs: the same blobs and boxes as scipy's 8-connected labels,
+    and the structures' 4-connected ones keep the same pixels."""
+    from scipy import ndimage
+
+    from anon_pipeline.engine.dicom.pixel_text import Strokes, blob_boxes
+
+    rng = np.random.default_rng(int(density * 100))
+    strokes = rng.random((61, 97)) < density
+    labels, boxes = blob_boxes(strokes)
+    expected, count = ndimage.label(strokes, structure=np.ones((3, 3)))
+    slices = ndimage.find_objects(expected)
+    assert sorted(map(tuple, boxes.tolist())) == sorted(
+        (rows.start, rows.stop, columns.start, columns.stop) for rows, columns in slices
+    )
+    assert len(boxes) == count
+    # The same partition of the pixels: each of scipy's blobs is one of OpenCV's.
+    pairs = set(zip(expected[strokes].tolist(), labels[strokes].tolist(), strict=True))
+    assert len(pairs) == count == len({label for _, label in pairs})
+
+    lifted = (rng.normal(0, 100, strokes.shape) * strokes).astype(np.float32)
+    inside = lifted > 60
+    structures, found = ndimage.label(inside)
+    strongest = np.asarray(ndimage.maximum(lifted, structures, np.arange(found + 1)))
+    expected_parts = lifted > np.maximum(60, 0.35 * strongest[structures])
+    of_structures = Strokes(lifted, inside, 60.0).of_structures()
+    assert of_structures.any()
+    assert np.array_equal(of_structures, expected_parts)
+
+
+def test_line_candidates_are_those_of_every_blob_tried(chest):
+    """Lines are tried only from blobs with partners on their baseline: the candidates
+    are those found when a line is tried from every blob, in a lung and in text."""
+    from anon_pipeline.engine.dicom import pixel_text
+
+    def tried_from_every_blob(blobs):
+        everyone = {first: list(range(first + 1, len(blobs))) for first in range(len(blobs))}
+        candidates = []
+        for first in range(len(blobs)):
+            compatible = [
+                other
+                for other in everyone[first]
+                if abs(blobs[other][0] - blobs[first][0]) <= 2
+                and max(blobs[other][0] - blobs[other][1], blobs[first][0] - blobs[first][1])
+                <= 1.6
+                * min(blobs[other][0] - blobs[other][1], blobs[first][0] - blobs[first][1])
+            ]
+            for line in pixel_text.lines_tried(blobs, first, compatible):
+                members = [blobs[index] for index in line]
+                total = sum(blob[4] for blob in members)
+                if total < pixel_text.LINE_CHARACTERS or len(members) < pixel_text.LINE_BLOBS:
+                    continue
+                aligned = pixel_text.aligned_letters(members)
+                if aligned >= pixel_text.LINE_BLOBS:
+                    candidates.append(line)
+        return candidates
+
+    trial = TextTrial(DEJAVU, 14, "body", 1, "+150", ("KOWALSKI JAN", "1961-05-12"), 1)
+    image = stored_values(burn_in(chest, trial, random.Random(3)))
+    found_lines = 0
+    for strokes in pixel_text.character_pixels(image.astype(np.int16), 60.0):
+        blobs = pixel_text.letter_blobs(strokes.letters)
+        lines = [candidate[5] for candidate in pixel_text.line_candidates(blobs)]
+        assert lines == tried_from_every_blob(blobs)
+        found_lines += len(lines)
+    assert found_lines
+
+
 @pytest.fixture(scope="module")
 def chest():
     return phantom_slice(np.random.default_rng(12), region="chest")
