@@ -131,16 +131,14 @@ def test_line_candidates_are_those_of_every_blob_tried(chest):
     from anon_pipeline.engine.dicom import pixel_text
 
     def tried_from_every_blob(blobs):
-        everyone = {first: list(range(first + 1, len(blobs))) for first in range(len(blobs))}
         candidates = []
-        for first in range(len(blobs)):
+        for first, (bottom, top, *_) in enumerate(blobs):
             compatible = [
                 other
-                for other in everyone[first]
-                if abs(blobs[other][0] - blobs[first][0]) <= 2
-                and max(blobs[other][0] - blobs[other][1], blobs[first][0] - blobs[first][1])
-                <= 1.6
-                * min(blobs[other][0] - blobs[other][1], blobs[first][0] - blobs[first][1])
+                for other in range(first + 1, len(blobs))
+                if abs(blobs[other][0] - bottom) <= 2
+                and max(blobs[other][0] - blobs[other][1], bottom - top)
+                <= 1.6 * min(blobs[other][0] - blobs[other][1], bottom - top)
             ]
             for line in pixel_text.lines_tried(blobs, first, compatible):
                 members = [blobs[index] for index in line]
