@@ -151,8 +151,8 @@ class StageJob:
 
 
 def pixel_hold(data: bytes, result: FileResult, lone: bool) -> Held | None:
-    """The text-in-pixels check of a file about to be released (imported here: numpy,
-    scipy and tesseract are the server's, never a hospital's)."""
+    """The text-in-pixels check of a file about to be released (imported here: OpenCV
+    and tesseract are the server's, never a hospital's)."""
     from anon_pipeline.engine.files.pixel_check import text_in_pixels
 
     return text_in_pixels(data, (value for _, value in result.log.identifiers), risky=lone)
