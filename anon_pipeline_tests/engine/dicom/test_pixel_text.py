@@ -161,6 +161,33 @@ def test_line_candidates_are_those_of_every_blob_tried(chest):
     assert found_lines
 
 
+@pytest.mark.parametrize("contrast", [60.0, 30.5, 59.99, 0.0])
+def test_integer_frames_mark_the_strokes_float_ones_do(head, contrast):
+    """Integer differences are compared with the contrast's floor, and the stems are
+    counted per window in 64-bit words: the same strokes and counts as in floats."""
+    from anon_pipeline.engine.dicom.pixel_text import (
+        WINDOW,
+        baseline_counts,
+        stem_ends,
+        stroke_mask,
+    )
+
+    stored = stored_values(head)
+    for frame in (stored, stored.astype(np.int32), (stored // 16 + 100).astype(np.uint8)):
+        strokes = stroke_mask(frame, contrast)
+        assert np.array_equal(strokes, stroke_mask(frame.astype(np.float64), contrast))
+        assert strokes.any()
+    ends = stem_ends(stroke_mask(stored[:, :-7], contrast))  # the last window padded
+    near = ends.copy()
+    near[:-1] |= ends[1:]
+    padded = np.pad(near, ((0, 0), (0, -near.shape[1] % WINDOW)))
+    per_window = padded.reshape(len(padded), -1, WINDOW).sum(axis=2)
+    expected = per_window.copy()
+    expected[:, :-1] += per_window[:, 1:]
+    assert expected.max() > 2
+    assert np.array_equal(baseline_counts(ends), expected)
+
+
 @pytest.fixture(scope="module")
 def chest():
     return phantom_slice(np.random.default_rng(12), region="chest")
