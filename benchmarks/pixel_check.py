@@ -11,15 +11,19 @@ have partial-volume vessels in a textured parenchyma, a texture never tuned on),
 carrying only safe annotations (R, L, kV, mAs, W/L). Cost: `anonymize` of
 one clean CD with and without the check, in alternating rounds within one run; the
 ratio is the median of the rounds' ratios, which this machine's drift moves little.
+And, where valgrind is installed, the instructions `anonymize` runs per file with and
+without the check (one process, callgrind): a ratio no other work on the machine moves.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import random
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -29,7 +33,13 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from run import machine_description, publish, two_column_table
+from run import (
+    CALLGRIND_FLAG,
+    counted_instructions,
+    machine_description,
+    publish,
+    two_column_table,
+)
 
 from anon_pipeline.engine.batch.pipeline import BatchPaths, Policy, StepOptions, anonymize_batch
 from anon_pipeline.engine.dicom.dicomfile import quiet_pydicom
@@ -104,9 +114,7 @@ def anonymize_seconds(cd: Path, work: Path, policy: Policy, in_process: bool = F
 def cost_rounds(slices: int, rounds: int) -> tuple[float, float, float, float]:
     """Seconds of the fastest run with and without the check, the median ratio of wall
     seconds, and the median ratio of CPU seconds in one process."""
-    blacklist, whitelist = (load_shipped_rule_set(name) for name in ("blacklist", "whitelist"))
-    without = dataclasses.replace(whitelist, holds=whitelist.holds - {"text_in_pixels"})
-    policies = (Policy(blacklist, without, KEY), Policy(blacklist, whitelist, KEY))
+    policies = cost_policies()
     with tempfile.TemporaryDirectory() as temp:
         root = Path(temp)
         cd = root / "in" / "cd_clean"
@@ -120,6 +128,59 @@ def cost_rounds(slices: int, rounds: int) -> tuple[float, float, float, float]:
             plain, full = (anonymize_seconds(cd, root / "run", p, True) for p in policies)
             cpu_ratios.append(full / plain)
     return min(checked), min(unchecked), statistics.median(ratios), statistics.median(cpu_ratios)
+
+
+def cost_policies() -> tuple[Policy, Policy]:
+    """`anonymize`'s policy without the check, and with it."""
+    blacklist, whitelist = (load_shipped_rule_set(name) for name in ("blacklist", "whitelist"))
+    without = dataclasses.replace(whitelist, holds=whitelist.holds - {"text_in_pixels"})
+    return Policy(blacklist, without, KEY), Policy(blacklist, whitelist, KEY)
+
+
+def count_one_run(cd: Path, checked: bool) -> None:
+    """In a process of its own under callgrind: `anonymize` of the CD in this process,
+    once to warm up (imports, the OCR engine), then once counted."""
+    policy = cost_policies()[checked]
+    with tempfile.TemporaryDirectory() as temp, quiet_pydicom():
+        root = Path(temp)
+        for name in ("warm", "counted"):
+            paths = BatchPaths(cd, root / name / "secure", root / name / "release")
+            forget_readings()
+            if name == "warm":
+                anonymize_batch(paths, policy, StepOptions(workers=1))
+                continue
+            with counted_instructions():
+                anonymize_batch(paths, policy, StepOptions(workers=1))
+
+
+def instructions_per_file(slices: int) -> tuple[float, float]:
+    """Instructions per file of `anonymize` without and with the check, one process each,
+    counted by valgrind's callgrind: the same for the same code whatever else the
+    machine does, where the wall-clock ratio moves with it."""
+    counts = []
+    with tempfile.TemporaryDirectory() as temp:
+        root = Path(temp)
+        cd = root / "in" / "cd_clean"
+        write_clean_cd(cd, slices)
+        for checked in (False, True):
+            out = root / f"callgrind-{checked}.out"
+            command = [
+                "valgrind",
+                "--tool=callgrind",
+                "--instr-atstart=no",
+                f"--callgrind-out-file={out}",
+                sys.executable,
+                __file__,
+                "--count-one",
+                "checked" if checked else "unchecked",
+                "--cd",
+                str(cd),
+            ]
+            environment = {**os.environ, CALLGRIND_FLAG: "1", "PYTHONHASHSEED": "0"}
+            subprocess.run(command, check=True, capture_output=True, env=environment)
+            totals = [line for line in out.read_text().splitlines() if line.startswith("totals:")]
+            counts.append(int(totals[0].split()[1]) / slices)
+    return counts[0], counts[1]
 
 
 def main() -> int:
@@ -146,8 +207,20 @@ def main() -> int:
     parser.add_argument("--safe", type=int, default=100, help="slices with safe annotations only")
     parser.add_argument("--slices", type=int, default=1300, help="slices of the clean CD timed")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--instructions",
+        type=int,
+        default=40,
+        help="slices of a clean CD whose instructions are counted with and without the "
+        "check (valgrind's callgrind, about a minute each; 0: not counted)",
+    )
     parser.add_argument("--markdown", type=Path, default=None)
+    parser.add_argument("--count-one", choices=("checked", "unchecked"), help=argparse.SUPPRESS)
+    parser.add_argument("--cd", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.count_one:  # a child of `instructions_per_file`, under callgrind
+        count_one_run(args.cd, args.count_one == "checked")
+        return 0
 
     with quiet_pydicom():
         text, text_seconds = run_text_trials(args.text)
@@ -164,6 +237,11 @@ def main() -> int:
         safe_held = safe_annotation_holds(args.safe)
     missed = by_kind(text.released)
     checked, unchecked, ratio, cpu_ratio = cost_rounds(args.slices, args.rounds)
+    counted = None
+    if args.instructions and shutil.which("valgrind"):
+        counted = instructions_per_file(args.instructions)
+    elif args.instructions:
+        print("valgrind is not installed: instructions not counted", file=sys.stderr)
     rows = [
         (
             "images with identifying text, held (seed 24)",
@@ -210,6 +288,19 @@ def main() -> int:
         ("with ÷ without (median of rounds; target ≤ 1.15)", f"{ratio:.2f}"),
         ("with ÷ without, CPU seconds in one process (median of rounds)", f"{cpu_ratio:.2f}"),
     ]
+    if counted:
+        plain, full = counted
+        rows += [
+            (
+                f"anonymize, M instructions per file without / with the check "
+                f"({args.instructions} clean slices, one process)",
+                f"{plain / 1e6:.1f} / {full / 1e6:.1f}",
+            ),
+            (
+                "with ÷ without, instructions (not moved by the machine's noise)",
+                f"{full / plain:.2f}",
+            ),
+        ]
     header = (
         f"Text in pixels: {time.strftime('%Y-%m-%d')}, {machine_description()}, "
         f"{args.rounds} rounds"
