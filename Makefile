@@ -84,8 +84,8 @@ bench-sensor: $(STAMP)
 bench-leak-check: $(STAMP)
 	$(BIN)/python benchmarks/leak_check.py --batches $(or $(BENCH_LEAK_BATCHES),2000)
 
-# The text-in-pixels check: recall (four seeds, one never tuned on), false holds, cost against
-# anonymize without it (~7 min).
+# The text-in-pixels check: recall (six seeds, three never tuned on), false holds, cost against
+# anonymize without it, in seconds and (with valgrind) in instructions (~15 min).
 bench-pixels: $(STAMP)
 	$(BIN)/python benchmarks/pixel_check.py
 
