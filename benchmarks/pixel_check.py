@@ -19,11 +19,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
 import random
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,7 +32,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 from run import (
-    CALLGRIND_FLAG,
+    callgrind_instructions,
     counted_instructions,
     machine_description,
     publish,
@@ -142,45 +140,35 @@ def count_one_run(cd: Path, checked: bool) -> None:
     once to warm up (imports, the OCR engine), then once counted."""
     policy = cost_policies()[checked]
     with tempfile.TemporaryDirectory() as temp, quiet_pydicom():
-        root = Path(temp)
-        for name in ("warm", "counted"):
-            paths = BatchPaths(cd, root / name / "secure", root / name / "release")
-            forget_readings()
-            if name == "warm":
-                anonymize_batch(paths, policy, StepOptions(workers=1))
-                continue
-            with counted_instructions():
-                anonymize_batch(paths, policy, StepOptions(workers=1))
+        runs = Path(temp)
+
+        def anonymize(name: str) -> None:
+            forget_readings()  # the counted run reads every frame afresh
+            paths = BatchPaths(cd, runs / name / "secure", runs / name / "release")
+            anonymize_batch(paths, policy, StepOptions(workers=1))
+
+        anonymize("warm")
+        with counted_instructions():
+            anonymize("counted")
 
 
 def instructions_per_file(slices: int) -> tuple[float, float]:
     """Instructions per file of `anonymize` without and with the check, one process each,
     counted by valgrind's callgrind: the same for the same code whatever else the
     machine does, where the wall-clock ratio moves with it."""
-    counts = []
     with tempfile.TemporaryDirectory() as temp:
         root = Path(temp)
         cd = root / "in" / "cd_clean"
         write_clean_cd(cd, slices)
-        for checked in (False, True):
-            out = root / f"callgrind-{checked}.out"
-            command = [
-                "valgrind",
-                "--tool=callgrind",
-                "--instr-atstart=no",
-                f"--callgrind-out-file={out}",
-                sys.executable,
-                __file__,
-                "--count-one",
-                "checked" if checked else "unchecked",
-                "--cd",
-                str(cd),
-            ]
-            environment = {**os.environ, CALLGRIND_FLAG: "1", "PYTHONHASHSEED": "0"}
-            subprocess.run(command, check=True, capture_output=True, env=environment)
-            totals = [line for line in out.read_text().splitlines() if line.startswith("totals:")]
-            counts.append(int(totals[0].split()[1]) / slices)
-    return counts[0], counts[1]
+        plain, full = (
+            callgrind_instructions(
+                [sys.executable, __file__, "--count-one", mode, "--cd", str(cd)],
+                root / f"callgrind-{mode}.out",
+            )
+            / slices
+            for mode in ("unchecked", "checked")
+        )
+    return plain, full
 
 
 def main() -> int:

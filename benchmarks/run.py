@@ -423,16 +423,18 @@ def instructions_of(name: str, work: Path, source: Path) -> int:
     """User-space instructions of one measurement, counted by valgrind's callgrind:
     the same for the same code and files whatever else the machine is doing (the
     kernel's share of file I/O is not counted, on either side of a ratio)."""
-    counts = work / f"callgrind-{name}.out"
-    command = [
-        "valgrind",
-        "--tool=callgrind",
-        "--instr-atstart=no",
-        f"--callgrind-out-file={counts}",
-        *measure_command(name, work, source),
-    ]
+    return callgrind_instructions(
+        measure_command(name, work, source), work / f"callgrind-{name}.out"
+    )
+
+
+def callgrind_instructions(command: list[str], counts: Path) -> int:
+    """The instructions `command` (a Python process that wraps its measured work in
+    `counted_instructions`) runs while counting is on, by valgrind's callgrind."""
+    valgrind = ["valgrind", "--tool=callgrind", "--instr-atstart=no"]
+    valgrind.append(f"--callgrind-out-file={counts}")
     environment = {**os.environ, CALLGRIND_FLAG: "1", "PYTHONHASHSEED": "0"}
-    subprocess.run(command, check=True, capture_output=True, env=environment)
+    subprocess.run([*valgrind, *command], check=True, capture_output=True, env=environment)
     totals = [line for line in counts.read_text().splitlines() if line.startswith("totals:")]
     return int(totals[0].split()[1])
 
