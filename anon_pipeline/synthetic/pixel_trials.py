@@ -140,32 +140,38 @@ class SliceSource:
     costs a quarter of a second, noise a few milliseconds."""
 
     def __init__(
-        self, seed: int, pool: int = 24, region: str | None = None, lungs: str = "crisp"
+        self,
+        seed: int,
+        pool: int = 24,
+        region: str | None = None,
+        lungs: str = "crisp",
+        noise: float = 8.0,
     ) -> None:
         generator = np.random.default_rng(seed)
         self.noise = np.random.default_rng(seed + 1)
         self.phantoms = [phantom_slice(generator, region=region, lungs=lungs) for _ in range(pool)]
+        self.sigma = noise  # HU of white noise over the phantom's own: 30 and up is low-dose
         self.count = 0
 
     def next(self) -> np.ndarray:
         base = self.phantoms[self.count % len(self.phantoms)]
         self.count += 1
-        return base + self.noise.normal(0, 8, base.shape).astype(np.float32)
+        return base + self.noise.normal(0, self.sigma, base.shape).astype(np.float32)
 
 
 def template_slice() -> Dataset:
     return make_realistic_ct_slice(fake_patient(7), "trial", 1, 1)
 
 
-def run_text_trials(count: int, seed: int = 24) -> tuple[TrialTally, float]:
-    """`count` slices (or multi-frame objects) with identifying text; returns what was
-    held or released, and the seconds the check took."""
+def run_text_trials(count: int, seed: int = 24, noise: float = 8.0) -> tuple[TrialTally, float]:
+    """`count` slices (or multi-frame objects) with identifying text, over white `noise`
+    (HU); returns what was held or released, and the seconds the check took."""
     import time
 
     from anon_pipeline.engine.files.pixel_check import text_in_pixels
 
-    rng, source, template = random.Random(seed), SliceSource(seed), template_slice()
-    font_list, tally, seconds = fonts(), TrialTally(), 0.0
+    rng, source = random.Random(seed), SliceSource(seed, noise=noise)
+    template, font_list, tally, seconds = template_slice(), fonts(), TrialTally(), 0.0
     for index in range(count):
         trial = text_trial(rng, font_list, index)
         frames = [stored_values(source.next()) for _ in range(trial.frames)]
@@ -184,17 +190,17 @@ def run_text_trials(count: int, seed: int = 24) -> tuple[TrialTally, float]:
 
 
 def run_clean_trials(
-    count: int, seed: int = 25, anatomies: int = 24, lungs: str = "crisp"
+    count: int, seed: int = 25, anatomies: int = 24, lungs: str = "crisp", noise: float = 8.0
 ) -> tuple[TrialTally, float]:
     """`count` clean body-like slices drawn from `anatomies` phantoms, each with fresh
-    noise; returns what was held, and the check's seconds. Lungs other than the crisp
+    white `noise` (HU); returns what was held, and the check's seconds. Lungs other than the crisp
     ones the check was tuned on are all chests, so that every slice has them."""
     import time
 
     from anon_pipeline.engine.files.pixel_check import text_in_pixels
 
     region = None if lungs == "crisp" else "chest"
-    source = SliceSource(seed, pool=anatomies, region=region, lungs=lungs)
+    source = SliceSource(seed, pool=anatomies, region=region, lungs=lungs, noise=noise)
     template = template_slice()
     tally, seconds = TrialTally(), 0.0
     for _ in range(count):

@@ -13,7 +13,12 @@ there. Where a window has a baseline, the closer look (`text_regions`) boxes the
 of text over it, for OCR to read (`ocr`).
 
 Contrast is judged in the frame's own units scaled by its rescale slope (the caller
-scales it), so a threshold of 60 is 60 HU on a CT whatever its stored values.
+scales it), so a threshold of 60 is 60 HU on a CT whatever its stored values. It is
+raised over noise: in a low-dose or sharp-kernel CT, whose noise is 30 HU and more,
+chance makes strokes of 60 HU everywhere, and every slice would be held (and cost a
+third of a second). Both looks measure the noise where they look (the median step
+between neighbours, the median lift of a crop's pixels) and ask strokes to stand out
+from it; text faint against that noise is then missed, as `docs/benchmarks.md` counts.
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ import numpy as np
 cv2.setNumThreads(1)  # the check runs in one process per core already: threads only contend
 
 STROKE_CONTRAST = 60.0  # HU, or grey levels of an 8-bit image
+NOISE_STEPS = 3.0  # a stroke's edge is steeper than this many of the frame's median steps
+NOISE_LIFT = 3.0  # a letter's pixel stands this many of its crop's median lifts out
 MAX_STROKE_WIDTH = 4
 ROW_STEP = 2  # the cheap look reads every other row: a 9-pixel letter spans 3 of them
 STEM_ROWS = 2  # a stem runs down at least this many of the rows read (3 to 4 pixels)
@@ -74,7 +81,9 @@ class Region:
 def stroke_mask(frame: np.ndarray, contrast: float) -> np.ndarray:
     """Every ROW_STEP-th row: where the row crosses a thin stroke, an edge up then down
     (bright stroke) or down then up (dark stroke) within MAX_STROKE_WIDTH pixels, each
-    edge steeper than `contrast`. Marks the stroke's first edge."""
+    edge steeper than `contrast` and than NOISE_STEPS of the frame's typical step (a
+    low-dose or sharp-kernel CT's noise makes steps of 60 HU everywhere). Marks the
+    stroke's first edge."""
     rows = frame[::ROW_STEP]
     if rows.dtype == np.int16 or rows.dtype == np.uint8:
         # int16 differences of 12-bit CT values and int16 of 8-bit ones cannot overflow
@@ -85,7 +94,7 @@ def stroke_mask(frame: np.ndarray, contrast: float) -> np.ndarray:
     elif rows.dtype.kind in "iu":
         rows = rows.astype(np.int32)
     step = rows[:, 1:] - rows[:, :-1]
-    steeper = step_threshold(step, contrast)
+    steeper = step_threshold(step, max(contrast, NOISE_STEPS * typical_step(step)))
     up, down = step > steeper, step < -steeper
     # An edge the other way within MAX_STROKE_WIDTH columns after: a dilation whose
     # window starts one column on.
@@ -102,6 +111,15 @@ def step_threshold(step: np.ndarray, contrast: float) -> float | int:
     if step.dtype.kind not in "iu" or contrast < 0:
         return contrast
     return min(math.floor(contrast), int(np.iinfo(step.dtype).max))
+
+
+def typical_step(step: np.ndarray) -> float:
+    """The median size of the steps between neighbours that are not flat, in every fourth
+    row read (plenty for a median): the frame's noise. Padding and clipped air (flat) do not lower it; the few
+    edges of anatomy and text do not raise it."""
+    sample = np.abs(step[::4])
+    sample = sample[sample > 0]
+    return float(np.median(sample)) if sample.size else 0.0
 
 
 def stem_ends(mask: np.ndarray) -> np.ndarray:
@@ -233,9 +251,13 @@ def character_pixels(crop: np.ndarray, contrast: float) -> tuple[Strokes, Stroke
         closed = running(running(values, axis, np.maximum), axis, np.minimum)
         np.maximum(above, values - opened, out=above)
         np.maximum(below, closed - values, out=below)
+    # Over noise, a pixel stands farther from its surround by chance: as far as the
+    # crop's median NOISE_LIFT times over.
+    bright = max(contrast, NOISE_LIFT * float(np.median(above)))
+    dark = max(contrast, NOISE_LIFT * float(np.median(below)))
     return (
-        Strokes(above, letter_parts(above, contrast), contrast),
-        Strokes(below, letter_parts(below, contrast), contrast),
+        Strokes(above, letter_parts(above, bright), bright),
+        Strokes(below, letter_parts(below, dark), dark),
     )
 
 

@@ -43,6 +43,22 @@ def test_uniform_noise_and_a_small_image_are_not_text():
     assert text_regions(np.zeros((32, 32), dtype=np.int16)) == []
 
 
+def test_low_dose_noise_is_not_text_and_full_contrast_text_over_it_is(head):
+    """A low-dose or sharp-kernel CT's noise (40 HU) makes 60 HU strokes everywhere by
+    chance: strokes must stand out from the frame's own noise, as burned-in text does."""
+    rng = np.random.default_rng(5)
+    noisy = head + rng.normal(0, 40, head.shape).astype(np.float32)
+    soft_tissue = rng.normal(40, 40, head.shape).astype(np.float32)
+    assert text_regions(stored_values(noisy)) == []
+    assert text_regions(stored_values(soft_tissue)) == []
+    trial = TextTrial(DEJAVU, 12, "body", 1, "full", ("KOWALSKA Ewa 1962",), 1)
+    marked = stored_values(burn_in(noisy, trial, random.Random(2)))
+    drawn = np.argwhere(np.abs(marked.astype(np.int32) - stored_values(noisy)) > 400)
+    top, left = drawn.min(axis=0)
+    regions = text_regions(marked)
+    assert any(r.top <= top + 12 and r.bottom >= top and r.left <= left + 12 for r in regions)
+
+
 def test_native_frames_are_viewed_and_a_short_pixel_data_is_undecodable(head):
     import io
 
