@@ -115,8 +115,8 @@ def step_threshold(step: np.ndarray, contrast: float) -> float | int:
 
 def typical_step(step: np.ndarray) -> float:
     """The median size of the steps between neighbours that are not flat, in every fourth
-    row read (plenty for a median): the frame's noise. Padding and clipped air (flat) do not lower it; the few
-    edges of anatomy and text do not raise it."""
+    row read (plenty for a median): the frame's noise. Padding and clipped air (flat) do
+    not lower it; the few edges of anatomy and text do not raise it."""
     sample = np.abs(step[::4])
     sample = sample[sample > 0]
     return float(np.median(sample)) if sample.size else 0.0
