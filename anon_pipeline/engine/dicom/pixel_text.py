@@ -94,7 +94,8 @@ def stroke_mask(frame: np.ndarray, contrast: float) -> np.ndarray:
     elif rows.dtype.kind in "iu":
         rows = rows.astype(np.int32)
     step = rows[:, 1:] - rows[:, :-1]
-    steeper = step_threshold(step, max(contrast, NOISE_STEPS * typical_step(step)))
+    # Every fourth row read is plenty for the noise's median.
+    steeper = step_threshold(step, over_noise(np.abs(step[::4]), contrast, NOISE_STEPS))
     up, down = step > steeper, step < -steeper
     # An edge the other way within MAX_STROKE_WIDTH columns after: a dilation whose
     # window starts one column on.
@@ -113,13 +114,18 @@ def step_threshold(step: np.ndarray, contrast: float) -> float | int:
     return min(math.floor(contrast), int(np.iinfo(step.dtype).max))
 
 
-def typical_step(step: np.ndarray) -> float:
-    """The median size of the steps between neighbours that are not flat, in every fourth
-    row read (plenty for a median): the frame's noise. Padding and clipped air (flat) do
-    not lower it; the few edges of anatomy and text do not raise it."""
-    sample = np.abs(step[::4])
-    sample = sample[sample > 0]
-    return float(np.median(sample)) if sample.size else 0.0
+def over_noise(magnitudes: np.ndarray, contrast: float, times: float) -> float:
+    """`contrast`, or `times` the median of `magnitudes` (steps or lifts, all 0 or more)
+    where that is more: noise that chance lifts past `contrast`. Flat pixels count: an
+    image of text on black has edges only at its letters, whose median must not hide
+    them. A count settles most frames, whose noise is far below `contrast`; numpy's
+    median is slow on so many equal values, and integers take a histogram's."""
+    if 2 * np.count_nonzero(magnitudes > contrast / times) <= magnitudes.size:
+        return contrast
+    if magnitudes.dtype.kind == "f":
+        return max(contrast, times * float(np.median(magnitudes)))
+    middle = np.searchsorted(np.cumsum(np.bincount(magnitudes.ravel())), magnitudes.size / 2)
+    return max(contrast, times * float(middle))
 
 
 def stem_ends(mask: np.ndarray) -> np.ndarray:
@@ -253,8 +259,7 @@ def character_pixels(crop: np.ndarray, contrast: float) -> tuple[Strokes, Stroke
         np.maximum(below, closed - values, out=below)
     # Over noise, a pixel stands farther from its surround by chance: as far as the
     # crop's median NOISE_LIFT times over.
-    bright = max(contrast, NOISE_LIFT * float(np.median(above)))
-    dark = max(contrast, NOISE_LIFT * float(np.median(below)))
+    bright, dark = (over_noise(lifted, contrast, NOISE_LIFT) for lifted in (above, below))
     return (
         Strokes(above, letter_parts(above, bright), bright),
         Strokes(below, letter_parts(below, dark), dark),
