@@ -59,6 +59,29 @@ def test_low_dose_noise_is_not_text_and_full_contrast_text_over_it_is(head):
     assert any(r.top <= top + 12 and r.bottom >= top and r.left <= left + 12 for r in regions)
 
 
+def test_the_noise_threshold_is_the_median_of_all_pixels_flat_ones_counted():
+    from anon_pipeline.engine.dicom.pixel_text import over_noise
+
+    steps = np.abs(np.random.default_rng(8).normal(0, 30, (64, 511))).round().astype(np.int16)
+    median = float(np.median(steps))
+    assert over_noise(steps, 60.0, 3.0) == pytest.approx(3 * median, abs=3)
+    assert over_noise(steps.astype(np.float32), 60.0, 3.0) == pytest.approx(3 * median)
+    assert over_noise(steps // 4, 60.0, 3.0) == 60.0  # quiet noise: the contrast itself
+    text_on_black = np.zeros((64, 511), dtype=np.int16)
+    text_on_black[::3, ::5] = 255  # edges only where letters are: no noise at all
+    assert over_noise(text_on_black, 60.0, 3.0) == 60.0
+
+
+def test_text_on_black_is_found_as_a_screen_shows_it():
+    from PIL import Image, ImageDraw, ImageFont
+
+    canvas = Image.new("L", (512, 512), 0)
+    ImageDraw.Draw(canvas).text(
+        (40, 200), "KOWALSKA Ewa 1962", fill=255, font=ImageFont.truetype(DEJAVU, 14)
+    )
+    assert text_regions(np.asarray(canvas, dtype=np.uint8))
+
+
 def test_native_frames_are_viewed_and_a_short_pixel_data_is_undecodable(head):
     import io
 
