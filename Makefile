@@ -85,7 +85,8 @@ bench-leak-check: $(STAMP)
 	$(BIN)/python benchmarks/leak_check.py --batches $(or $(BENCH_LEAK_BATCHES),2000)
 
 # The text-in-pixels check: recall (six seeds, three never tuned on), false holds, cost against
-# anonymize without it, in seconds and (with valgrind) in instructions (~15 min).
+# anonymize without it, in seconds and (with valgrind) in instructions, and both again at a
+# low-dose CT's noise (~20 min).
 bench-pixels: $(STAMP)
 	$(BIN)/python benchmarks/pixel_check.py
 
