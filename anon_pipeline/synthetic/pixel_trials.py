@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from pydicom import dcmwrite
 from pydicom.dataset import Dataset
+from scipy import ndimage
 
 from anon_pipeline.synthetic.cds import fake_patient, make_realistic_ct_slice
 from anon_pipeline.synthetic.phantoms import phantom_slice, stored_values
@@ -146,17 +147,22 @@ class SliceSource:
         region: str | None = None,
         lungs: str = "crisp",
         noise: float = 8.0,
+        grain: float = 0.0,
     ) -> None:
         generator = np.random.default_rng(seed)
         self.noise = np.random.default_rng(seed + 1)
         self.phantoms = [phantom_slice(generator, region=region, lungs=lungs) for _ in range(pool)]
-        self.sigma = noise  # HU of white noise over the phantom's own: 30 and up is low-dose
+        self.sigma = noise  # HU of noise over the phantom's own: 30 and up is low-dose
+        self.grain = grain  # pixels of blur: 0 is white noise (a sharp kernel), 1 a soft one's
         self.count = 0
 
     def next(self) -> np.ndarray:
         base = self.phantoms[self.count % len(self.phantoms)]
         self.count += 1
-        return base + self.noise.normal(0, self.sigma, base.shape).astype(np.float32)
+        if not self.grain:  # drawn as every earlier figure's slices were
+            return base + self.noise.normal(0, self.sigma, base.shape).astype(np.float32)
+        noise = ndimage.gaussian_filter(self.noise.normal(0, 1, base.shape), self.grain)
+        return base + (self.sigma / noise.std() * noise).astype(np.float32)
 
 
 def template_slice() -> Dataset:
@@ -190,17 +196,23 @@ def run_text_trials(count: int, seed: int = 24, noise: float = 8.0) -> tuple[Tri
 
 
 def run_clean_trials(
-    count: int, seed: int = 25, anatomies: int = 24, lungs: str = "crisp", noise: float = 8.0
+    count: int,
+    seed: int = 25,
+    anatomies: int = 24,
+    lungs: str = "crisp",
+    noise: float = 8.0,
+    grain: float = 0.0,
 ) -> tuple[TrialTally, float]:
     """`count` clean body-like slices drawn from `anatomies` phantoms, each with fresh
-    white `noise` (HU); returns what was held, and the check's seconds. Lungs other than the crisp
+    `noise` (HU; white, or blurred by `grain` pixels as a soft kernel's is); returns what
+    was held, and the check's seconds. Lungs other than the crisp
     ones the check was tuned on are all chests, so that every slice has them."""
     import time
 
     from anon_pipeline.engine.files.pixel_check import text_in_pixels
 
     region = None if lungs == "crisp" else "chest"
-    source = SliceSource(seed, pool=anatomies, region=region, lungs=lungs, noise=noise)
+    source = SliceSource(seed, anatomies, region, lungs, noise, grain)
     template = template_slice()
     tally, seconds = TrialTally(), 0.0
     for _ in range(count):
