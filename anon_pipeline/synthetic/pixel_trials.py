@@ -205,8 +205,8 @@ def run_clean_trials(
 ) -> tuple[TrialTally, float]:
     """`count` clean body-like slices drawn from `anatomies` phantoms, each with fresh
     `noise` (HU; white, or blurred by `grain` pixels as a soft kernel's is); returns what
-    was held, and the check's seconds. Lungs other than the crisp
-    ones the check was tuned on are all chests, so that every slice has them."""
+    was held, and the check's seconds. Lungs other than the crisp ones the check was tuned
+    on are all chests, so that every slice has them."""
     import time
 
     from anon_pipeline.engine.files.pixel_check import text_in_pixels
