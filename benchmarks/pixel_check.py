@@ -50,6 +50,7 @@ from anon_pipeline.synthetic.phantoms import stored_values
 from anon_pipeline.synthetic.pixel_trials import (
     SliceSource,
     TextTrial,
+    TrialTally,
     burn_in,
     dicom_bytes,
     fonts,
@@ -84,6 +85,16 @@ def safe_annotation_holds(count: int, seed: int = 31) -> int:
 def by_kind(released: list[str]) -> Counter[str]:
     """Misses by position and contrast ("body +150")."""
     return Counter(label.split()[2] + " " + label.split()[4] for label in released)
+
+
+def noisy_clean_row(noise: str, tally: TrialTally, seconds: float) -> tuple[str, str]:
+    """The report's row of clean slices under one kind of noise: how many held, and the
+    check's time a slice (noise once made it a third of a second)."""
+    return (
+        f"clean slices held, {noise} (each its own phantom)",
+        f"{sum(tally.held.values())} of {tally.total} ({dict(tally.held)}; "
+        f"{seconds / tally.total * 1000:.1f} ms a slice)",
+    )
 
 
 def write_clean_cd(folder: Path, slices: int) -> None:
@@ -198,14 +209,14 @@ def main() -> int:
         "--noise-levels",
         default="15,30",
         help="white noise (HU, the other sets have 8) of a low-dose or sharp-kernel CT: "
-        "--other-lungs clean slices and --text trials (seed 7) at each",
+        "as many clean slices as --other-lungs, and --text trials (seed 7), at each",
     )
     parser.add_argument(
         "--soft-noise",
         type=float,
         default=40.0,
-        help="HU of noise blurred by 1.2 pixels, as a soft kernel's is, of --other-lungs "
-        "clean slices (0: not run)",
+        help="HU of noise blurred by 1.2 pixels, as a soft kernel's is, over as many clean "
+        "slices as --other-lungs (0: not run)",
     )
     parser.add_argument("--safe", type=int, default=100, help="slices with safe annotations only")
     parser.add_argument("--slices", type=int, default=1300, help="slices of the clean CD timed")
@@ -295,12 +306,7 @@ def main() -> int:
             row
             for level, ((clean_noisy, seconds), text_noisy) in noisy.items()
             for row in (
-                (
-                    f"clean slices held, {level:g} HU of noise (each its own phantom)",
-                    f"{sum(clean_noisy.held.values())} of {clean_noisy.total} "
-                    f"({dict(clean_noisy.held)}; {seconds / clean_noisy.total * 1000:.1f} ms "
-                    "a slice)",
-                ),
+                noisy_clean_row(f"{level:g} HU of noise", clean_noisy, seconds),
                 (
                     f"images with identifying text released, {level:g} HU of noise (seed 7)",
                     f"{len(text_noisy.released)} of {text_noisy.total} "
@@ -310,11 +316,8 @@ def main() -> int:
         ),
         *(
             [
-                (
-                    f"clean slices held, {args.soft_noise:g} HU of a soft kernel's noise "
-                    "(blurred 1.2 px; each its own phantom)",
-                    f"{sum(soft[0].held.values())} of {soft[0].total} ({dict(soft[0].held)}; "
-                    f"{soft[1] / soft[0].total * 1000:.1f} ms a slice)",
+                noisy_clean_row(
+                    f"{args.soft_noise:g} HU of a soft kernel's noise, blurred 1.2 px", *soft
                 )
             ]
             if soft

@@ -12,6 +12,7 @@ from anon_pipeline.engine.disk.tables import read_rows
 from anon_pipeline.synthetic.cds import fake_patient, make_realistic_ct_slice
 from anon_pipeline.synthetic.phantoms import phantom_slice, stored_values
 from anon_pipeline.synthetic.pixel_trials import (
+    SliceSource,
     TextTrial,
     burn_in,
     fonts,
@@ -86,6 +87,18 @@ def test_low_dose_slices_are_not_held_for_their_noise():
     60 HU contrast every one was held as unread text, at a third of a second each."""
     clean, _ = run_clean_trials(24, seed=5, anatomies=4, noise=35.0)
     assert sum(clean.held.values()) <= 1, clean.held
+
+
+def test_trial_noise_has_the_level_asked_white_or_in_a_soft_kernels_grains():
+    """The bench's noisy sets: `noise` HU over the phantom, white, or blurred by `grain`
+    pixels so that neighbours move together as a soft kernel's do."""
+    for grain in (0.0, 1.2):
+        source = SliceSource(9, pool=1, noise=30.0, grain=grain)
+        first, second = source.next(), source.next()
+        added = (first - second) / np.sqrt(2)  # the phantom cancels: two draws of noise
+        assert added.std() == pytest.approx(30.0, rel=0.03)
+        neighbours = np.corrcoef(added[:, 1:].ravel(), added[:, :-1].ravel())[0, 1]
+        assert (neighbours > 0.5) if grain else (abs(neighbours) < 0.05)
 
 
 def test_the_hold_switched_off_reads_no_pixels(whitelist, blacklist, tmp_path):
