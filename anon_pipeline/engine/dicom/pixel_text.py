@@ -250,13 +250,12 @@ def character_pixels(crop: np.ndarray, contrast: float) -> tuple[Strokes, Stroke
     """Thin bright strokes and thin dark ones: pixels farther than `contrast` from what
     an opening (or closing) wider than a stroke leaves, across or along the row."""
     values = compact_values(crop)
-    above = np.zeros(values.shape, dtype=values.dtype)
-    below = np.zeros(values.shape, dtype=values.dtype)
-    for axis in (1, 0):
-        opened = running(running(values, axis, np.minimum), axis, np.maximum)
-        closed = running(running(values, axis, np.maximum), axis, np.minimum)
-        np.maximum(above, values - opened, out=above)
-        np.maximum(below, closed - values, out=below)
+    opened = [running(running(values, axis, np.minimum), axis, np.maximum) for axis in (1, 0)]
+    closed = [running(running(values, axis, np.maximum), axis, np.minimum) for axis in (1, 0)]
+    # An opening never exceeds the values, nor a closing falls below them: the farthest
+    # lift over the two directions is from the lower opening (the higher closing).
+    above = values - np.minimum(*opened)
+    below = np.maximum(*closed) - values
     # Over noise, a pixel stands farther from its surround by chance: as far as the
     # crop's median NOISE_LIFT times over.
     bright, dark = (over_noise(lifted, contrast, NOISE_LIFT) for lifted in (above, below))
@@ -343,9 +342,12 @@ def blob_boxes(strokes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The blobs of `strokes` (8-connected) and, per label from 1, its box: top, bottom,
     left, right (ends exclusive). OpenCV labels them and measures their boxes in one
     pass, not a Python loop over a lung's hundreds of specks."""
-    # Grana's block-based labelling: twice as fast with the boxes as OpenCV's default.
+    # Spaghetti labelling into 16-bit labels where they cannot run out: 8-connected
+    # blobs are at most one per 2 x 2 block, and the background takes label 0.
+    rows, columns = strokes.shape
+    label_type = cv2.CV_16U if -(-rows // 2) * -(-columns // 2) < 65535 else cv2.CV_32S
     _, labels, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(
-        strokes.view(np.uint8), 8, cv2.CV_32S, cv2.CCL_GRANA
+        strokes.view(np.uint8), 8, label_type, cv2.CCL_SPAGHETTI
     )
     left, top = stats[1:, cv2.CC_STAT_LEFT], stats[1:, cv2.CC_STAT_TOP]
     width, height = stats[1:, cv2.CC_STAT_WIDTH], stats[1:, cv2.CC_STAT_HEIGHT]
