@@ -120,7 +120,9 @@ def over_noise(magnitudes: np.ndarray, contrast: float, times: float) -> float:
     image of text on black has edges only at its letters, whose median must not hide
     them. A count settles most frames, whose noise is far below `contrast`; numpy's
     median is slow on so many equal values, and integers take a histogram's."""
-    if 2 * np.count_nonzero(magnitudes > contrast / times) <= magnitudes.size:
+    if 2 * np.count_nonzero(magnitudes > step_threshold(magnitudes, contrast / times)) <= (
+        magnitudes.size
+    ):
         return contrast
     if magnitudes.dtype.kind == "f":
         return max(contrast, times * float(np.median(magnitudes)))
@@ -297,7 +299,8 @@ def letter_parts(lifted: np.ndarray, contrast: float) -> np.ndarray:
     halos steeper than `contrast`, which would join them. The strongest is looked for
     nearby, not over a whole blob: a faint letter that touches a vessel four times as
     strong keeps all but its pixels beside the vessel."""
-    nearby = running(running(lifted, 0, np.maximum, HALO), 1, np.maximum, HALO)
+    square = np.ones((2 * HALO + 1, 2 * HALO + 1), np.uint8)  # OpenCV runs it row, column
+    nearby = cv2.dilate(lifted, square, borderType=cv2.BORDER_REFLECT)
     return lifted > np.maximum(contrast, STROKE_SHARE * nearby.astype(np.float32))
 
 
