@@ -523,21 +523,31 @@ def merged_regions(
 ) -> list[Region]:
     """One box per run of baseline spans: from the tallest stem's top over the baseline to a
     descender's depth below it, across the spans and a window either side."""
+    rows, windows = found[:, 0], found[:, 1]
+    heights = stem_heights(mask, found)
+    baselines = (rows + 1) * ROW_STEP
+    lefts = np.maximum(0, (windows - 1) * WINDOW)
+    rights = np.minimum(shape[1], (windows + 3) * WINDOW)
+    tops = np.maximum(0, baselines - (heights + 2) * ROW_STEP)
+    bottoms = np.minimum(shape[0], baselines + np.maximum(4, heights))
     boxes: list[list[int]] = []
     recent: list[list[int]] = []  # boxes whose baseline a later one may still share
+    last = -1
     # `found` runs down the rows: a box more than two rows read above is done with.
-    for (row, window), height in zip(
-        found.tolist(), stem_heights(mask, found).tolist(), strict=True
+    for top, bottom, left, right, stems, baseline in zip(
+        tops.tolist(),
+        bottoms.tolist(),
+        lefts.tolist(),
+        rights.tolist(),
+        spans[rows, windows].tolist(),
+        baselines.tolist(),
+        strict=True,
     ):
-        left = max(0, (window - 1) * WINDOW)
-        right = min(shape[1], (window + 3) * WINDOW)
-        baseline = (row + 1) * ROW_STEP
-        top = max(0, baseline - (height + 2) * ROW_STEP)
-        bottom = min(shape[0], baseline + max(4, height))
-        stems = int(spans[row, window])
-        recent = [box for box in recent if baseline - box[5] <= 2 * ROW_STEP]
-        for box in recent:  # the same baseline, overlapping columns: one line
-            if abs(box[5] - baseline) <= 2 * ROW_STEP and left <= box[3] and right >= box[2]:
+        if baseline != last:
+            recent = [box for box in recent if baseline - box[5] <= 2 * ROW_STEP]
+            last = baseline
+        for box in recent:  # the same baseline (±2 rows read), overlapping columns: one line
+            if left <= box[3] and right >= box[2]:
                 box[0], box[1] = min(box[0], top), max(box[1], bottom)
                 box[2], box[3] = min(box[2], left), max(box[3], right)
                 box[4] = max(box[4], stems)
