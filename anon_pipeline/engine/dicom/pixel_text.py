@@ -4,10 +4,10 @@ it finds a line of characters.
 Burned-in text is thin strokes (1 to 4 pixels wide) with a sharp edge on each side,
 and its letters stand on a common baseline: the vertical strokes of a word (stems,
 and the sides of round letters) end in the same row. The cheap look
-(`baseline_candidates`) works on every other row of the frame, in a few vectorised
-passes over booleans: it marks thin strokes, bright or dark, across each row, keeps
-those that run down several rows (stems), and counts the stems that end in the same
-row within a window of columns. Lungs, whose vessels make strokes everywhere, have
+(`candidate_regions`) works on every other row of the frame, in a few vectorised
+passes over bits, 64 columns to a word: it marks thin strokes, bright or dark, across
+each row, keeps those that run down several rows (stems), and counts the stems that
+end in the same row within a window of columns. Lungs, whose vessels make strokes everywhere, have
 stems but no baseline; bone, tables and metal streaks have neither. Most frames end
 there. Where a window has a baseline, the closer look (`text_regions`) boxes the line
 of text over it, for OCR to read (`ocr`).
@@ -38,7 +38,6 @@ MAX_STROKE_WIDTH = 4
 ROW_STEP = 2  # the cheap look reads every other row: a 9-pixel letter spans 3 of them
 STEM_ROWS = 2  # a stem runs down at least this many of the rows read (3 to 4 pixels)
 WINDOW = 32  # columns per baseline window; a window and its right neighbour are counted
-BYTE_SUM = np.uint64(0x0101010101010101)  # times eight bytes: their sum in the top one
 BASELINE_STEMS = 3  # stems ending in one row (±1) of a 64-column span: a line of text
 BASELINE_GAP = 3  # rows read (6 pixels) above and below a baseline, where stems do not end
 MAX_TEXT_HEIGHT = 48
@@ -96,13 +95,39 @@ def stroke_mask(frame: np.ndarray, contrast: float) -> np.ndarray:
     step = rows[:, 1:] - rows[:, :-1]
     # Every fourth row read is plenty for the noise's median.
     steeper = step_threshold(step, over_noise(np.abs(step[::4]), contrast, NOISE_STEPS))
-    up, down = step > steeper, step < -steeper
-    # An edge the other way within MAX_STROKE_WIDTH columns after: a dilation whose
-    # window starts one column on.
-    after = np.ones((1, MAX_STROKE_WIDTH), np.uint8)
-    down_after = cv2.dilate(down[:, 1:].view(np.uint8), after, anchor=(0, 0)).view(bool)
-    up_after = cv2.dilate(up[:, 1:].view(np.uint8), after, anchor=(0, 0)).view(bool)
-    return (up[:, :-1] & down_after) | (down[:, :-1] & up_after)
+    up, down = packed(step > steeper), packed(step < -steeper)
+    # An edge the other way within MAX_STROKE_WIDTH columns after.
+    down_after, up_after = np.zeros_like(down), np.zeros_like(up)
+    for reach in range(1, MAX_STROKE_WIDTH + 1):
+        down_after |= looking_right(down, reach)
+        up_after |= looking_right(up, reach)
+    # The last column of steps has no column after it: beyond it the words are 0.
+    return (up & down_after) | (down & up_after)
+
+
+def packed(mask: np.ndarray) -> np.ndarray:
+    """A boolean mask's rows as 64-bit words, column c in bit c % 64 of word c // 64
+    (zeros past the last column): the cheap look's passes move an eighth of the bytes of
+    booleans, and a window's count is one population count."""
+    bits = np.packbits(mask, axis=1, bitorder="little")
+    spare = -bits.shape[1] % 8
+    if spare:
+        bits = np.pad(bits, ((0, 0), (0, spare)))
+    return bits.view("<u8")
+
+
+def looking_right(words: np.ndarray, reach: int) -> np.ndarray:
+    """Each column's bit taken from `reach` (1 to 63) columns to its right."""
+    seen = words >> np.uint64(reach)
+    seen[:, :-1] |= words[:, 1:] << np.uint64(64 - reach)
+    return seen
+
+
+def looking_left(words: np.ndarray, reach: int) -> np.ndarray:
+    """Each column's bit taken from `reach` (1 to 63) columns to its left (0 at the first)."""
+    seen = words << np.uint64(reach)
+    seen[:, 1:] |= words[:, :-1] >> np.uint64(64 - reach)
+    return seen
 
 
 def step_threshold(step: np.ndarray, contrast: float) -> float | int:
@@ -132,10 +157,8 @@ def over_noise(magnitudes: np.ndarray, contrast: float, times: float) -> float:
 
 def stem_ends(mask: np.ndarray) -> np.ndarray:
     """Where a stroke that runs down STEM_ROWS rows read (leaning by a column at most,
-    as italics do) ends: the rows read, True at a stem's last row."""
-    leaning = mask.copy()
-    leaning[:, 1:] |= mask[:, :-1]
-    leaning[:, :-1] |= mask[:, 1:]
+    as italics do) ends: the rows read (`packed`), a bit set at a stem's last row."""
+    leaning = mask | looking_left(mask, 1) | looking_right(mask, 1)
     running = mask[STEM_ROWS - 1 :].copy()
     for above in range(1, STEM_ROWS):
         running &= leaning[STEM_ROWS - 1 - above : mask.shape[0] - above]
@@ -144,30 +167,20 @@ def stem_ends(mask: np.ndarray) -> np.ndarray:
     return ends
 
 
-def baseline_counts(ends: np.ndarray) -> np.ndarray:
-    """Stems ending in each row read (or the next), per span of two WINDOWs of columns."""
+def baseline_counts(ends: np.ndarray, windows: int) -> np.ndarray:
+    """Stems ending in each row read (or the next), per span of two WINDOWs of columns:
+    the first `windows` windows' population counts."""
     near = ends.copy()
     near[:-1] |= ends[1:]
-    # A window's WINDOW booleans are 64-bit words of 0 or 1 bytes: the bytes of their
-    # sum stay under 256, and one multiplication adds them into the top byte.
-    words = by_window(near).view(np.uint64)
-    total = words[:, :, 0].copy()
-    for word in range(1, WINDOW // 8):  # a few adds: numpy's sum over so short an axis is slow
-        total += words[:, :, word]
-    per_window = ((total * BYTE_SUM) >> np.uint64(56)).astype(np.int16)
+    per_window = np.bitwise_count(by_window(near, windows)).astype(np.int16)
     spans = per_window.copy()
     spans[:, :-1] += per_window[:, 1:]
     return spans
 
 
-def by_window(mask: np.ndarray) -> np.ndarray:
-    """The mask's rows cut into WINDOWs of columns (rows, windows, WINDOW), the last
-    padded with False."""
-    rows, columns = mask.shape
-    padded = -(-columns // WINDOW) * WINDOW
-    if padded != columns:
-        mask = np.pad(mask, ((0, 0), (0, padded - columns)))
-    return np.ascontiguousarray(mask).reshape(rows, padded // WINDOW, WINDOW)
+def by_window(words: np.ndarray, windows: int) -> np.ndarray:
+    """The `packed` rows cut into their first `windows` WINDOWs of columns (rows, windows)."""
+    return words.view("<u4")[:, :windows]
 
 
 def candidate_regions(frame: np.ndarray, contrast: float = STROKE_CONTRAST) -> list[Region]:
@@ -176,8 +189,9 @@ def candidate_regions(frame: np.ndarray, contrast: float = STROKE_CONTRAST) -> l
     if frame.ndim != 2 or min(frame.shape) < 2 * WINDOW:
         return []
     mask = stroke_mask(frame, contrast)
+    windows = -(-(frame.shape[1] - 2) // WINDOW)  # a stroke's first edge, not the last two
     ends = stem_ends(mask)
-    spans = baseline_counts(ends)
+    spans = baseline_counts(ends, windows)
     around = np.zeros_like(spans)
     around[BASELINE_GAP:] = spans[:-BASELINE_GAP]
     np.maximum(around[:-BASELINE_GAP], spans[BASELINE_GAP:], out=around[:-BASELINE_GAP])
@@ -185,7 +199,7 @@ def candidate_regions(frame: np.ndarray, contrast: float = STROKE_CONTRAST) -> l
     found = np.argwhere((spans >= BASELINE_STEMS) & (spans >= 2 * around))
     if not len(found):
         return []
-    return merged_regions(frame.shape, mask, found, spans)
+    return merged_regions(frame.shape, by_window(mask, windows) != 0, found, spans)
 
 
 def text_regions(frame: np.ndarray, contrast: float = STROKE_CONTRAST) -> list[Region]:
@@ -519,12 +533,12 @@ def lines_of_blobs(strokes: Strokes) -> list[tuple[int, int, int, int, int]]:
 
 
 def merged_regions(
-    shape: tuple[int, ...], mask: np.ndarray, found: np.ndarray, spans: np.ndarray
+    shape: tuple[int, ...], window_busy: np.ndarray, found: np.ndarray, spans: np.ndarray
 ) -> list[Region]:
     """One box per run of baseline spans: from the tallest stem's top over the baseline to a
     descender's depth below it, across the spans and a window either side."""
     rows, windows = found[:, 0], found[:, 1]
-    heights = stem_heights(mask, found)
+    heights = stem_heights(window_busy, found)
     baselines = (rows + 1) * ROW_STEP
     lefts = np.maximum(0, (windows - 1) * WINDOW)
     rights = np.minimum(shape[1], (windows + 3) * WINDOW)
@@ -558,16 +572,11 @@ def merged_regions(
     return sorted((Region(*box[:5]) for box in boxes), key=lambda region: (region.top, region.left))
 
 
-def stem_heights(mask: np.ndarray, found: np.ndarray) -> np.ndarray:
+def stem_heights(window_busy: np.ndarray, found: np.ndarray) -> np.ndarray:
     """For each baseline (row read, window): how many rows read, from it upwards, have a
-    stroke somewhere from the window before to two after, until one has none (or
+    stroke (`window_busy`) from the window before to two after, until one has none (or
     MAX_TEXT_HEIGHT is reached): the height of the letters standing on it. Rows above
     the frame count as having strokes."""
-    words = by_window(mask).view(np.uint64)  # a window's booleans as WINDOW // 8 words
-    window_busy = words[:, :, 0].copy()
-    for word in range(1, WINDOW // 8):  # a few ors: numpy's any over so short an axis is slow
-        window_busy |= words[:, :, word]
-    window_busy = window_busy.astype(bool)
     span_busy = window_busy.copy()  # windows w - 1 to w + 2
     span_busy[:, 1:] |= window_busy[:, :-1]
     span_busy[:, :-1] |= window_busy[:, 1:]

@@ -133,6 +133,36 @@ def test_the_running_extremes_are_scipys_grey_erosion_and_dilation(shape):
         )
 
 
+def test_a_pixels_lift_is_its_farthest_from_an_opening_or_closing_along_either_axis(chest):
+    """Bright strokes stand above the row's and the column's openings, dark ones below
+    their closings: the lift is the larger of the two, and a letter's pixel is one that
+    stands out of its neighbourhood (scipy's morphology, on a chest's 16-bit values)."""
+    from scipy import ndimage
+
+    from anon_pipeline.engine.dicom.pixel_text import (
+        HALO,
+        MAX_STROKE_WIDTH,
+        STROKE_SHARE,
+        character_pixels,
+    )
+
+    crop = stored_values(chest)[150:330, 100:400].astype(np.int16)
+    values = crop.astype(np.int32)
+    width = 2 * MAX_STROKE_WIDTH + 1
+    sizes = ((1, width), (width, 1))
+    above = np.max([values - ndimage.grey_opening(values, size) for size in sizes], axis=0)
+    below = np.max([ndimage.grey_closing(values, size) - values for size in sizes], axis=0)
+    bright, dark = character_pixels(crop, 60.0)
+    for strokes, expected in ((bright, above), (dark, below)):
+        assert np.array_equal(strokes.lifted, expected)
+        nearby = ndimage.grey_dilation(expected, (2 * HALO + 1, 2 * HALO + 1))
+        # In float32, as the check's: 0.35 * 60 is 21 there and 20.999... in float64.
+        share = np.float32(STROKE_SHARE) * nearby.astype(np.float32)
+        letters = expected > np.maximum(strokes.contrast, share)
+        assert np.array_equal(strokes.letters, letters)
+        assert letters.any()
+
+
 @pytest.mark.parametrize("density", [0.05, 0.3, 0.6])
 def test_blobs_and_their_boxes_are_scipys_labelling(density):
     """OpenCV labels the blobs: the same blobs and boxes as scipy's 8-connected labels,
@@ -162,6 +192,23 @@ def test_blobs_and_their_boxes_are_scipys_labelling(density):
     of_structures = Strokes(lifted, inside, 60.0).of_structures()
     assert of_structures.any()
     assert np.array_equal(of_structures, expected_parts)
+
+
+@pytest.mark.parametrize("shape", [(510, 512), (520, 520)])
+def test_as_many_blobs_as_a_mask_can_hold_keep_their_own_labels(shape):
+    """One pixel in every 2 x 2 block, the most 8-connected blobs a mask holds: 16-bit
+    labels where they cannot run out (65,280 blobs), 32-bit ones past that."""
+    from anon_pipeline.engine.dicom.pixel_text import blob_boxes
+
+    strokes = np.zeros(shape, dtype=bool)
+    strokes[::2, ::2] = True
+    labels, boxes = blob_boxes(strokes)
+    assert len(boxes) == strokes.sum() == len(np.unique(labels[strokes]))
+    assert labels.dtype == (np.uint16 if strokes.sum() < 65535 else np.int32)
+    assert np.array_equal(boxes[:, 1] - boxes[:, 0], np.ones(len(boxes)))
+    assert sorted(map(tuple, boxes[:, [0, 2]].tolist())) == sorted(
+        map(tuple, np.argwhere(strokes).tolist())
+    )
 
 
 def test_line_candidates_are_those_of_every_blob_tried(chest):
@@ -200,31 +247,88 @@ def test_line_candidates_are_those_of_every_blob_tried(chest):
     assert found_lines
 
 
+def unpacked(words: np.ndarray, columns: int) -> np.ndarray:
+    """The cheap look's packed rows as booleans again."""
+    return np.unpackbits(words.view(np.uint8), axis=1, bitorder="little")[:, :columns].astype(bool)
+
+
+def plain_stroke_mask(frame: np.ndarray, contrast: float) -> np.ndarray:
+    """The stroke mask pixel by pixel: a step up then one down within MAX_STROKE_WIDTH
+    columns after (or down then up), every ROW_STEP-th row, in floats."""
+    from anon_pipeline.engine.dicom.pixel_text import MAX_STROKE_WIDTH, NOISE_STEPS, ROW_STEP
+
+    rows = frame[::ROW_STEP].astype(np.float64)
+    step = rows[:, 1:] - rows[:, :-1]
+    steeper = max(contrast, NOISE_STEPS * float(np.median(np.abs(step[::4]))))
+    up, down = step > steeper, step < -steeper
+    mask = np.zeros((len(rows), step.shape[1] - 1), dtype=bool)
+    for column in range(mask.shape[1]):
+        after = slice(column + 1, column + 1 + MAX_STROKE_WIDTH)
+        mask[:, column] = (up[:, column] & down[:, after].any(axis=1)) | (
+            down[:, column] & up[:, after].any(axis=1)
+        )
+    return mask
+
+
 @pytest.mark.parametrize("contrast", [60.0, 30.5, 59.99, 0.0])
 def test_integer_frames_mark_the_strokes_float_ones_do(head, contrast):
-    """Integer differences are compared with the contrast's floor, and the stems are
-    counted per window in 64-bit words: the same strokes and counts as in floats."""
-    from anon_pipeline.engine.dicom.pixel_text import (
-        WINDOW,
-        baseline_counts,
-        stem_ends,
-        stroke_mask,
-    )
+    """Integer differences are compared with the contrast's floor: the same strokes as
+    in floats, and those the plain pixel-by-pixel rule marks."""
+    from anon_pipeline.engine.dicom.pixel_text import stroke_mask
 
     stored = stored_values(head)
     for frame in (stored, stored.astype(np.int32), (stored // 16 + 100).astype(np.uint8)):
         strokes = stroke_mask(frame, contrast)
         assert np.array_equal(strokes, stroke_mask(frame.astype(np.float64), contrast))
         assert strokes.any()
-    ends = stem_ends(stroke_mask(stored[:, :-7], contrast))  # the last window padded
-    near = ends.copy()
-    near[:-1] |= ends[1:]
-    padded = np.pad(near, ((0, 0), (0, -near.shape[1] % WINDOW)))
-    per_window = padded.reshape(len(padded), -1, WINDOW).sum(axis=2)
+    for columns in (512, 505, 130, 64):  # whole words, and a last word part used
+        frame = stored[:, :columns]
+        expected = plain_stroke_mask(frame, contrast)
+        packed = stroke_mask(frame, contrast)
+        assert np.array_equal(unpacked(packed, columns - 2), expected)
+        assert not unpacked(packed, packed.shape[1] * 64)[:, columns - 2 :].any()
+
+
+@pytest.mark.parametrize("columns", [512, 505, 130, 64])
+def test_stem_ends_and_baseline_counts_are_those_of_the_plain_rule(head, columns):
+    """The cheap look works on 64 columns per word: the stems' ends, and their counts
+    per span of two windows, are those counted pixel by pixel on booleans."""
+    from anon_pipeline.engine.dicom.pixel_text import (
+        STEM_ROWS,
+        WINDOW,
+        baseline_counts,
+        stem_ends,
+        stroke_mask,
+    )
+
+    trial = TextTrial(DEJAVU, 12, "band", 1, "full", ("KOWALSKI 1961", "ID 5561"), 1)
+    image = stored_values(burn_in(head[:, :columns], trial, random.Random(5)))
+    packed = stroke_mask(image, 60.0)
+    mask = unpacked(packed, columns - 2)
+    # A stem: a stroke in STEM_ROWS rows read, each within a column of the one below;
+    # it ends where the row below has no stroke within a column.
+    leaning = mask.copy()
+    leaning[:, 1:] |= mask[:, :-1]
+    leaning[:, :-1] |= mask[:, 1:]
+    expected_ends = np.zeros_like(mask)
+    for row in range(STEM_ROWS - 1, len(mask) - 1):
+        stem = mask[row].copy()
+        for above in range(1, STEM_ROWS):
+            stem &= leaning[row - above]
+        expected_ends[row] = stem & ~leaning[row + 1]
+    ends = stem_ends(packed)
+    assert np.array_equal(unpacked(ends, columns - 2), expected_ends)
+    assert expected_ends.any()
+
+    near = expected_ends.copy()
+    near[:-1] |= expected_ends[1:]
+    windows = -(-(columns - 2) // WINDOW)
+    padded = np.pad(near, ((0, 0), (0, windows * WINDOW - near.shape[1])))
+    per_window = padded.reshape(len(padded), windows, WINDOW).sum(axis=2)
     expected = per_window.copy()
     expected[:, :-1] += per_window[:, 1:]
     assert expected.max() > 2
-    assert np.array_equal(baseline_counts(ends), expected)
+    assert np.array_equal(baseline_counts(ends, windows), expected)
 
 
 @pytest.fixture(scope="module")
@@ -330,14 +434,20 @@ def test_a_range_too_wide_for_16_bits_is_filtered_in_float():
 
 
 def test_a_baselines_letter_height_is_the_run_of_rows_with_strokes_above_it():
-    from anon_pipeline.engine.dicom.pixel_text import MAX_TEXT_HEIGHT, ROW_STEP, stem_heights
+    from anon_pipeline.engine.dicom.pixel_text import (
+        MAX_TEXT_HEIGHT,
+        ROW_STEP,
+        WINDOW,
+        stem_heights,
+    )
 
     mask = np.zeros((60, 256), dtype=bool)
     mask[30:36, 70] = True  # six rows read of strokes, ending on row 35 in window 2
     mask[20:29, 200] = True  # strokes beyond the windows of the first baseline
     mask[0:4, 40] = True  # a stem running into the frame's top edge
     found = np.array([[35, 2], [28, 6], [3, 1], [50, 0]])
-    assert stem_heights(mask, found).tolist() == [6, 9, MAX_TEXT_HEIGHT // ROW_STEP, 0]
+    busy = mask.reshape(len(mask), -1, WINDOW).any(axis=2)
+    assert stem_heights(busy, found).tolist() == [6, 9, MAX_TEXT_HEIGHT // ROW_STEP, 0]
 
 
 def test_a_line_that_lost_letters_to_vessels_is_found_across_the_gaps():
