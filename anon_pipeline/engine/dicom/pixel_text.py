@@ -1,7 +1,7 @@
 """Where a frame's pixels may carry text: a cheap look at every frame, a closer one where
 it finds a line of characters.
 
-Burned-in text is thin strokes (1 to 4 pixels wide) with a sharp edge on each side,
+Burned-in text is thin strokes (1 to 6 pixels wide) with a sharp edge on each side,
 and its letters stand on a common baseline: the vertical strokes of a word (stems,
 and the sides of round letters) end in the same row. The cheap look
 (`candidate_regions`) works on every other row of the frame, in a few vectorised
@@ -34,7 +34,10 @@ cv2.setNumThreads(1)  # the check runs in one process per core already: threads 
 STROKE_CONTRAST = 60.0  # HU, or grey levels of an 8-bit image
 NOISE_STEPS = 3.0  # a stroke's edge is steeper than this many of the frame's median steps
 NOISE_LIFT = 3.0  # a letter's pixel stands this many of its crop's median lifts out
-MAX_STROKE_WIDTH = 4
+MAX_STROKE_WIDTH = 4  # the closer look's openings span 2 * 4 + 1: strokes up to 8 wide
+# The cheap look's widest stroke: a bold 28 px letter drawn without anti-aliasing (or
+# saturated by a window) has stems 5 to 6 pixels wide, with one hard edge each side.
+WIDEST_STEM = 6
 ROW_STEP = 2  # the cheap look reads every other row: a 9-pixel letter spans 3 of them
 STEM_ROWS = 2  # a stem runs down at least this many of the rows read (3 to 4 pixels)
 WINDOW = 32  # columns per baseline window; a window and its right neighbour are counted
@@ -79,7 +82,7 @@ class Region:
 
 def stroke_mask(frame: np.ndarray, contrast: float) -> np.ndarray:
     """Every ROW_STEP-th row: where the row crosses a thin stroke, an edge up then down
-    (bright stroke) or down then up (dark stroke) within MAX_STROKE_WIDTH pixels, each
+    (bright stroke) or down then up (dark stroke) within WIDEST_STEM pixels, each
     edge steeper than `contrast` and than NOISE_STEPS of the frame's typical step (a
     low-dose or sharp-kernel CT's noise makes steps of 60 HU everywhere). Marks the
     stroke's first edge."""
@@ -96,9 +99,9 @@ def stroke_mask(frame: np.ndarray, contrast: float) -> np.ndarray:
     # Every fourth row read is plenty for the noise's median.
     steeper = step_threshold(step, over_noise(np.abs(step[::4]), contrast, NOISE_STEPS))
     up, down = packed(step > steeper), packed(step < -steeper)
-    # An edge the other way within MAX_STROKE_WIDTH columns after.
+    # An edge the other way within WIDEST_STEM columns after.
     down_after, up_after = np.zeros_like(down), np.zeros_like(up)
-    for reach in range(1, MAX_STROKE_WIDTH + 1):
+    for reach in range(1, WIDEST_STEM + 1):
         down_after |= looking_right(down, reach)
         up_after |= looking_right(up, reach)
     # The last column of steps has no column after it: beyond it the words are 0.

@@ -253,9 +253,9 @@ def unpacked(words: np.ndarray, columns: int) -> np.ndarray:
 
 
 def plain_stroke_mask(frame: np.ndarray, contrast: float) -> np.ndarray:
-    """The stroke mask pixel by pixel: a step up then one down within MAX_STROKE_WIDTH
+    """The stroke mask pixel by pixel: a step up then one down within WIDEST_STEM
     columns after (or down then up), every ROW_STEP-th row, in floats."""
-    from anon_pipeline.engine.dicom.pixel_text import MAX_STROKE_WIDTH, NOISE_STEPS, ROW_STEP
+    from anon_pipeline.engine.dicom.pixel_text import NOISE_STEPS, ROW_STEP, WIDEST_STEM
 
     rows = frame[::ROW_STEP].astype(np.float64)
     step = rows[:, 1:] - rows[:, :-1]
@@ -263,11 +263,26 @@ def plain_stroke_mask(frame: np.ndarray, contrast: float) -> np.ndarray:
     up, down = step > steeper, step < -steeper
     mask = np.zeros((len(rows), step.shape[1] - 1), dtype=bool)
     for column in range(mask.shape[1]):
-        after = slice(column + 1, column + 1 + MAX_STROKE_WIDTH)
+        after = slice(column + 1, column + 1 + WIDEST_STEM)
         mask[:, column] = (up[:, column] & down[:, after].any(axis=1)) | (
             down[:, column] & up[:, after].any(axis=1)
         )
     return mask
+
+
+def test_stems_as_wide_as_a_bold_letters_drawn_without_anti_aliasing_are_strokes():
+    """A bold 28 px letter drawn without anti-aliasing, or saturated by a window, has
+    stems 5 to 6 pixels wide between two hard edges: strokes to the cheap look. Wider
+    bars (a table's edge, a bone) are not."""
+    from anon_pipeline.engine.dicom.pixel_text import ROW_STEP, stroke_mask
+
+    frame = np.zeros((64, 256), dtype=np.int16)
+    lefts = {width: 16 + 24 * width for width in range(1, 9)}
+    for width, left in lefts.items():
+        frame[8:56, left : left + width] = 1000
+    marked = unpacked(stroke_mask(frame, 60.0), frame.shape[1] - 2)[20 // ROW_STEP]
+    # A stroke is marked at its first edge: the step into it, one column before it.
+    assert [width for width, left in lefts.items() if marked[left - 1]] == [1, 2, 3, 4, 5, 6]
 
 
 @pytest.mark.parametrize("contrast", [60.0, 30.5, 59.99, 0.0])
