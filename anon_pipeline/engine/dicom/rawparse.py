@@ -186,6 +186,12 @@ class Part10:
         _, _, _, value_start, end, undefined = span
         return data[value_start : end - 8 if undefined else end]
 
+    def view(self, data: bytes, span: Span) -> memoryview:
+        """The value without a copy: a slice of bytes copies them, and a slice's pixel
+        data is half a megabyte that the pixel check only looks at."""
+        _, _, _, value_start, end, undefined = span
+        return memoryview(data)[value_start : end - 8 if undefined else end]
+
 
 def value_end(span: Span) -> int:
     _, _, _, _, end, undefined = span  # unpacked: called for most spans of every file

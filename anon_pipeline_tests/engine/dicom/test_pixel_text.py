@@ -100,6 +100,27 @@ def test_native_frames_are_viewed_and_a_short_pixel_data_is_undecodable(head):
         frames_of(buffer.getvalue())
 
 
+def test_frames_of_files_in_turn_are_each_files_own_pixels_without_a_copy(head):
+    """The frames of one file after another (each parse takes stretches of the last
+    file's layout) are each file's own, and are a view of its bytes, not a copy."""
+    template = template_slice()
+    files = []
+    for number in range(4):
+        template.InstanceNumber = number + 1
+        if number == 2:  # a file with an element the others lack shifts every offset
+            template.ImageComments = "x" * 33
+        elif "ImageComments" in template:
+            del template.ImageComments
+        frames = [stored_values(head) + number] * (1 + number % 2)
+        files.append((dicom_bytes(template, frames), frames))
+    for data, frames in files:
+        found = frames_of(data)
+        assert found is not None and found.count == len(frames)
+        for seen, drawn in zip(found, frames, strict=True):
+            assert np.array_equal(seen, drawn)
+        assert np.shares_memory(found.array, np.frombuffer(data, dtype=np.uint8))
+
+
 @pytest.mark.parametrize("name", ["MR_small_RLE.dcm", "JPEG2000.dcm", "SC_rgb_jpeg_dcmtk.dcm"])
 def test_compressed_frames_are_decoded_as_pydicom_decodes_them(name):
     from pydicom import dcmread
