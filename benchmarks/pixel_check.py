@@ -87,6 +87,14 @@ def by_kind(released: list[str]) -> Counter[str]:
     return Counter(label.split()[2] + " " + label.split()[4] for label in released)
 
 
+def by_place(tallies: list[TrialTally]) -> str:
+    """Misses of all the seeds' trials by where the text stands and whether the slice has
+    a metal implant's streaks, each out of its trials: the rates, not only the counts."""
+    drawn = sum((tally.drawn for tally in tallies), Counter[str]())
+    missed = sum((tally.missed for tally in tallies), Counter[str]())
+    return "; ".join(f"{kind} {missed[kind]} of {drawn[kind]}" for kind in sorted(drawn))
+
+
 def noisy_clean_row(noise: str, tally: TrialTally, seconds: float) -> tuple[str, str]:
     """The report's row of clean slices under one kind of noise: how many held, and the
     check's time a slice (noise once made it a third of a second)."""
@@ -288,6 +296,10 @@ def main() -> int:
                 f"{len(tally.released)} of {tally.total} ({dict(by_kind(tally.released))})",
             )
             for seed, tally in other_seeds.items()
+        ),
+        (
+            "images with identifying text released, by where it stands (every seed above)",
+            by_place([text, *other_seeds.values()]),
         ),
         (
             "clean slices held (false holds)",

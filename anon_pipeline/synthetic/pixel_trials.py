@@ -21,7 +21,7 @@ from pydicom.dataset import Dataset
 from scipy import ndimage
 
 from anon_pipeline.synthetic.cds import fake_patient, make_realistic_ct_slice
-from anon_pipeline.synthetic.phantoms import phantom_slice, stored_values
+from anon_pipeline.synthetic.phantoms import METAL, phantom_slice, stored_values
 
 FONT_DIRS = (
     "/usr/share/fonts/truetype/dejavu",
@@ -134,6 +134,10 @@ class TrialTally:
     held: Counter[str] = field(default_factory=Counter)
     released: list[str] = field(default_factory=list)
     total: int = 0
+    # Trials by where their text stands and whether the slice has a metal implant's
+    # streaks ("body, streaks"): most misses are text over the body across streaks.
+    drawn: Counter[str] = field(default_factory=Counter)
+    missed: Counter[str] = field(default_factory=Counter)
 
 
 class SliceSource:
@@ -182,14 +186,19 @@ def run_text_trials(count: int, seed: int = 24, noise: float = 8.0) -> tuple[Tri
         trial = text_trial(rng, font_list, index)
         frames = [stored_values(source.next()) for _ in range(trial.frames)]
         marked = rng.randrange(trial.frames)
-        frames[marked] = stored_values(burn_in(source.next(), trial, rng))
+        under = source.next()
+        frames[marked] = stored_values(burn_in(under, trial, rng))
         data = dicom_bytes(template, frames)
         started = time.perf_counter()
         held = text_in_pixels(data, ())
         seconds += time.perf_counter() - started
         tally.total += 1
+        # The phantoms draw metal only with its streaks, and nothing else as bright.
+        kind = f"{trial.position}, {'streaks' if (under >= METAL).any() else 'no streaks'}"
+        tally.drawn[kind] += 1
         if held is None:
             tally.released.append(trial.label)
+            tally.missed[kind] += 1
         else:
             tally.held[held.kind.value] += 1
     return tally, seconds

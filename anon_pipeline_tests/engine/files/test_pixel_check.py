@@ -80,6 +80,12 @@ def test_generated_trials_hold_most_text_and_few_clean_slices():
     clean, _ = run_clean_trials(40, seed=4)
     assert sum(text.held.values()) >= 35, text.released  # 30 of 40 on 2026-12-02, 36 on -03
     assert sum(clean.held.values()) <= 1, clean.held  # 0 of 40 on 2026-12-03
+    # Every trial is counted by where its text stands and whether its slice has a metal
+    # implant's streaks (the bench's rates of misses), and every miss once more.
+    assert sum(text.drawn.values()) == text.total
+    assert sum(text.missed.values()) == len(text.released)
+    assert all(text.missed[kind] <= text.drawn[kind] for kind in text.missed)
+    assert {kind.split(", ")[1] for kind in text.drawn} == {"streaks", "no streaks"}
 
 
 def test_low_dose_slices_are_not_held_for_their_noise():
