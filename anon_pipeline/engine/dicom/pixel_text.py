@@ -58,6 +58,10 @@ HALO = 2  # pixels around a stroke where its anti-aliased halo lies
 LETTER_GAP = 1.2  # letter heights between the letters of a line
 LOST_LETTERS_GAP = 3.0  # where STANDS_ALONE letters align: a letter or two lost to a vessel
 BRIDGED_HEIGHT = 10  # pixels: letters a vessel crosses without erasing; lungs' specks are less
+# Letters this tall (pixels) bridge lost letters where only STREAKED_ALIGNED of them
+# align: a metal streak takes +150 HU letters out whole, and lungs make no such blobs.
+TALL_LETTER = 13
+STREAKED_ALIGNED = 4
 
 
 Blob = tuple[int, int, int, int, int]  # bottom, top, left, right, characters
@@ -443,12 +447,16 @@ def lines_tried(blobs: list[Blob], first: int, partners: list[int]) -> list[list
     """The line from the first blob, and the longer one that bridges a lost letter or two
     where STANDS_ALONE letters of it align: a +150 HU letter crossed by a vessel breaks
     into pieces no letter's size, and the line once broke in two with it. Only letters of
-    BRIDGED_HEIGHT or more bridge: a row of a lung's small specks a gap apart is chance."""
+    BRIDGED_HEIGHT or more bridge: a row of a lung's small specks a gap apart is chance.
+    Letters of TALL_LETTER or more bridge where STREAKED_ALIGNED align: a metal streak
+    takes whole letters out of a date, and dates with four letters left were released."""
     line = line_from(blobs, first, partners)
-    if blobs[first][0] - blobs[first][1] < BRIDGED_HEIGHT:
+    height = blobs[first][0] - blobs[first][1]
+    if height < BRIDGED_HEIGHT:
         return [line]
     bridged = line_from(blobs, first, partners, LOST_LETTERS_GAP)
-    if len(bridged) > len(line) and aligned_letters([blobs[i] for i in bridged]) >= STANDS_ALONE:
+    needed = STREAKED_ALIGNED if height >= TALL_LETTER else STANDS_ALONE
+    if len(bridged) > len(line) and aligned_letters([blobs[i] for i in bridged]) >= needed:
         return [line, bridged]
     return [line]
 

@@ -513,6 +513,50 @@ def test_a_line_that_lost_letters_to_vessels_is_found_across_the_gaps():
     )
 
 
+def lost_glyphs_crop(text: str, size: int, kept: set[int]) -> tuple[np.ndarray, np.ndarray]:
+    """+150 HU digits over soft tissue of which only the `kept` glyphs survive, as where a
+    metal streak cancels the rest; the crop and the rows drawn."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    font = ImageFont.truetype(DEJAVU, size)
+    mask = Image.new("L", (40 + int(font.getlength(text)), 4 * size), 0)
+    ImageDraw.Draw(mask).text((20, size), text, fill=255, font=font)
+    cover = np.asarray(mask, dtype=np.float32) / 255
+    for lost in set(range(len(text))) - kept:
+        cover[
+            :, 20 + int(font.getlength(text[:lost])) : 20 + int(font.getlength(text[: lost + 1]))
+        ] = 0
+    body = np.random.default_rng(size).normal(40, 8, cover.shape).astype(np.float32)
+    return stored_values(body + 150 * cover), np.flatnonzero(cover.any(axis=1))
+
+
+@pytest.mark.parametrize(
+    "size,kept,found",
+    [
+        (24, {0, 3, 6, 9}, True),  # four tall digits left, two lost between each
+        (24, {0, 3, 6}, False),  # three: chance can align three blobs
+        (14, {0, 3, 6, 9}, False),  # four small ones: a lung's specks are that size
+    ],
+)
+def test_four_tall_letters_left_by_a_streak_are_a_line_across_the_gaps(size, kept, found):
+    """A metal streak across +150 HU text takes letters out whole, and the survivors stand
+    more than a letter's gap apart. Four letters 13 px and taller sharing top and bottom
+    are a line across gaps of up to three letter heights; five were needed before, and
+    streaked dates were released (docs/benchmarks.md, evening of 2026-12-04)."""
+    from anon_pipeline.engine.dicom.pixel_text import STROKE_CONTRAST, character_lines
+
+    crop, drawn = lost_glyphs_crop("2310195512", size, kept)
+    lines = character_lines(crop, STROKE_CONTRAST)
+    across = [
+        (top, bottom, left, right)
+        for top, bottom, left, right, _ in lines
+        if top <= drawn.max() and bottom >= drawn.min()
+    ]
+    assert bool(across) is found
+    if found:  # one line over all four survivors, not a piece of it
+        assert max(right - left for *_, left, right in across) > 6 * size
+
+
 def test_partial_volume_lungs_are_a_texture_of_their_own():
     """The second lung style, on which false holds are measured too: its vessels take
     the values between lung and soft tissue that a slice's thickness gives them."""
