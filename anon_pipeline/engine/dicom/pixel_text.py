@@ -62,6 +62,9 @@ BRIDGED_HEIGHT = 10  # pixels: letters a vessel crosses without erasing; lungs' 
 # align: a metal streak takes +150 HU letters out whole, and lungs make no such blobs.
 TALL_LETTER = 13
 STREAKED_ALIGNED = 4
+# Of a blob's rows, the share within a line's rows that make it a letter of the line whose
+# bottom a vessel or a streak took off the baseline: it carries the line on, not joins it.
+CARRIED_SHARE = 0.8
 
 
 Blob = tuple[int, int, int, int, int]  # bottom, top, left, right, characters
@@ -416,15 +419,40 @@ def line_from(
     blobs: list[Blob], first: int, partners: list[int], gap: float = LETTER_GAP
 ) -> list[int]:
     """The blobs that stand on the first one's baseline (±2 pixels), of its height (its
-    `partners`, left to right), each within `gap` letter heights of the line so far."""
+    `partners`, left to right), each within `gap` letter heights of the line so far, or
+    of a letter between that a vessel or a streak took off the baseline (`carried_to`)."""
     bottom, top, _, reach, _ = blobs[first]
     height, line = bottom - top, [first]
     for other in partners:
         if blobs[other][2] > reach + gap * height:
-            break  # blobs run left to right: no later one is nearer
+            reach = carried_to(blobs, first, other, reach, gap)
+            if blobs[other][2] > reach + gap * height:
+                break  # blobs run left to right: no later one is nearer
         line.append(other)
         reach = max(reach, blobs[other][3])
     return line
+
+
+def carried_to(blobs: list[Blob], first: int, before: int, reach: int, gap: float) -> int:
+    """How far right the line from `first` reaches through the blobs before `before` that
+    are letters across its rows (CARRIED_SHARE of a blob's rows in the line's, of the
+    line's height or near it) but no partners: their bottom moved off the baseline where a
+    vessel or a streak crossed it. A line of +150 HU digits broke at each such letter."""
+    bottom, top = blobs[first][0], blobs[first][1]
+    height = bottom - top
+    shortest, tallest = CARRIED_SHARE * height, 1.6 * height
+    for index in range(first + 1, before):
+        other_bottom, other_top, left, right, _ = blobs[index]
+        if left > reach + gap * height:
+            break
+        if right <= reach:
+            continue
+        size = other_bottom - other_top
+        if shortest <= size <= tallest and (
+            min(other_bottom, bottom) - max(other_top, top) >= CARRIED_SHARE * size
+        ):
+            reach = right
+    return reach
 
 
 def baseline_partners(blobs: list[Blob], fewest: int) -> dict[int, list[int]]:

@@ -561,3 +561,31 @@ def test_partial_volume_lungs_are_a_texture_of_their_own():
     assert between["partial-volume"] > 1.4 * between["crisp"]
     with pytest.raises(ValueError, match="lungs must be one of"):
         phantom_slice(np.random.default_rng(0), lungs="smooth")
+
+
+@pytest.mark.parametrize(
+    "carried,found",
+    [
+        ((216, 201), True),  # bottoms 4 px up: letters a vessel crossed at the baseline
+        ((216, 205), False),  # 11 px tall, under CARRIED_SHARE of the line's 17: specks
+        ((230, 215), False),  # below the line's rows: no letter of it
+    ],
+)
+def test_a_line_runs_on_through_letters_a_vessel_took_off_its_baseline(carried, found):
+    """+150 HU digits, every other one crossed by a vessel along the baseline: those lose
+    their bottom rows and are no partners of the others, which then stand two letters
+    apart and the line broke at each (two dates released, docs/benchmarks.md, night of
+    2026-12-04). Blobs across the line's rows, of nearly its height, carry it on."""
+    from anon_pipeline.engine.dicom.pixel_text import line_candidates
+
+    bottom, top = carried
+    blobs = []
+    for index in range(7):  # 14 px wide letters 4 px apart, left to right
+        left = 100 + 18 * index
+        if index % 2:
+            blobs.append((bottom, top, left, left + 14, 1))
+        else:  # the last one's top a vessel took off: three share top and bottom
+            blobs.append((220, 205 if index == 6 else 203, left, left + 14, 1))
+    lines = [members for *_, members, _ in line_candidates(blobs)]
+    assert ([0, 2, 4, 6] in lines) is found
+    assert all(len(members) < 3 for members in lines) is not found
