@@ -203,6 +203,12 @@ def main() -> int:
         help="more seeds of --text trials each: 24, 7 and 11 were tuned on; 101, 202 and "
         "303 never (202 and 303 first run on 2026-12-03, evening)",
     )
+    parser.add_argument(
+        "--held-out",
+        default="404,505,606,1001,1002,1003,1004,1005,1006",
+        help="seeds of --text trials never tuned on, reported as one total: a seed's count "
+        "follows its pool of phantoms and moves by ten either way (first run 2026-12-04)",
+    )
     parser.add_argument("--clean", type=int, default=2000, help="clean body-like slices")
     parser.add_argument(
         "--anatomies", type=int, default=400, help="clean slices, each its own phantom"
@@ -249,6 +255,11 @@ def main() -> int:
         other_seeds = {
             int(seed): run_text_trials(args.text, seed=int(seed))[0]
             for seed in args.seeds.split(",")
+            if seed
+        }
+        held_out = {
+            int(seed): run_text_trials(args.text, seed=int(seed))[0]
+            for seed in args.held_out.split(",")
             if seed
         }
         clean, clean_seconds = run_clean_trials(args.clean)
@@ -300,6 +311,20 @@ def main() -> int:
         (
             "images with identifying text released, by where it stands (every seed above)",
             by_place([text, *other_seeds.values()]),
+        ),
+        *(
+            [
+                (
+                    f"images with identifying text released, {len(held_out)} seeds never "
+                    f"tuned on ({', '.join(map(str, held_out))})",
+                    f"{sum(len(tally.released) for tally in held_out.values())} of "
+                    f"{sum(tally.total for tally in held_out.values())} (per seed: "
+                    f"{', '.join(str(len(tally.released)) for tally in held_out.values())}; "
+                    f"by where it stands: {by_place(list(held_out.values()))})",
+                )
+            ]
+            if held_out
+            else []
         ),
         (
             "clean slices held (false holds)",
