@@ -589,3 +589,28 @@ def test_a_line_runs_on_through_letters_a_vessel_took_off_its_baseline(carried, 
     lines = [members for *_, members, _ in line_candidates(blobs)]
     assert ([0, 2, 4, 6] in lines) is found
     assert all(len(members) < 3 for members in lines) is not found
+
+
+@pytest.mark.parametrize(
+    "height,edge,moved,found",
+    [
+        (24, "top", 2, True),  # a vessel moved the top of every other 24 px letter by two
+        (24, "top", 3, False),  # by three: more than a pixel per ten of the letters' height
+        (12, "top", 2, False),  # 12 px letters: a pixel, as before
+        (24, "bottom", 2, False),  # bottoms stay within a pixel: a lung's vessels differ there
+    ],
+)
+def test_tall_letters_align_though_a_vessel_moved_their_tops(height, edge, moved, found):
+    """Letters share their top within a pixel per ALIGNED_SLACK of their height: a 24 px
+    name whose every other letter a vessel crossed at the top had no three letters within
+    one pixel, and was released (docs/benchmarks.md, night of 2026-12-04)."""
+    from anon_pipeline.engine.dicom.pixel_text import line_candidates
+
+    blobs = []
+    for index in range(4):
+        shift = moved * (index % 2)
+        top, bottom = 100 + (shift if edge == "top" else 0), 100 + height
+        bottom -= shift if edge == "bottom" else 0
+        blobs.append((bottom, top, 100 + 18 * index, 114 + 18 * index, 1))
+    lines = [members for *_, members, _ in line_candidates(blobs)]
+    assert ([0, 1, 2, 3] in lines) is found
