@@ -56,6 +56,7 @@ STANDS_ALONE = 5  # letters of one height and baseline that chance does not make
 QUIET_SIDES = 3  # of the four margins of a line (above, below, either end)
 HALO = 2  # pixels around a stroke where its anti-aliased halo lies
 LETTER_GAP = 1.2  # letter heights between the letters of a line
+LIKE_HEIGHT = 1.6  # the most one letter of a line is taller than another
 LOST_LETTERS_GAP = 3.0  # where STANDS_ALONE letters align: a letter or two lost to a vessel
 BRIDGED_HEIGHT = 10  # pixels: letters a vessel crosses without erasing; lungs' specks are less
 # Letters this tall (pixels) bridge lost letters where only STREAKED_ALIGNED of them
@@ -446,7 +447,7 @@ def carried_to(blobs: list[Blob], first: int, before: int, reach: int, gap: floa
     vessel or a streak crossed it. A line of +150 HU digits broke at each such letter."""
     bottom, top = blobs[first][0], blobs[first][1]
     height = bottom - top
-    shortest, tallest = CARRIED_SHARE * height, 1.6 * height
+    shortest, tallest = CARRIED_SHARE * height, LIKE_HEIGHT * height
     for index in range(first + 1, before):
         other_bottom, other_top, left, right, _ = blobs[index]
         if left > reach + gap * height:
@@ -463,13 +464,13 @@ def carried_to(blobs: list[Blob], first: int, before: int, reach: int, gap: floa
 
 def baseline_partners(blobs: list[Blob], fewest: int) -> dict[int, list[int]]:
     """For each blob with `fewest` or more, the later ones (to its right) that stand on
-    its baseline (±2 pixels) at a like height (within 1.6 times): the only blobs a line
+    its baseline (±2 pixels) at a like height (within LIKE_HEIGHT times): the only blobs a line
     from it can take. Found for all pairs at once; a lung's hundred specks mostly have
     too few."""
     bottoms = np.array([blob[0] for blob in blobs])
     heights = bottoms - np.array([blob[1] for blob in blobs])
     like = np.abs(bottoms[:, None] - bottoms[None, :]) <= 2
-    like &= np.maximum.outer(heights, heights) <= 1.6 * np.minimum.outer(heights, heights)
+    like &= np.maximum.outer(heights, heights) <= LIKE_HEIGHT * np.minimum.outer(heights, heights)
     like = np.triu(like, 1)
     return {
         int(first): np.flatnonzero(like[first]).tolist()
@@ -563,7 +564,7 @@ def lines_of_blobs(strokes: Strokes) -> list[tuple[int, int, int, int, int]]:
         around &= (value >= strength / 2) & (value <= 2 * strength)
         for o_top, o_bottom, o_left, o_right, *_ in candidates:
             o_height = o_bottom - o_top
-            if (o_bottom <= top or o_top >= bottom) and max(o_height, height) <= 1.6 * min(
+            if (o_bottom <= top or o_top >= bottom) and max(o_height, height) <= LIKE_HEIGHT * min(
                 o_height, height
             ):  # a line above or below
                 around[
