@@ -67,6 +67,12 @@ STREAKED_ALIGNED = 4
 # bottom a vessel or a streak took off the baseline: it carries the line on, not joins it.
 CARRIED_SHARE = 0.8
 ALIGNED_SLACK = 10  # pixels of a letter's height per pixel its top may move
+# Letters this small (pixels) set a pixel or less apart merge into one blob through the
+# anti-aliased grey between them; where a blob's column holds BRIDGE pixels or fewer it
+# is cut there, and the pieces are letters if MERGED_LETTERS of them align.
+MERGED_HEIGHT = 12
+BRIDGE = 1
+MERGED_LETTERS = 3
 
 
 Blob = tuple[int, int, int, int, int]  # bottom, top, left, right, characters
@@ -398,9 +404,20 @@ def shaped_blobs(strokes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
 
 
 def letter_blobs(strokes: np.ndarray) -> list[Blob]:
-    """The blobs of a letter's size, left to right."""
-    _, boxes, shaped = shaped_blobs(strokes)
-    boxes = boxes[shaped & (boxes[:, 1] - boxes[:, 0] >= MIN_CHARACTER_HEIGHT)]
+    """The blobs of a letter's size, left to right; a word of small letters merged into
+    one blob, as its letters (`merged_letters`)."""
+    labels, boxes, shaped = shaped_blobs(strokes)
+    heights, widths = boxes[:, 1] - boxes[:, 0], boxes[:, 3] - boxes[:, 2]
+    letters = shaped & (heights >= MIN_CHARACTER_HEIGHT)
+    found = []
+    # A blob half again as wide as tall may be two letters or more.
+    for index in np.flatnonzero(letters & (heights <= MERGED_HEIGHT) & (2 * widths >= 3 * heights)):
+        top, bottom, left, right = boxes[index].tolist()
+        pieces = merged_letters(labels[top:bottom, left:right] == index + 1)
+        if len(pieces):
+            letters[index] = False
+            found.append(pieces + np.array([top, top, left, left]))
+    boxes = np.concatenate([boxes[letters], *found]) if found else boxes[letters]
     boxes = boxes[np.lexsort((boxes[:, 3], boxes[:, 1], boxes[:, 0], boxes[:, 2]))]
     heights, widths = boxes[:, 1] - boxes[:, 0], boxes[:, 3] - boxes[:, 2]
     characters = np.maximum(1, np.round(widths / (0.75 * heights))).astype(np.intp)
@@ -410,6 +427,27 @@ def letter_blobs(strokes: np.ndarray) -> list[Blob]:
             boxes.tolist(), characters.tolist(), strict=True
         )
     ]
+
+
+def merged_letters(blob: np.ndarray) -> np.ndarray:
+    """The letters of one blob (its pixels in its box) cut apart where a column holds
+    BRIDGE pixels or fewer, as boxes (top, bottom, left, right, in the blob's box), if
+    MERGED_LETTERS or more of them align; else none. Small letters a pixel apart join
+    through the grey between them, and a line of 9 px digits on a label was released as
+    one blob. Two of a lung's rings touching cut into two, which is no word."""
+    solid = np.concatenate([[False], blob.sum(axis=0) > BRIDGE, [False]])
+    edges = np.flatnonzero(solid[1:] != solid[:-1])
+    if len(edges) < 2 * MERGED_LETTERS:  # most of a lung's blobs: one or two pieces
+        return np.empty((0, 4), dtype=np.intp)
+    pieces = []
+    for left, right in zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True):
+        rows = np.flatnonzero(blob[:, left:right].any(axis=1))
+        if rows[-1] + 1 - rows[0] >= MIN_CHARACTER_HEIGHT:
+            pieces.append((int(rows[0]), int(rows[-1]) + 1, left, right))
+    letters = [(bottom, top, left, right, 1) for top, bottom, left, right in pieces]
+    if len(pieces) < MERGED_LETTERS or aligned_letters(letters) < MERGED_LETTERS:
+        return np.empty((0, 4), dtype=np.intp)
+    return np.array(pieces, dtype=np.intp)
 
 
 def blob_heights(strokes: np.ndarray) -> np.ndarray:

@@ -614,3 +614,45 @@ def test_tall_letters_align_though_a_vessel_moved_their_tops(height, edge, moved
         blobs.append((bottom, top, 100 + 18 * index, 114 + 18 * index, 1))
     lines = [members for *_, members, _ in line_candidates(blobs)]
     assert ([0, 1, 2, 3] in lines) is found
+
+
+def test_small_letters_joined_by_a_pixel_are_cut_apart_and_rings_are_not():
+    """Three 9 px letters a pixel apart joined through the grey between them are three
+    letters; two of a lung's rings touching are two pieces, which is no word."""
+    from anon_pipeline.engine.dicom.pixel_text import merged_letters
+
+    word = np.zeros((9, 20), dtype=bool)
+    for left in (0, 7, 14):  # three 6 px wide letters, each an outline
+        word[:, left : left + 6] = True
+        word[2:7, left + 2 : left + 4] = False
+    for bridge in (6, 13):  # a single grey pixel between neighbours
+        word[:, bridge] = False
+        word[4, bridge] = True
+    pieces = merged_letters(word)
+    assert pieces.tolist() == [[0, 9, 0, 6], [0, 9, 7, 13], [0, 9, 14, 20]]
+    rings = np.zeros((10, 19), dtype=bool)
+    for left in (0, 9):
+        rings[:, left : left + 10] = True
+        rings[2:8, left + 2 : left + 8] = False
+    assert merged_letters(rings).shape == (0, 4)
+
+
+@pytest.mark.parametrize(
+    "font,polarity",
+    [
+        ("/usr/share/fonts/truetype/freefont/FreeSans.ttf", -1),
+        ("/usr/share/fonts/truetype/freefont/FreeSans.ttf", 1),
+        ("/usr/share/fonts/truetype/liberation/LiberationSans-Italic.ttf", -1),
+    ],
+)
+def test_a_9_px_date_whose_digits_merged_is_found_on_a_label(head, font, polarity):
+    """A 9 px date on a label: its digits touch through their anti-aliasing and it was
+    one wide blob, no letter, and released (docs/benchmarks.md, 2026-12-05)."""
+    trial = TextTrial(font, 9, "band", polarity, "full", ("1984-06-25",), 1)
+    image = stored_values(burn_in(head, trial, random.Random(3)))
+    drawn = np.argwhere(np.abs(image.astype(np.int32) - stored_values(head)) > 40)
+    (top, left), (bottom, right) = drawn.min(axis=0), drawn.max(axis=0)
+    assert any(
+        r.top <= bottom and r.bottom >= top and r.left <= right and r.right >= left
+        for r in text_regions(image)
+    )
