@@ -68,11 +68,11 @@ STREAKED_ALIGNED = 4
 CARRIED_SHARE = 0.8
 ALIGNED_SLACK = 10  # pixels of a letter's height per pixel its top may move
 # Letters this small (pixels) set a pixel or less apart merge into one blob through the
-# anti-aliased grey between them; where a blob's column holds BRIDGE pixels or fewer it
-# is cut there, and the pieces are letters if MERGED_LETTERS of them align.
+# anti-aliased grey between them. A blob is cut where a column holds `bridge` pixels or
+# fewer, and the pieces are letters if `aligned` of them align: first at one pixel and
+# three letters; then at two pixels, which cuts more of a lung's edges too, and four.
 MERGED_HEIGHT = 12
-BRIDGE = 1
-MERGED_LETTERS = 3
+MERGED_CUTS = ((1, 3), (2, 4))  # (bridge, aligned)
 
 
 Blob = tuple[int, int, int, int, int]  # bottom, top, left, right, characters
@@ -430,14 +430,26 @@ def letter_blobs(strokes: np.ndarray) -> list[Blob]:
 
 
 def merged_letters(blob: np.ndarray) -> np.ndarray:
-    """The letters of one blob (its pixels in its box) cut apart where a column holds
-    BRIDGE pixels or fewer, as boxes (top, bottom, left, right, in the blob's box), if
-    MERGED_LETTERS or more of them align; else none. Small letters a pixel apart join
-    through the grey between them, and a line of 9 px digits on a label was released as
-    one blob. Two of a lung's rings touching cut into two, which is no word."""
-    solid = np.concatenate([[False], blob.sum(axis=0) > BRIDGE, [False]])
+    """The letters of one blob (its pixels in its box) as boxes (top, bottom, left,
+    right, in the blob's box), by the first of MERGED_CUTS whose pieces align; else
+    none. Small letters a pixel apart join through the grey between them, and a line of
+    9 px digits on a label was released as one blob. Two of a lung's rings touching cut
+    into two, which is no word."""
+    columns = np.count_nonzero(blob, axis=0)
+    for bridge, aligned in MERGED_CUTS:
+        pieces = cut_letters(blob, columns, bridge, aligned)
+        if len(pieces):
+            return pieces
+    return np.empty((0, 4), dtype=np.intp)
+
+
+def cut_letters(blob: np.ndarray, columns: np.ndarray, bridge: int, aligned: int) -> np.ndarray:
+    """The pieces of `blob` (`columns`: its pixels per column) between its columns of
+    `bridge` pixels or fewer, if `aligned` of them are letters in a line; else none."""
+    solid = np.zeros(len(columns) + 2, dtype=bool)
+    solid[1:-1] = columns > bridge
     edges = np.flatnonzero(solid[1:] != solid[:-1])
-    if len(edges) < 2 * MERGED_LETTERS:  # most of a lung's blobs: one or two pieces
+    if len(edges) < 2 * aligned:  # most of a lung's blobs: one or two pieces
         return np.empty((0, 4), dtype=np.intp)
     pieces = []
     for left, right in zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True):
@@ -445,7 +457,7 @@ def merged_letters(blob: np.ndarray) -> np.ndarray:
         if rows[-1] + 1 - rows[0] >= MIN_CHARACTER_HEIGHT:
             pieces.append((int(rows[0]), int(rows[-1]) + 1, left, right))
     letters = [(bottom, top, left, right, 1) for top, bottom, left, right in pieces]
-    if len(pieces) < MERGED_LETTERS or aligned_letters(letters) < MERGED_LETTERS:
+    if len(pieces) < aligned or aligned_letters(letters) < aligned:
         return np.empty((0, 4), dtype=np.intp)
     return np.array(pieces, dtype=np.intp)
 

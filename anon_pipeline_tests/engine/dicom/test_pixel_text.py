@@ -616,20 +616,42 @@ def test_tall_letters_align_though_a_vessel_moved_their_tops(height, edge, moved
     assert ([0, 1, 2, 3] in lines) is found
 
 
-def test_small_letters_joined_by_a_pixel_are_cut_apart_and_rings_are_not():
-    """Three 9 px letters a pixel apart joined through the grey between them are three
-    letters; two of a lung's rings touching are two pieces, which is no word."""
-    from anon_pipeline.engine.dicom.pixel_text import merged_letters
-
-    word = np.zeros((9, 20), dtype=bool)
-    for left in (0, 7, 14):  # three 6 px wide letters, each an outline
+def joined_letters(count: int, bridge: int) -> np.ndarray:
+    """`count` 9 px letters, each a 6 px wide outline, a column apart and joined there by
+    `bridge` pixels of grey."""
+    word = np.zeros((9, 7 * count - 1), dtype=bool)
+    for left in range(0, 7 * count, 7):
         word[:, left : left + 6] = True
         word[2:7, left + 2 : left + 4] = False
-    for bridge in (6, 13):  # a single grey pixel between neighbours
-        word[:, bridge] = False
-        word[4, bridge] = True
-    pieces = merged_letters(word)
-    assert pieces.tolist() == [[0, 9, 0, 6], [0, 9, 7, 13], [0, 9, 14, 20]]
+        if left:
+            word[4 : 4 + bridge, left - 1] = True
+    return word
+
+
+@pytest.mark.parametrize(
+    "count,bridge,cut",
+    [
+        (3, 1, True),  # three letters joined by a pixel
+        (4, 2, True),  # four joined by two
+        (3, 2, False),  # three joined by two: a lung's edge cuts so, and three align
+        (4, 3, False),  # three pixels: a stroke, not the grey between letters
+    ],
+)
+def test_small_letters_joined_by_their_grey_are_cut_apart(count, bridge, cut):
+    """Small letters a pixel apart merge into one blob through the grey between them.
+    Cut where a column holds a pixel, three aligned pieces are letters; cut where it
+    holds two, which a lung's edges also do, four must align."""
+    from anon_pipeline.engine.dicom.pixel_text import merged_letters
+
+    pieces = merged_letters(joined_letters(count, bridge))
+    expected = [[0, 9, left, left + 6] for left in range(0, 7 * count, 7)]
+    assert pieces.tolist() == (expected if cut else [])
+
+
+def test_two_rings_touching_are_not_cut_into_letters():
+    """Two of a lung's rings touching cut into two pieces, which is no word."""
+    from anon_pipeline.engine.dicom.pixel_text import merged_letters
+
     rings = np.zeros((10, 19), dtype=bool)
     for left in (0, 9):
         rings[:, left : left + 10] = True
