@@ -9,7 +9,7 @@ BENCH_BATCHES ?= 1000,20000
 export DAGSTER_HOME := $(abspath .dagster_home)
 export ANON_PIPELINE_ROOT := $(abspath $(DEMO_ROOT))
 
-.PHONY: demo ui cluster test test-cluster hospital-bundle bench bench-pixels bench-small-text bench-files bench-dagster bench-sensor bench-index bench-cluster bench-review bench-memory \
+.PHONY: demo ui cluster test test-cluster hospital-bundle bench bench-pixels bench-small-text bench-body-text bench-files bench-dagster bench-sensor bench-index bench-cluster bench-review bench-memory \
 	bench-dagster-memory bench-instructions bench-leak-check same-outputs lint format clean
 
 $(STAMP): pyproject.toml
@@ -93,6 +93,9 @@ bench-pixels: $(STAMP)
 # The text check's recall on 1,200 small lines (9 to 11 px), every font (~2 min).
 bench-small-text: $(STAMP)
 	$(BIN)/python benchmarks/small_text.py
+
+bench-body-text: $(STAMP)
+	$(BIN)/python benchmarks/body_text.py
 
 # The released index at 25 M instances: lookups, a batch's early check, a release (~3 min,
 # 2 GB of disk).

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from anon_pipeline.engine.dicom.flat_text import flat_lines
+
 cv2.setNumThreads(1)  # the check runs in one process per core already: threads only contend
 
 STROKE_CONTRAST = 60.0  # HU, or grey levels of an 8-bit image
@@ -253,6 +255,16 @@ def text_regions(frame: np.ndarray, contrast: float = STROKE_CONTRAST) -> list[R
                 frame[above:below, start:end], contrast
             )
         ]
+    # Text of one exact value whose strokes the closer look lost (dark letters over a
+    # lung's air): boxed from its flat cores, where no line found already covers it.
+    for top, bottom, left, right, count in flat_lines(
+        frame, contrast, MIN_CHARACTER_HEIGHT, MAX_TEXT_HEIGHT
+    ):
+        if not any(
+            top < line.bottom and bottom > line.top and left < line.right and right > line.left
+            for line in found
+        ):
+            found.append(Region(top, bottom, left, right, count))
     return found
 
 

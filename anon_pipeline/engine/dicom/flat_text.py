@@ -1,0 +1,171 @@
+"""Text burned in with one exact value, where the stroke look loses it.
+
+A renderer fills a letter's inside with one exact value; a CT's noise almost never
+repeats a value four times running. So pixels of one value that run four down (a
+stem) or four across (a bar), with a contrasting edge on both sides within a stroke's
+width, are a letter's core. Dark text at full contrast over a body is where this
+matters: where its letters cross a lung's air they merge with it, so the stroke look
+(`pixel_text`) sees no letters of one height and no quiet margins, and the line was
+released. Their cores over the tissue are still flat and still align.
+
+The check costs two comparisons of the frame with itself shifted by a pixel and a
+count; a clean slice has at most a few dozen chance runs, scattered over many values,
+and ends there. Text drawn with an offset (+150 over its background) carries the
+noise and is left to the stroke look; so is text under 13 pixels, whose strokes are
+anti-aliased through.
+
+Saturated metal is flat too: a blob has no edge on both sides of its inside, and a
+wire's value makes one piece, where a line of text makes three or more whose bottoms
+align. A row of like metal specks would pass as letters and be read.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+FLAT_RUN = 4  # pixels of one value running down or across: noise does not repeat so long
+# Runs of one value with an edge on both sides, in one line: clean slices have at most
+# about 30 runs in all, of many values and scattered; a line of text 14 pixels or more has
+# 30 to 1,000 of one value.
+FLAT_STARTS = 24
+STROKE_REACH = 3  # pixels either side of a run's middle where the stroke's edges lie
+# A line's cores are joined across the gaps between letters and words (columns) and
+# between a letter's bars and stems (rows) before they are boxed.
+JOIN = (27, 13)
+ALIGNED_PIECES = 3  # letters near the value, their bottoms within PIECE_SLACK rows
+PIECE_SLACK = 2
+SMALLEST_PIECE = 6  # pixels: an anti-aliased speck is no letter
+CHARACTER_WIDTH = 0.6  # of a letter's height: a line's characters, from its width
+CORE_MARGIN = 4  # pixels a letter reaches past its flat core (its anti-aliased edge)
+
+Line = tuple[int, int, int, int, int]  # top, bottom, left, right (ends exclusive), characters
+
+
+def flat_lines(frame: np.ndarray, contrast: float, shortest: int, tallest: int) -> list[Line]:
+    """Boxes to read around lines of letters whose cores are one exact value, with a
+    margin of a letter's height either side (a line's other words) and the characters
+    the line's width suggests; [] for most frames."""
+    if frame.ndim != 2 or min(frame.shape) < FLAT_RUN or frame.dtype.kind not in "iu":
+        return []
+    rows, columns, values = flat_cores(frame, contrast)
+    lines = []
+    counted = np.unique(values, return_counts=True)
+    for value in counted[0][counted[1] >= FLAT_STARTS].tolist():
+        chosen = values == value
+        for top, bottom, left, right in joined_boxes(rows[chosen], columns[chosen]):
+            height, width = bottom - top, right - left
+            if not shortest <= height <= tallest or width < height:
+                continue
+            if aligned_pieces(frame, value, top, bottom, left, right) < ALIGNED_PIECES:
+                continue
+            letter = height + CORE_MARGIN
+            lines.append(
+                (
+                    max(0, top - letter // 3),
+                    min(frame.shape[0], bottom + letter // 3),
+                    max(0, left - letter),
+                    min(frame.shape[1], right + letter),
+                    max(1, round(width / (CHARACTER_WIDTH * letter))),
+                )
+            )
+    return lines
+
+
+def run_starts(equal: np.ndarray) -> np.ndarray:
+    """Where FLAT_RUN pixels in a row of `equal` (a pixel against its next) are one value."""
+    last = len(equal) - (FLAT_RUN - 2)
+    starts = equal[:last] & equal[1 : last + 1]
+    for offset in range(2, FLAT_RUN - 1):
+        starts &= equal[offset : last + offset]
+    return starts
+
+
+def flat_cores(frame: np.ndarray, contrast: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The middle pixels (rows, columns, values) of runs of one value that have an edge
+    steeper than `contrast` on both sides across the run: a stroke's core, not the inside
+    of a blob or the frame's padding. Empty arrays when the frame has too few runs."""
+    down = run_starts(frame[1:] == frame[:-1])
+    line = frame.reshape(-1)  # across: the rows end to end (a run over a row's end is cut)
+    across = run_starts(line[1:] == line[:-1])
+    empty = np.zeros(0, dtype=np.intp)
+    if np.count_nonzero(down) + np.count_nonzero(across) < FLAT_STARTS:
+        return empty, empty, empty
+    width = frame.shape[1]
+    middle = FLAT_RUN // 2 - 1
+    down_rows, down_columns = np.nonzero(down)
+    across_rows, across_columns = np.divmod(np.flatnonzero(across), width)
+    whole = across_columns <= width - FLAT_RUN
+    wide = frame.astype(np.int32)
+    cores = [
+        edged_both_sides(wide, down_rows + middle, down_columns, (0, 1), contrast),
+        edged_both_sides(
+            wide, across_rows[whole], across_columns[whole] + middle, (1, 0), contrast
+        ),
+    ]
+    rows = np.concatenate([core[0] for core in cores])
+    columns = np.concatenate([core[1] for core in cores])
+    return rows, columns, wide[rows, columns]
+
+
+def edged_both_sides(
+    frame: np.ndarray, rows: np.ndarray, columns: np.ndarray, step: tuple[int, int], contrast: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The pixels with a pixel `contrast` or more away from their value within
+    STROKE_REACH steps (rows, columns) each way."""
+    values = frame[rows, columns]
+    height, width = frame.shape
+    both = np.ones(len(rows), dtype=bool)
+    for sign in (1, -1):
+        side = np.zeros(len(rows), dtype=bool)
+        for reach in range(1, STROKE_REACH + 1):
+            near_rows = np.clip(rows + sign * reach * step[0], 0, height - 1)
+            near_columns = np.clip(columns + sign * reach * step[1], 0, width - 1)
+            side |= np.abs(frame[near_rows, near_columns] - values) >= contrast
+        both &= side
+    return rows[both], columns[both]
+
+
+def joined_boxes(rows: np.ndarray, columns: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """The boxes (top, bottom, left, right) of the points joined within JOIN, each of
+    FLAT_STARTS points or more."""
+    top, left = int(rows.min()), int(columns.min())
+    points = np.zeros((int(rows.max()) - top + 1, int(columns.max()) - left + 1), np.uint8)
+    points[rows - top, columns - left] = 1
+    joined = cv2.dilate(points, cv2.getStructuringElement(cv2.MORPH_RECT, JOIN))
+    count, labels = cv2.connectedComponents(joined, connectivity=8)
+    of_point = labels[rows - top, columns - left]
+    boxes = []
+    for label in range(1, count):
+        mine = of_point == label
+        if np.count_nonzero(mine) < FLAT_STARTS:
+            continue
+        boxes.append(
+            (
+                int(rows[mine].min()),
+                int(rows[mine].max()) + 1,
+                int(columns[mine].min()),
+                int(columns[mine].max()) + 1,
+            )
+        )
+    return boxes
+
+
+def aligned_pieces(
+    frame: np.ndarray, value: int, top: int, bottom: int, left: int, right: int
+) -> int:
+    """How many pieces nearer `value` than the box's typical pixel, each about a letter's
+    height, have bottoms within PIECE_SLACK rows of each other: a line's letters do, a
+    wire is one piece."""
+    crop = frame[max(0, top - 3) : bottom + 3, max(0, left - 3) : right + 3].astype(np.int32)
+    half = abs(float(np.median(crop)) - value) / 2
+    near = (np.abs(crop - value) < half).astype(np.uint8)
+    _count, _labels, stats, _centres = cv2.connectedComponentsWithStats(near, connectivity=8)
+    heights, areas = stats[1:, cv2.CC_STAT_HEIGHT], stats[1:, cv2.CC_STAT_AREA]
+    letters = (heights >= 4) & (heights <= bottom - top + 8) & (areas >= SMALLEST_PIECE)
+    bottoms = np.sort((stats[1:, cv2.CC_STAT_TOP] + heights)[letters])
+    if not len(bottoms):
+        return 0
+    # The most bottoms in a span of 2 * PIECE_SLACK + 1 rows.
+    ends = np.searchsorted(bottoms, bottoms + 2 * PIECE_SLACK, side="right")
+    return int((ends - np.arange(len(bottoms))).max())

@@ -1,0 +1,115 @@
+"""Text of one exact value found from its flat cores; noise, bodies and metal are not text."""
+
+import random
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from anon_pipeline.engine.dicom.flat_text import flat_lines
+from anon_pipeline.engine.dicom.pixel_text import (
+    MAX_TEXT_HEIGHT,
+    MIN_CHARACTER_HEIGHT,
+    STROKE_CONTRAST,
+    text_regions,
+)
+from anon_pipeline.synthetic.phantoms import phantom_slice, stored_values
+from anon_pipeline.synthetic.pixel_trials import TextTrial, burn_in, fonts
+
+pytestmark = pytest.mark.skipif(not fonts(), reason="the fonts are not installed")
+FONTS = "/usr/share/fonts/truetype/"
+
+
+def lines_of(image: np.ndarray) -> list[tuple[int, int, int, int, int]]:
+    return flat_lines(image, STROKE_CONTRAST, MIN_CHARACTER_HEIGHT, MAX_TEXT_HEIGHT)
+
+
+@pytest.fixture(scope="module")
+def chest():
+    return phantom_slice(np.random.default_rng(12), region="chest")
+
+
+@pytest.mark.parametrize(
+    "font,size,text,seed",
+    [
+        ("freefont/FreeSansBoldOblique.ttf", 21, "1997-08-08", 1),
+        ("liberation/LiberationSansNarrow-Bold.ttf", 26, "ID 88461299", 2),
+        ("dejavu/DejaVuSansMono.ttf", 18, "ID 60297235", 10),
+        ("liberation/LiberationMono-Regular.ttf", 26, "15.05.2001", 6),
+    ],
+)
+def test_dark_text_over_a_lung_is_found_from_its_flat_cores(chest, font, size, text, seed):
+    """Dark letters at full contrast crossing a lung merge with its air, and the stroke
+    look found no line in any of these (the text was released); inside, the letters are
+    one exact value, which the body's noise never is."""
+    trial = TextTrial(FONTS + font, size, "body", -1, "full", (text,), 1)
+    image = stored_values(burn_in(chest, trial, random.Random(seed)))
+    drawn = np.argwhere(np.abs(image.astype(np.int32) - stored_values(chest)) > 40)
+    (top, left), (bottom, right) = drawn.min(axis=0), drawn.max(axis=0)
+    found = lines_of(image)
+    assert any(
+        above <= top + 4 and below >= bottom - 4 and start <= left and end >= right
+        for above, below, start, end, _ in found
+    )
+    assert any(r.top <= bottom and r.bottom >= top and r.left <= right for r in text_regions(image))
+    characters = max(count for *_, count in found)
+    assert len(text.replace(" ", "")) - 3 <= characters <= len(text) + 3
+
+
+@pytest.mark.parametrize("region,seed", [("chest", 1), ("chest", 2), ("abdomen", 3), ("head", 4)])
+def test_clean_slices_have_no_flat_lines(region, seed):
+    assert lines_of(stored_values(phantom_slice(np.random.default_rng(seed), region=region))) == []
+
+
+def painted(body: np.ndarray, draw, value: float) -> np.ndarray:
+    """The body with a shape drawn in at `value`, anti-aliased as a reconstruction blurs
+    metal's edge (drawn at 4 times the size, averaged down)."""
+    mask = Image.new("L", (body.shape[1] * 4, body.shape[0] * 4), 0)
+    draw(ImageDraw.Draw(mask))
+    cover = np.asarray(mask.resize(body.shape[::-1], Image.BOX), dtype=np.float32) / 255
+    return stored_values(body * (1 - cover) + value * cover)
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        lambda draw: draw.arc([800, 600, 1280, 920], 200, 340, fill=255, width=8),  # a wire
+        lambda draw: draw.arc([800, 600, 1280, 920], 190, 350, fill=255, width=12),
+        lambda draw: draw.line(
+            [(800, 800), (920, 760), (1040, 800), (1160, 760)], fill=255, width=8
+        ),
+        lambda draw: draw.ellipse([960, 960, 1080, 1048], fill=255),  # an implant's head
+        lambda draw: [  # two rods
+            draw.ellipse([920 + 120 * k, 1200, 944 + 120 * k, 1224], fill=255) for k in (0, 1)
+        ],
+    ],
+)
+@pytest.mark.parametrize("value", [3071.0, 2000.0])
+def test_saturated_metal_is_no_line_of_text(chest, shape, value):
+    """Metal clipped at the scanner's top value is flat too, but a blob's inside has no
+    edge on both sides, and a wire is one piece where a line has letters."""
+    assert lines_of(painted(chest, shape, value)) == []
+
+
+def test_noise_flat_frames_and_small_or_float_frames_have_no_flat_lines():
+    noise = np.random.default_rng(3).integers(-1000, 3000, size=(512, 512), dtype=np.int16)
+    assert lines_of(noise) == []
+    assert lines_of(np.zeros((512, 512), dtype=np.int16)) == []  # padding: no edges
+    assert lines_of(np.zeros((3, 3), dtype=np.int16)) == []
+    assert lines_of(np.zeros((64, 64), dtype=np.float32)) == []
+
+
+def test_text_on_a_flat_label_is_found_from_its_cores():
+    """Dark letters on a bright label box: both are flat, the letters are the thin ones."""
+    body = np.random.default_rng(6).normal(40, 8, (256, 256)).astype(np.float32)
+    body[100:140, 20:236] = 1200
+    mask = Image.new("L", (256, 256), 0)
+    font = ImageFont.truetype(FONTS + "dejavu/DejaVuSans-Bold.ttf", 20)
+    ImageDraw.Draw(mask).text((40, 108), "NOWAK 1962", fill=255, font=font)
+    cover = np.asarray(mask, dtype=np.float32) / 255
+    image = stored_values(body * (1 - cover) - 1000 * cover)
+    found = lines_of(image)
+    assert any(
+        above < 130 and below > 110 and start <= 44 and end >= 150
+        for above, below, start, end, _ in found
+    )
