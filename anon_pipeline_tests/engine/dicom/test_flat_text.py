@@ -113,3 +113,24 @@ def test_text_on_a_flat_label_is_found_from_its_cores():
         above < 130 and below > 110 and start <= 44 and end >= 150
         for above, below, start, end, _ in found
     )
+
+
+@pytest.mark.parametrize("size,density", [(262144, 0.0001), (1021, 0.01), (7, 0.5), (0, 0.0)])
+def test_set_positions_are_numpys_flatnonzero(size, density):
+    from anon_pipeline.engine.dicom.flat_text import set_positions
+
+    flags = np.random.default_rng(size).random(size) < density
+    flags[-1:] = True  # one past the last whole word too
+    assert np.array_equal(set_positions(flags), np.flatnonzero(flags))
+
+
+def test_a_small_bold_date_over_tissue_has_enough_cores():
+    """12 px bold digits have 10 to 20 flat cores; chance gives a value 2 at most."""
+    body = np.random.default_rng(9).normal(40, 8, (128, 256)).astype(np.float32)
+    mask = Image.new("L", (256, 128), 0)
+    font = ImageFont.truetype(FONTS + "dejavu/DejaVuSansCondensed-Bold.ttf", 12)
+    ImageDraw.Draw(mask).text((30, 50), "23.09.1943", fill=255, font=font)
+    cover = np.asarray(mask, dtype=np.float32) / 255
+    found = lines_of(stored_values(body * (1 - cover) - 1000 * cover))
+    assert any(above <= 54 and below >= 58 and start <= 34 for above, below, start, *_ in found)
+    assert lines_of(stored_values(body)) == []
