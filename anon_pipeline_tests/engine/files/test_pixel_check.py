@@ -180,3 +180,27 @@ def test_a_frame_seen_before_is_judged_against_each_files_own_identifiers():
     held = text_in_pixels(data, ("Lis", "4821"))
     assert held is not None and held.kind is HoldKind.TEXT_IN_PIXELS
     assert text_in_pixels(data, ("Nowak", "7734")) is None
+
+
+def test_a_dark_date_over_the_lungs_that_only_its_flat_cores_show_is_held():
+    """Dark letters crossing a lung's air: the stroke look alone found no line and the
+    file was released; the flat cores box it, and OCR's reading holds it."""
+    from anon_pipeline.engine.dicom import pixel_text
+    from anon_pipeline.engine.files.pixel_check import forget_readings, text_in_pixels
+    from anon_pipeline.synthetic.pixel_trials import dicom_bytes, template_slice
+
+    chest = phantom_slice(np.random.default_rng(12), region="chest")
+    oblique = "/usr/share/fonts/truetype/freefont/FreeSansBoldOblique.ttf"
+    trial = TextTrial(oblique, 21, "body", -1, "full", ("1997-08-08",), 1)
+    image = stored_values(burn_in(chest, trial, random.Random(1)))
+    data = dicom_bytes(template_slice(), [image])
+    stroke_look_alone = pixel_text.flat_lines
+    try:
+        pixel_text.flat_lines = lambda *arguments: []
+        forget_readings()
+        assert text_in_pixels(data, ()) is None  # what was released
+    finally:
+        pixel_text.flat_lines = stroke_look_alone
+    forget_readings()
+    held = text_in_pixels(data, ())
+    assert held is not None and "1997" not in str(held)
