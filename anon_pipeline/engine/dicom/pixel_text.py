@@ -45,6 +45,7 @@ STEM_ROWS = 2  # a stem runs down at least this many of the rows read (3 to 4 pi
 WINDOW = 32  # columns per baseline window; a window and its right neighbour are counted
 BASELINE_STEMS = 3  # stems ending in one row (±1) of a 64-column span: a line of text
 BASELINE_GAP = 3  # rows read (6 pixels) above and below a baseline, where stems do not end
+QUIET_BELOW = 2  # rows read (4 pixels) under a baseline with no stroke: no lung, whatever ends
 MAX_TEXT_HEIGHT = 48
 MIN_CHARACTER_HEIGHT = 5
 LINE_CHARACTERS = 4  # characters of one height on one baseline that make a line of text
@@ -215,11 +216,29 @@ def candidate_regions(frame: np.ndarray, contrast: float = STROKE_CONTRAST) -> l
     around = np.zeros_like(spans)
     around[BASELINE_GAP:] = spans[:-BASELINE_GAP]
     np.maximum(around[:-BASELINE_GAP], spans[BASELINE_GAP:], out=around[:-BASELINE_GAP])
+    stems = spans >= BASELINE_STEMS
+    window_busy = by_window(mask, windows) != 0
     # A baseline is a peak: stems end on it, not in the rows a few pixels off (lungs).
-    found = np.argwhere((spans >= BASELINE_STEMS) & (spans >= 2 * around))
+    # Or nothing stands under it: a serif date's strokes end at mid-height as often as
+    # on its feet, and over a band's quiet air that is no lung either.
+    found = np.argwhere(stems & ((spans >= 2 * around) | quiet_below(window_busy)))
     if not len(found):
         return []
-    return merged_regions(frame.shape, by_window(mask, windows) != 0, found, spans)
+    return merged_regions(frame.shape, window_busy, found, spans)
+
+
+def quiet_below(window_busy: np.ndarray) -> np.ndarray:
+    """For each row read and span of two windows: no stroke in the QUIET_BELOW rows read
+    under it (False for the rows too near the frame's foot to tell)."""
+    span_busy = window_busy.copy()
+    span_busy[:, :-1] |= window_busy[:, 1:]
+    busy_below = np.ones_like(span_busy)
+    busy_below[:-QUIET_BELOW] = span_busy[1 : len(span_busy) - QUIET_BELOW + 1]
+    for rows_down in range(2, QUIET_BELOW + 1):
+        busy_below[: len(span_busy) - QUIET_BELOW] |= span_busy[
+            rows_down : len(span_busy) - QUIET_BELOW + rows_down
+        ]
+    return ~busy_below
 
 
 def text_regions(frame: np.ndarray, contrast: float = STROKE_CONTRAST) -> list[Region]:

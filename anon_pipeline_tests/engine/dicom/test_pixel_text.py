@@ -678,3 +678,39 @@ def test_a_9_px_date_whose_digits_merged_is_found_on_a_label(head, font, polarit
         r.top <= bottom and r.bottom >= top and r.left <= right and r.right >= left
         for r in text_regions(image)
     )
+
+
+@pytest.fixture(scope="module")
+def another_head():
+    return phantom_slice(np.random.default_rng(12), region="head")
+
+
+@pytest.mark.parametrize("polarity,seed", [(-1, 3), (-1, 8), (1, 0), (1, 3)])
+def test_a_serif_date_in_a_band_is_a_baseline_though_its_strokes_end_at_mid_height(
+    another_head, polarity, seed
+):
+    """FreeSerif's digits end their strokes at mid-height as often as on their feet, so
+    no baseline stood out from the rows a few pixels above it, and +150 HU dates in a
+    band were released. Nothing stands under them: over quiet air, no lung."""
+    serif = "/usr/share/fonts/truetype/freefont/FreeSerif.ttf"
+    trial = TextTrial(serif, 20, "band", polarity, "+150", ("1971-12-25",), 1)
+    image = stored_values(burn_in(another_head, trial, random.Random(seed)))
+    drawn = np.argwhere(np.abs(image.astype(np.int32) - stored_values(another_head)) > 40)
+    (top, left), (bottom, right) = drawn.min(axis=0), drawn.max(axis=0)
+    assert any(
+        r.top <= bottom and r.bottom >= top and r.left <= right and r.right >= left
+        for r in text_regions(image)
+    )
+
+
+def test_quiet_below_is_no_stroke_in_the_rows_read_under_a_span():
+    from anon_pipeline.engine.dicom.pixel_text import QUIET_BELOW, quiet_below
+
+    window_busy = np.random.default_rng(1).random((40, 8)) < 0.3
+    span_busy = window_busy.copy()
+    span_busy[:, :-1] |= window_busy[:, 1:]
+    expected = np.zeros_like(window_busy)
+    for row in range(40 - QUIET_BELOW):
+        expected[row] = ~span_busy[row + 1 : row + 1 + QUIET_BELOW].any(axis=0)
+    assert np.array_equal(quiet_below(window_busy), expected)
+    assert expected.any() and not expected.all()
