@@ -37,6 +37,7 @@ STROKE_REACH = 3  # pixels either side of a run's middle where the stroke's edge
 JOIN = (27, 13)
 ALIGNED_PIECES = 3  # letters near the value, their bottoms within PIECE_SLACK rows
 PIECE_SLACK = 2
+LINE_GAP = 4  # letter heights between a line's flat cores (the letters between have none)
 SMALLEST_PIECE = 6  # pixels: an anti-aliased speck is no letter
 CHARACTER_WIDTH = 0.6  # of a letter's height: a line's characters, from its width
 CORE_MARGIN = 4  # pixels a letter reaches past its flat core (its anti-aliased edge)
@@ -133,28 +134,54 @@ def edged_both_sides(line: np.ndarray, at: np.ndarray, step: int, contrast: floa
 
 
 def joined_boxes(rows: np.ndarray, columns: np.ndarray) -> list[tuple[int, int, int, int]]:
-    """The boxes (top, bottom, left, right) of the points joined within JOIN, each of
-    FLAT_STARTS points or more."""
+    """The boxes (top, bottom, left, right) of the points joined within JOIN, then of the
+    boxes that share their rows (`beside`), each of FLAT_STARTS points or more."""
     top, left = int(rows.min()), int(columns.min())
     points = np.zeros((int(rows.max()) - top + 1, int(columns.max()) - left + 1), np.uint8)
     points[rows - top, columns - left] = 1
     joined = cv2.dilate(points, cv2.getStructuringElement(cv2.MORPH_RECT, JOIN))
     count, labels = cv2.connectedComponents(joined, connectivity=8)
     of_point = labels[rows - top, columns - left]
-    boxes = []
+    boxes: list[list[int]] = []
     for label in range(1, count):
         mine = of_point == label
-        if np.count_nonzero(mine) < FLAT_STARTS:
-            continue
         boxes.append(
-            (
+            [
                 int(rows[mine].min()),
                 int(rows[mine].max()) + 1,
                 int(columns[mine].min()),
                 int(columns[mine].max()) + 1,
-            )
+                int(np.count_nonzero(mine)),
+            ]
         )
-    return boxes
+    return [(box[0], box[1], box[2], box[3]) for box in beside(boxes) if box[4] >= FLAT_STARTS]
+
+
+def beside(boxes: list[list[int]]) -> list[list[int]]:
+    """Boxes (top, bottom, left, right, points) merged, left to right, with the next one
+    whose top and bottom lie within PIECE_SLACK rows of theirs and that starts within
+    LINE_GAP of their heights: a date's flat cores are often its 1s alone, a few letters
+    apart (the round digits between are anti-aliased through)."""
+    merged: list[list[int]] = []
+    for box in sorted(boxes, key=lambda box: box[2]):
+        for line in merged:
+            height = line[1] - line[0]
+            if (
+                abs(box[0] - line[0]) <= PIECE_SLACK
+                and abs(box[1] - line[1]) <= PIECE_SLACK
+                and box[2] - line[3] <= LINE_GAP * height
+            ):
+                line[:4] = [
+                    min(line[0], box[0]),
+                    max(line[1], box[1]),
+                    line[2],
+                    max(line[3], box[3]),
+                ]
+                line[4] += box[4]
+                break
+        else:
+            merged.append(list(box))
+    return merged
 
 
 def aligned_pieces(

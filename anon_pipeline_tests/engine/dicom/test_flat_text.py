@@ -134,3 +134,32 @@ def test_a_small_bold_date_over_tissue_has_enough_cores():
     found = lines_of(stored_values(body * (1 - cover) - 1000 * cover))
     assert any(above <= 54 and below >= 58 and start <= 34 for above, below, start, *_ in found)
     assert lines_of(stored_values(body)) == []
+
+
+def test_a_dates_flat_ones_standing_apart_are_one_line():
+    """A date whose only flat cores are its 1s' stems, letters apart (its round digits
+    are anti-aliased through): each stem alone is no line, side by side they are."""
+    body = np.random.default_rng(12).normal(40, 8, (128, 256)).astype(np.float32)
+    mask = Image.new("L", (256, 128), 0)
+    font = ImageFont.truetype(FONTS + "dejavu/DejaVuMathTeXGyre.ttf", 16)
+    ImageDraw.Draw(mask).text((30, 50), "1964-03-21", fill=255, font=font)
+    cover = np.asarray(mask, dtype=np.float32) / 255
+    image = stored_values(body * (1 - cover) - 1000 * cover)
+    drawn = np.argwhere(cover > 0.5)
+    (top, left), (bottom, right) = drawn.min(axis=0), drawn.max(axis=0)
+    assert any(
+        above <= top + 4 and below >= bottom - 4 and start <= left and end >= right
+        for above, below, start, end, _ in lines_of(image)
+    )
+
+
+def test_boxes_beside_each_other_on_the_same_rows_merge_and_others_do_not():
+    from anon_pipeline.engine.dicom.flat_text import beside
+
+    stems = [[10, 20, 100, 101, 9], [11, 20, 40, 41, 9], [10, 21, 70, 72, 9]]
+    assert beside(stems) == [[10, 21, 40, 101, 27]]
+    assert beside([[10, 20, 0, 1, 9], [10, 20, 60, 61, 9]]) == [
+        [10, 20, 0, 1, 9],
+        [10, 20, 60, 61, 9],
+    ]
+    assert len(beside([[10, 20, 0, 1, 9], [14, 20, 5, 6, 9]])) == 2  # a top 4 rows off
