@@ -10,12 +10,11 @@ pixels it changed. Clean slices are measured by `make bench-pixels`.
     .venv/bin/python benchmarks/body_text.py [--list]
 """
 
-import argparse
 import collections
 import itertools
 import random
 
-import numpy as np
+from text_grid import drawn_box, names_wanted, touched
 
 from anon_pipeline.engine.dicom import pixel_text
 from anon_pipeline.synthetic.phantoms import stored_values
@@ -28,13 +27,6 @@ from anon_pipeline.synthetic.pixel_trials import (
 )
 
 SIZES = range(9, 29)
-
-
-def touched(regions: list[pixel_text.Region], box: tuple[int, int, int, int]) -> bool:
-    top, bottom, left, right = box
-    return any(
-        r.top <= bottom and r.bottom >= top and r.left <= right and r.right >= left for r in regions
-    )
 
 
 def missed_lines() -> tuple[collections.Counter, dict[str, collections.Counter], list[str]]:
@@ -51,16 +43,13 @@ def missed_lines() -> tuple[collections.Counter, dict[str, collections.Counter],
         under = source.next()
         trial = TextTrial(font, size, "body", polarity, "full", (identifying_line(rng),), 1)
         image = stored_values(burn_in(under, trial, rng))
-        changed = np.argwhere(
-            np.abs(image.astype(np.int32) - stored_values(under).astype(np.int32)) > 20
-        )
-        (top, left), (bottom, right) = changed.min(axis=0), changed.max(axis=0)
+        box = drawn_box(image, under)
         kind = ("9-13 px" if size <= 13 else "14-28 px", "bright" if polarity > 0 else "dark")
         tried[kind] += 1
         for name, flat in (("with", with_flat), ("without", lambda *arguments: [])):
             pixel_text.flat_lines = flat  # the stroke look alone, on the same image
             try:
-                found = touched(pixel_text.text_regions(image), (top, bottom, left, right))
+                found = touched(pixel_text.text_regions(image), box)
             finally:
                 pixel_text.flat_lines = with_flat
             if not found:
@@ -71,11 +60,7 @@ def missed_lines() -> tuple[collections.Counter, dict[str, collections.Counter],
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
-    )
-    parser.add_argument("--list", action="store_true", help="name every line missed")
-    arguments = parser.parse_args()
+    listed = names_wanted(__doc__)
     tried, missed, names = missed_lines()
     total = sum(tried.values())
     print(
@@ -87,7 +72,7 @@ def main() -> int:
             f"  {kind[0]:>8} {kind[1]:<6} {missed['with'][kind]:>3} and"
             f" {missed['without'][kind]:>3} of {tried[kind]}"
         )
-    if arguments.list:
+    if listed:
         print("\n".join(f"  {name}" for name in names))
     return 0
 

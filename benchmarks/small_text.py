@@ -9,12 +9,11 @@ the pixels it changed. This was the measure for cutting merged small letters apa
     .venv/bin/python benchmarks/small_text.py [--list]
 """
 
-import argparse
 import collections
 import itertools
 import random
 
-import numpy as np
+from text_grid import drawn_box, names_wanted, touched
 
 from anon_pipeline.engine.dicom.pixel_text import text_regions
 from anon_pipeline.synthetic.phantoms import stored_values
@@ -38,33 +37,21 @@ def missed_lines() -> tuple[collections.Counter, collections.Counter, list[str]]
         under = source.next()
         trial = TextTrial(font, size, where, polarity, contrast, (identifying_line(rng),), 1)
         image = stored_values(burn_in(under, trial, rng))
-        changed = np.abs(image.astype(np.int32) - stored_values(under).astype(np.int32)) > 20
-        (top, left), (bottom, right) = (
-            np.argwhere(changed).min(axis=0),
-            np.argwhere(changed).max(axis=0),
-        )
         kind = (contrast, "bright" if polarity > 0 else "dark")
         tried[kind] += 1
-        if not any(
-            r.top <= bottom and r.bottom >= top and r.left <= right and r.right >= left
-            for r in text_regions(image)
-        ):
+        if not touched(text_regions(image), drawn_box(image, under)):
             missed[kind] += 1
             names.append(f"{font.rsplit('/', 1)[-1]} {size} px, {where}, {contrast} {kind[1]}")
     return tried, missed, names
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
-    )
-    parser.add_argument("--list", action="store_true", help="name every missed line")
-    arguments = parser.parse_args()
+    listed = names_wanted(__doc__)
     tried, missed, names = missed_lines()
     print(f"small lines missed: {sum(missed.values())} of {sum(tried.values())}")
     for kind in sorted(tried):
         print(f"  {kind[0]:>5} {kind[1]:<6} {missed[kind]} of {tried[kind]}")
-    if arguments.list:
+    if listed:
         print("\n".join(f"  {name}" for name in names))
     return 0
 

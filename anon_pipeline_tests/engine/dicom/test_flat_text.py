@@ -6,13 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
+from anon_pipeline.engine.dicom import pixel_text
 from anon_pipeline.engine.dicom.flat_text import flat_lines
-from anon_pipeline.engine.dicom.pixel_text import (
-    MAX_TEXT_HEIGHT,
-    MIN_CHARACTER_HEIGHT,
-    STROKE_CONTRAST,
-    text_regions,
-)
 from anon_pipeline.synthetic.phantoms import phantom_slice, stored_values
 from anon_pipeline.synthetic.pixel_trials import TextTrial, burn_in, fonts
 
@@ -21,7 +16,12 @@ FONTS = "/usr/share/fonts/truetype/"
 
 
 def lines_of(image: np.ndarray) -> list[tuple[int, int, int, int, int]]:
-    return flat_lines(image, STROKE_CONTRAST, MIN_CHARACTER_HEIGHT, MAX_TEXT_HEIGHT)
+    return flat_lines(
+        image,
+        pixel_text.STROKE_CONTRAST,
+        pixel_text.MIN_CHARACTER_HEIGHT,
+        pixel_text.MAX_TEXT_HEIGHT,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +51,8 @@ def test_dark_text_over_a_lung_is_found_from_its_flat_cores(chest, font, size, t
         above <= top + 4 and below >= bottom - 4 and start <= left and end >= right
         for above, below, start, end, _ in found
     )
-    assert any(r.top <= bottom and r.bottom >= top and r.left <= right for r in text_regions(image))
+    regions = pixel_text.text_regions(image)
+    assert any(r.top <= bottom and r.bottom >= top and r.left <= right for r in regions)
     characters = max(count for *_, count in found)
     assert len(text.replace(" ", "")) - 3 <= characters <= len(text) + 3
 
