@@ -164,3 +164,44 @@ def test_boxes_beside_each_other_on_the_same_rows_merge_and_others_do_not():
         [10, 20, 60, 61, 9],
     ]
     assert len(beside([[10, 20, 0, 1, 9], [14, 20, 5, 6, 9]])) == 2  # a top 4 rows off
+
+
+@pytest.mark.parametrize("outside", ["padded", "clipped"])
+def test_runs_in_flat_expanses_are_dropped_first_with_the_same_cores(chest, outside, monkeypatch):
+    """Padding outside the field of view (or air clipped to one value) is runs everywhere:
+    they are dropped by array passes before their neighbours are gathered, and the cores
+    found are those the edge test alone finds."""
+    from anon_pipeline.engine.dicom import flat_text
+
+    trial = TextTrial(
+        FONTS + "freefont/FreeSansBoldOblique.ttf", 21, "body", -1, "full", ("1997-08-08",), 1
+    )
+    image = stored_values(burn_in(chest, trial, random.Random(1)))
+    rows, columns = np.mgrid[: image.shape[0], : image.shape[1]]
+    if outside == "padded":
+        image[(rows - 256) ** 2 + (columns - 256) ** 2 > 250**2] = -3072
+    else:
+        image = np.maximum(image, image.min() + 10)
+    width = image.shape[1]
+    down = flat_text.run_starts(image[1:] == image[:-1]).reshape(-1)
+    line = image.reshape(-1)
+    across = flat_text.run_starts(line[1:] == line[:-1])
+    kept_down, kept_across = flat_text.beside_an_edge(down, across, width)
+    assert down.sum() + across.sum() > 10 * (kept_down.sum() + kept_across.sum())
+    dropped_first = flat_text.flat_cores(image, pixel_text.STROKE_CONTRAST)
+    monkeypatch.setattr(flat_text, "CROWDED_RUNS", image.size)
+    gathered = flat_text.flat_cores(image, pixel_text.STROKE_CONTRAST)
+    order = np.lexsort(dropped_first[:2]), np.lexsort(gathered[:2])
+    assert len(gathered[0]) > 50
+    for first, second in zip(dropped_first, gathered, strict=True):
+        assert np.array_equal(first[order[0]], second[order[1]])
+    assert lines_of(image)
+
+
+def test_shifted_flags_are_false_past_the_ends():
+    from anon_pipeline.engine.dicom.flat_text import shifted
+
+    flags = np.array([True, False, True, True])
+    assert shifted(flags, 1, 4).tolist() == [False, True, True, False]
+    assert shifted(flags, -2, 5).tolist() == [False, False, True, False, True]
+    assert shifted(flags, 9, 3).tolist() == [False, False, False]
