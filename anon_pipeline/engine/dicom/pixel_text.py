@@ -232,13 +232,12 @@ def quiet_below(window_busy: np.ndarray) -> np.ndarray:
     under it (False for the rows too near the frame's foot to tell)."""
     span_busy = window_busy.copy()
     span_busy[:, :-1] |= window_busy[:, 1:]
-    busy_below = np.ones_like(span_busy)
-    busy_below[:-QUIET_BELOW] = span_busy[1 : len(span_busy) - QUIET_BELOW + 1]
-    for rows_down in range(2, QUIET_BELOW + 1):
-        busy_below[: len(span_busy) - QUIET_BELOW] |= span_busy[
-            rows_down : len(span_busy) - QUIET_BELOW + rows_down
-        ]
-    return ~busy_below
+    told = len(span_busy) - QUIET_BELOW  # rows with QUIET_BELOW rows read under them
+    quiet = np.zeros_like(span_busy)
+    quiet[:told] = ~np.logical_or.reduce(
+        [span_busy[down : told + down] for down in range(1, QUIET_BELOW + 1)]
+    )
+    return quiet
 
 
 def text_regions(frame: np.ndarray, contrast: float = STROKE_CONTRAST) -> list[Region]:

@@ -182,7 +182,7 @@ def test_a_frame_seen_before_is_judged_against_each_files_own_identifiers():
     assert text_in_pixels(data, ("Nowak", "7734")) is None
 
 
-def test_a_dark_date_over_the_lungs_that_only_its_flat_cores_show_is_held():
+def test_a_dark_date_over_the_lungs_that_only_its_flat_cores_show_is_held(monkeypatch):
     """Dark letters crossing a lung's air: the stroke look alone found no line and the
     file was released; the flat cores box it, and OCR's reading holds it."""
     from anon_pipeline.engine.dicom import pixel_text
@@ -194,13 +194,10 @@ def test_a_dark_date_over_the_lungs_that_only_its_flat_cores_show_is_held():
     trial = TextTrial(oblique, 21, "body", -1, "full", ("1997-08-08",), 1)
     image = stored_values(burn_in(chest, trial, random.Random(1)))
     data = dicom_bytes(template_slice(), [image])
-    stroke_look_alone = pixel_text.flat_lines
-    try:
-        pixel_text.flat_lines = lambda *arguments: []
+    with monkeypatch.context() as stroke_look_alone:
+        stroke_look_alone.setattr(pixel_text, "flat_lines", lambda *arguments: [])
         forget_readings()
         assert text_in_pixels(data, ()) is None  # what was released
-    finally:
-        pixel_text.flat_lines = stroke_look_alone
     forget_readings()
     held = text_in_pixels(data, ())
     assert held is not None and "1997" not in str(held)
