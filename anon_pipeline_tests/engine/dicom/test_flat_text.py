@@ -205,3 +205,31 @@ def test_shifted_flags_are_false_past_the_ends():
     assert shifted(flags, 1, 4).tolist() == [False, True, True, False]
     assert shifted(flags, -2, 5).tolist() == [False, False, True, False, True]
     assert shifted(flags, 9, 3).tolist() == [False, False, False]
+
+
+@pytest.mark.parametrize(
+    "found_columns,regions",
+    [
+        ((234, 277), 2),  # "0-07" at the end of a date: the flat box is kept beside it
+        ((160, 280), 1),  # a line found across the date: the flat box adds nothing
+    ],
+)
+def test_a_flat_line_is_kept_unless_a_line_found_covers_it(monkeypatch, found_columns, regions):
+    """The closer look found the last three digits of a dark date ("0-07", read as safe)
+    and the flat cores the whole date; the flat box was dropped because the two touched,
+    and the date was released (held-out seed 1003). It goes only where a line found spans
+    it, to within the letter it is widened by."""
+    from anon_pipeline.engine.dicom import pixel_text
+
+    left, right = found_columns
+    monkeypatch.setattr(
+        pixel_text, "candidate_regions", lambda *_: [pixel_text.Region(189, 204, 224, 288, 3)]
+    )
+    monkeypatch.setattr(
+        pixel_text, "character_lines", lambda crop, contrast: [(7, 22, left - 208, right - 208, 3)]
+    )
+    monkeypatch.setattr(pixel_text, "flat_lines", lambda *_: [(183, 210, 147, 293, 9)])
+    found = pixel_text.text_regions(np.zeros((512, 512), dtype=np.int16))
+    assert len(found) == regions
+    assert found[0] == pixel_text.Region(189, 204, left, right, 3)
+    assert (pixel_text.Region(183, 210, 147, 293, 9) in found) is (regions == 2)
