@@ -401,8 +401,8 @@ def aligned_letters(blobs: list[Blob]) -> int:
         alike = sum(abs(bottom - b) <= 1 and abs(top - t) <= slack for b, t, *_ in blobs)
         # A renderer sets every foot on one row; a +150 HU letter's faint top row falls
         # under the threshold or not, so its top moves by two or three.
-        slack = max(1, (bottom - top) // ONE_ROW_SLACK)
-        on_one_row = sum(bottom == b and abs(top - t) <= slack for b, t, *_ in blobs)
+        one_row_slack = max(1, (bottom - top) // ONE_ROW_SLACK)
+        on_one_row = sum(bottom == b and abs(top - t) <= one_row_slack for b, t, *_ in blobs)
         most = max(most, alike, min(on_one_row, STANDS_ALONE - 1))
     return most
 
@@ -410,7 +410,7 @@ def aligned_letters(blobs: list[Blob]) -> int:
 def same_rows(blobs: list[Blob]) -> bool:
     """Whether LINE_BLOBS of the blobs, SAME_ROWS_HEIGHT or taller, share both their top
     and their bottom row exactly: letters of one font do, and chance almost never does
-    (no clean slice of 1,700 had such a line)."""
+    (no clean slice of 1,400 compared had such a line)."""
     rows = Counter((bottom, top) for bottom, top, *_ in blobs if bottom - top >= SAME_ROWS_HEIGHT)
     return bool(rows) and max(rows.values()) >= LINE_BLOBS
 
