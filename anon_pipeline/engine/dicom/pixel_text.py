@@ -30,6 +30,13 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from anon_pipeline.engine.dicom.faint_edges import (
+    FAINT_ALIGNED,
+    FAINT_HEIGHT,
+    FAINT_SHARE,
+    thin_strokes,
+    with_faint_rows,
+)
 from anon_pipeline.engine.dicom.flat_text import flat_lines
 
 cv2.setNumThreads(1)  # the check runs in one process per core already: threads only contend
@@ -302,11 +309,13 @@ def text_regions(frame: np.ndarray, contrast: float = STROKE_CONTRAST) -> list[R
 @dataclass(frozen=True, slots=True)
 class Strokes:
     """Thin strokes of one polarity in a crop: how far each pixel stands from its
-    surround (`lifted`), and the pixels a letter is made of (`letters`)."""
+    surround (`lifted`), the pixels a letter is made of (`letters`, over `contrast`),
+    and how far a letter's part-covered edge row stands (`faint`: `faint_edges`)."""
 
     lifted: np.ndarray
     letters: np.ndarray
     contrast: float
+    faint: float = math.inf
 
     def of_structures(self) -> np.ndarray:
         """Stroke pixels as parts of whole structures: farther than STROKE_SHARE of the
@@ -336,9 +345,18 @@ def character_pixels(crop: np.ndarray, contrast: float) -> tuple[Strokes, Stroke
     # Over noise, a pixel stands farther from its surround by chance: as far as the
     # crop's median NOISE_LIFT times over.
     bright, dark = (over_noise(lifted, contrast, NOISE_LIFT) for lifted in (above, below))
+    # A letter's faint edge row stands over half `contrast`, and over the noise as its
+    # letters do: in a noisy crop, where chance lifts pixels past half the threshold
+    # everywhere, no blob grows (a grown row would be noise, and chance lines align).
+    # The noise of every other row and column: a median of a quarter of the pixels
+    # moves by a step or less (1 HU, times NOISE_LIFT), at a quarter of the cost.
+    faint = (
+        over_noise(lifted[::2, ::2], FAINT_SHARE * contrast, NOISE_LIFT)
+        for lifted in (above, below)
+    )
     return (
-        Strokes(above, letter_parts(above, bright), bright),
-        Strokes(below, letter_parts(below, dark), dark),
+        Strokes(above, letter_parts(above, bright), bright, next(faint)),
+        Strokes(below, letter_parts(below, dark), dark, next(faint)),
     )
 
 
@@ -459,12 +477,21 @@ def shaped_blobs(strokes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return labels, boxes, (heights <= MAX_TEXT_HEIGHT) & (widths <= 6 * heights)
 
 
-def letter_blobs(strokes: np.ndarray) -> list[Blob]:
-    """The blobs of a letter's size, left to right; a word of small letters merged into
-    one blob, as its letters (`merged_letters`)."""
+def letter_blobs(
+    strokes: np.ndarray, lifted: np.ndarray | None = None, faint: float = math.inf
+) -> tuple[list[Blob], list[Blob]]:
+    """The blobs of a letter's size, left to right (a word of small letters merged into
+    one blob, as its letters: `merged_letters`); and the same blobs with their faint top
+    and bottom rows (`faint_edges`): pixels `lifted` over `faint` (none given: the same
+    boxes)."""
     labels, boxes, shaped = shaped_blobs(strokes)
     heights, widths = boxes[:, 1] - boxes[:, 0], boxes[:, 3] - boxes[:, 2]
     letters = shaped & (heights >= MIN_CHARACTER_HEIGHT)
+    edged = boxes
+    if lifted is not None and math.isfinite(faint) and letters.any():
+        edged = boxes.copy()
+        ids = np.flatnonzero(letters)
+        edged[ids] = with_faint_rows(labels, boxes[ids], ids + 1, lifted, faint)
     found = []
     # A blob half again as wide as tall may be two letters or more.
     for index in np.flatnonzero(letters & (heights <= MERGED_HEIGHT) & (2 * widths >= 3 * heights)):
@@ -473,15 +500,19 @@ def letter_blobs(strokes: np.ndarray) -> list[Blob]:
         if len(pieces):
             letters[index] = False
             found.append(pieces + np.array([top, top, left, left]))
-    boxes = np.concatenate([boxes[letters], *found]) if found else boxes[letters]
-    boxes = boxes[np.lexsort((boxes[:, 3], boxes[:, 1], boxes[:, 0], boxes[:, 2]))]
+    boxes, edged = (np.concatenate([kept[letters], *found]) for kept in (boxes, edged))
+    order = np.lexsort((boxes[:, 3], boxes[:, 1], boxes[:, 0], boxes[:, 2]))
+    boxes, edged = boxes[order], edged[order]
     heights, widths = boxes[:, 1] - boxes[:, 0], boxes[:, 3] - boxes[:, 2]
-    characters = np.maximum(1, np.round(widths / (0.75 * heights))).astype(np.intp)
+    characters = np.maximum(1, np.round(widths / (0.75 * heights))).astype(np.intp).tolist()
+    return as_blobs(boxes, characters), as_blobs(edged, characters)
+
+
+def as_blobs(boxes: np.ndarray, characters: list[int]) -> list[Blob]:
+    """Boxes (top, bottom, left, right) with their characters, as blobs."""
     return [
         (bottom, top, left, right, count)
-        for (top, bottom, left, right), count in zip(
-            boxes.tolist(), characters.tolist(), strict=True
-        )
+        for (top, bottom, left, right), count in zip(boxes.tolist(), characters, strict=True)
     ]
 
 
@@ -618,15 +649,16 @@ def margin_share(aligned: int, characters: int) -> float:
 Candidate = tuple[int, int, int, int, int, list[int], float]
 
 
-def line_candidates(blobs: list[Blob]) -> list[Candidate]:
+def line_candidates(blobs: list[Blob], fewest: int = LINE_BLOBS) -> list[Candidate]:
     """Lines of LINE_CHARACTERS or more, of which LINE_BLOBS letters share a baseline and a
     cap or x-height (blobs of chance do not): top, bottom, left, right, characters, the
-    blobs, and how busy its margins may be."""
+    blobs, and how busy its margins may be. Only lines of `fewest` blobs or more are
+    looked for (a faint line needs more: `faint_lines`)."""
     candidates: list[Candidate] = []
-    if len(blobs) < LINE_BLOBS:
+    if len(blobs) < fewest:
         return candidates
-    # No line of LINE_BLOBS can start from a blob with fewer partners.
-    for first, partners in baseline_partners(blobs, LINE_BLOBS - 1).items():
+    # No line of `fewest` can start from a blob with fewer partners.
+    for first, partners in baseline_partners(blobs, fewest - 1).items():
         for line in lines_tried(blobs, first, partners):
             members = [blobs[index] for index in line]
             total = sum(blob[4] for blob in members)
@@ -642,10 +674,44 @@ def line_candidates(blobs: list[Blob]) -> list[Candidate]:
     return candidates
 
 
+def faint_lines(
+    found: list[Candidate], blobs: list[Blob], edged: list[Blob], letters: np.ndarray
+) -> list[Candidate]:
+    """Lines whose letters align only by their faint rows (`edged`: the blobs grown by
+    them), beyond those `found` without: of FAINT_ALIGNED letters or more, and of
+    strokes, not discs (`faint_edges`). However many align so, their margins are
+    judged: five grains of a soft kernel aligned by their grown rows."""
+    if edged == blobs:
+        return []
+    tried = {tuple(candidate[5]) for candidate in found}
+    lines = []
+    for top, bottom, left, right, total, line, share in line_candidates(edged, FAINT_ALIGNED):
+        if (
+            tuple(line) not in tried
+            and aligned_letters([edged[index] for index in line]) >= FAINT_ALIGNED
+            and thin_strokes(letters, [blobs[index] for index in line])
+            and like_heights([edged[index] for index in line])
+        ):
+            share = min(share, margin_share(STANDS_ALONE - 1, total))
+            lines.append((top, bottom, left, right, total, line, share))
+    return lines
+
+
+def like_heights(members: list[Blob]) -> bool:
+    """Whether a line's letters are of a like height, FAINT_HEIGHT or more (their
+    median), none taller than LIKE_HEIGHT times it: a lung's blobs in a row need not
+    be, and a soft kernel's grains are smaller."""
+    heights = sorted(bottom - top for bottom, top, *_ in members)
+    middle = heights[len(heights) // 2]
+    return middle >= FAINT_HEIGHT and heights[-1] <= LIKE_HEIGHT * middle
+
+
 def lines_of_blobs(strokes: Strokes) -> list[tuple[int, int, int, int, int]]:
     """Lines of letters with quiet margins. A line's neighbour in a block of text (the
     line above or below, of a like height) does not count against its margins."""
-    candidates = line_candidates(letter_blobs(strokes.letters))
+    blobs, edged = letter_blobs(strokes.letters, strokes.lifted, strokes.faint)
+    candidates = line_candidates(blobs)
+    candidates += faint_lines(candidates, blobs, edged, strokes.letters)
     if not candidates:
         return []
     lifted, letters = strokes.lifted, strokes.letters

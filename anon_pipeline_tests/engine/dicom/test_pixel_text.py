@@ -263,7 +263,7 @@ def test_line_candidates_are_those_of_every_blob_tried(chest):
     image = stored_values(burn_in(chest, trial, random.Random(3)))
     found_lines = 0
     for strokes in pixel_text.character_pixels(image.astype(np.int16), 60.0):
-        blobs = pixel_text.letter_blobs(strokes.letters)
+        blobs, _ = pixel_text.letter_blobs(strokes.letters)
         lines = [candidate[5] for candidate in pixel_text.line_candidates(blobs)]
         assert lines == tried_from_every_blob(blobs)
         found_lines += len(lines)
