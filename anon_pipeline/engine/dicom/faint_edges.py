@@ -7,13 +7,14 @@ far over the threshold, in every letter alike. At +150 HU it stands near it, and
 word's letters, as the closer look boxes them (`pixel_text.letter_blobs`), move by two
 or three pixels and no three of them align, and a date plain to the eye was released.
 Each blob's box grown by the row over its top (and under its bottom) where a pixel
-there, right beside one of its own, stands over half the threshold, spans the glyph's
-real rows more nearly.
+there, right beside one of its own, stands over half the threshold and over the crop's
+noise, spans the glyph's real rows more nearly.
 
 Growing moves chance blobs too: lines of a lung's specks and of a soft kernel's grain
 align by it. Lines that align only so are taken when more of their letters align
-(`FAINT_ALIGNED`) and when their letters are strokes, as letters are, and not discs, as
-a vessel's cross-section or a grain is (`thin_strokes`).
+(`FAINT_ALIGNED`), when their letters are strokes, as letters are, and not discs, as
+a vessel's cross-section or a grain is (`thin_strokes`), and when they are of a like
+height of FAINT_HEIGHT or more (`pixel_text.like_heights`).
 """
 
 from __future__ import annotations

@@ -126,9 +126,7 @@ def test_a_faint_date_over_a_chest_is_found_by_its_letters_faint_rows(
     ],
 )
 def test_lines_aligned_by_faint_rows_are_of_letters_of_a_like_height(heights, like):
-    from anon_pipeline.engine.dicom.pixel_text import like_heights
-
     members = [
         (40, 40 - height, 10 * index, 10 * index + 6, 1) for index, height in enumerate(heights)
     ]
-    assert like_heights(members) is like
+    assert pixel_text.like_heights(members) is like
