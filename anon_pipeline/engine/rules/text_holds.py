@@ -104,6 +104,12 @@ YEAR = re.compile(r"(19|20)\d{2}")  # a year alone is what is left of a date rea
 DAY_AND_MONTH = re.compile(
     r"(0[1-9]|[12]\d|3[01])[-.](0[1-9]|1[0-2])|(0[1-9]|1[0-2])[-.](0[1-9]|[12]\d|3[01])"
 )
+# A day or a month between two like marks, a digit beside them: "973-06-24" and "8/11/"
+# are dates whose first or last digits OCR lost. A counter ("05/12") or a range of
+# measurements ("1.25/2.5") has no two-digit day or month between two like marks.
+MARKED_DAY_OR_MONTH = re.compile(
+    r"\d([-./])(0[1-9]|[12]\d|3[01])\1|([-./])(0[1-9]|[12]\d|3[01])\3\d"
+)
 ID_LIKE = re.compile(r"[a-z]{0,3}\d{5,}")  # whole numbers of five digits or more: IDs, PESEL
 IDENTITY_LABELS = frozenset({"id", "pid", "pesel", "dob", "mrn", "acc", "name", "pat", "nazwisko"})
 PUNCTUATION = re.compile(r"[^\w./-]+")  # what parts a word: not a date's or number's marks
@@ -133,7 +139,9 @@ def judge_words(
     if not confident:
         return TextVerdict.UNREAD
     line = " ".join(confident)
-    if DATE.search(line) or any(value in line for value in folded_identifiers):
+    if DATE.search(line) or MARKED_DAY_OR_MONTH.search(line):
+        return TextVerdict.IDENTIFYING
+    if any(value in line for value in folded_identifiers):
         return TextVerdict.IDENTIFYING
     if any(identifying_word(token) for token in tokens(confident)):
         return TextVerdict.IDENTIFYING

@@ -53,13 +53,20 @@ def test_nothing_confident_is_unread_and_nothing_guessed():
         ["06.01"],
         ["12-31"],
         ["31.12"],
+        ["973-06-24"],
+        ["8/11/"],
+        ["/03/194"],
+        ["Szczęsny", "8/11/"],
     ],
 )
 def test_what_is_left_of_a_date_read_in_part_holds_a_year_or_a_day_and_a_month(words):
     assert judge_words([(word, SURE) for word in words]) is TextVerdict.IDENTIFYING
 
 
-@pytest.mark.parametrize("word", ["05/12", "1.25", "12.50", "13-13", "120", "0.75", "+12.5"])
+@pytest.mark.parametrize(
+    "word",
+    ["05/12", "1.25", "12.50", "13-13", "120", "0.75", "+12.5", "1.25/2.5", "1/2/3", "L:-600"],
+)
 def test_counters_and_measurements_are_no_date_read_in_part(word):
     assert judge_words([(word, SURE)], characters=len(word)) is TextVerdict.CLEAN
 
