@@ -38,6 +38,7 @@ from anon_pipeline.engine.dicom.faint_edges import (
     with_faint_rows,
 )
 from anon_pipeline.engine.dicom.flat_text import flat_lines
+from anon_pipeline.engine.dicom.letter_shapes import letter_shaped
 
 cv2.setNumThreads(1)  # the check runs in one process per core already: threads only contend
 
@@ -744,7 +745,14 @@ def lines_of_blobs(strokes: Strokes) -> list[tuple[int, int, int, int, int]]:
                     max(0, o_left - near[1].start) : max(0, o_right - near[1].start),
                 ] = False
         rows, columns = near[0].start, near[1].start  # the margins' own coordinates
-        if quiet_around(around, top - rows, bottom - rows, left - columns, right - columns, share):
+        margins = (around, top - rows, bottom - rows, left - columns, right - columns)
+        # A short line of letters, not of a lung's discs in a row, may stand in margins as
+        # busy as a longer line's (`letter_shapes`). Asked only where the empty ones fail.
+        if quiet_around(*margins, share) or (
+            share < QUIET_MARGIN
+            and quiet_around(*margins, QUIET_MARGIN)
+            and letter_shaped(letters, [blobs[index] for index in line])
+        ):
             lines.append((top, bottom, left, right, total))
             used.update(line)
     return lines
