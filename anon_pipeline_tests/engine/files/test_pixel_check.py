@@ -86,6 +86,25 @@ def test_generated_trials_hold_most_text_and_few_clean_slices():
     assert sum(text.missed.values()) == len(text.released)
     assert all(text.missed[kind] <= text.drawn[kind] for kind in text.missed)
     assert {kind.split(", ")[1] for kind in text.drawn} == {"streaks", "no streaks"}
+    # Held only by a chance line off the text: a held trial, counted once more.
+    assert len(text.lucky) <= sum(text.held.values())
+
+
+def test_a_text_held_with_no_region_over_it_is_counted_as_held_by_chance(monkeypatch):
+    """A text image held by a chance line elsewhere in its slice is a miss the check did
+    not see: counted apart from those held with a region over their text."""
+    from anon_pipeline.engine.dicom import pixel_text
+    from anon_pipeline.engine.files import pixel_check
+    from anon_pipeline.engine.rules.holds import Held, HoldKind
+
+    held = Held(HoldKind.TEXT_UNREAD, "device 00000000")
+    monkeypatch.setattr(pixel_check, "text_in_pixels", lambda data, identifiers: held)
+    seen, _ = run_text_trials(6, seed=3)
+    assert sum(seen.held.values()) == 6
+    assert len(seen.lucky) < 6  # most texts are found where they stand
+    monkeypatch.setattr(pixel_text, "text_regions", lambda frame, contrast: [])
+    unseen, _ = run_text_trials(6, seed=3)
+    assert len(unseen.lucky) == 6
 
 
 def test_low_dose_slices_are_not_held_for_their_noise():
