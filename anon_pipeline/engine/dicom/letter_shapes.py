@@ -7,7 +7,7 @@ chance. Those blobs are discs: they fill their convex hull and are as thick as t
 tall. A +150 HU word over the body is strokes: a letter fills half to two thirds of its
 hull, and its stroke is a fraction of its height. Where a line is made of such blobs,
 its margins may be as busy as a longer line's (QUIET_MARGIN): on twelve seeds, 8 of
-the 91 released texts had a line that only its empty margins turned away, and no
+the 89 released texts had a line that only its empty margins turned away, and no
 clean frame of 4,100 had such a line.
 """
 
