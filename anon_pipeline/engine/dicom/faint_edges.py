@@ -19,8 +19,9 @@ height of FAINT_HEIGHT or more (`pixel_text.like_heights`).
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
+
+from anon_pipeline.engine.dicom.letter_shapes import widest_stroke
 
 FAINT_SHARE = 0.5  # of the threshold: a part-covered row of a letter stands over this
 # Letters that align by their faint rows only: as many as a line of letters a metal
@@ -69,10 +70,8 @@ def thin_strokes(letters: np.ndarray, blobs: list[Box]) -> bool:
     """Whether the widest stroke of the blobs' median one is under THIN_STROKE of its
     height: a letter is strokes; a vessel's cross-section or a soft kernel's grain is a
     disc as wide as it is tall."""
-    widths = []
-    for bottom, top, left, right, _ in blobs:
-        inside = np.pad(letters[top:bottom, left:right].view(np.uint8), 1)
-        # The chessboard distance to the nearest outside pixel: a square of 2d - 1 fits.
-        deepest = float(cv2.distanceTransform(inside, cv2.DIST_C, 3).max())
-        widths.append((2 * deepest - 1) / (bottom - top))
+    widths = [
+        widest_stroke(letters[top:bottom, left:right]) / (bottom - top)
+        for bottom, top, left, right, _ in blobs
+    ]
     return bool(widths) and float(np.median(widths)) < THIN_STROKE
