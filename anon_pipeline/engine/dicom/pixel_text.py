@@ -38,7 +38,7 @@ from anon_pipeline.engine.dicom.faint_edges import (
     with_faint_rows,
 )
 from anon_pipeline.engine.dicom.flat_text import flat_lines
-from anon_pipeline.engine.dicom.letter_shapes import letter_shaped
+from anon_pipeline.engine.dicom.letter_shapes import disc_shaped, letter_shaped
 
 cv2.setNumThreads(1)  # the check runs in one process per core already: threads only contend
 
@@ -748,13 +748,21 @@ def lines_of_blobs(strokes: Strokes) -> list[tuple[int, int, int, int, int]]:
         margins = (around, top - rows, bottom - rows, left - columns, right - columns)
         # A short line of letters, not of a lung's discs in a row, may stand in margins as
         # busy as a longer line's (`letter_shapes`). Asked only where the empty ones fail.
-        if quiet_around(*margins, share) or (
-            share < QUIET_MARGIN
-            and quiet_around(*margins, QUIET_MARGIN)
-            and letter_shaped(letters, [blobs[index] for index in line])
+        members = [blobs[index] for index in line]
+        if not (
+            quiet_around(*margins, share)
+            or (
+                share < QUIET_MARGIN
+                and quiet_around(*margins, QUIET_MARGIN)
+                and letter_shaped(letters, members)
+            )
         ):
-            lines.append((top, bottom, left, right, total))
-            used.update(line)
+            continue
+        # A line that needs its margins, made of discs, is a row of a lung's vessels.
+        if share < 1.0 and disc_shaped(letters, members):
+            continue
+        lines.append((top, bottom, left, right, total))
+        used.update(line)
     return lines
 
 
