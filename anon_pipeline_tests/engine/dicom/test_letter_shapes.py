@@ -61,6 +61,11 @@ def drawn(text: str = "", discs: bool = False, specks: bool = True) -> np.ndarra
     return crop.astype(np.int16)
 
 
+def over_line(crop: np.ndarray) -> list[tuple[int, int]]:
+    """The rows (top, bottom) of each line the closer look finds in the crop."""
+    return [line[:2] for line in pixel_text.character_lines(crop, pixel_text.STROKE_CONTRAST)]
+
+
 def blobs_of(crop: np.ndarray):
     strokes = pixel_text.character_pixels(crop, pixel_text.STROKE_CONTRAST)[0]
     return strokes.letters, pixel_text.letter_blobs(strokes.letters)[0]
@@ -79,9 +84,6 @@ def test_a_short_line_of_letters_may_stand_in_busy_margins_a_row_of_discs_may_no
     """Three digits of a date whose other digits a lung took stand in margins a speck of
     a vessel reaches; three letters of under six characters needed empty ones, and 8 of
     89 released texts were turned away so. Three discs in a row stay turned away."""
-
-    def over_line(crop):
-        return [line[:2] for line in pixel_text.character_lines(crop, pixel_text.STROKE_CONTRAST)]
 
     assert over_line(drawn("803")) == [(24, 39)]
     assert over_line(drawn(discs=True)) == []
@@ -111,9 +113,6 @@ def test_a_row_of_discs_in_empty_margins_is_no_line(monkeypatch):
     """Three discs on one baseline in empty margins were a line: 19 of the 54 clean
     slices held over the bench's seven clean sets were such rows of a lung's vessels or
     a soft kernel's grains. They are discs; letters are not."""
-
-    def over_line(crop):
-        return [line[:2] for line in pixel_text.character_lines(crop, pixel_text.STROKE_CONTRAST)]
 
     assert over_line(drawn(discs=True, specks=False)) == []
     monkeypatch.setattr(pixel_text, "disc_shaped", lambda letters, blobs: False)
