@@ -25,11 +25,12 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
 
+from anon_pipeline.engine.dicom.blobs import blob_boxes
 from anon_pipeline.engine.dicom.faint_edges import (
     FAINT_ALIGNED,
     FAINT_HEIGHT,
@@ -39,6 +40,7 @@ from anon_pipeline.engine.dicom.faint_edges import (
 )
 from anon_pipeline.engine.dicom.flat_text import flat_lines
 from anon_pipeline.engine.dicom.letter_shapes import disc_shaped, letter_shaped
+from anon_pipeline.engine.dicom.weak_letters import Freed, freed_shaped, weak_letters
 
 cv2.setNumThreads(1)  # the check runs in one process per core already: threads only contend
 
@@ -311,12 +313,15 @@ def text_regions(frame: np.ndarray, contrast: float = STROKE_CONTRAST) -> list[R
 class Strokes:
     """Thin strokes of one polarity in a crop: how far each pixel stands from its
     surround (`lifted`), the pixels a letter is made of (`letters`, over `contrast`),
-    and how far a letter's part-covered edge row stands (`faint`: `faint_edges`)."""
+    and how far a letter's part-covered edge row stands (`faint`: `faint_edges`).
+    `labelled`: the letters' blobs (labels and boxes, `blob_boxes`) where they are
+    labelled already, as `weak_letters` does."""
 
     lifted: np.ndarray
     letters: np.ndarray
     contrast: float
     faint: float = math.inf
+    labelled: tuple[np.ndarray, np.ndarray] | None = None
 
     def of_structures(self) -> np.ndarray:
         """Stroke pixels as parts of whole structures: farther than STROKE_SHARE of the
@@ -401,11 +406,28 @@ def letter_parts(lifted: np.ndarray, contrast: float) -> np.ndarray:
 def character_lines(crop: np.ndarray, contrast: float) -> list[tuple[int, int, int, int, int]]:
     """Lines of character-shaped blobs in `crop`, bright or dark: at least LINE_CHARACTERS
     of them of one height, standing on one baseline (±2 pixels), each within a
-    character's gap of the next. Returns (top, bottom, left, right, characters) per line."""
+    character's gap of the next. Returns (top, bottom, left, right, characters) per line.
+    Letters weaker than the structures they touch are looked at apart too (`weak_letters`)."""
     lines = []
     for strokes in character_pixels(crop, contrast):
-        lines += lines_of_blobs(strokes)
+        found = lines_of_blobs(strokes)
+        freed = weak_letters(strokes.letters, strokes.lifted, strokes.contrast)
+        if freed is not None and frees_a_letter(freed):
+            apart = lines_of_blobs(
+                replace(strokes, letters=freed.letters, labelled=(freed.labels, freed.boxes)),
+                apart=True,
+            )
+            found += [line for line in apart if line not in found]
+        lines += found
     return lines
+
+
+def frees_a_letter(freed: Freed) -> bool:
+    """Whether letters looked at apart can make a line the first look did not: a blob
+    freed from a stronger structure is of a letter's size. Most of a lung's crops free
+    only specks and tails (`weak_letters`), and are spared the second look."""
+    sized = letter_sized(freed.heights, freed.widths) & (freed.heights >= MIN_CHARACTER_HEIGHT)
+    return bool(sized.any())
 
 
 def aligned_letters(blobs: list[Blob]) -> int:
@@ -453,39 +475,31 @@ def quiet_around(
     return (quiet[0] and quiet[1]) or sum(quiet) >= QUIET_SIDES
 
 
-def blob_boxes(strokes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The blobs of `strokes` (8-connected) and, per label from 1, its box: top, bottom,
-    left, right (ends exclusive). OpenCV labels them and measures their boxes in one
-    pass, not a Python loop over a lung's hundreds of specks."""
-    # Spaghetti labelling into 16-bit labels where they cannot run out: 8-connected
-    # blobs are at most one per 2 x 2 block, and the background takes label 0.
-    rows, columns = strokes.shape
-    label_type = cv2.CV_16U if -(-rows // 2) * -(-columns // 2) < 65535 else cv2.CV_32S
-    _, labels, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(
-        strokes.view(np.uint8), 8, label_type, cv2.CCL_SPAGHETTI
-    )
-    left, top = stats[1:, cv2.CC_STAT_LEFT], stats[1:, cv2.CC_STAT_TOP]
-    width, height = stats[1:, cv2.CC_STAT_WIDTH], stats[1:, cv2.CC_STAT_HEIGHT]
-    boxes = np.stack([top, top + height, left, left + width], axis=1).astype(np.intp)
-    return labels, boxes
+def shaped_blobs(
+    strokes: np.ndarray, labelled: tuple[np.ndarray, np.ndarray] | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The blobs of `strokes` (or those `labelled` already), their boxes, and which are
+    no larger than a letter: a table's edge or a long streak is no letter."""
+    labels, boxes = labelled if labelled is not None else blob_boxes(strokes)
+    return labels, boxes, letter_sized(boxes[:, 1] - boxes[:, 0], boxes[:, 3] - boxes[:, 2])
 
 
-def shaped_blobs(strokes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The blobs of `strokes`, their boxes, and which are no larger than a letter: a
-    table's edge or a long streak is no letter."""
-    labels, boxes = blob_boxes(strokes)
-    heights, widths = boxes[:, 1] - boxes[:, 0], boxes[:, 3] - boxes[:, 2]
-    return labels, boxes, (heights <= MAX_TEXT_HEIGHT) & (widths <= 6 * heights)
+def letter_sized(heights: np.ndarray, widths: np.ndarray) -> np.ndarray:
+    """Which blobs (of these heights and widths) are no larger than a letter."""
+    return (heights <= MAX_TEXT_HEIGHT) & (widths <= 6 * heights)
 
 
 def letter_blobs(
-    strokes: np.ndarray, lifted: np.ndarray | None = None, faint: float = math.inf
+    strokes: np.ndarray,
+    lifted: np.ndarray | None = None,
+    faint: float = math.inf,
+    labelled: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[list[Blob], list[Blob]]:
     """The blobs of a letter's size, left to right (a word of small letters merged into
     one blob, as its letters: `merged_letters`); and the same blobs with their faint top
     and bottom rows (`faint_edges`): pixels `lifted` over `faint` (none given: the same
     boxes)."""
-    labels, boxes, shaped = shaped_blobs(strokes)
+    labels, boxes, shaped = shaped_blobs(strokes, labelled)
     heights, widths = boxes[:, 1] - boxes[:, 0], boxes[:, 3] - boxes[:, 2]
     letters = shaped & (heights >= MIN_CHARACTER_HEIGHT)
     edged = boxes
@@ -707,10 +721,12 @@ def like_heights(members: list[Blob]) -> bool:
     return middle >= FAINT_HEIGHT and heights[-1] <= LIKE_HEIGHT * middle
 
 
-def lines_of_blobs(strokes: Strokes) -> list[tuple[int, int, int, int, int]]:
+def lines_of_blobs(strokes: Strokes, apart: bool = False) -> list[tuple[int, int, int, int, int]]:
     """Lines of letters with quiet margins. A line's neighbour in a block of text (the
-    line above or below, of a like height) does not count against its margins."""
-    blobs, edged = letter_blobs(strokes.letters, strokes.lifted, strokes.faint)
+    line above or below, of a like height) does not count against its margins.
+    `apart`: the strokes are letters freed from stronger structures (`weak_letters`),
+    whose lines must be of letter-shaped blobs (`freed_shaped`)."""
+    blobs, edged = letter_blobs(strokes.letters, strokes.lifted, strokes.faint, strokes.labelled)
     candidates = line_candidates(blobs)
     candidates += faint_lines(candidates, blobs, edged, strokes.letters)
     if not candidates:
@@ -760,6 +776,8 @@ def lines_of_blobs(strokes: Strokes) -> list[tuple[int, int, int, int, int]]:
             continue
         # A line that needs its margins, made of discs, is a row of a lung's vessels.
         if share < 1.0 and disc_shaped(letters, members):
+            continue
+        if apart and not freed_shaped(letters, members):
             continue
         lines.append((top, bottom, left, right, total))
         used.update(line)
