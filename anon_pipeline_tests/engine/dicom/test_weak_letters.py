@@ -9,7 +9,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from anon_pipeline.engine.dicom import pixel_text
-from anon_pipeline.engine.dicom.weak_letters import freed_shaped, weak_letters
+from anon_pipeline.engine.dicom.weak_letters import WEAK_LIFT, freed_shaped, weak_letters
 from anon_pipeline.synthetic.pixel_trials import fonts
 
 pytestmark = pytest.mark.skipif(not fonts(), reason="fonts-dejavu is not installed")
@@ -66,7 +66,7 @@ def test_a_vessels_soft_rim_is_no_weak_letter():
     # stand as far over the air as a +150 letter's do.
     crop = AIR + 300 * np.clip((5 - distance) / 2, 0, 1)
     strokes = pixel_text.character_pixels(crop.astype(np.int16), pixel_text.STROKE_CONTRAST)[0]
-    rim = strokes.letters & (strokes.lifted <= 4 * strokes.contrast)
+    rim = strokes.letters & (strokes.lifted <= WEAK_LIFT * strokes.contrast)
     assert rim.any()  # the cut alone would leave a ring
     # The ring is dropped, so nothing is freed and there is no second look.
     assert weak_letters(strokes.letters, strokes.lifted, strokes.contrast) is None
@@ -98,7 +98,9 @@ def test_a_speck_freed_from_a_vessel_is_no_reason_for_a_second_look(monkeypatch)
     looks = []
     first_look = pixel_text.lines_of_blobs
     monkeypatch.setattr(
-        pixel_text, "lines_of_blobs", lambda strokes: looks.append(strokes) or first_look(strokes)
+        pixel_text,
+        "lines_of_blobs",
+        lambda *arguments, **options: looks.append(options) or first_look(*arguments, **options),
     )
     pixel_text.character_lines(crop, pixel_text.STROKE_CONTRAST)
     assert len(looks) == 2  # one per polarity: none for the speck
