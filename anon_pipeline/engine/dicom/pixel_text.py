@@ -40,6 +40,7 @@ from anon_pipeline.engine.dicom.faint_edges import (
 )
 from anon_pipeline.engine.dicom.flat_text import flat_lines
 from anon_pipeline.engine.dicom.letter_shapes import disc_shaped, letter_shaped
+from anon_pipeline.engine.dicom.streaks import Metal, metal_in, streak_pixels
 from anon_pipeline.engine.dicom.weak_letters import Freed, freed_shaped, weak_letters
 
 cv2.setNumThreads(1)  # the check runs in one process per core already: threads only contend
@@ -283,11 +284,12 @@ def text_regions(frame: np.ndarray, contrast: float = STROKE_CONTRAST) -> list[R
                 break
         else:
             crops.append(box)
+    metals = metal_in(frame, contrast, STROKE_CONTRAST) if crops else []
     for above, below, start, end in crops:
         found += [
             Region(above + top, above + bottom, start + left, start + right, count)
             for top, bottom, left, right, count in character_lines(
-                frame[above:below, start:end], contrast
+                frame[above:below, start:end], contrast, metals=metals, at=(above, start)
             )
         ]
     # Text of one exact value whose strokes the closer look lost (dark letters over a
@@ -403,11 +405,18 @@ def letter_parts(lifted: np.ndarray, contrast: float) -> np.ndarray:
     return lifted > np.maximum(contrast, STROKE_SHARE * nearby.astype(np.float32))
 
 
-def character_lines(crop: np.ndarray, contrast: float) -> list[tuple[int, int, int, int, int]]:
+def character_lines(
+    crop: np.ndarray,
+    contrast: float,
+    metals: list[Metal] | None = None,
+    at: tuple[int, int] = (0, 0),
+) -> list[tuple[int, int, int, int, int]]:
     """Lines of character-shaped blobs in `crop`, bright or dark: at least LINE_CHARACTERS
     of them of one height, standing on one baseline (±2 pixels), each within a
     character's gap of the next. Returns (top, bottom, left, right, characters) per line.
-    Letters weaker than the structures they touch are looked at apart too (`weak_letters`)."""
+    Letters weaker than the structures they touch are looked at apart too (`weak_letters`),
+    and letters apart from the streaks of `metals` in the frame, the crop standing at
+    row and column `at` of it (`streaks`)."""
     lines = []
     for strokes in character_pixels(crop, contrast):
         found = lines_of_blobs(strokes)
@@ -418,6 +427,21 @@ def character_lines(crop: np.ndarray, contrast: float) -> list[tuple[int, int, i
                 apart=True,
             )
             found += [line for line in apart if line not in found]
+        streaked = (
+            streak_pixels(
+                strokes.lifted > strokes.contrast, strokes.lifted, strokes.contrast, metals, *at
+            )
+            if metals
+            else None
+        )
+        if streaked is not None:
+            # Out of the margins too: a streak beside a line is no letter of it.
+            unstreaked = replace(
+                strokes,
+                letters=strokes.letters & ~streaked,
+                lifted=np.where(streaked, 0, strokes.lifted).astype(strokes.lifted.dtype),
+            )
+            found += [line for line in lines_of_blobs(unstreaked, apart=True) if line not in found]
         lines += found
     return lines
 

@@ -226,7 +226,9 @@ def test_a_flat_line_is_kept_unless_a_line_found_covers_it(monkeypatch, found_co
         pixel_text, "candidate_regions", lambda *_: [pixel_text.Region(189, 204, 224, 288, 3)]
     )
     monkeypatch.setattr(
-        pixel_text, "character_lines", lambda crop, contrast: [(7, 22, left - 208, right - 208, 3)]
+        pixel_text,
+        "character_lines",
+        lambda crop, contrast, **_: [(7, 22, left - 208, right - 208, 3)],
     )
     monkeypatch.setattr(pixel_text, "flat_lines", lambda *_: [(183, 210, 147, 293, 9)])
     found = pixel_text.text_regions(np.zeros((512, 512), dtype=np.int16))

@@ -1,0 +1,106 @@
+"""A +150 HU word over soft tissue crossed by a metal implant's streaks: found by its
+letters apart from the streaks, and missed without; where a letter crosses a streak its
+pixels stay; metal is found over bone's level only."""
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from anon_pipeline.engine.dicom import pixel_text
+from anon_pipeline.engine.dicom.streaks import Metal, metal_in, streak_pixels
+from anon_pipeline.synthetic.pixel_trials import fonts
+
+pytestmark = pytest.mark.skipif(not fonts(), reason="fonts-dejavu is not installed")
+DEJAVU = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+SOFT, METAL, BONE = 40.0, 3000.0, 1200.0
+WORD, SIZE, LEFT, TOP = "KOWALSKI", 20, 60, 100
+CENTRE = (230.0, 170.0)  # row, column of the implant
+CROSSED = (0, 1, 2, 3, 4, 5, 6, 7)  # the letters a streak runs through, at mid-height
+
+
+def streaked_slice(streaks: bool = True, word: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """A 256 x 320 slice of soft tissue with 8 HU of noise, `WORD` at +150 HU (20 px)
+    and a metal disc whose streaks (+300 HU, 3 pixels wide) run through the word.
+    Returns the slice and the word's pixels."""
+    rng = np.random.default_rng(5)
+    image = np.full((256, 320), SOFT, np.float32) + rng.normal(0, 8, (256, 320))
+    drawn = Image.new("L", (320, 256), 0)
+    font = ImageFont.truetype(DEJAVU, SIZE)
+    if word:
+        ImageDraw.Draw(drawn).text((LEFT, TOP), WORD, fill=255, font=font)
+    cover = np.asarray(drawn, np.float32) / 255
+    image += 150 * cover
+    if streaks:
+        lines = Image.new("L", (320, 256), 0)
+        draw = ImageDraw.Draw(lines)
+        row, column = CENTRE
+        for index in CROSSED:
+            x = LEFT + font.getlength(WORD[:index]) + font.getlength(WORD[index]) / 2
+            angle = np.arctan2(TOP + 0.6 * SIZE - row, x - column)
+            far = (column + 400 * np.cos(angle), row + 400 * np.sin(angle))
+            near = (column - 400 * np.cos(angle), row - 400 * np.sin(angle))
+            draw.line([near, far], fill=255, width=3)
+        image += 300 * (np.asarray(lines) > 0)
+        rows, columns = np.indices(image.shape)
+        image[np.hypot(rows - row, columns - column) < 5] = METAL
+    return np.rint(image).astype(np.int16), cover > 0.5
+
+
+def over_word(frame: np.ndarray, word: np.ndarray, metals: list[Metal] | None) -> bool:
+    return any(
+        word[top:bottom, left:right].any()
+        for top, bottom, left, right, _ in pixel_text.character_lines(
+            frame, pixel_text.STROKE_CONTRAST, metals=metals
+        )
+    )
+
+
+def test_a_word_crossed_by_streaks_is_found_apart_from_them():
+    frame, word = streaked_slice()
+    metals = metal_in(frame, pixel_text.STROKE_CONTRAST, pixel_text.STROKE_CONTRAST)
+    assert len(metals) == 1
+    assert abs(metals[0].row - CENTRE[0]) < 1 and abs(metals[0].column - CENTRE[1]) < 1
+    assert over_word(frame, word, metals)
+    assert not over_word(frame, word, None)  # the streaks join the letters
+    assert over_word(*streaked_slice(streaks=False), None)  # alone, the word is a line
+
+
+def test_the_whole_check_finds_the_streaked_word():
+    frame, word = streaked_slice()
+    regions = pixel_text.text_regions(frame, pixel_text.STROKE_CONTRAST)
+    assert any(word[r.top : r.bottom, r.left : r.right].any() for r in regions)
+
+
+def test_streaks_alone_make_no_line():
+    frame, _ = streaked_slice(word=False)
+    metals = metal_in(frame, pixel_text.STROKE_CONTRAST, pixel_text.STROKE_CONTRAST)
+    assert metals
+    assert pixel_text.character_lines(frame, pixel_text.STROKE_CONTRAST, metals=metals) == []
+
+
+def test_a_letter_crossing_a_streak_keeps_its_pixels():
+    frame, word = streaked_slice()
+    metals = metal_in(frame, pixel_text.STROKE_CONTRAST, pixel_text.STROKE_CONTRAST)
+    bright, _ = pixel_text.character_pixels(frame, pixel_text.STROKE_CONTRAST)
+    strokes = bright.lifted > bright.contrast
+    streaked = streak_pixels(strokes, bright.lifted, bright.contrast, metals, 0, 0)
+    assert streaked is not None
+    lone, _ = streaked_slice(word=False)  # no word: where the streaks alone are
+    alone = pixel_text.character_pixels(lone, pixel_text.STROKE_CONTRAST)[0]
+    streak = alone.lifted > alone.contrast
+    crossing = word & streak
+    assert crossing.sum() > 20  # the streaks do cross the letters
+    # The streak elsewhere is taken out; where letters cross it, most of it stays theirs
+    # (their anti-aliased edges add less than a letter's lift, and go with the streak).
+    elsewhere = streaked[streak & ~word].mean()
+    assert elsewhere > 0.8
+    assert streaked[crossing].mean() < elsewhere / 2
+
+
+def test_metal_is_over_bone_and_in_the_frame_own_units():
+    frame, _ = streaked_slice()
+    assert metal_in(np.where(frame >= METAL, BONE, frame).astype(np.int16), 60.0, 60.0) == []
+    # Stored with a rescale slope of 2: the threshold passed is 30 stored steps.
+    stored = (frame // 2).astype(np.int16)
+    assert len(metal_in(stored, 30.0, pixel_text.STROKE_CONTRAST)) == 1
+    assert metal_in(np.full((64, 64), 100, np.uint8), 15.0, pixel_text.STROKE_CONTRAST) == []
