@@ -40,7 +40,7 @@ from anon_pipeline.engine.dicom.faint_edges import (
 )
 from anon_pipeline.engine.dicom.flat_text import flat_lines
 from anon_pipeline.engine.dicom.letter_shapes import disc_shaped, letter_shaped
-from anon_pipeline.engine.dicom.streaks import Metal, metal_in, streak_pixels
+from anon_pipeline.engine.dicom.streaks import Metal, metal_in, streak_lift
 from anon_pipeline.engine.dicom.weak_letters import Freed, freed_shaped, weak_letters
 
 cv2.setNumThreads(1)  # the check runs in one process per core already: threads only contend
@@ -427,19 +427,17 @@ def character_lines(
                 apart=True,
             )
             found += [line for line in apart if line not in found]
-        streaked = (
-            streak_pixels(
-                strokes.lifted > strokes.contrast, strokes.lifted, strokes.contrast, metals, *at
-            )
+        streaks = (
+            streak_lift(strokes.lifted > strokes.contrast, strokes.lifted, metals, *at)
             if metals
             else None
         )
-        if streaked is not None:
-            # Out of the margins too: a streak beside a line is no letter of it.
+        if streaks is not None:
+            # The streaks' lift taken away, from the margins too: a streak beside a line
+            # is no letter of it, and a letter crossing one keeps its own lift.
+            lifted = np.maximum(strokes.lifted - streaks, 0)
             unstreaked = replace(
-                strokes,
-                letters=strokes.letters & ~streaked,
-                lifted=np.where(streaked, 0, strokes.lifted).astype(strokes.lifted.dtype),
+                strokes, lifted=lifted, letters=letter_parts(lifted, strokes.contrast)
             )
             found += [line for line in lines_of_blobs(unstreaked, apart=True) if line not in found]
         lines += found

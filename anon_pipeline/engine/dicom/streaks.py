@@ -9,8 +9,10 @@ covered in session 33's trials lay on a slice with streaks, which one slice in s
 A streak is a run along one direction from the metal, so in polar coordinates around
 the metal (`cv2.warpPolar`) it is a row whose run is longer than any letter's stroke
 (STREAK_RUN, from STREAK_FROM pixels past the metal's edge, where streaks fan out).
-Those pixels are taken out of the letters and of the margins (`streak_pixels`), and the
-closer look looks again (`pixel_text.character_lines`).
+The streak's own lift, followed along it, is taken away from its pixels (`streak_lift`):
+off the letters nothing is left of it, in the letters or the margins, and where a letter
+crosses it the letter's own lift is. The closer look then looks again
+(`pixel_text.character_lines`).
 
 Metal is what stands METAL_OVER (HU) over the frame's median: more than any bone.
 Full-contrast white text does too, and its letters are then taken as metal; that look
@@ -68,37 +70,29 @@ def metal_in(frame: np.ndarray, contrast: float, threshold: float) -> list[Metal
     return found
 
 
-def streak_pixels(
-    strokes: np.ndarray,
-    lifted: np.ndarray,
-    contrast: float,
-    metals: list[Metal],
-    top: int,
-    left: int,
+def streak_lift(
+    strokes: np.ndarray, lifted: np.ndarray, metals: list[Metal], top: int, left: int
 ) -> np.ndarray | None:
-    """The pixels of `strokes` (a crop at row `top`, column `left` of its frame) on a
-    straight run of STREAK_RUN pixels or more out from one of `metals`, and `lifted` no
-    more than `contrast` over the run's median: where a letter crosses the streak, its
-    pixels stand a letter's lift over it, and stay. None where there are none."""
+    """How far each pixel of a crop (at row `top`, column `left` of its frame) is lifted
+    by a streak of `metals`: a straight run of `strokes` STREAK_RUN pixels or more out
+    from the metal, whose own lift (`lifted`) is followed along it; 0 off the streaks,
+    None where there are none. Where a letter crosses a streak, its pixels stand a
+    letter's lift over the streak's, which taking the streak's away leaves."""
     rows, columns = strokes.shape
     mask = strokes.view(np.uint8)
     values = lifted.astype(np.float32)
-    found = np.zeros_like(mask)
+    found = np.zeros_like(values)
     bridge = np.ones((1, 2 * STREAK_GAP + 1), np.uint8)
     run = np.ones((1, STREAK_RUN), np.uint8)
     beside = np.ones((3, 1), np.uint8)  # a streak between two rows of the warp
     along = np.ones((1, CROSSING), np.uint8)
     for metal in metals:
         centre = (metal.column - left, metal.row - top)
-        reach = (
-            int(
-                np.hypot(
-                    max(abs(centre[1]), abs(rows - centre[1])),
-                    max(abs(centre[0]), abs(columns - centre[0])),
-                )
-            )
-            + 2
+        far = np.hypot(
+            max(abs(centre[1]), abs(rows - centre[1])),
+            max(abs(centre[0]), abs(columns - centre[0])),
         )
+        reach = int(far) + 2
         flags = cv2.INTER_NEAREST + cv2.WARP_POLAR_LINEAR
         polar = cv2.warpPolar(mask, (reach, ANGLES), centre, reach, flags)
         polar[:, : metal.size // 2 + STREAK_FROM] = 0
@@ -106,14 +100,11 @@ def streak_pixels(
         polar = cv2.morphologyEx(polar, cv2.MORPH_OPEN, run)
         if not polar.any():
             continue
-        # Each streak's own lift along it: an opening along the run takes out what a
+        # The streak's own lift along it: an opening along the run takes out what a
         # letter's crossing adds, a few pixels long, and follows the streak's slow change.
         lifts = cv2.warpPolar(values, (reach, ANGLES), centre, reach, flags)
         lifts[polar == 0] = 0
-        level = cv2.morphologyEx(lifts, cv2.MORPH_OPEN, along)
-        level = cv2.dilate(level, beside)
+        level = cv2.dilate(cv2.morphologyEx(lifts, cv2.MORPH_OPEN, along), beside)
         flags += cv2.WARP_INVERSE_MAP
-        back = cv2.warpPolar(level, (columns, rows), centre, reach, flags)
-        found |= ((back > 0) & (values <= back + contrast)).view(np.uint8)
-    found &= mask
-    return found.view(bool) if found.any() else None
+        np.maximum(found, cv2.warpPolar(level, (columns, rows), centre, reach, flags), out=found)
+    return found if found.any() else None
