@@ -37,6 +37,10 @@ STREAK_RUN = 48  # pixels along one direction: longer than any letter's stroke (
 STREAK_GAP = 1  # pixels missing from a streak's run (noise) that it bridges
 STREAK_FROM = 8  # pixels past the metal's edge, where streaks stand apart
 CROSSING = 15  # pixels along a streak: longer than a letter's stroke crossing it
+# Pixels: the tallest line only this look may find. Text of 28 px stands 29 px from
+# accent to descender in every Debian font; a partial-volume lung's chunks cut by
+# streaks stood 40 to 44 px in a row (session 33).
+STREAKED_TALLEST = 32
 
 
 @dataclass(frozen=True, slots=True)
