@@ -418,7 +418,16 @@ def character_lines(
     and letters apart from the streaks of `metals` in the frame, the crop standing at
     row and column `at` of it (`streaks`)."""
     lines = []
-    for strokes in character_pixels(crop, contrast):
+    polarities = character_pixels(crop, contrast)
+    streaks: list[np.ndarray | None] = [None] * len(polarities)
+    if metals:
+        streaks = streak_lift(
+            tuple(strokes.lifted for strokes in polarities),
+            tuple(strokes.contrast for strokes in polarities),
+            metals,
+            *at,
+        )
+    for strokes, streak in zip(polarities, streaks, strict=True):
         found = lines_of_blobs(strokes)
         freed = weak_letters(strokes.letters, strokes.lifted, strokes.contrast)
         if freed is not None and frees_a_letter(freed):
@@ -427,15 +436,10 @@ def character_lines(
                 apart=True,
             )
             found += [line for line in apart if line not in found]
-        streaks = (
-            streak_lift(strokes.lifted > strokes.contrast, strokes.lifted, metals, *at)
-            if metals
-            else None
-        )
-        if streaks is not None:
+        if streak is not None:
             # The streaks' lift taken away, from the margins too: a streak beside a line
             # is no letter of it, and a letter crossing one keeps its own lift.
-            lifted = np.maximum(strokes.lifted - streaks, 0)
+            lifted = np.maximum(strokes.lifted - streak, 0)
             unstreaked = replace(
                 strokes, lifted=lifted, letters=letter_parts(lifted, strokes.contrast)
             )

@@ -82,7 +82,7 @@ def test_a_letter_crossing_a_streak_keeps_its_lift():
     frame, word = streaked_slice()
     metals = metal_in(frame, pixel_text.STROKE_CONTRAST, pixel_text.STROKE_CONTRAST)
     bright, _ = pixel_text.character_pixels(frame, pixel_text.STROKE_CONTRAST)
-    lift = streak_lift(bright.lifted > bright.contrast, bright.lifted, metals, 0, 0)
+    (lift,) = streak_lift((bright.lifted,), (bright.contrast,), metals, 0, 0)
     assert lift is not None
     left = np.maximum(bright.lifted - lift, 0)
     lone, _ = streaked_slice(word=False)  # no word: where the streaks alone are
