@@ -40,7 +40,13 @@ from anon_pipeline.engine.dicom.faint_edges import (
 )
 from anon_pipeline.engine.dicom.flat_text import flat_lines
 from anon_pipeline.engine.dicom.letter_shapes import disc_shaped, letter_shaped
-from anon_pipeline.engine.dicom.streaks import STREAKED_TALLEST, Metal, metal_in, streak_lift
+from anon_pipeline.engine.dicom.streaks import (
+    STREAKED_TALLEST,
+    Metal,
+    beyond_fans,
+    metal_in,
+    streak_lift,
+)
 from anon_pipeline.engine.dicom.weak_letters import Freed, freed_shaped, weak_letters
 
 cv2.setNumThreads(1)  # the check runs in one process per core already: threads only contend
@@ -446,7 +452,9 @@ def character_lines(
             found += [
                 line
                 for line in lines_of_blobs(unstreaked, apart=True)
-                if line not in found and line[1] - line[0] <= STREAKED_TALLEST
+                if line not in found
+                and line[1] - line[0] <= STREAKED_TALLEST
+                and beyond_fans(line, metals or [], *at)
             ]
         lines += found
     return lines

@@ -165,3 +165,18 @@ def along_streaks(
     level = np.zeros(lifted.shape, np.float32)
     level[py, px] = table[angle, radius]
     return level if level.any() else None
+
+
+def beyond_fans(
+    line: tuple[int, int, int, int, int], metals: list[Metal], top: int, left: int
+) -> bool:
+    """Whether a line (top, bottom, left, right of a crop at row `top`, column `left`)
+    reaches out of each metal's fan: within STREAK_RUN of its edge, streaks stand too
+    close together to be followed, and what is left of them between their cuts lined up
+    as four letters (session 33); a line of text near the metal reaches farther."""
+    rows = np.array([line[0], line[1], line[0], line[1]], np.float64) + top
+    columns = np.array([line[2], line[2], line[3], line[3]], np.float64) + left
+    return all(
+        np.hypot(rows - metal.row, columns - metal.column).max() >= metal.size / 2 + STREAK_RUN
+        for metal in metals
+    )

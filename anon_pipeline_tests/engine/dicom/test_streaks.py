@@ -7,7 +7,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from anon_pipeline.engine.dicom import pixel_text
-from anon_pipeline.engine.dicom.streaks import Metal, metal_in, streak_lift
+from anon_pipeline.engine.dicom.streaks import Metal, beyond_fans, metal_in, streak_lift
 from anon_pipeline.synthetic.pixel_trials import fonts
 
 pytestmark = pytest.mark.skipif(not fonts(), reason="fonts-dejavu is not installed")
@@ -103,3 +103,12 @@ def test_metal_is_over_bone_and_in_the_frame_own_units():
     stored = (frame // 2).astype(np.int16)
     assert len(metal_in(stored, 30.0, pixel_text.STROKE_CONTRAST)) == 1
     assert metal_in(np.full((64, 64), 100, np.uint8), 15.0, pixel_text.STROKE_CONTRAST) == []
+
+
+def test_a_line_in_the_metal_fan_is_not_taken():
+    metal = Metal(row=100.0, column=100.0, size=12)
+    beside = (98, 105, 110, 125, 4)  # 7 px tall, up to 25 px out: streaks' leftovers
+    reaching = (98, 110, 110, 170, 6)  # a line of text beside the metal reaches farther
+    assert not beyond_fans(beside, [metal], 0, 0)
+    assert beyond_fans(reaching, [metal], 0, 0)
+    assert not beyond_fans((0, 7, 10, 25, 4), [metal], 98, 100)  # crop coordinates
