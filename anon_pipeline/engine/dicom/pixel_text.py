@@ -41,6 +41,7 @@ from anon_pipeline.engine.dicom.faint_edges import (
 from anon_pipeline.engine.dicom.flat_text import flat_lines
 from anon_pipeline.engine.dicom.letter_shapes import disc_shaped, letter_shaped
 from anon_pipeline.engine.dicom.streaks import (
+    STREAKED_SHARE,
     STREAKED_TALLEST,
     Metal,
     beyond_fans,
@@ -455,9 +456,20 @@ def character_lines(
                 if line not in found
                 and line[1] - line[0] <= STREAKED_TALLEST
                 and beyond_fans(line, metals or [], *at)
+                and off_streaks(unstreaked.letters, streak, line)
             ]
         lines += found
     return lines
+
+
+def off_streaks(letters: np.ndarray, streak: np.ndarray, line: Blob) -> bool:
+    """Whether most of a line's letter pixels lie off the streaks: a letter a streak
+    crosses keeps a few pixels on it, where the comb a wide streak's edges leave when its
+    lift is taken away lies on it whole (session 33: a clean lung's chance line)."""
+    top, bottom, left, right, _ = line
+    box = letters[top:bottom, left:right]
+    on = box & (streak[top:bottom, left:right] > 0)
+    return bool(on.sum() <= STREAKED_SHARE * box.sum())
 
 
 def frees_a_letter(freed: Freed) -> bool:
