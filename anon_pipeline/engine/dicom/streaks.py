@@ -59,10 +59,10 @@ def metal_in(frame: np.ndarray, contrast: float, threshold: float) -> list[Metal
     """The largest blobs of `frame` METAL_OVER HU over its median ([] for most frames);
     `contrast` over `threshold` is the frame's units per HU (its rescale slope's
     inverse), so the level is in the frame's own units."""
+    if frame.ndim != 2 or not frame.size:
+        return []
     # Every eighth row and column: the median of 4,096 pixels moves by a few HU.
     sample = frame[::8, ::8]
-    if frame.ndim != 2 or not sample.size:
-        return []
     level = float(np.median(sample)) + METAL_OVER * contrast / threshold
     metal = frame >= level
     rows, columns = np.flatnonzero(metal.any(axis=1)), np.flatnonzero(metal.any(axis=0))

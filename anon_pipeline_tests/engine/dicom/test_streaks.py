@@ -96,13 +96,14 @@ def test_a_letter_crossing_a_streak_keeps_its_lift():
     assert (lift[~streak] == 0).mean() > 0.95  # and the rest of the slice is untouched
 
 
-def test_metal_is_over_bone_and_in_the_frame_own_units():
+def test_metal_is_over_bone_and_in_the_frames_own_units():
     frame, _ = streaked_slice()
     assert metal_in(np.where(frame >= METAL, BONE, frame).astype(np.int16), 60.0, 60.0) == []
     # Stored with a rescale slope of 2: the threshold passed is 30 stored steps.
     stored = (frame // 2).astype(np.int16)
     assert len(metal_in(stored, 30.0, pixel_text.STROKE_CONTRAST)) == 1
     assert metal_in(np.full((64, 64), 100, np.uint8), 15.0, pixel_text.STROKE_CONTRAST) == []
+    assert metal_in(np.full(64, 3000, np.int16), 60.0, 60.0) == []  # no frame: no metal
 
 
 def test_a_line_in_the_metal_fan_is_not_taken():
