@@ -12,6 +12,12 @@ def blob_boxes(strokes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The blobs of `strokes` (8-connected) and, per label from 1, its box: top, bottom,
     left, right (ends exclusive). OpenCV labels them and measures their boxes in one
     pass, not a Python loop over a lung's hundreds of specks."""
+    labels, boxes, _ = blob_stats(strokes)
+    return labels, boxes
+
+
+def blob_stats(strokes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`blob_boxes`, and per label from 1 its pixel count."""
     # Spaghetti labelling into 16-bit labels where they cannot run out: 8-connected
     # blobs are at most one per 2 x 2 block, and the background takes label 0.
     rows, columns = strokes.shape
@@ -22,4 +28,4 @@ def blob_boxes(strokes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     left, top = stats[1:, cv2.CC_STAT_LEFT], stats[1:, cv2.CC_STAT_TOP]
     width, height = stats[1:, cv2.CC_STAT_WIDTH], stats[1:, cv2.CC_STAT_HEIGHT]
     boxes = np.stack([top, top + height, left, left + width], axis=1).astype(np.intp)
-    return labels, boxes
+    return labels, boxes, stats[1:, cv2.CC_STAT_AREA]

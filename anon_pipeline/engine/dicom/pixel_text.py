@@ -40,6 +40,7 @@ from anon_pipeline.engine.dicom.faint_edges import (
 )
 from anon_pipeline.engine.dicom.flat_text import flat_lines
 from anon_pipeline.engine.dicom.letter_shapes import disc_shaped, letter_shaped
+from anon_pipeline.engine.dicom.lone_words import lone_windows, lone_words
 from anon_pipeline.engine.dicom.streaks import (
     STREAKED_SHARE,
     STREAKED_TALLEST,
@@ -247,9 +248,25 @@ def candidate_regions(frame: np.ndarray, contrast: float = STROKE_CONTRAST) -> l
     # Or nothing stands under it: a serif date's strokes end at mid-height as often as
     # on its feet, and over a band's quiet air that is no lung either.
     found = np.argwhere(stems & ((spans >= 2 * around) | quiet_below(window_busy)))
-    if not len(found):
-        return []
-    return merged_regions(frame.shape, window_busy, found, spans)
+    regions = merged_regions(frame.shape, window_busy, found, spans) if len(found) else []
+    # Strokes where nothing else stands, on no baseline: a thin word's broken stems.
+    rows, columns = frame.shape
+    lone = [
+        Region(top, min(bottom, rows), left, min(right, columns), cells)
+        for top, bottom, left, right, cells in lone_windows(
+            np.bitwise_count(by_window(mask, windows)), ROW_STEP, WINDOW
+        )
+        if not any(
+            top < region.bottom
+            and bottom > region.top
+            and left < region.right
+            and right > region.left
+            for region in regions
+        )
+    ]
+    if not lone:
+        return regions
+    return sorted(regions + lone, key=lambda region: (region.top, region.left))
 
 
 def quiet_below(window_busy: np.ndarray) -> np.ndarray:
@@ -292,11 +309,17 @@ def text_regions(frame: np.ndarray, contrast: float = STROKE_CONTRAST) -> list[R
         else:
             crops.append(box)
     metals = metal_in(frame, contrast, STROKE_CONTRAST) if crops else []
+    rows, columns = frame.shape
     for above, below, start, end in crops:
+        sides = (above == 0, below >= rows, start == 0, end >= columns)
         found += [
             Region(above + top, above + bottom, start + left, start + right, count)
             for top, bottom, left, right, count in character_lines(
-                frame[above:below, start:end], contrast, metals=metals, at=(above, start)
+                frame[above:below, start:end],
+                contrast,
+                metals=metals,
+                at=(above, start),
+                frame_sides=sides,
             )
         ]
     # Text of one exact value whose strokes the closer look lost (dark letters over a
@@ -417,13 +440,16 @@ def character_lines(
     contrast: float,
     metals: list[Metal] | None = None,
     at: tuple[int, int] = (0, 0),
+    frame_sides: tuple[bool, bool, bool, bool] = (True, True, True, True),
 ) -> list[tuple[int, int, int, int, int]]:
     """Lines of character-shaped blobs in `crop`, bright or dark: at least LINE_CHARACTERS
     of them of one height, standing on one baseline (±2 pixels), each within a
     character's gap of the next. Returns (top, bottom, left, right, characters) per line.
     Letters weaker than the structures they touch are looked at apart too (`weak_letters`),
     and letters apart from the streaks of `metals` in the frame, the crop standing at
-    row and column `at` of it (`streaks`)."""
+    row and column `at` of it (`streaks`); and words of broken letters where nothing
+    else stands (`lone_words`; `frame_sides`: which of the crop's top, bottom, left and
+    right are the frame's edges)."""
     lines = []
     polarities = character_pixels(crop, contrast)
     streaks: list[np.ndarray | None] = [None] * len(polarities)
@@ -458,6 +484,7 @@ def character_lines(
                 and beyond_fans(line, metals or [], *at)
                 and off_streaks(unstreaked.letters, streak, line)
             ]
+        found += [line for line in lone_words(strokes.letters, frame_sides) if line not in found]
         lines += found
     return lines
 
