@@ -12,7 +12,9 @@ band between two table rails fills all of it). Chance makes no such blob where n
 else stands: so the blob must stand in quiet surroundings, with no structure (a blob
 of SPECK pixels or more) over QUIET of the ring a word's height wide around it. Over
 a lung, a word joins its vessels and is no lone word: the closer look's other passes
-are for that.
+are for that. Where noise raised the crop's threshold (`pixel_text.over_noise`), its
+specks that pass it are as dense as a faint word's pieces, and chance made words of
+5 by 17 pixels (two of 600 slices of 30 and 40 HU noise), so the look is not taken.
 
 The cheap look (`pixel_text.candidate_regions`) may find no baseline in such a word, its
 stems broken too. So it also proposes windows of strokes that stand alone (`lone_windows`): a
@@ -43,11 +45,17 @@ RING_WINDOWS = 2  # windows with a stroke round a group, not touching it, at the
 Line = tuple[int, int, int, int, int]  # top, bottom, left, right, characters
 
 
-def lone_words(letters: np.ndarray, frame_sides: tuple[bool, bool, bool, bool]) -> list[Line]:
+def lone_words(
+    letters: np.ndarray,
+    frame_sides: tuple[bool, bool, bool, bool],
+    other: np.ndarray | None = None,
+) -> list[Line]:
     """Word-shaped blobs of `letters` (a crop's letter pixels, one polarity) joined along
-    their rows, in quiet surroundings: top, bottom, left, right and characters each.
-    `frame_sides`: whether the crop's top, bottom, left and right are the frame's own
-    edges; a blob touching a side the crop cut through is no word one can judge."""
+    their rows, in quiet surroundings (of `other`, the other polarity's, too: the air
+    between a table's two bright rails is a dark band): top, bottom, left, right and
+    characters each. `frame_sides`: whether the crop's top, bottom, left and right are
+    the frame's own edges; a blob touching a side the crop cut through is no word one
+    can judge."""
     if not letters.any():
         return []
     joined = cv2.dilate(letters.view(np.uint8), ALONG_ROW).view(bool)
@@ -73,7 +81,7 @@ def lone_words(letters: np.ndarray, frame_sides: tuple[bool, bool, bool, bool]) 
         crossed = crossings[crossings > 0]
         if not len(crossed) or np.median(crossed) < max(CROSSINGS, (right - left) / height):
             continue
-        if not quiet_ring(letters, labels, areas, index + 1, (top, bottom, left, right)):
+        if not quiet_ring(letters, labels, areas, index + 1, (top, bottom, left, right), other):
             continue
         characters = max(CROSSINGS, round((right - left) / (0.75 * height)))
         words.append((top, bottom, left, right, characters))
@@ -86,10 +94,11 @@ def quiet_ring(
     areas: np.ndarray,
     label: int,
     box: tuple[int, int, int, int],
+    other: np.ndarray | None = None,
 ) -> bool:
     """Whether the ring a word's height wide around `box` (clipped to the crop) holds
-    structure pixels (letter pixels of other blobs of SPECK or more) over at most QUIET
-    of its pixels."""
+    structure pixels (letter pixels of other blobs of SPECK or more, and of blobs of
+    `other` as large) over at most QUIET of its pixels."""
     top, bottom, left, right = box
     height = bottom - top
     near = (
@@ -98,9 +107,21 @@ def quiet_ring(
     )
     around = labels[near]
     sizes = np.concatenate([[0], areas])[around]
-    structure = letters[near] & (around != label) & (sizes >= SPECK)
+    structure = np.count_nonzero(letters[near] & (around != label) & (sizes >= SPECK))
+    if other is not None and other[near].any():
+        # Off the word (a pixel round its box): between its letters the other polarity
+        # has strokes of its own, the gaps.
+        outside = other[near].copy()
+        rows, columns = top - near[0].start, left - near[1].start
+        outside[
+            max(0, rows - 1) : rows + height + 1, max(0, columns - 1) : columns + right - left + 1
+        ] = False
+        joined = cv2.dilate(outside.view(np.uint8), ALONG_ROW).view(bool)
+        other_labels, _, other_areas = blob_stats(joined)
+        other_sizes = np.concatenate([[0], other_areas])[other_labels]
+        structure += np.count_nonzero(outside & (other_sizes >= SPECK))
     ring = around.size - height * (right - left)
-    return bool(ring > 0 and np.count_nonzero(structure) <= QUIET * ring)
+    return bool(ring > 0 and structure <= QUIET * ring)
 
 
 def lone_windows(strokes: np.ndarray, row_step: int, window: int) -> list[Line]:

@@ -460,7 +460,7 @@ def character_lines(
             metals,
             *at,
         )
-    for strokes, streak in zip(polarities, streaks, strict=True):
+    for strokes, streak, other in zip(polarities, streaks, polarities[::-1], strict=True):
         found = lines_of_blobs(strokes)
         freed = weak_letters(strokes.letters, strokes.lifted, strokes.contrast)
         if freed is not None and frees_a_letter(freed):
@@ -484,7 +484,11 @@ def character_lines(
                 and beyond_fans(line, metals or [], *at)
                 and off_streaks(unstreaked.letters, streak, line)
             ]
-        found += [line for line in lone_words(strokes.letters, frame_sides) if line not in found]
+        found += [
+            line
+            for line in lone_words(strokes.letters, frame_sides, other.letters)
+            if line not in found
+        ]
         lines += found
     return lines
 
