@@ -40,7 +40,7 @@ from anon_pipeline.engine.dicom.faint_edges import (
 )
 from anon_pipeline.engine.dicom.flat_text import flat_lines
 from anon_pipeline.engine.dicom.letter_shapes import disc_shaped, letter_shaped
-from anon_pipeline.engine.dicom.lone_words import lone_windows, lone_words
+from anon_pipeline.engine.dicom.lone_words import LONE_CROP, lone_windows, lone_words
 from anon_pipeline.engine.dicom.streaks import (
     STREAKED_SHARE,
     STREAKED_TALLEST,
@@ -484,11 +484,12 @@ def character_lines(
                 and beyond_fans(line, metals or [], *at)
                 and off_streaks(unstreaked.letters, streak, line)
             ]
-        found += [
-            line
-            for line in lone_words(strokes.letters, frame_sides, other.letters)
-            if line not in found
-        ]
+        if crop.size <= LONE_CROP:
+            found += [
+                line
+                for line in lone_words(strokes.letters, frame_sides, other.letters)
+                if line not in found
+            ]
         lines += found
     return lines
 
