@@ -12,9 +12,10 @@ band between two table rails fills all of it). Chance makes no such blob where n
 else stands: so the blob must stand in quiet surroundings, with no structure (a blob
 of SPECK pixels or more) over QUIET of the ring a word's height wide around it. Over
 a lung, a word joins its vessels and is no lone word: the closer look's other passes
-are for that. Where noise raised the crop's threshold (`pixel_text.over_noise`), its
-specks that pass it are as dense as a faint word's pieces, and chance made words of
-5 by 17 pixels (two of 600 slices of 30 and 40 HU noise), so the look is not taken.
+are for that. The ring counts the other polarity's structures too: in noise of 30 and
+40 HU, chance made words of 5 by 17 pixels (two of 600 slices) whose ring was quiet in
+their own polarity only, and the air between a table's two rails is a dark band whose
+rails are bright.
 
 The cheap look (`pixel_text.candidate_regions`) may find no baseline in such a word, its
 stems broken too. So it also proposes windows of strokes that stand alone (`lone_windows`): a
@@ -34,6 +35,7 @@ ALONG_ROW = np.ones((1, 2 * JOIN + 1), np.uint8)
 LOWEST, TALLEST = 5, 40  # a word's height, pixels
 WORD_WIDTH = 3  # times its height: three letters or more
 CROSSINGS = 4  # strokes a word's rows cross (their median), at the least, and width / height
+FEWEST_CHARACTERS = 4  # counted for a lone word, as for a line of LINE_CHARACTERS
 FILL = 0.7  # of its box, at the most: a word's letters have gaps and counters
 SPECK = 8  # joined pixels: a structure in the surroundings, not the noise's specks
 QUIET = 0.02  # structure pixels per pixel of the ring around a lone word, at the most
@@ -89,7 +91,7 @@ def lone_words(
             continue
         if not quiet_ring(letters, labels, areas, index + 1, (top, bottom, left, right), other):
             continue
-        characters = max(CROSSINGS, round((right - left) / (0.75 * height)))
+        characters = max(FEWEST_CHARACTERS, round((right - left) / (0.75 * height)))
         words.append((top, bottom, left, right, characters))
     return words
 
