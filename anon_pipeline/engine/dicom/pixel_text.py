@@ -18,7 +18,10 @@ raised over noise: in a low-dose or sharp-kernel CT, whose noise is 30 HU and mo
 chance makes strokes of 60 HU everywhere, and every slice would be held (and cost a
 third of a second). Both looks measure the noise where they look (the median step
 between neighbours, the median lift of a crop's pixels) and ask strokes to stand out
-from it; text faint against that noise is then missed, as `docs/benchmarks.md` counts.
+from it. Where the noise raised the cheap look's threshold, both look again at the
+frame averaged down a few rows, which quiets the noise and keeps the stems
+(`noisy_text`); text faint against the noise is still missed, as `docs/benchmarks.md`
+counts.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from anon_pipeline.engine.dicom.faint_edges import (
 from anon_pipeline.engine.dicom.flat_text import flat_lines
 from anon_pipeline.engine.dicom.letter_shapes import disc_shaped, letter_shaped
 from anon_pipeline.engine.dicom.lone_words import LONE_CROP, lone_windows, lone_words
+from anon_pipeline.engine.dicom.noisy_text import averaged_down, stands_alone
 from anon_pipeline.engine.dicom.streaks import (
     STREAKED_SHARE,
     STREAKED_TALLEST,
@@ -140,8 +144,7 @@ def stroke_mask(frame: np.ndarray, contrast: float) -> np.ndarray:
     elif rows.dtype.kind in "iu":
         rows = rows.astype(np.int32)
     step = rows[:, 1:] - rows[:, :-1]
-    # Every fourth row read is plenty for the noise's median.
-    steeper = step_threshold(step, over_noise(np.abs(step[::4]), contrast, NOISE_STEPS))
+    steeper = step_threshold(step, step_level(step, contrast))
     up, down = packed(step > steeper), packed(step < -steeper)
     # An edge the other way within WIDEST_STEM columns after.
     down_after, up_after = np.zeros_like(down), np.zeros_like(up)
@@ -150,6 +153,23 @@ def stroke_mask(frame: np.ndarray, contrast: float) -> np.ndarray:
         up_after |= looking_right(up, reach)
     # The last column of steps has no column after it: beyond it the words are 0.
     return (up & down_after) | (down & up_after)
+
+
+def step_level(step: np.ndarray, contrast: float) -> float:
+    """How steep an edge must be (`step`: the rows read, each pixel less the one before
+    it): `contrast`, or NOISE_STEPS times the noise's median step where that is more.
+    Every fourth row read is plenty for the median."""
+    return over_noise(np.abs(step[::4]), contrast, NOISE_STEPS)
+
+
+def noise_raised(frame: np.ndarray, contrast: float) -> bool:
+    """Whether the frame's noise raises the cheap look's threshold over `contrast`
+    (white noise of about 20 HU and more): measured on the rows `step_level` reads."""
+    if frame.ndim != 2 or frame.shape[1] < 2:
+        return False
+    rows = frame[:: 4 * ROW_STEP]
+    rows = rows.astype(np.int32) if rows.dtype.kind in "iu" else rows.astype(np.float32)
+    return step_level(rows[:, 1:] - rows[:, :-1], contrast) > contrast
 
 
 def packed(mask: np.ndarray) -> np.ndarray:
@@ -284,7 +304,33 @@ def quiet_below(window_busy: np.ndarray) -> np.ndarray:
 
 def text_regions(frame: np.ndarray, contrast: float = STROKE_CONTRAST) -> list[Region]:
     """Boxes of `frame` (its own rows and columns) around lines of characters: the cheap
-    look's candidates that the closer look (`character_lines`) confirms."""
+    look's candidates that the closer look (`character_lines`) confirms; in a frame
+    whose noise raised the cheap look's threshold, the lines that stand alone in the
+    frame averaged down a few rows (`noisy_text`); and lines of one exact value."""
+    found = stroke_lines(frame, contrast)
+    if noise_raised(frame, contrast):
+        found += noisy_lines(frame, contrast, found)
+    # Text of one exact value whose strokes the closer look lost (dark letters over a
+    # lung's air): boxed from its flat cores, where no line found already covers it.
+    # Covers, not touches: the closer look may find three digits at the end of a date
+    # ("0-07", read as safe) whose other digits only the flat cores saw.
+    for top, bottom, left, right, count in flat_lines(
+        frame, contrast, MIN_CHARACTER_HEIGHT, MAX_TEXT_HEIGHT
+    ):
+        reach = 2 * (bottom - top)  # the flat box is a letter wider each way than its line
+        if not any(
+            top < line.bottom
+            and bottom > line.top
+            and line.left <= left + reach
+            and line.right >= right - reach
+            for line in found
+        ):
+            found.append(Region(top, bottom, left, right, count))
+    return found
+
+
+def stroke_lines(frame: np.ndarray, contrast: float) -> list[Region]:
+    """The lines of characters the closer look confirms in the cheap look's candidates."""
     found = []
     candidates = candidate_regions(frame, contrast)
     # Every candidate: a faint line in a corner may have fewer stems than a lung's
@@ -322,23 +368,38 @@ def text_regions(frame: np.ndarray, contrast: float = STROKE_CONTRAST) -> list[R
                 frame_sides=sides,
             )
         ]
-    # Text of one exact value whose strokes the closer look lost (dark letters over a
-    # lung's air): boxed from its flat cores, where no line found already covers it.
-    # Covers, not touches: the closer look may find three digits at the end of a date
-    # ("0-07", read as safe) whose other digits only the flat cores saw.
-    for top, bottom, left, right, count in flat_lines(
-        frame, contrast, MIN_CHARACTER_HEIGHT, MAX_TEXT_HEIGHT
-    ):
-        reach = 2 * (bottom - top)  # the flat box is a letter wider each way than its line
-        if not any(
-            top < line.bottom
-            and bottom > line.top
-            and line.left <= left + reach
-            and line.right >= right - reach
-            for line in found
-        ):
-            found.append(Region(top, bottom, left, right, count))
     return found
+
+
+def noisy_lines(frame: np.ndarray, contrast: float, found: list[Region]) -> list[Region]:
+    """Lines of characters in `frame` averaged down a few rows (`noisy_text`), apart
+    from those `found` already, that stand alone: a noisy CT's +150 HU letters stand
+    whole there, and a lung's edges line up as letters."""
+    averaged = averaged_down(frame)
+    lines = [
+        line
+        for line in stroke_lines(averaged, contrast)
+        if not any(
+            line.top < other.bottom
+            and line.bottom > other.top
+            and line.left < other.right
+            and line.right > other.left
+            for other in found
+        )
+    ]
+    alone = []
+    for line in lines:
+        top, left = max(0, line.top - line.height), max(0, line.left - line.height)
+        crop = averaged[top : line.bottom + line.height, left : line.right + line.height]
+        bright, dark = character_pixels(crop, contrast)
+        boxes = [
+            (other.top - top, other.bottom - top, other.left - left, other.right - left)
+            for other in lines
+        ]
+        box = boxes[lines.index(line)]
+        if stands_alone(bright.letters | dark.letters, box, [b for b in boxes if b != box]):
+            alone.append(line)
+    return alone
 
 
 @dataclass(frozen=True, slots=True)
