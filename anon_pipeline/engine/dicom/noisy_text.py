@@ -59,4 +59,4 @@ def stands_alone(letters: np.ndarray, box: Box, others: list[Box]) -> bool:
         outside[max(0, top) : max(0, bottom), max(0, left) : max(0, right)] = False
     ring = np.count_nonzero(outside)
     structure = np.count_nonzero(letters & outside & (sizes >= SPECK))
-    return ring > 0 and structure <= NOISY_RING * ring
+    return bool(ring > 0 and structure <= NOISY_RING * ring)
