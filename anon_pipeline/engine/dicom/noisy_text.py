@@ -14,9 +14,10 @@ looks run again on that frame where the noise raised the cheap look's threshold
 Averaged noise has grains that run down, and the edges of a lung and its vessels then
 line up as letters: 18 more clean holds in 600 slices at 30 HU, from 19 lines. Those
 lines stood among structures (0.19 to 0.61 of the ring round them), where texts over
-air or flat tissue stood nearly alone. So a line only this look finds must stand alone: at most
-NOISY_RING of the ring a line's height wide round it in structures (blobs of SPECK
-pixels or more, of either polarity), the other lines found so left out of it.
+air or flat tissue stood nearly alone. So a line only this look finds must stand
+alone: at most NOISY_RING of the ring a line's height wide round it in structures
+(blobs of SPECK pixels or more, of either polarity), the other lines found so left out
+of it. The look costs a second pass of both looks on those frames only.
 """
 
 from __future__ import annotations

@@ -388,7 +388,8 @@ def noisy_lines(frame: np.ndarray, contrast: float, found: list[Region]) -> list
         )
     ]
     alone = []
-    for line in lines:
+    for index, line in enumerate(lines):
+        # The ring is judged in a crop a line's height wider each way (clipped).
         top, left = max(0, line.top - line.height), max(0, line.left - line.height)
         crop = averaged[top : line.bottom + line.height, left : line.right + line.height]
         bright, dark = character_pixels(crop, contrast)
@@ -396,8 +397,8 @@ def noisy_lines(frame: np.ndarray, contrast: float, found: list[Region]) -> list
             (other.top - top, other.bottom - top, other.left - left, other.right - left)
             for other in lines
         ]
-        box = boxes[lines.index(line)]
-        if stands_alone(bright.letters | dark.letters, box, [b for b in boxes if b != box]):
+        beside = boxes[:index] + boxes[index + 1 :]
+        if stands_alone(bright.letters | dark.letters, boxes[index], beside):
             alone.append(line)
     return alone
 
