@@ -113,11 +113,12 @@ def streak_lift(
             )
             + 2
         )
+        # Where the warp reaches past the crop, OpenCV leaves its output as it found it
+        # (uninitialised memory) unless told to fill it: stray bits there made runs with
+        # the strokes inside, and the regions found changed from one process to the next.
+        flags = cv2.INTER_NEAREST + cv2.WARP_POLAR_LINEAR + cv2.WARP_FILL_OUTLIERS
         polar = np.asarray(
-            cv2.warpPolar(
-                bits, (reach, ANGLES), centre, reach, cv2.INTER_NEAREST + cv2.WARP_POLAR_LINEAR
-            ),
-            dtype=np.uint8,
+            cv2.warpPolar(bits, (reach, ANGLES), centre, reach, flags), dtype=np.uint8
         )
         for index, mask in enumerate(strokes):
             level = along_streaks((polar >> index) & 1, lifted[index], mask, centre, metal)
