@@ -113,19 +113,23 @@ def streak_lift(
             )
             + 2
         )
-        # Where the warp reaches past the crop, OpenCV leaves its output as it found it
-        # (uninitialised memory) unless told to fill it: stray bits there made runs with
-        # the strokes inside, and the regions found changed from one process to the next.
-        flags = cv2.INTER_NEAREST + cv2.WARP_POLAR_LINEAR + cv2.WARP_FILL_OUTLIERS
-        polar = np.asarray(
-            cv2.warpPolar(bits, (reach, ANGLES), centre, reach, flags), dtype=np.uint8
-        )
+        polar = warped_round(bits, centre, reach)
         for index, mask in enumerate(strokes):
             level = along_streaks((polar >> index) & 1, lifted[index], mask, centre, metal)
             if level is not None:
                 previous = found[index]
                 found[index] = level if previous is None else np.maximum(previous, level)
     return found
+
+
+def warped_round(bits: np.ndarray, centre: tuple[float, float], reach: int) -> np.ndarray:
+    """`bits` warped round `centre` (column, row): a row per angle (ANGLES), a column per
+    pixel out to `reach`, nearest; 0 where the warp reaches past `bits`. OpenCV leaves
+    those pixels as it found them (uninitialised memory) unless told to fill them:
+    stray bits there made runs with the strokes inside, and the regions found changed
+    from one process to the next (session 35)."""
+    flags = cv2.INTER_NEAREST + cv2.WARP_POLAR_LINEAR + cv2.WARP_FILL_OUTLIERS
+    return np.asarray(cv2.warpPolar(bits, (reach, ANGLES), centre, reach, flags), np.uint8)
 
 
 def along_streaks(

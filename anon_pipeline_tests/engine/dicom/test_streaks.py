@@ -7,7 +7,13 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from anon_pipeline.engine.dicom import pixel_text
-from anon_pipeline.engine.dicom.streaks import Metal, beyond_fans, metal_in, streak_lift
+from anon_pipeline.engine.dicom.streaks import (
+    Metal,
+    beyond_fans,
+    metal_in,
+    streak_lift,
+    warped_round,
+)
 from anon_pipeline.synthetic.pixel_trials import fonts
 
 pytestmark = pytest.mark.skipif(not fonts(), reason="fonts-dejavu is not installed")
@@ -113,3 +119,15 @@ def test_a_line_in_the_metal_fan_is_not_taken():
     assert not beyond_fans(beside, [metal], 0, 0)
     assert beyond_fans(reaching, [metal], 0, 0)
     assert not beyond_fans((0, 7, 10, 25, 4), [metal], 98, 100)  # crop coordinates
+
+
+def test_the_warp_is_empty_past_the_crop_whatever_memory_held():
+    """The warp reaches past the crop (to the metal's farthest corner); what lies there
+    must be 0, not what freed memory held: stray bits made runs with the strokes, and
+    a frame's regions changed from one process to the next."""
+    nothing = np.zeros((50, 60), np.uint8)
+    for _ in range(5):
+        # Freed memory full of set bits, as earlier warps and masks leave it.
+        stale = [np.full((1440, 200), 255, np.uint8) for _ in range(3)]
+        del stale
+        assert not warped_round(nothing, (10.0, 10.0), 200).any()
