@@ -29,3 +29,10 @@ def blob_stats(strokes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     width, height = stats[1:, cv2.CC_STAT_WIDTH], stats[1:, cv2.CC_STAT_HEIGHT]
     boxes = np.stack([top, top + height, left, left + width], axis=1).astype(np.intp)
     return labels, boxes, stats[1:, cv2.CC_STAT_AREA]
+
+
+def pixel_sizes(labels: np.ndarray, areas: np.ndarray) -> np.ndarray:
+    """For each pixel of `labels` (as `blob_stats` gives them, with their `areas`) the
+    pixel count of its blob, 0 for the background: a structure is told from a speck
+    by it."""
+    return np.concatenate([[0], areas])[labels]

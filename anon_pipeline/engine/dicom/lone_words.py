@@ -28,7 +28,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from anon_pipeline.engine.dicom.blobs import blob_stats
+from anon_pipeline.engine.dicom.blobs import blob_stats, pixel_sizes
 
 JOIN = 1  # pixels each side along the row: an oblique thin letter's pieces, one letter's
 ALONG_ROW = np.ones((1, 2 * JOIN + 1), np.uint8)
@@ -114,7 +114,7 @@ def quiet_ring(
         slice(max(0, left - height), right + height),
     )
     around = labels[near]
-    sizes = np.concatenate([[0], areas])[around]
+    sizes = pixel_sizes(around, areas)
     structure = np.count_nonzero(letters[near] & (around != label) & (sizes >= SPECK))
     if other is not None and other[near].any():
         # Off the word (a pixel round its box): between its letters the other polarity
@@ -126,7 +126,7 @@ def quiet_ring(
         ] = False
         joined = cv2.dilate(outside.view(np.uint8), ALONG_ROW).view(bool)
         other_labels, _, other_areas = blob_stats(joined)
-        other_sizes = np.concatenate([[0], other_areas])[other_labels]
+        other_sizes = pixel_sizes(other_labels, other_areas)
         structure += np.count_nonzero(outside & (other_sizes >= SPECK))
     ring = around.size - height * (right - left)
     return bool(ring > 0 and structure <= QUIET * ring)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from anon_pipeline.engine.dicom.blobs import blob_stats
+from anon_pipeline.engine.dicom.blobs import blob_stats, pixel_sizes
 from anon_pipeline.engine.dicom.lone_words import SPECK
 
 NOISY_ROWS = 3  # rows averaged: white noise falls by their root, a stem's edges stay
@@ -54,7 +54,7 @@ def stands_alone(letters: np.ndarray, box: Box, others: list[Box]) -> bool:
     the `others` (lines found beside it), at most NOISY_RING are `letters` (both
     polarities') in blobs of SPECK pixels or more."""
     labels, _, areas = blob_stats(letters)
-    sizes = np.concatenate([[0], areas])[labels]
+    sizes = pixel_sizes(labels, areas)
     outside = np.ones(letters.shape, dtype=bool)
     for top, bottom, left, right in [box, *others]:
         outside[max(0, top) : max(0, bottom), max(0, left) : max(0, right)] = False

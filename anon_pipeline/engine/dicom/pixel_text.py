@@ -127,6 +127,15 @@ class Region:
     def height(self) -> int:
         return self.bottom - self.top
 
+    def overlaps(self, other: Region) -> bool:
+        """Whether the two boxes share a pixel."""
+        return (
+            self.top < other.bottom
+            and self.bottom > other.top
+            and self.left < other.right
+            and self.right > other.left
+        )
+
 
 def stroke_mask(frame: np.ndarray, contrast: float) -> np.ndarray:
     """Every ROW_STEP-th row: where the row crosses a thin stroke, an edge up then down
@@ -276,13 +285,7 @@ def candidate_regions(frame: np.ndarray, contrast: float = STROKE_CONTRAST) -> l
         for top, bottom, left, right, cells in lone_windows(
             np.bitwise_count(by_window(mask, windows)), ROW_STEP, WINDOW
         )
-        if not any(
-            top < region.bottom
-            and bottom > region.top
-            and left < region.right
-            and right > region.left
-            for region in regions
-        )
+        if not any(Region(top, bottom, left, right, cells).overlaps(region) for region in regions)
     ]
     if not lone:
         return regions
@@ -385,13 +388,7 @@ def noisy_lines(frame: np.ndarray, contrast: float, found: list[Region]) -> list
     lines = [
         line
         for line in stroke_lines(averaged, contrast, among=False)
-        if not any(
-            line.top < other.bottom
-            and line.bottom > other.top
-            and line.left < other.right
-            and line.right > other.left
-            for other in found
-        )
+        if not any(line.overlaps(other) for other in found)
     ]
     alone = []
     for index, line in enumerate(lines):

@@ -40,7 +40,7 @@ def test_only_frames_whose_noise_raised_the_cheap_look_are_looked_at_again():
     assert not pixel_text.noise_raised(noisy_air(0, 15.0)[0], CONTRAST)
     assert pixel_text.noise_raised(noisy_air(0, 30.0)[0], CONTRAST)
     # The frame's units: 30 HU of noise stored at a slope of 0.5 is 60 steps.
-    doubled = (noisy_air(0, 60.0)[0]).astype(np.int16)
+    doubled = noisy_air(0, 60.0)[0]
     assert pixel_text.noise_raised(doubled, CONTRAST / 0.5)
     assert not pixel_text.noise_raised(noisy_air(0, 16.0)[0], CONTRAST / 0.5)
 
