@@ -51,18 +51,24 @@ def with_faint_rows(
     owner = np.repeat(np.arange(len(boxes)), widths)
     # Each box's columns, one after another: its left plus 0, 1, ... up to its width.
     columns = np.arange(owner.size) - np.repeat(np.cumsum(widths) - widths - boxes[:, 2], widths)
-    last = labels.shape[0] - 1
+    rows_in, row_length = labels.shape
+    flat_labels, flat_lifted = labels.ravel(), lifted.ravel()  # one take, not two indices
+    owner_ids = ids[owner]
     for edge, step in ((0, -1), (1, 1)):
         own = boxes[:, edge] if step < 0 else boxes[:, edge] - 1  # the blob's edge row
-        rows = np.repeat(own, widths)
-        beside = np.clip(rows + step, 0, last)
+        # Only boxes with a row beside them inside the crop.
+        inside = (own + step >= 0) & (own + step < rows_in)
+        at = np.repeat(own * row_length, widths) + columns
+        reach = np.repeat(inside, widths)
+        at, beside = at[reach], at[reach] + step * row_length
         grows = (
-            (rows + step == beside)  # a row beside it inside the crop
-            & (labels[rows, columns] == ids[owner])
-            & (labels[beside, columns] == 0)
-            & (lifted[beside, columns] > faint)
+            (flat_labels[at] == owner_ids[reach])
+            & (flat_labels[beside] == 0)
+            & (flat_lifted[beside] > faint)
         )
-        grown[np.unique(owner[grows]), edge] += step
+        grew = np.zeros(len(boxes), dtype=bool)
+        grew[owner[reach][grows]] = True
+        grown[grew, edge] += step
     return grown
 
 

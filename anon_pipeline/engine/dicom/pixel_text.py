@@ -765,16 +765,29 @@ def carried_to(blobs: list[Blob], first: int, before: int, reach: int, gap: floa
 def baseline_partners(blobs: list[Blob], fewest: int) -> dict[int, list[int]]:
     """For each blob with `fewest` or more, the later ones (to its right) that stand on
     its baseline (±2 pixels) at a like height (within LIKE_HEIGHT times): the only blobs a line
-    from it can take. Found for all pairs at once; a lung's hundred specks mostly have
-    too few."""
+    from it can take. Only pairs whose bottoms lie within 2 rows are compared (a crop's
+    blobs sorted by bottom): a lung's hundreds of specks made every pair cost, and mostly
+    have too few."""
     bottoms = np.array([blob[0] for blob in blobs])
     heights = bottoms - np.array([blob[1] for blob in blobs])
-    like = np.abs(bottoms[:, None] - bottoms[None, :]) <= 2
-    like &= np.maximum.outer(heights, heights) <= LIKE_HEIGHT * np.minimum.outer(heights, heights)
-    like = np.triu(like, 1)
+    by_bottom = np.argsort(bottoms, kind="stable")
+    sorted_bottoms = bottoms[by_bottom]
+    starts = np.searchsorted(sorted_bottoms, bottoms - 2, side="left")
+    counts = np.searchsorted(sorted_bottoms, bottoms + 2, side="right") - starts
+    firsts = np.repeat(np.arange(len(blobs)), counts)
+    offsets = np.arange(len(firsts)) - np.repeat(np.cumsum(counts) - counts, counts)
+    others = by_bottom[np.repeat(starts, counts) + offsets]
+    first_heights, other_heights = heights[firsts], heights[others]
+    taller = np.maximum(first_heights, other_heights)
+    like = (others > firsts) & (taller <= LIKE_HEIGHT * np.minimum(first_heights, other_heights))
+    firsts, others = firsts[like], others[like]
+    order = np.lexsort((others, firsts))
+    firsts, others = firsts[order], others[order]
+    per_first = np.bincount(firsts, minlength=len(blobs))
+    ends = np.cumsum(per_first)
     return {
-        int(first): np.flatnonzero(like[first]).tolist()
-        for first in np.flatnonzero(like.sum(axis=1) >= fewest)
+        int(first): others[ends[first] - per_first[first] : ends[first]].tolist()
+        for first in np.flatnonzero(per_first >= fewest)
     }
 
 
