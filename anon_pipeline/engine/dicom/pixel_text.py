@@ -42,6 +42,7 @@ from anon_pipeline.engine.dicom.faint_edges import (
     with_faint_rows,
 )
 from anon_pipeline.engine.dicom.flat_text import flat_lines
+from anon_pipeline.engine.dicom.grown_letters import GROWN_CROP, grown_letters
 from anon_pipeline.engine.dicom.letter_shapes import disc_shaped, letter_shaped
 from anon_pipeline.engine.dicom.lone_words import LONE_CROP, lone_windows, lone_words
 from anon_pipeline.engine.dicom.noisy_text import averaged_down, stands_alone
@@ -557,7 +558,47 @@ def character_lines(
                 if line not in found
             ]
         lines += found
+    if weak and crop.size <= GROWN_CROP:
+        lines += grown_lines(polarities, lines)
     return lines
+
+
+def grown_lines(polarities: tuple[Strokes, Strokes], found: list[Blob]) -> list[Blob]:
+    """Lines that only the letters grown through their faint pixels make (`grown_letters`)
+    and that stand alone (`noisy_text.stands_alone`), beside those `found`: a thin face's
+    +150 HU strokes broken into specks over a corner's air."""
+    grown: list[Blob] = []
+    for strokes in polarities:
+        if not math.isfinite(strokes.faint):
+            continue
+        faint = max(FAINT_SHARE * strokes.contrast, strokes.faint)
+        letters = grown_letters(strokes.letters, letter_parts(strokes.lifted, faint))
+        if letters is None:
+            continue
+        grown += [
+            line
+            for line in lines_of_blobs(replace(strokes, letters=letters, labelled=None))
+            if line not in found and line not in grown
+        ]
+    if not grown:
+        return []
+    structures = polarities[0].letters | polarities[1].letters
+    boxes = [line[:4] for line in found + grown]
+    alone = []
+    for index, line in enumerate(grown):
+        top, bottom, left, right, _ = line
+        # The ring is a line's height wide each way, clipped to the crop.
+        height = bottom - top
+        above, before = max(0, top - height), max(0, left - height)
+        ring = structures[above : bottom + height, before : right + height]
+        shifted = [
+            (box_top - above, box_bottom - above, box_left - before, box_right - before)
+            for box_top, box_bottom, box_left, box_right in boxes
+        ]
+        own = len(found) + index
+        if stands_alone(ring, shifted[own], shifted[:own] + shifted[own + 1 :]):
+            alone.append(line)
+    return alone
 
 
 def off_streaks(letters: np.ndarray, streak: np.ndarray, line: Blob) -> bool:
