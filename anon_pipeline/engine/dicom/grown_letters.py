@@ -11,9 +11,9 @@ The letter pixels are grown through the pixels over the crop's faint threshold
 (`pixel_text.Strokes.faint`: half the threshold, or the noise over it) that touch
 them: hysteresis, as an edge detector joins an edge's weak stretches to its strong
 ones. A lung's vessels grow through their halos too, and their blobs then line up as
-letters (8 clean lines on 700 slices of two sets). So a line only the grown letters
+letters (lines on 9 of 700 clean slices of two sets). So a line only the grown letters
 make must stand alone, as the averaged look's lines must (`noisy_text.stands_alone`):
-none of those 8 did.
+none of those 9 did.
 
 Only small crops are grown (GROWN_CROP). A word that stands alone makes a crop of its
 own, as the cheap look's candidates merge only where they overlap; a lung's candidates
