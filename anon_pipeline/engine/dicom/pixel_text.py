@@ -82,6 +82,13 @@ QUIET_MARGIN = 0.04  # stroke pixels per pixel above a line of text (accents, no
 BUSY_MARGIN = 0.1  # around four letters of one height and baseline
 STANDS_ALONE = 5  # letters of one height and baseline that chance does not make
 QUIET_SIDES = 3  # of the four margins of a line (above, below, either end)
+# Of `contrast`: the cheap look's strokes where nothing else stands (`lone_windows`).
+# FreeMono at 9 and 10 px, +150 HU over a corner's air: 145 of 192 found at 1, 187 at
+# 0.8 (2026-12-06, session 38); no clean slice more held on the bench's 3,800.
+LONE_SHARE = 0.8
+# Typical steps the noise must stand under the lone strokes' threshold: at 18 HU of
+# noise (a table's air), NOISE_STEPS let the lower one mark noise round a word.
+LONE_NOISE_STEPS = 3.5
 HALO = 2  # pixels around a stroke where its anti-aliased halo lies
 LETTER_GAP = 1.2  # letter heights between the letters of a line
 LIKE_HEIGHT = 1.6  # the most one letter of a line is taller than another
@@ -144,6 +151,27 @@ def stroke_mask(frame: np.ndarray, contrast: float) -> np.ndarray:
     edge steeper than `contrast` and than NOISE_STEPS of the frame's typical step (a
     low-dose or sharp-kernel CT's noise makes steps of 60 HU everywhere). Marks the
     stroke's first edge."""
+    step = row_steps(frame)
+    return thin_stroke_edges(step, step_threshold(step, step_level(step, contrast)))
+
+
+def stroke_masks(frame: np.ndarray, contrast: float) -> tuple[np.ndarray, np.ndarray]:
+    """`stroke_mask` at `contrast`, and the lone strokes' mask from the same differences:
+    edges steeper than LONE_SHARE of `contrast` and than LONE_NOISE_STEPS of the typical
+    step (never more than the plain threshold). Where the noise leaves one threshold,
+    the masks are one array."""
+    step = row_steps(frame)
+    magnitudes = np.abs(step[::4])  # as `step_level` reads them
+    plain = step_threshold(step, over_noise(magnitudes, contrast, NOISE_STEPS))
+    lone = over_noise(magnitudes, LONE_SHARE * contrast, LONE_NOISE_STEPS)
+    faint = min(plain, step_threshold(step, lone))
+    mask = thin_stroke_edges(step, plain)
+    return mask, mask if faint == plain else thin_stroke_edges(step, faint)
+
+
+def row_steps(frame: np.ndarray) -> np.ndarray:
+    """The differences along every ROW_STEP-th row (each pixel less the one before it),
+    in 16-bit integers where the values allow."""
     rows = frame[::ROW_STEP]
     if rows.dtype == np.int16 or rows.dtype == np.uint8:
         # int16 differences of 12-bit CT values and int16 of 8-bit ones cannot overflow
@@ -153,8 +181,11 @@ def stroke_mask(frame: np.ndarray, contrast: float) -> np.ndarray:
             rows = rows.astype(np.int32)
     elif rows.dtype.kind in "iu":
         rows = rows.astype(np.int32)
-    step = rows[:, 1:] - rows[:, :-1]
-    steeper = step_threshold(step, step_level(step, contrast))
+    return rows[:, 1:] - rows[:, :-1]
+
+
+def thin_stroke_edges(step: np.ndarray, steeper: float | int) -> np.ndarray:
+    """The first edge of each stroke `stroke_mask` marks, `step` the rows' differences."""
     up, down = packed(step > steeper), packed(step < -steeper)
     # An edge the other way within WIDEST_STEM columns after.
     down_after, up_after = np.zeros_like(down), np.zeros_like(up)
@@ -265,7 +296,7 @@ def candidate_regions(frame: np.ndarray, contrast: float = STROKE_CONTRAST) -> l
     reading order; [] for most frames."""
     if frame.ndim != 2 or min(frame.shape) < 2 * WINDOW:
         return []
-    mask = stroke_mask(frame, contrast)
+    mask, faint = stroke_masks(frame, contrast)
     windows = -(-(frame.shape[1] - 2) // WINDOW)  # a stroke's first edge, not the last two
     ends = stem_ends(mask)
     spans = baseline_counts(ends, windows)
@@ -280,14 +311,18 @@ def candidate_regions(frame: np.ndarray, contrast: float = STROKE_CONTRAST) -> l
     found = np.argwhere(stems & ((spans >= 2 * around) | quiet_below(window_busy)))
     regions = merged_regions(frame.shape, window_busy, found, spans) if len(found) else []
     # Strokes where nothing else stands, on no baseline: a thin word's broken stems.
+    # Marked at a lower threshold too (where the noise allows), as a thin face's +150 HU
+    # strokes over air stand only part of a pixel wide; but in noisier air (a table's)
+    # the lower one marks noise round a word, which then stands alone at the plain one.
     rows, columns = frame.shape
-    lone = [
-        Region(top, min(bottom, rows), left, min(right, columns), cells)
+    lone: list[Region] = []
+    for strokes in (mask,) if faint is mask else (mask, faint):
         for top, bottom, left, right, cells in lone_windows(
-            np.bitwise_count(by_window(mask, windows)), ROW_STEP, WINDOW
-        )
-        if not any(Region(top, bottom, left, right, cells).overlaps(region) for region in regions)
-    ]
+            np.bitwise_count(by_window(strokes, windows)), ROW_STEP, WINDOW
+        ):
+            window = Region(top, min(bottom, rows), left, min(right, columns), cells)
+            if not any(window.overlaps(region) for region in regions + lone):
+                lone.append(window)
     if not lone:
         return regions
     return sorted(regions + lone, key=lambda region: (region.top, region.left))
