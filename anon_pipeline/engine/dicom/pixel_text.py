@@ -84,7 +84,7 @@ STANDS_ALONE = 5  # letters of one height and baseline that chance does not make
 QUIET_SIDES = 3  # of the four margins of a line (above, below, either end)
 # Of `contrast`: the cheap look's strokes where nothing else stands (`lone_windows`).
 # FreeMono at 9 and 10 px, +150 HU over a corner's air: 145 of 192 found at 1, 187 at
-# 0.8 (2026-12-06, session 38); no clean slice more held on the bench's 3,800.
+# 0.8 (2026-12-06, session 38); no clean slice more held on the bench's 3,600.
 LONE_SHARE = 0.8
 # Typical steps the noise must stand under the lone strokes' threshold: at 18 HU of
 # noise (a table's air), NOISE_STEPS let the lower one mark noise round a word.
