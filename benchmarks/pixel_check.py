@@ -57,6 +57,7 @@ from anon_pipeline.synthetic.pixel_trials import (
     run_clean_trials,
     run_text_trials,
     template_slice,
+    thin_trial,
 )
 
 SAFE_LINES = ("R", "L", "120 kV", "250 mAs", "W 400 L 40", "5 cm", "AP", "W:1500 L:-600")
@@ -218,6 +219,13 @@ def main() -> int:
         help="seeds of --text trials never tuned on, reported as one total: a seed's count "
         "follows its pool of phantoms and moves by ten either way (first run 2026-12-04)",
     )
+    parser.add_argument(
+        "--thin",
+        type=int,
+        default=200,
+        help="slices with thin monospaced text (FreeMono 9 to 12 px, +150 HU) over a "
+        "corner's or a band's air: a class the --text draw holds once in 300 (0: not run)",
+    )
     parser.add_argument("--clean", type=int, default=2000, help="clean body-like slices")
     parser.add_argument(
         "--anatomies", type=int, default=400, help="clean slices, each its own phantom"
@@ -271,6 +279,7 @@ def main() -> int:
             for seed in args.held_out.split(",")
             if seed
         }
+        thin = run_text_trials(args.thin, seed=11, draw=thin_trial)[0] if args.thin else None
         clean, clean_seconds = run_clean_trials(args.clean)
         distinct, _ = run_clean_trials(args.anatomies, seed=26, anatomies=args.anatomies)
         other_lungs, other_seconds = run_clean_trials(
@@ -338,6 +347,17 @@ def main() -> int:
                 )
             ]
             if held_out
+            else []
+        ),
+        *(
+            [
+                (
+                    "images with thin monospaced text over a corner's or a band's air "
+                    "released (FreeMono 9 to 12 px, +150 HU, seed 11)",
+                    f"{len(thin.released)} of {thin.total}",
+                )
+            ]
+            if thin
             else []
         ),
         (

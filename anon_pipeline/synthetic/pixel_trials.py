@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import random
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -80,6 +81,22 @@ def text_trial(rng: random.Random, font_list: list[str], index: int) -> TextTria
         contrast=rng.choice(("full", "+150")),
         lines=tuple(identifying_line(rng) for _ in range(rng.choice((1, 2)))),
         frames=rng.choice((1, 1, 1, 3)),
+    )
+
+
+def thin_trial(rng: random.Random, font_list: list[str], index: int) -> TextTrial:
+    """A trial of the class the bench's draw holds about once in 300 (session 37): a thin
+    monospaced face (FreeMono's strokes are under a pixel wide at 9 to 12 px) +150 HU
+    over or under a corner's or a band's air, one or two lines."""
+    mono = [font for font in font_list if Path(font).name.startswith("FreeMono")]
+    return TextTrial(
+        font=mono[index % len(mono)],
+        size=rng.randint(9, 12),
+        position=rng.choice(("corner", "band")),
+        polarity=rng.choice((1, -1)),
+        contrast="+150",
+        lines=tuple(identifying_line(rng) for _ in range(rng.choice((1, 2)))),
+        frames=1,
     )
 
 
@@ -177,9 +194,15 @@ def template_slice() -> Dataset:
     return make_realistic_ct_slice(fake_patient(7), "trial", 1, 1)
 
 
-def run_text_trials(count: int, seed: int = 24, noise: float = 8.0) -> tuple[TrialTally, float]:
+def run_text_trials(
+    count: int,
+    seed: int = 24,
+    noise: float = 8.0,
+    draw: Callable[[random.Random, list[str], int], TextTrial] = text_trial,
+) -> tuple[TrialTally, float]:
     """`count` slices (or multi-frame objects) with identifying text, over white `noise`
-    (HU); returns what was held or released, and the seconds the check took."""
+    (HU), each trial drawn by `draw`; returns what was held or released, and the seconds
+    the check took."""
     import time
 
     from anon_pipeline.engine.files.pixel_check import text_in_pixels
@@ -187,7 +210,7 @@ def run_text_trials(count: int, seed: int = 24, noise: float = 8.0) -> tuple[Tri
     rng, source = random.Random(seed), SliceSource(seed, noise=noise)
     template, font_list, tally, seconds = template_slice(), fonts(), TrialTally(), 0.0
     for index in range(count):
-        trial = text_trial(rng, font_list, index)
+        trial = draw(rng, font_list, index)
         frames = [stored_values(source.next()) for _ in range(trial.frames)]
         marked = rng.randrange(trial.frames)
         under = source.next()

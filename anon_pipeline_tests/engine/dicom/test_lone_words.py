@@ -11,13 +11,7 @@ from PIL import Image, ImageDraw, ImageFont
 from anon_pipeline.engine.dicom import pixel_text
 from anon_pipeline.engine.dicom.lone_words import lone_windows, lone_words
 from anon_pipeline.synthetic.phantoms import stored_values
-from anon_pipeline.synthetic.pixel_trials import (
-    SliceSource,
-    TextTrial,
-    burn_in,
-    fonts,
-    identifying_line,
-)
+from anon_pipeline.synthetic.pixel_trials import SliceSource, burn_in, fonts, thin_trial
 
 pytestmark = pytest.mark.skipif(not fonts(), reason="fonts-freefont-ttf is not installed")
 FREEMONO = "/usr/share/fonts/truetype/freefont/FreeMonoOblique.ttf"
@@ -162,31 +156,21 @@ def test_the_lone_strokes_are_marked_at_a_lower_threshold_where_the_noise_allows
     assert faint is plain
 
 
-def test_thin_mono_text_in_a_corner_is_proposed_at_the_lower_threshold(monkeypatch):
-    """The bench's slices (a phantom, its air and the padding outside the scan's circle,
-    8 HU of noise) with a FreeMono name or date of 9 or 10 px, 150 HU over or under the
-    corner's ground: its strokes stand part of a pixel wide, under 60 HU in most rows."""
-    mono = [font for font in fonts() if "FreeMono" in font]
-    rng, source = random.Random(3), SliceSource(3, pool=2)
+def test_thin_mono_text_over_air_is_proposed_at_the_lower_threshold(monkeypatch):
+    """The bench's thin trials (`thin_trial`: FreeMono, 9 to 12 px, 150 HU over or under
+    a corner's or a band's air and the padding outside the scan's circle, 8 HU of noise):
+    its strokes stand part of a pixel wide, under 60 HU in most rows."""
+    rng, source = random.Random(4), SliceSource(4, pool=2)
     trials = []
     for index in range(24):
-        polarity = 1 if index % 3 else -1
-        trial = TextTrial(
-            mono[index % len(mono)],
-            9 + index % 2,
-            "corner",
-            polarity,
-            "+150",
-            (identifying_line(rng),),
-            1,
-        )
+        trial = thin_trial(rng, fonts(), index)
         under = source.next()
         frame = stored_values(burn_in(under, trial, rng))
         trials.append((frame, frame != stored_values(under)))
     found = [over_word(frame, drawn) for frame, drawn in trials]
     monkeypatch.setattr(pixel_text, "LONE_SHARE", 1.0)
     without = [over_word(frame, drawn) for frame, drawn in trials]
-    # Measured: 23 of 24 found, 19 at the plain threshold, none lost.
+    # Measured: 23 of 24 found, 18 at the plain threshold, none lost.
     assert all(now or not before for now, before in zip(found, without, strict=True))
     assert sum(found) >= 22
-    assert sum(found) >= sum(without) + 3
+    assert sum(found) >= sum(without) + 4
