@@ -34,6 +34,8 @@ NOISY_ROWS = 3  # rows averaged: white noise falls by their root, a stem's edges
 # (0.005 at the least); the 19 clean lines it found among a lung's edges and vessels
 # stood in 0.19 and more (session 35).
 NOISY_RING = 0.1
+# Of a ring crop's columns: a row this full of structure is a straight band across it.
+BAND_ROW = 0.8
 
 Box = tuple[int, int, int, int]  # top, bottom, left, right (ends exclusive)
 
@@ -58,6 +60,10 @@ def stands_alone(letters: np.ndarray, box: Box, others: list[Box]) -> bool:
     outside = np.ones(letters.shape, dtype=bool)
     for top, bottom, left, right in [box, *others]:
         outside[max(0, top) : max(0, bottom), max(0, left) : max(0, right)] = False
+    structures = letters & (sizes >= SPECK)
+    # Rows a straight band crosses from side to side (a table's edges over a band of text
+    # in the air under it) are no lung's edges lined up as letters: left out of the ring.
+    outside[np.count_nonzero(structures, axis=1) >= BAND_ROW * letters.shape[1]] = False
     ring = np.count_nonzero(outside)
-    structure = np.count_nonzero(letters & outside & (sizes >= SPECK))
+    structure = np.count_nonzero(structures & outside)
     return bool(ring > 0 and structure <= NOISY_RING * ring)

@@ -3,14 +3,16 @@ only in specks; averaged down three rows it stands whole (`noisy_text`). A lung'
 edges under that averaged noise line up as letters, so a line only that look finds
 must stand alone; frames of 8 or 15 HU are not looked at again."""
 
+import random
+
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from anon_pipeline.engine.dicom import pixel_text
+from anon_pipeline.engine.dicom import noisy_text, pixel_text
 from anon_pipeline.engine.dicom.noisy_text import NOISY_ROWS, averaged_down, stands_alone
 from anon_pipeline.synthetic.phantoms import stored_values
-from anon_pipeline.synthetic.pixel_trials import SliceSource, fonts
+from anon_pipeline.synthetic.pixel_trials import SliceSource, burn_in, fonts, text_trial
 
 pytestmark = pytest.mark.skipif(not fonts(), reason="fonts-dejavu is not installed")
 THIN = "/usr/share/fonts/truetype/dejavu/DejaVuSans-ExtraLight.ttf"
@@ -99,3 +101,40 @@ def test_a_line_among_structures_does_not_stand_alone():
     assert not stands_alone(letters, box, [])
     # The same strokes as lines found beside it are left out of its ring.
     assert stands_alone(letters, box, [(0, 18, 0, 200), (42, 60, 0, 200)])
+
+
+def test_a_straight_band_across_the_ring_is_no_structure_round_a_line(monkeypatch):
+    letters = np.zeros((60, 200), dtype=bool)
+    box = (20, 40, 20, 180)
+    letters[24:36, 30:170:6] = True  # the line's own strokes
+    letters[2:10, :] = True  # a table's edge across the whole ring, above the line
+    assert stands_alone(letters, box, [])
+    monkeypatch.setattr(noisy_text, "BAND_ROW", 1.01)
+    assert not stands_alone(letters, box, [])  # 1,600 of 8,800 ring pixels
+    monkeypatch.undo()
+    # A band broken into pieces still crosses the rows (the table's edges under noise).
+    letters[2:10, 60:62] = letters[2:10, 130:131] = False
+    assert stands_alone(letters, box, [])
+    # One that ends inside the ring is structure, as a lung's edge would be.
+    letters[2:10, 150:] = False
+    assert not stands_alone(letters, box, [])
+
+
+def test_a_bold_date_in_noisy_air_under_the_table_is_found(monkeypatch):
+    """The bench's trial 142 of seed 7 under 30 HU of noise: "2001-04-01" in
+    LiberationSans Narrow Bold 25 px, 150 HU under the air of the band at the frame's
+    foot, a line's height below the table's two rails. The averaged look's line stood
+    in a ring of 0.21 structure, all of it the rails' rows."""
+    rng, source, font_list = random.Random(7), SliceSource(7, noise=30.0), fonts()
+    for index in range(143):  # drawn as `run_text_trials` draws them
+        trial = text_trial(rng, font_list, index)
+        for _ in range(trial.frames):
+            source.next()
+        rng.randrange(trial.frames)
+        under = source.next()
+        frame = stored_values(burn_in(under, trial, rng))
+    assert trial.label == "LiberationSansNarrow-Bold 25px band dark +150"
+    drawn = frame != stored_values(under)
+    assert over_line(pixel_text.text_regions(frame, CONTRAST), drawn)
+    monkeypatch.setattr(noisy_text, "BAND_ROW", 1.01)
+    assert not over_line(pixel_text.text_regions(frame, CONTRAST), drawn)
