@@ -4,7 +4,9 @@ import random
 
 import numpy as np
 import pytest
+from PIL import Image, ImageDraw, ImageFont
 
+from anon_pipeline.engine.dicom import pixel_text
 from anon_pipeline.engine.dicom.frames import UndecodableFrames, frames_of
 from anon_pipeline.engine.dicom.pixel_text import text_regions
 from anon_pipeline.synthetic.phantoms import phantom_slice, stored_values
@@ -762,3 +764,38 @@ def test_quiet_below_is_no_stroke_in_the_rows_read_under_a_span():
         expected[row] = ~span_busy[row + 1 : row + 1 + QUIET_BELOW].any(axis=0)
     assert np.array_equal(quiet_below(window_busy), expected)
     assert expected.any() and not expected.all()
+
+
+def test_thin_dark_text_on_a_label_box_at_the_frames_top_is_found(monkeypatch):
+    """FreeMono 9 px, dark at full contrast on a renderer's label box of one exact value
+    (1,200 HU) cut by the frame's top row: its anti-aliased strokes stand 150 to 1,260
+    HU off the box, and the halo share breaks them into specks. On ground of exact
+    values (`flat_ground`) the letters are looked at again with a lower share."""
+    font = ImageFont.truetype("/usr/share/fonts/truetype/freefont/FreeMono.ttf", 9)
+    trials = []
+    for seed in range(4):
+        for line in ("Dąbrowski^Żaneta", "Nowak Jan", "ID 57970347", "14.06.1931", "Lis^Łukasz"):
+            for top in (-3, -2, -1):
+                x, width = 150 + 7 * seed, int(font.getlength(line))
+                image = Image.new("L", (512, 512), 0)
+                ImageDraw.Draw(image).text((x, top + 3), line, fill=255, font=font)
+                cover = np.asarray(image, dtype=np.float32) / 255
+                hounsfield = np.random.default_rng(seed).normal(-1000, 8, cover.shape)
+                hounsfield[0 : top + 17, x - 3 : x + width + 3] = 1200  # the label box
+                frame = stored_values(hounsfield * (1 - cover) - 1000 * cover)
+                trials.append((frame, cover > 0))
+
+    def found() -> list[bool]:
+        return [
+            any(drawn[r.top : r.bottom, r.left : r.right].any() for r in text_regions(frame))
+            for frame, drawn in trials
+        ]
+
+    assert pixel_text.flat_ground(trials[0][0][:20, 140:300])  # the box and its text
+    assert not pixel_text.flat_ground(trials[0][0][100:200, 100:300])  # noisy air
+    with_flat = found()
+    monkeypatch.setattr(pixel_text, "FLAT_GROUND", 1.1)  # never flat: the plain share only
+    without = found()
+    assert all(now or not before for now, before in zip(with_flat, without, strict=True))
+    # Measured: 54 of 60 found, 52 at the plain share only.
+    assert sum(with_flat) >= sum(without) + 2
