@@ -32,9 +32,10 @@ NOISY_ROWS = 3  # rows averaged: white noise falls by their root, a stem's edges
 # Structure pixels per pixel of the ring round a line only the averaged look finds, at
 # the most. Of the 35 lines it found over seed 7's missed texts, 19 stood in 0.1 or less
 # (0.005 at the least); the 19 clean lines it found among a lung's edges and vessels
-# stood in 0.19 and more (session 35). 0.1 until session 38; at 0.15, texts released
-# at 30 HU 78 -> 74 of 1,200 and no clean slice more held on 4,200 (8 to 40 HU).
-NOISY_RING = 0.15
+# stood in 0.19 and more (session 35). 0.1 until session 38. At 0.14, texts released
+# at 30 HU 78 -> 76 of 1,200, and no clean slice more held on 4,800 (8 to 40 HU);
+# at 0.15, 74, but a fresh clean slice at 30 HU held by a line standing in 0.149.
+NOISY_RING = 0.14
 # Of a ring crop's columns: a row this full of structure is a straight band across it.
 BAND_ROW = 0.8
 
