@@ -538,11 +538,12 @@ def running(
 
 
 def letter_parts(lifted: np.ndarray, contrast: float, share: float = STROKE_SHARE) -> np.ndarray:
-    """Pixels farther than `contrast` from their surround, and farther than STROKE_SHARE
-    of the strongest within HALO pixels: anti-aliased letters of full contrast have
-    halos steeper than `contrast`, which would join them. The strongest is looked for
-    nearby, not over a whole blob: a faint letter that touches a vessel four times as
-    strong keeps all but its pixels beside the vessel."""
+    """Pixels farther than `contrast` from their surround, and farther than `share`
+    (STROKE_SHARE; FLAT_STROKE_SHARE on ground of exact values) of the strongest within
+    HALO pixels: anti-aliased letters of full contrast have halos steeper than
+    `contrast`, which would join them. The strongest is looked for nearby, not over a
+    whole blob: a faint letter that touches a vessel four times as strong keeps all but
+    its pixels beside the vessel."""
     square = np.ones((2 * HALO + 1, 2 * HALO + 1), np.uint8)  # OpenCV runs it row, column
     nearby = cv2.dilate(lifted, square, borderType=cv2.BORDER_REFLECT)
     return lifted > np.maximum(contrast, share * nearby.astype(np.float32))
