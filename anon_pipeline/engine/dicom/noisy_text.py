@@ -21,7 +21,10 @@ of it. The look costs a second pass of both looks on those frames only.
 
 A thin face's 1-pixel stems (FreeMono, 9 to 17 px, +150 HU over a band's air) still
 break into specks over three rows; where that look finds no line alone, the frame is
-averaged down MORE_NOISY_ROWS (five) and looked at once more, on the same terms.
+averaged down MORE_NOISY_ROWS (five) and looked at once more, on the same terms. There
+a shallow streak of metal across the air breaks into a comb of short stems that lines
+up as letters, so in a frame with metal a line either look finds must lie mostly off
+the streaks (`pixel_text.on_a_streak`).
 """
 
 from __future__ import annotations
@@ -36,11 +39,9 @@ NOISY_ROWS = 3  # rows averaged: white noise falls by their root, a stem's edges
 # Rows averaged by the second look, where the first found no line alone: a thin face's
 # 1-pixel stems at +150 HU in 30 HU of noise still break into specks over three rows
 # (FreeMono, DejaVuSansMono Oblique, ExtraLight, 9 to 17 px in a band's air).
-# Session 39, at 30 HU: texts released 76 -> 67 of 1,200 (seeds 7, 11, 101, 202) and
-# 63 -> 59 of 1,200 never looked at (404, 505, 606, 1001); clean slices held 47 -> 55
-# of 2,100 (the five-row look's chance lines: a lung's edges, a shallow streak's comb).
-# Asking two lines alone of it held 2 more, not 8, but released 5 of those texts, and
-# a single name alone in the air is text too.
+# Session 39, at 30 HU, with the streaks' combs left out (`pixel_text.on_a_streak`):
+# texts released 76 -> 72 of 1,200 (seeds 7, 11, 101, 202) and 63 -> 59 of 1,200 never
+# looked at before (404, 505, 606, 1001); clean slices held 47 -> 47 of 2,100.
 MORE_NOISY_ROWS = 5
 # Structure pixels per pixel of the ring round a line only the averaged look finds, at
 # the most. Of the 35 lines it found over seed 7's missed texts, 19 stood in 0.1 or less

@@ -182,3 +182,16 @@ def test_a_single_thin_line_in_noisy_air_is_found_averaged_down_five_rows(monkey
         over_line(pixel_text.text_regions(frame, CONTRAST), drawn)
         for frame, drawn in [thin_line_in_air(seed) for seed in (1, 2, 3)]
     )
+
+
+def test_a_shallow_streaks_comb_is_no_line(monkeypatch):
+    """The same trial's frame has metal: averaged down five rows, its shallow streaks
+    across the body break into combs that stand alone as lines of letters. Off the
+    streaks only the text's own lines are left."""
+    _, frame, drawn = bench_trial(11, 30.0, 22)
+    lines = pixel_text.noisy_lines(frame, CONTRAST, [])
+    assert lines
+    assert all(drawn[r.top : r.bottom, r.left : r.right].any() for r in lines)
+    monkeypatch.setattr(pixel_text, "STREAK_COMBS", False)
+    combs = pixel_text.noisy_lines(frame, CONTRAST, [])
+    assert sum(not drawn[r.top : r.bottom, r.left : r.right].any() for r in combs) >= 3
