@@ -234,6 +234,21 @@ def run_text_trials(
     return tally, seconds
 
 
+def replayed_trial(seed: int, noise: float, number: int) -> tuple[str, np.ndarray, np.ndarray]:
+    """Trial `number` of `run_text_trials(..., seed, noise)`, drawn again as it draws
+    it, so that a test can hold one of the bench's misses: its label, its marked frame
+    (stored values), and where its text changed the frame."""
+    rng, source, font_list = random.Random(seed), SliceSource(seed, noise=noise), fonts()
+    for index in range(number + 1):
+        trial = text_trial(rng, font_list, index)
+        for _ in range(trial.frames):
+            source.next()
+        rng.randrange(trial.frames)
+        under = source.next()
+        frame = stored_values(burn_in(under, trial, rng))
+    return trial.label, frame, frame != stored_values(under)
+
+
 def regions_over(data: bytes, index: int, drawn: np.ndarray) -> bool:
     """Whether a region the closer look finds in the file's frame `index` covers a pixel
     of the `drawn` text, as the check sees that frame."""

@@ -4,8 +4,6 @@ edges under that averaged noise line up as letters, so a line only that look fin
 must stand alone; frames of 8 or 15 HU are not looked at again. A thin face's stems
 that still break over three rows stand whole over five (the second averaged look)."""
 
-import random
-
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
@@ -13,7 +11,7 @@ from PIL import Image, ImageDraw, ImageFont
 from anon_pipeline.engine.dicom import noisy_text, pixel_text
 from anon_pipeline.engine.dicom.noisy_text import NOISY_ROWS, averaged_down, stands_alone
 from anon_pipeline.synthetic.phantoms import stored_values
-from anon_pipeline.synthetic.pixel_trials import SliceSource, burn_in, fonts, text_trial
+from anon_pipeline.synthetic.pixel_trials import SliceSource, fonts, replayed_trial
 
 pytestmark = pytest.mark.skipif(not fonts(), reason="fonts-dejavu is not installed")
 THIN = "/usr/share/fonts/truetype/dejavu/DejaVuSans-ExtraLight.ttf"
@@ -122,26 +120,12 @@ def test_a_straight_band_across_the_ring_is_no_structure_round_a_line(monkeypatc
     assert not stands_alone(letters, box, [])
 
 
-def bench_trial(seed: int, noise: float, number: int) -> tuple[str, np.ndarray, np.ndarray]:
-    """The bench's trial `number` of `seed` under `noise` HU, drawn as `run_text_trials`
-    draws it: its label, its marked frame, and where its text changed the frame."""
-    rng, source, font_list = random.Random(seed), SliceSource(seed, noise=noise), fonts()
-    for index in range(number + 1):
-        trial = text_trial(rng, font_list, index)
-        for _ in range(trial.frames):
-            source.next()
-        rng.randrange(trial.frames)
-        under = source.next()
-        frame = stored_values(burn_in(under, trial, rng))
-    return trial.label, frame, frame != stored_values(under)
-
-
 def test_a_bold_date_in_noisy_air_under_the_table_is_found(monkeypatch):
     """The bench's trial 142 of seed 7 under 30 HU of noise: "2001-04-01" in
     LiberationSans Narrow Bold 25 px, 150 HU under the air of the band at the frame's
     foot, a line's height below the table's two rails. The averaged look's line stood
     in a ring of 0.21 structure, all of it the rails' rows."""
-    label, frame, drawn = bench_trial(7, 30.0, 142)
+    label, frame, drawn = replayed_trial(7, 30.0, 142)
     assert label == "LiberationSansNarrow-Bold 25px band dark +150"
     assert over_line(pixel_text.text_regions(frame, CONTRAST), drawn)
     monkeypatch.setattr(noisy_text, "BAND_ROW", 1.01)
@@ -154,7 +138,7 @@ def test_thin_text_in_noisy_air_is_found_averaged_down_five_rows(monkeypatch):
     """The bench's trial 22 of seed 11 under 30 HU of noise: two lines of FreeMono 14 px,
     150 HU under the air in a corner. Averaged down three rows its 1-pixel stems still
     break into specks; down five they stand whole, and its lines stand alone."""
-    label, frame, drawn = bench_trial(11, 30.0, 22)
+    label, frame, drawn = replayed_trial(11, 30.0, 22)
     assert label == "FreeMono 14px corner dark +150"
     assert over_line(pixel_text.text_regions(frame, CONTRAST), drawn)
     monkeypatch.setattr(pixel_text, "MORE_NOISY_ROWS", 0)
@@ -188,7 +172,7 @@ def test_a_shallow_streaks_comb_is_no_line(monkeypatch):
     """The same trial's frame has metal: averaged down five rows, its shallow streaks
     across the body break into combs that stand alone as lines of letters. Off the
     streaks only the text's own lines are left."""
-    _, frame, drawn = bench_trial(11, 30.0, 22)
+    _, frame, drawn = replayed_trial(11, 30.0, 22)
     lines = pixel_text.noisy_lines(frame, CONTRAST, [])
     assert lines
     assert all(drawn[r.top : r.bottom, r.left : r.right].any() for r in lines)
