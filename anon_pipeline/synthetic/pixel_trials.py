@@ -11,8 +11,10 @@ from __future__ import annotations
 import io
 import random
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from itertools import count as count_from
+from itertools import islice
 from pathlib import Path
 
 import numpy as np
@@ -207,14 +209,8 @@ def run_text_trials(
 
     from anon_pipeline.engine.files.pixel_check import text_in_pixels
 
-    rng, source = random.Random(seed), SliceSource(seed, noise=noise)
-    template, font_list, tally, seconds = template_slice(), fonts(), TrialTally(), 0.0
-    for index in range(count):
-        trial = draw(rng, font_list, index)
-        frames = [stored_values(source.next()) for _ in range(trial.frames)]
-        marked = rng.randrange(trial.frames)
-        under = source.next()
-        frames[marked] = stored_values(burn_in(under, trial, rng))
+    template, tally, seconds = template_slice(), TrialTally(), 0.0
+    for trial, frames, marked, under in islice(drawn_trials(seed, noise, draw), count):
         data = dicom_bytes(template, frames)
         started = time.perf_counter()
         held = text_in_pixels(data, ())
@@ -234,19 +230,29 @@ def run_text_trials(
     return tally, seconds
 
 
+def drawn_trials(
+    seed: int,
+    noise: float = 8.0,
+    draw: Callable[[random.Random, list[str], int], TextTrial] = text_trial,
+) -> Iterator[tuple[TextTrial, list[np.ndarray], int, np.ndarray]]:
+    """The trials `run_text_trials` checks, in its order: each trial, its frames (stored
+    values), which of them carries the text, and the slice (HU) the text was burned into."""
+    rng, source, font_list = random.Random(seed), SliceSource(seed, noise=noise), fonts()
+    for index in count_from(0):
+        trial = draw(rng, font_list, index)
+        frames = [stored_values(source.next()) for _ in range(trial.frames)]
+        marked = rng.randrange(trial.frames)
+        under = source.next()
+        frames[marked] = stored_values(burn_in(under, trial, rng))
+        yield trial, frames, marked, under
+
+
 def replayed_trial(seed: int, noise: float, number: int) -> tuple[str, np.ndarray, np.ndarray]:
     """Trial `number` of `run_text_trials(..., seed, noise)`, drawn again as it draws
     it, so that a test can hold one of the bench's misses: its label, its marked frame
     (stored values), and where its text changed the frame."""
-    rng, source, font_list = random.Random(seed), SliceSource(seed, noise=noise), fonts()
-    for index in range(number + 1):
-        trial = text_trial(rng, font_list, index)
-        for _ in range(trial.frames):
-            source.next()
-        rng.randrange(trial.frames)
-        under = source.next()
-        frame = stored_values(burn_in(under, trial, rng))
-    return trial.label, frame, frame != stored_values(under)
+    trial, frames, marked, under = next(islice(drawn_trials(seed, noise), number, None))
+    return trial.label, frames[marked], frames[marked] != stored_values(under)
 
 
 def regions_over(data: bytes, index: int, drawn: np.ndarray) -> bool:
