@@ -1,0 +1,86 @@
+"""A lung's ragged edge cut into tips is no short line of letters; text's own letters
+and the gaps between them are no tips."""
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+from scipy import ndimage
+
+from anon_pipeline.engine.dicom import pixel_text
+from anon_pipeline.engine.dicom.pixel_text import character_pixels, letter_blobs, text_regions
+from anon_pipeline.engine.dicom.structure_tips import tips_of_structures
+from anon_pipeline.synthetic.phantoms import stored_values
+from anon_pipeline.synthetic.pixel_trials import SliceSource, fonts
+
+LUNG, TISSUE = 180.0, 1040.0  # stored values of a CT (HU + 1024)
+
+
+def ragged_edge(seed: int) -> np.ndarray:
+    """A lung over soft tissue whose lower edge hangs three thin tips down, as a
+    scanner blurs them (partial volume), with 8 HU of noise."""
+    values = np.full((60, 120), TISSUE)
+    values[:30] = LUNG
+    for column in (20, 50, 80):
+        for depth in range(10):
+            half = max(0, 2 - depth // 3)  # 5 pixels wide, then 3, then 1
+            values[30 + depth, column - half : column + half + 1] = LUNG
+    values = ndimage.gaussian_filter(values, 1.0)
+    return (values + np.random.default_rng(seed).normal(0, 8, values.shape)).astype(np.int16)
+
+
+def written(text: str, ground: float, ink: float, seed: int) -> np.ndarray:
+    """`text` in 16 px DejaVu Sans, of value `ink` on `ground`, with 8 HU of noise."""
+    page = Image.new("L", (120, 60), 0)
+    face = next(path for path in fonts() if path.endswith("/DejaVuSans.ttf"))
+    ImageDraw.Draw(page).text((10, 18), text, fill=255, font=ImageFont.truetype(face, 16))
+    cover = np.asarray(page, np.float32) / 255
+    values = ground + (ink - ground) * cover
+    return (values + np.random.default_rng(seed).normal(0, 8, values.shape)).astype(np.int16)
+
+
+def dark_blobs(crop: np.ndarray) -> tuple[pixel_text.Strokes, list]:
+    """The dark strokes of a crop and their blobs of a letter's height."""
+    dark = character_pixels(crop, pixel_text.STROKE_CONTRAST)[1]
+    blobs, _ = letter_blobs(dark.letters)
+    return dark, [blob for blob in blobs if blob[0] - blob[1] >= pixel_text.MIN_CHARACTER_HEIGHT]
+
+
+def tips(strokes: pixel_text.Strokes, blobs: list) -> bool:
+    assert strokes.values is not None
+    return tips_of_structures(strokes.values, strokes.sign, strokes.lifted, strokes.letters, blobs)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_the_tips_of_a_lungs_ragged_edge_are_tips(seed: int) -> None:
+    dark, blobs = dark_blobs(ragged_edge(seed))
+    assert len(blobs) == 3  # the three tips, feet on one row: a short line's makings
+    assert tips(dark, blobs)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_dark_letters_are_no_tips(seed: int) -> None:
+    dark, blobs = dark_blobs(written("MWN", TISSUE, TISSUE - 900, seed))
+    assert len(blobs) >= 3
+    assert not tips(dark, blobs)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_the_gaps_between_bright_letters_are_no_tips(seed: int) -> None:
+    """Dark between +150 HU letters over a lung: a pocket of the text's ground, which
+    stands no darker than the pocket does."""
+    dark, blobs = dark_blobs(written("MWNHU", LUNG, LUNG + 150, seed))
+    gaps = [blob for blob in blobs if 15 <= blob[2] <= 95]
+    assert gaps
+    assert not tips(dark, gaps)
+
+
+def test_a_phantoms_edge_no_longer_holds_its_slice(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fresh seed 3005's slice 27: three tips of a lung's lower edge over quiet tissue,
+    which the closer look boxed as a line (20 of that phantom's 42 slices were held)."""
+    source = SliceSource(3005)
+    for _ in range(27):
+        source.next()
+    frame = stored_values(source.next())
+    assert text_regions(frame, pixel_text.STROKE_CONTRAST) == []
+    monkeypatch.setattr(pixel_text, "STRUCTURE_TIPS", False)
+    assert len(text_regions(frame, pixel_text.STROKE_CONTRAST)) == 1
