@@ -249,6 +249,14 @@ def main() -> int:
         help="HU of noise blurred by 1.2 pixels, as a soft kernel's is, over as many clean "
         "slices as --other-lungs (0: not run)",
     )
+    parser.add_argument(
+        "--fresh-pools",
+        default="3301,3302,3303,3304",
+        help="seeds of pools of 24 phantoms never tuned on, --fresh-slices clean slices each: "
+        "a false hold repeats with its phantom, so the bench's own pool (2 of 2,000) says "
+        "little of an unseen one (29 of 1,000 on one, session 40; first run 2026-12-07)",
+    )
+    parser.add_argument("--fresh-slices", type=int, default=500)
     parser.add_argument("--safe", type=int, default=100, help="slices with safe annotations only")
     parser.add_argument("--slices", type=int, default=1300, help="slices of the clean CD timed")
     parser.add_argument("--rounds", type=int, default=3)
@@ -285,6 +293,11 @@ def main() -> int:
         other_lungs, other_seconds = run_clean_trials(
             args.other_lungs, seed=27, anatomies=args.other_lungs, lungs="partial-volume"
         )
+        fresh = {
+            int(seed): run_clean_trials(args.fresh_slices, seed=int(seed))[0]
+            for seed in args.fresh_pools.split(",")
+            if seed
+        }
         safe_held = safe_annotation_holds(args.safe)
         noisy = {
             float(level): (
@@ -371,6 +384,19 @@ def main() -> int:
         (
             "clean chest slices held, partial-volume lungs never tuned on (false holds)",
             f"{sum(other_lungs.held.values())} of {other_lungs.total} ({dict(other_lungs.held)})",
+        ),
+        *(
+            [
+                (
+                    f"clean slices held, {len(fresh)} pools of 24 phantoms never tuned on "
+                    f"({', '.join(map(str, fresh))})",
+                    f"{sum(sum(tally.held.values()) for tally in fresh.values())} of "
+                    f"{sum(tally.total for tally in fresh.values())} (per pool: "
+                    f"{', '.join(str(sum(tally.held.values())) for tally in fresh.values())})",
+                )
+            ]
+            if fresh
+            else []
         ),
         ("slices with only safe annotations held", f"{safe_held} of {args.safe}"),
         *(
