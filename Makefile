@@ -86,7 +86,7 @@ bench-leak-check: $(STAMP)
 
 # The text-in-pixels check: recall (six seeds, three never tuned on), false holds, cost against
 # anonymize without it, in seconds and (with valgrind) in instructions, and both again at a
-# low-dose CT's noise and a soft kernel's (~22 min).
+# low-dose CT's noise and a soft kernel's, and false holds on four fresh pools (~24 min).
 bench-pixels: $(STAMP)
 	$(BIN)/python benchmarks/pixel_check.py
 
