@@ -59,7 +59,7 @@ from anon_pipeline.engine.dicom.streaks import (
     metal_in,
     streak_lift,
 )
-from anon_pipeline.engine.dicom.structure_tips import tips_of_structures
+from anon_pipeline.engine.dicom.structure_tips import pockets_of_ground, tips_of_structures
 from anon_pipeline.engine.dicom.weak_letters import Freed, freed_shaped, weak_letters
 
 cv2.setNumThreads(1)  # the check runs in one process per core already: threads only contend
@@ -94,8 +94,8 @@ BUSY_MARGIN = 0.1  # around four letters of one height and baseline
 # at were such combs; 4 of the 9 texts it seemed to find were held by combs beside
 # them, not by their own lines (session 39).
 STREAK_COMBS = True
-# Whether a short line may be the tips of stronger structures (`structure_tips`): a
-# lung's ragged edge over quiet tissue. Without it, 29 of 1,000 clean slices of fresh
+# Whether a short line may be the tips of stronger structures, or pockets of a lung
+# between its vessels (`structure_tips`). Without it, 29 of 1,000 clean slices of fresh
 # seed 3005 were held, 20 of them of one phantom's edge (session 40).
 STRUCTURE_TIPS = True
 STANDS_ALONE = 5  # letters of one height and baseline that chance does not make
@@ -1111,14 +1111,18 @@ def lines_of_blobs(strokes: Strokes, apart: bool = False) -> list[tuple[int, int
         # A line that needs its margins, made of discs, is a row of a lung's vessels.
         if share < 1.0 and disc_shaped(letters, members):
             continue
-        # Nor is a line of tips a ragged edge is cut into (`structure_tips`). Freed
-        # letters are joined to stronger structures: that is why they were freed.
+        # Nor is a line of tips a ragged edge is cut into, or a row of a lung's pockets
+        # between its vessels (`structure_tips`). Freed letters are joined to stronger
+        # structures: that is why they were freed.
         if (
             share < 1.0
             and STRUCTURE_TIPS
             and not apart
             and strokes.values is not None
-            and tips_of_structures(strokes.values, strokes.sign, lifted, letters, members)
+            and (
+                tips_of_structures(strokes.values, strokes.sign, lifted, letters, members)
+                or pockets_of_ground(strokes.values, strokes.sign, lifted, letters, members)
+            )
         ):
             continue
         if apart and not freed_shaped(letters, members):

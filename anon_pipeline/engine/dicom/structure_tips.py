@@ -1,4 +1,5 @@
-"""Whether a short line's blobs are the tips of stronger structures, not letters.
+"""Whether a short line's blobs are the tips of stronger structures, or pockets of a
+lung between its vessels, not letters.
 
 Where a lung meets the soft tissue under it, its edge is ragged, and the closer look's
 closing cuts it into tips: dark wedges a few pixels tall that hang from the lung, whose
@@ -11,6 +12,14 @@ pixels joined to it are its own strokes and their anti-aliased edges, over a wea
 ground. A tip at half its lift joins the structure it is the tip of, which stands
 stronger still. The gaps between bright letters are no tips either: at half their lift
 they join the text's ground, which stands no stronger than they do.
+
+Between a lung's vessels its dark parenchyma makes pockets, which stand in rows of three
+or four by chance. A pocket stands at the level of the lung round it, and its walls are
+vessels of unequal strength, so a row's pockets are lifted unequally. A dark letter
+stands darker than its ground, and what stands brighter round a letter (a bone, a
+vessel) is no level of its own: only what stands at a blob's level is counted (counting
+what stands stronger too released bright letters beside bone). The gaps between a
+text's letters stand at their ground's level, but between letters of one strength.
 """
 
 from __future__ import annotations
@@ -54,3 +63,45 @@ def tips_of_structures(
         if np.count_nonzero(joined & (window >= level + TIP_SHARE * lift)) < pixels:
             return False
     return True
+
+
+# Of a blob's lift: how near its level the parenchyma round a pocket stands.
+POCKET_LEVEL = 0.25
+# Times a blob's own pixels, at its level within its height round it: the lung it is
+# a pocket of.
+POCKET_PIXELS = 2.0
+# The most one blob of a line may be lifted over another's lift: a text's letters (or
+# the gaps between them) stand alike, a pocket's walls are vessels of unequal strength.
+POCKET_LIFTS = 1.5
+
+
+def pockets_of_ground(
+    values: np.ndarray, sign: int, lifted: np.ndarray, letters: np.ndarray, blobs: list[Box]
+) -> bool:
+    """Whether every blob of a line is a pocket of the ground round it, between walls of
+    unequal strength: a dark lung between its vessels. Each blob's level (within
+    POCKET_LEVEL of its lift) is the level of POCKET_PIXELS times its own pixels within
+    its height round it, the line's blobs aside; and the blobs' lifts differ by over
+    POCKET_LIFTS times. A letter stands apart from its ground, and what is stronger
+    round it (a bone, a vessel) is no level of its own."""
+    lifts = []
+    for bottom, top, left, right, _ in blobs:
+        blob = letters[top:bottom, left:right]
+        pixels = np.count_nonzero(blob)
+        if not pixels:
+            return False
+        level = sign * float(np.median(values[top:bottom, left:right][blob]))
+        lift = float(np.median(lifted[top:bottom, left:right][blob]))
+        lifts.append(lift)
+        height = bottom - top
+        above, before = max(0, top - height), max(0, left - height)
+        window = sign * values[above : bottom + height, before : right + height].astype(np.float32)
+        at_level = np.abs(window - level) <= POCKET_LEVEL * lift
+        for other_bottom, other_top, other_left, other_right, _ in blobs:
+            at_level[
+                max(0, other_top - above) : max(0, other_bottom - above),
+                max(0, other_left - before) : max(0, other_right - before),
+            ] = False
+        if np.count_nonzero(at_level) < POCKET_PIXELS * pixels:
+            return False
+    return max(lifts) > POCKET_LIFTS * min(lifts)
