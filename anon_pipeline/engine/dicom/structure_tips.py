@@ -24,6 +24,8 @@ text's letters stand at their ground's level, but between letters of one strengt
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 
@@ -34,33 +36,66 @@ Box = tuple[int, int, int, int, int]  # bottom, top, left, right, characters: pi
 TIP_SHARE = 0.5
 
 
+@dataclass(frozen=True, slots=True)
+class Surround:
+    """A blob of a line and what stands within its height round it: its pixels in its
+    box (`blob`), their median `level` and `lift`, and the crop's values there, turned
+    so strokes stand above their ground (`window`, from row `above` and column
+    `before` of the crop)."""
+
+    blob: np.ndarray
+    level: float
+    lift: float
+    window: np.ndarray
+    above: int
+    before: int
+
+    def pixels(self) -> int:
+        return int(np.count_nonzero(self.blob))
+
+
+def surround(
+    values: np.ndarray, sign: int, lifted: np.ndarray, letters: np.ndarray, box: Box
+) -> Surround | None:
+    """A blob's surround (None for a box with no letter pixels). `values`: the crop's;
+    `sign`: 1 for bright strokes, -1 for dark ones; `lifted`, `letters`: the strokes'."""
+    bottom, top, left, right, _ = box
+    blob = letters[top:bottom, left:right]
+    if not blob.any():
+        return None
+    height = bottom - top
+    above, before = max(0, top - height), max(0, left - height)
+    return Surround(
+        blob,
+        sign * float(np.median(values[top:bottom, left:right][blob])),
+        float(np.median(lifted[top:bottom, left:right][blob])),
+        sign * values[above : bottom + height, before : right + height].astype(np.float32),
+        above,
+        before,
+    )
+
+
 def tips_of_structures(
     values: np.ndarray, sign: int, lifted: np.ndarray, letters: np.ndarray, blobs: list[Box]
 ) -> bool:
     """Whether every blob of a line is a tip of a stronger structure: joined, at
     TIP_SHARE of its lift below its level, to more pixels than its own that stand
-    TIP_SHARE of its lift above it. `values`: the crop's; `sign`: 1 for bright strokes,
-    -1 for dark ones (so a stroke stands above its ground); `lifted`, `letters`: the
-    strokes'."""
-    for bottom, top, left, right, _ in blobs:
-        blob = letters[top:bottom, left:right]
-        pixels = np.count_nonzero(blob)
-        if not pixels:
+    TIP_SHARE of its lift above it (`surround` says what the arguments are)."""
+    for box in blobs:
+        bottom, top, left, right, _ = box
+        round_it = surround(values, sign, lifted, letters, box)
+        if round_it is None:
             return False
-        level = sign * float(np.median(values[top:bottom, left:right][blob]))
-        lift = float(np.median(lifted[top:bottom, left:right][blob]))
-        # Looked at a blob's height round it: a tip's structure is at hand.
-        height = bottom - top
-        above, before = max(0, top - height), max(0, left - height)
-        window = sign * values[above : bottom + height, before : right + height].astype(np.float32)
+        window, level, lift = round_it.window, round_it.level, round_it.lift
         joined_level = window >= level - TIP_SHARE * lift
         _, labels = cv2.connectedComponents(joined_level.view(np.uint8), connectivity=8)
-        own = labels[top - above : bottom - above, left - before : right - before][blob]
+        above, before = round_it.above, round_it.before
+        own = labels[top - above : bottom - above, left - before : right - before][round_it.blob]
         own = own[own > 0]
         if not len(own):
             return False
         joined = labels == np.bincount(own).argmax()
-        if np.count_nonzero(joined & (window >= level + TIP_SHARE * lift)) < pixels:
+        if np.count_nonzero(joined & (window >= level + TIP_SHARE * lift)) < round_it.pixels():
             return False
     return True
 
@@ -85,23 +120,18 @@ def pockets_of_ground(
     POCKET_LIFTS times. A letter stands apart from its ground, and what is stronger
     round it (a bone, a vessel) is no level of its own."""
     lifts = []
-    for bottom, top, left, right, _ in blobs:
-        blob = letters[top:bottom, left:right]
-        pixels = np.count_nonzero(blob)
-        if not pixels:
+    for box in blobs:
+        round_it = surround(values, sign, lifted, letters, box)
+        if round_it is None:
             return False
-        level = sign * float(np.median(values[top:bottom, left:right][blob]))
-        lift = float(np.median(lifted[top:bottom, left:right][blob]))
-        lifts.append(lift)
-        height = bottom - top
-        above, before = max(0, top - height), max(0, left - height)
-        window = sign * values[above : bottom + height, before : right + height].astype(np.float32)
-        at_level = np.abs(window - level) <= POCKET_LEVEL * lift
+        lifts.append(round_it.lift)
+        above, before = round_it.above, round_it.before
+        at_level = np.abs(round_it.window - round_it.level) <= POCKET_LEVEL * round_it.lift
         for other_bottom, other_top, other_left, other_right, _ in blobs:
             at_level[
                 max(0, other_top - above) : max(0, other_bottom - above),
                 max(0, other_left - before) : max(0, other_right - before),
             ] = False
-        if np.count_nonzero(at_level) < POCKET_PIXELS * pixels:
+        if np.count_nonzero(at_level) < POCKET_PIXELS * round_it.pixels():
             return False
     return max(lifts) > POCKET_LIFTS * min(lifts)
