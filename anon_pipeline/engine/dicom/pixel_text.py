@@ -41,7 +41,7 @@ from anon_pipeline.engine.dicom.faint_edges import (
     thin_strokes,
     with_faint_rows,
 )
-from anon_pipeline.engine.dicom.flat_text import flat_lines
+from anon_pipeline.engine.dicom.flat_text import flat_lines, large_flat_lines
 from anon_pipeline.engine.dicom.grown_letters import GROWN_CROP, grown_letters
 from anon_pipeline.engine.dicom.letter_shapes import disc_shaped, letter_shaped
 from anon_pipeline.engine.dicom.lone_words import LONE_CROP, lone_windows, lone_words
@@ -371,9 +371,10 @@ def text_regions(frame: np.ndarray, contrast: float = STROKE_CONTRAST) -> list[R
     # lung's air): boxed from its flat cores, where no line found already covers it.
     # Covers, not touches: the closer look may find three digits at the end of a date
     # ("0-07", read as safe) whose other digits only the flat cores saw.
+    # And letters too big for either look (a banner's), from the frame halved.
     for top, bottom, left, right, count in flat_lines(
         frame, contrast, MIN_CHARACTER_HEIGHT, MAX_TEXT_HEIGHT
-    ):
+    ) + large_flat_lines(frame, contrast, MAX_TEXT_HEIGHT):
         reach = 2 * (bottom - top)  # the flat box is a letter wider each way than its line
         if not any(
             top < line.bottom

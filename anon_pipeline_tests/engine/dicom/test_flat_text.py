@@ -235,3 +235,77 @@ def test_a_flat_line_is_kept_unless_a_line_found_covers_it(monkeypatch, found_co
     assert len(found) == regions
     assert found[0] == pixel_text.Region(189, 204, left, right, 3)
     assert (pixel_text.Region(183, 210, 147, 293, 9) in found) is (regions == 2)
+
+
+@pytest.mark.parametrize(
+    "font,size,position,polarity,text,seed",
+    [
+        ("freefont/FreeSansBold.ttf", 72, "body", -1, "1956-03-12", 3),
+        ("liberation/LiberationSans-Bold.ttf", 80, "band", 1, "ZIELINSKA", 5),
+        ("freefont/FreeSansBold.ttf", 60, "body", 1, "PESEL 56031212345", 6),
+    ],
+)
+def test_letters_too_big_for_the_frames_own_look_are_found_halved(  # noqa: PLR0913
+    chest, font, size, position, polarity, text, seed
+):
+    """A banner's bold letters have stems wider than a flat core's reach and stand
+    taller than a line is looked for: the frame's own flat look misses them, and all
+    three were released. Halved, their insides are still one value and in reach."""
+    from anon_pipeline.engine.dicom.flat_text import large_flat_lines
+    from anon_pipeline.engine.files.pixel_check import forget_readings, text_in_pixels
+    from anon_pipeline.engine.rules.holds import HoldKind
+    from anon_pipeline.synthetic.pixel_trials import dicom_bytes, template_slice
+
+    trial = TextTrial(FONTS + font, size, position, polarity, "full", (text,), 1)
+    image = stored_values(burn_in(chest, trial, random.Random(seed)))
+    drawn = np.argwhere(np.abs(image.astype(np.int32) - stored_values(chest)) > 40)
+    (top, left), (bottom, right) = drawn.min(axis=0), drawn.max(axis=0)
+
+    def covered(lines: list[tuple[int, int, int, int, int]]) -> bool:
+        return any(
+            above <= top + 4 and below >= bottom - 4 and start <= left + 4 and end >= right - 4
+            for above, below, start, end, _ in lines
+        )
+
+    assert not covered(lines_of(image))
+    assert covered(large_flat_lines(image, pixel_text.STROKE_CONTRAST, pixel_text.MAX_TEXT_HEIGHT))
+    forget_readings()
+    held = text_in_pixels(dicom_bytes(template_slice(), [image]), ())
+    assert held is not None
+    assert held.kind in (HoldKind.TEXT_IN_PIXELS, HoldKind.TEXT_UNREAD)
+
+
+@pytest.mark.parametrize("region,seed", [("chest", 1), ("chest", 2), ("abdomen", 3), ("head", 4)])
+@pytest.mark.parametrize("noise", [2.0, 8.0, 30.0])
+def test_clean_slices_halved_have_no_large_flat_lines(region, seed, noise):
+    """Halving quiets the noise, so equal neighbours come more often: still no line, even
+    at 2 HU, or with the air clipped to one value as some scanners store it."""
+    from anon_pipeline.engine.dicom.flat_text import large_flat_lines
+
+    rng = np.random.default_rng(seed)
+    body = phantom_slice(rng, region=region)
+    noisy = body + rng.normal(0, noise, body.shape).astype(np.float32)
+    for image in (noisy, np.maximum(noisy, -1024)):
+        assert large_flat_lines(stored_values(image), 60.0, pixel_text.MAX_TEXT_HEIGHT) == []
+
+
+def test_a_frame_is_halved_down_to_the_large_side_in_its_own_type():
+    """A 1024-pixel frame is looked at halved and quartered, a 512 one halved, a 256 one
+    not at all; a halved inside keeps its exact value, in any integer type."""
+    from anon_pipeline.engine.dicom import flat_text
+
+    seen: list[tuple[int, ...]] = []
+    original = flat_text.flat_lines
+    try:
+        flat_text.flat_lines = lambda frame, *rest: seen.append(frame.shape) or []
+        for side in (1024, 512, 256):
+            flat_text.large_flat_lines(np.zeros((side, side), np.int16), 60.0, 48)
+    finally:
+        flat_text.flat_lines = original
+    assert seen == [(512, 512), (256, 256), (256, 256)]
+    for dtype in (np.uint8, np.int16, np.uint16, np.int32):
+        frame = np.full((9, 12), 7, dtype)
+        frame[0, 0] = 11  # one block's mean is 8
+        small = flat_text.halved(frame)
+        assert small.dtype == frame.dtype and small.shape == (4, 6)
+        assert small[0, 0] == 8 and (small.ravel()[1:] == 7).all()
