@@ -54,6 +54,7 @@ from anon_pipeline.synthetic.pixel_trials import (
     burn_in,
     dicom_bytes,
     fonts,
+    large_trial,
     run_clean_trials,
     run_text_trials,
     template_slice,
@@ -226,6 +227,13 @@ def main() -> int:
         help="slices with thin monospaced text (FreeMono 9 to 12 px, +150 HU) over a "
         "corner's or a band's air: a class the --text draw holds once in 300 (0: not run)",
     )
+    parser.add_argument(
+        "--large",
+        type=int,
+        default=200,
+        help="slices with large identifying text (30 to 96 px, a banner's or a stamp's), "
+        "past the issue's 9 to 28 px; first run 2026-12-07 (0: not run)",
+    )
     parser.add_argument("--clean", type=int, default=2000, help="clean body-like slices")
     parser.add_argument(
         "--anatomies", type=int, default=400, help="clean slices, each its own phantom"
@@ -288,6 +296,7 @@ def main() -> int:
             if seed
         }
         thin = run_text_trials(args.thin, seed=11, draw=thin_trial)[0] if args.thin else None
+        large = run_text_trials(args.large, seed=41, draw=large_trial)[0] if args.large else None
         clean, clean_seconds = run_clean_trials(args.clean)
         distinct, _ = run_clean_trials(args.anatomies, seed=26, anatomies=args.anatomies)
         other_lungs, other_seconds = run_clean_trials(
@@ -371,6 +380,17 @@ def main() -> int:
                 )
             ]
             if thin
+            else []
+        ),
+        *(
+            [
+                (
+                    "images with large identifying text released (30 to 96 px, seed 41)",
+                    f"{len(large.released)} of {large.total} "
+                    f"(by position and contrast: {dict(by_kind(large.released))})",
+                )
+            ]
+            if large
             else []
         ),
         (

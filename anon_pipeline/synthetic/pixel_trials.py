@@ -102,6 +102,21 @@ def thin_trial(rng: random.Random, font_list: list[str], index: int) -> TextTria
     )
 
 
+def large_trial(rng: random.Random, font_list: list[str], index: int) -> TextTrial:
+    """A trial past the issue's 9 to 28 px: a banner's or a stamp's letters, 30 to 96 px
+    (a line may run off the frame), anywhere, either polarity and contrast, one line,
+    one frame (session 41)."""
+    return TextTrial(
+        font=font_list[index % len(font_list)],
+        size=rng.randint(30, 96),
+        position=rng.choice(POSITIONS),
+        polarity=rng.choice((1, -1)),
+        contrast=rng.choice(("full", "+150")),
+        lines=(identifying_line(rng),),
+        frames=1,
+    )
+
+
 def burn_in(hounsfield: np.ndarray, trial: TextTrial, rng: random.Random) -> np.ndarray:
     """The slice with the trial's text drawn in, as a real renderer draws it (anti-aliased).
     Dark text stands on a bright label box unless it is over the body."""
