@@ -22,10 +22,16 @@ from dataclasses import dataclass
 import numpy as np
 import xxhash
 
+from anon_pipeline.engine.dicom.flat_text import CHARACTER_WIDTH
 from anon_pipeline.engine.dicom.frames import UndecodableFrames, frames_of
 from anon_pipeline.engine.dicom.noisy_text import averaged_down
 from anon_pipeline.engine.dicom.ocr import OcrUnavailable, read_words
-from anon_pipeline.engine.dicom.pixel_text import STROKE_CONTRAST, noise_raised, text_regions
+from anon_pipeline.engine.dicom.pixel_text import (
+    STROKE_CONTRAST,
+    Region,
+    noise_raised,
+    text_regions,
+)
 from anon_pipeline.engine.rules.holds import Held, HoldKind
 from anon_pipeline.engine.rules.text_holds import READ_CONFIDENCE, TextVerdict, judge_words
 
@@ -33,6 +39,11 @@ RISK_IMAGE_TYPES = frozenset({"LOCALIZER", "DERIVED", "SECONDARY", "SCREEN SAVE"
 MEMO_FRAMES = 4096
 REGION_PADDING = 4
 READ_AVERAGED = True  # regions of a frame whose noise raised the looks' threshold
+# Whether the regions of one line that the looks boxed apart are read again as the line
+# (`one_line`): a part cut mid-word reads as a letter or nothing ("a" of "250 mAs") and
+# was held unread, though the line reads whole as safe annotation.
+READ_LINES = True
+LINE_OVERLAP = 0.5  # of the lower region's rows, shared by regions of one line
 _readings: OrderedDict[bytes, FrameReading] = OrderedDict()
 
 
@@ -88,27 +99,38 @@ Words = tuple[tuple[str, float], ...]
 @dataclass(frozen=True, slots=True)
 class FrameReading:
     """What a frame's pixels say, whoever's file it is in: for each region shaped like
-    text, the characters the closer look counted and the words OCR read there; and for
-    a frame read whole (a risk class), the words read with confidence."""
+    text, the characters the closer look counted and the words OCR read there; for a
+    frame read whole (a risk class), the words read with confidence; and for regions
+    of one line that the looks boxed apart (`one_line`), the line read again whole: which
+    regions it joins, its characters, and the words of each view."""
 
     regions: tuple[tuple[int, Words], ...]
     whole: Words
+    lines: tuple[tuple[tuple[int, ...], int, tuple[Words, ...]], ...] = ()
 
     def verdict(self, identifiers: tuple[str, ...]) -> TextVerdict:
         """Judged against one file's own identifiers: the same pixels in another
-        patient's file may carry that patient's ID."""
-        verdict = TextVerdict.CLEAN
-        for characters, words in self.regions:
-            found = judge_words(words, identifiers, characters)
-            if found is TextVerdict.IDENTIFYING:
-                return found
-            if found is TextVerdict.UNREAD:
-                verdict = found
+        patient's file may carry that patient's ID. A region read in part ("a" of "250
+        mAs") is unread; where its whole line reads as safe annotation in every view,
+        with characters enough for the line's width, the line's verdict stands for it.
+        Nothing read as identifying is ever overruled."""
+        verdicts = [
+            judge_words(words, identifiers, characters) for characters, words in self.regions
+        ]
+        if TextVerdict.IDENTIFYING in verdicts:
+            return TextVerdict.IDENTIFYING
+        for members, characters, views in self.lines:
+            judged = {judge_words(words, identifiers, characters) for words in views}
+            if TextVerdict.IDENTIFYING in judged:
+                return TextVerdict.IDENTIFYING
+            if judged == {TextVerdict.CLEAN}:
+                for member in members:
+                    verdicts[member] = TextVerdict.CLEAN
         # Read whole, only what is read with confidence counts: a body is no line of
         # text, and what OCR makes of it unsure is not text unread.
         if self.whole and judge_words(self.whole, identifiers) is TextVerdict.IDENTIFYING:
             return TextVerdict.IDENTIFYING
-        return verdict
+        return TextVerdict.UNREAD if TextVerdict.UNREAD in verdicts else TextVerdict.CLEAN
 
 
 def frame_verdict(
@@ -130,8 +152,10 @@ def frame_verdict(
 
 def read_frame(frame: np.ndarray, contrast: float, risky: bool) -> FrameReading:
     """OCR of the regions the closer look confirms, from an upscaled crop, up to one that
-    holds whoever's file it is; and of the whole frame for a risk class."""
-    regions = []
+    holds whoever's file it is; of the lines whose regions were read in part; and of the
+    whole frame for a risk class."""
+    regions: list[tuple[int, Words]] = []
+    boxes: list[Region] = []  # each reading's region
     found = text_regions(frame, contrast)
     # Under a noisy CT's grain OCR misreads what it is shown with confidence (a date in
     # 30 HU of noise read as "25 DA JĘ"), where the frame averaged down a few rows, as
@@ -141,20 +165,79 @@ def read_frame(frame: np.ndarray, contrast: float, risky: bool) -> FrameReading:
         views.append(averaged_down(frame))
     for region in found:
         for view in views:
-            crop = view[
-                max(0, region.top - REGION_PADDING) : region.bottom + REGION_PADDING,
-                max(0, region.left - REGION_PADDING) : region.right + REGION_PADDING,
-            ]
-            words = tuple(read(crop))
+            words = tuple(read(padded(view, region)))
             regions.append((region.stems, words))
+            boxes.append(region)
             if judge_words(words, (), region.stems) is TextVerdict.IDENTIFYING:
                 # A date or a name holds any file: nothing more need be read. A file's
                 # own identifiers only ever add holds.
                 return FrameReading(tuple(regions), ())
+    lines = []
+    unread = [
+        index
+        for index, (characters, words) in enumerate(regions)
+        if judge_words(words, (), characters) is TextVerdict.UNREAD
+    ]
+    for members in one_line(boxes) if unread and READ_LINES else []:
+        if not set(members) & set(unread):
+            continue
+        line = Region(
+            min(boxes[member].top for member in members),
+            max(boxes[member].bottom for member in members),
+            min(boxes[member].left for member in members),
+            max(boxes[member].right for member in members),
+            0,
+        )
+        # The line's characters: as many as its width holds, never fewer than a part's.
+        characters = max(
+            max(regions[member][0] for member in members),
+            round((line.right - line.left) / (CHARACTER_WIDTH * line.height)),
+        )
+        readings = tuple(tuple(read(padded(view, line))) for view in views)
+        lines.append((members, characters, readings))
+        if any(judge_words(words, (), characters) is TextVerdict.IDENTIFYING for words in readings):
+            return FrameReading(tuple(regions), (), tuple(lines))
     whole: Words = ()
     if risky:
         whole = tuple((text, conf) for text, conf in read(frame) if conf >= READ_CONFIDENCE)
-    return FrameReading(tuple(regions), whole)
+    return FrameReading(tuple(regions), whole, tuple(lines))
+
+
+def padded(view: np.ndarray, region: Region) -> np.ndarray:
+    """The crop OCR reads of a region: REGION_PADDING more each way, clipped."""
+    return view[
+        max(0, region.top - REGION_PADDING) : region.bottom + REGION_PADDING,
+        max(0, region.left - REGION_PADDING) : region.right + REGION_PADDING,
+    ]
+
+
+def one_line(boxes: list[Region]) -> list[tuple[int, ...]]:
+    """Groups of two or more readings whose regions are parts of one line: they touch
+    (within REGION_PADDING) and stand level, sharing LINE_OVERLAP of the lower one's
+    rows, directly or through others of the group. Lines stacked one over another are
+    never one."""
+    group = list(range(len(boxes)))
+
+    def root(index: int) -> int:
+        while group[index] != index:
+            group[index] = group[group[index]]
+            index = group[index]
+        return index
+
+    for first, one in enumerate(boxes):
+        for second in range(first + 1, len(boxes)):
+            other = boxes[second]
+            level = min(one.bottom, other.bottom) - max(one.top, other.top)
+            touching = (
+                one.left - REGION_PADDING <= other.right
+                and other.left - REGION_PADDING <= one.right
+            )
+            if touching and level >= LINE_OVERLAP * min(one.height, other.height):
+                group[root(second)] = root(first)
+    members: dict[int, list[int]] = {}
+    for index in range(len(boxes)):
+        members.setdefault(root(index), []).append(index)
+    return [tuple(indices) for indices in members.values() if len(indices) > 1]
 
 
 def forget_readings() -> None:

@@ -241,3 +241,74 @@ def test_a_noisy_frames_region_is_read_averaged_down_too(monkeypatch):
     monkeypatch.setattr(pixel_check, "READ_AVERAGED", False)
     pixel_check.forget_readings()
     assert pixel_check.text_in_pixels(data, ()) is None  # what was released
+
+
+@pytest.mark.parametrize(
+    "font,size,text,seed",
+    [
+        ("dejavu/DejaVuSansMono-BoldOblique.ttf", 14, "W:1500 L:-600", 3),
+        ("dejavu/DejaVuSansCondensed-Oblique.ttf", 19, "W 400 L 40", 0),
+    ],
+)
+def test_a_safe_annotation_boxed_in_parts_is_read_as_its_line(monkeypatch, font, size, text, seed):
+    """The looks box a window setting in parts, and a part cut mid-word reads as a stray
+    letter or nothing: the slice was held unread. Read again as its whole line it is safe
+    annotation. The same line with a name on it is held either way."""
+    from anon_pipeline.engine.files import pixel_check
+    from anon_pipeline.synthetic.pixel_trials import dicom_bytes, template_slice
+
+    def slice_with(line: str) -> bytes:
+        trial = TextTrial(
+            "/usr/share/fonts/truetype/" + font, size, "corner", 1, "full", (line,), 1
+        )
+        image = burn_in(SliceSource(seed + 50).next(), trial, random.Random(seed))
+        return dicom_bytes(template_slice(), [stored_values(image)])
+
+    safe, named = slice_with(text), slice_with(f"{text} NOWAK")
+    for read_lines, safe_held in ((False, True), (True, False)):
+        monkeypatch.setattr(pixel_check, "READ_LINES", read_lines)
+        pixel_check.forget_readings()
+        assert (pixel_check.text_in_pixels(safe, ()) is not None) is safe_held
+        pixel_check.forget_readings()
+        assert pixel_check.text_in_pixels(named, ()) is not None
+
+
+def test_regions_of_one_line_are_grouped_and_stacked_lines_are_not():
+    from anon_pipeline.engine.dicom.pixel_text import Region
+    from anon_pipeline.engine.files.pixel_check import one_line
+
+    boxes = [
+        Region(10, 24, 5, 60, 6),  # a line's first words
+        Region(12, 24, 58, 120, 5),  # its last, boxed apart
+        Region(11, 23, 5, 120, 9),  # the whole line, seen in the other polarity
+        Region(30, 44, 5, 120, 9),  # the line under it
+        Region(10, 24, 300, 360, 4),  # far along the same rows
+    ]
+    assert one_line(boxes) == [(0, 1, 2)]
+    assert one_line(boxes[3:]) == []
+
+
+def test_a_lines_reading_clears_only_its_parts_read_unread_never_what_identifies():
+    from anon_pipeline.engine.files.pixel_check import FrameReading
+    from anon_pipeline.engine.rules.text_holds import TextVerdict
+
+    parts = ((7, (("a", 72.0),)), (7, (("50", 93.0), ("mAs", 90.0))))
+    whole_line = ((0, 1), 7, ((("250", 91.0), ("mAs", 90.0)),))
+    assert FrameReading(parts, ()).verdict(()) is TextVerdict.UNREAD
+    assert FrameReading(parts, (), (whole_line,)).verdict(()) is TextVerdict.CLEAN
+    # Another region not of the line, still unread; the line read unsure in one view.
+    other = ((4, ()),)
+    assert FrameReading(parts + other, (), (whole_line,)).verdict(()) is TextVerdict.UNREAD
+    unsure = ((0, 1), 7, ((("250", 91.0), ("mAs", 90.0)), (("2S0", 20.0),)))
+    assert FrameReading(parts, (), (unsure,)).verdict(()) is TextVerdict.UNREAD
+    # Too few characters for the line's width; a name in the line; a part that identifies.
+    wide = ((0, 1), 30, ((("250", 91.0), ("mAs", 90.0)),))
+    assert FrameReading(parts, (), (wide,)).verdict(()) is TextVerdict.UNREAD
+    named = ((0, 1), 12, ((("250", 91.0), ("mAs", 90.0), ("NOWAK", 92.0)),))
+    assert FrameReading(parts, (), (named,)).verdict(()) is TextVerdict.IDENTIFYING
+    dated = ((7, (("1962-03-04", 90.0),)), parts[1])
+    assert FrameReading(dated, (), (whole_line,)).verdict(()) is TextVerdict.IDENTIFYING
+    # A file's own identifier read in the line holds that file only.
+    own = ((0, 1), 7, ((("250", 91.0), ("mAs", 90.0), ("4821", 95.0)),))
+    assert FrameReading(parts, (), (own,)).verdict(("4821",)) is TextVerdict.IDENTIFYING
+    assert FrameReading(parts, (), (own,)).verdict(("7734",)) is TextVerdict.CLEAN
