@@ -7,8 +7,10 @@ misreads a noisy crop with confidence. Frames of a risk class
 (localizers, derived and secondary images, colour, and images alone in their series,
 as key images are) are also read whole. What a frame's pixels say is memoised per
 frame content, so repeated frames cost one look; each file is judged on it against its
-own identifiers. Pixels are never changed: a file is released byte for byte or held
-for a person.
+own identifiers. A region read as nothing sure is read again, the other polarity's
+way and as the whole line it is part of; only a reading that is safe annotation
+through and through clears it. Pixels are never changed: a file is released byte for
+byte or held for a person.
 """
 
 from __future__ import annotations
@@ -33,7 +35,12 @@ from anon_pipeline.engine.dicom.pixel_text import (
     text_regions,
 )
 from anon_pipeline.engine.rules.holds import Held, HoldKind
-from anon_pipeline.engine.rules.text_holds import READ_CONFIDENCE, TextVerdict, judge_words
+from anon_pipeline.engine.rules.text_holds import (
+    READ_CONFIDENCE,
+    TextVerdict,
+    judge_words,
+    safe_annotation,
+)
 
 RISK_IMAGE_TYPES = frozenset({"LOCALIZER", "DERIVED", "SECONDARY", "SCREEN SAVE", "SCOUT"})
 MEMO_FRAMES = 4096
@@ -44,6 +51,9 @@ READ_AVERAGED = True  # regions of a frame whose noise raised the looks' thresho
 # was held unread, though the line reads whole as safe annotation.
 READ_LINES = True
 LINE_OVERLAP = 0.5  # of the lower region's rows, shared by regions of one line
+# Whether a region read as nothing sure is read again taking its text for the other
+# polarity: a +150 HU window setting in a corner read as nothing one way, whole the other.
+READ_FLIPPED = True
 _readings: OrderedDict[bytes, FrameReading] = OrderedDict()
 
 
@@ -87,33 +97,37 @@ def text_in_pixels(
     return Held(kind, device_signature(frames.signature))
 
 
-def read(crop: np.ndarray) -> list[tuple[str, float]]:
-    """What OCR reads in a crop, bright or dark text alike."""
-    bright = float(np.median(crop)) < float(crop.mean())  # sparse bright strokes
-    return [(word.text, word.confidence) for word in read_words(crop, bright)]
+def read(crop: np.ndarray, flipped: bool = False) -> list[tuple[str, float]]:
+    """What OCR reads in a crop, bright or dark text alike: taken as sparse bright strokes
+    where its median is under its mean; `flipped`, the other way."""
+    bright = float(np.median(crop)) < float(crop.mean())
+    return [(word.text, word.confidence) for word in read_words(crop, bright != flipped)]
 
 
 Words = tuple[tuple[str, float], ...]
+# Readings of a frame read again: the readings they stand for (indices), the characters
+# they must account for, and the words read in each view.
+Line = tuple[tuple[int, ...], int, tuple[Words, ...]]
 
 
 @dataclass(frozen=True, slots=True)
 class FrameReading:
     """What a frame's pixels say, whoever's file it is in: for each region shaped like
     text, the characters the closer look counted and the words OCR read there; for a
-    frame read whole (a risk class), the words read with confidence; and for regions
-    of one line that the looks boxed apart (`one_line`), the line read again whole: which
-    regions it joins, its characters, and the words of each view."""
+    frame read whole (a risk class), the words read with confidence; and what was read
+    again where a region was unread (`read_again`): which readings it stands for, their
+    characters, and the words of each view."""
 
     regions: tuple[tuple[int, Words], ...]
     whole: Words
-    lines: tuple[tuple[tuple[int, ...], int, tuple[Words, ...]], ...] = ()
+    lines: tuple[Line, ...] = ()
 
     def verdict(self, identifiers: tuple[str, ...]) -> TextVerdict:
         """Judged against one file's own identifiers: the same pixels in another
         patient's file may carry that patient's ID. A region read in part ("a" of "250
-        mAs") is unread; where its whole line reads as safe annotation in every view,
-        with characters enough for the line's width, the line's verdict stands for it.
-        Nothing read as identifying is ever overruled."""
+        mAs") or as nothing is unread; where its reading again is safe annotation
+        through and through (`safe_annotation`) in every view, with characters enough,
+        that clears it. Nothing read as identifying is ever overruled."""
         verdicts = [
             judge_words(words, identifiers, characters) for characters, words in self.regions
         ]
@@ -123,7 +137,7 @@ class FrameReading:
             judged = {judge_words(words, identifiers, characters) for words in views}
             if TextVerdict.IDENTIFYING in judged:
                 return TextVerdict.IDENTIFYING
-            if judged == {TextVerdict.CLEAN}:
+            if judged == {TextVerdict.CLEAN} and all(safe_annotation(words) for words in views):
                 for member in members:
                     verdicts[member] = TextVerdict.CLEAN
         # Read whole, only what is read with confidence counts: a body is no line of
@@ -163,21 +177,47 @@ def read_frame(frame: np.ndarray, contrast: float, risky: bool) -> FrameReading:
     views = [frame]
     if found and READ_AVERAGED and noise_raised(frame, contrast):
         views.append(averaged_down(frame))
+    crops: list[np.ndarray] = []  # and its crop
     for region in found:
         for view in views:
-            words = tuple(read(padded(view, region)))
+            crops.append(padded(view, region))
+            words = tuple(read(crops[-1]))
             regions.append((region.stems, words))
             boxes.append(region)
             if judge_words(words, (), region.stems) is TextVerdict.IDENTIFYING:
                 # A date or a name holds any file: nothing more need be read. A file's
                 # own identifiers only ever add holds.
                 return FrameReading(tuple(regions), ())
-    lines = []
+    lines, identifying = read_again(regions, boxes, crops, views)
+    if identifying:
+        return FrameReading(tuple(regions), (), lines)
+    whole: Words = ()
+    if risky:
+        whole = tuple((text, conf) for text, conf in read(frame) if conf >= READ_CONFIDENCE)
+    return FrameReading(tuple(regions), whole, lines)
+
+
+def read_again(
+    regions: list[tuple[int, Words]],
+    boxes: list[Region],
+    crops: list[np.ndarray],
+    views: list[np.ndarray],
+) -> tuple[tuple[Line, ...], bool]:
+    """The readings unread (`regions`, of `boxes` in `crops`) read again: each the other
+    polarity's way, and the lines they are parts of (`one_line`) whole, in every view;
+    and whether one of those readings identifies, where reading stops."""
+    lines: list[Line] = []
     unread = [
         index
         for index, (characters, words) in enumerate(regions)
         if judge_words(words, (), characters) is TextVerdict.UNREAD
     ]
+    # A crop whose ground is as mixed as its text (a corner's air and a body's edge)
+    # may be taken for the wrong polarity, and read as nothing: read the other way too.
+    for index in unread if READ_FLIPPED else []:
+        lines.append(((index,), regions[index][0], (tuple(read(crops[index], flipped=True)),)))
+        if identifies(lines[-1]):
+            return tuple(lines), True
     for members in one_line(boxes) if unread and READ_LINES else []:
         if not set(members) & set(unread):
             continue
@@ -195,12 +235,15 @@ def read_frame(frame: np.ndarray, contrast: float, risky: bool) -> FrameReading:
         )
         readings = tuple(tuple(read(padded(view, line))) for view in views)
         lines.append((members, characters, readings))
-        if any(judge_words(words, (), characters) is TextVerdict.IDENTIFYING for words in readings):
-            return FrameReading(tuple(regions), (), tuple(lines))
-    whole: Words = ()
-    if risky:
-        whole = tuple((text, conf) for text, conf in read(frame) if conf >= READ_CONFIDENCE)
-    return FrameReading(tuple(regions), whole, tuple(lines))
+        if identifies(lines[-1]):
+            return tuple(lines), True
+    return tuple(lines), False
+
+
+def identifies(line: Line) -> bool:
+    """Whether a reading again identifies whoever's file it is in."""
+    _, characters, readings = line
+    return any(judge_words(words, (), characters) is TextVerdict.IDENTIFYING for words in readings)
 
 
 def padded(view: np.ndarray, region: Region) -> np.ndarray:

@@ -150,6 +150,25 @@ def judge_words(
     return TextVerdict.CLEAN
 
 
+def safe_annotation(words: Iterable[tuple[str, float]]) -> bool:
+    """Whether what OCR read with confidence is safe annotation through and through: every
+    part an annotation word or a measurement, and one at least a word of two letters or
+    more or a unit ("250 mAs", "5 cm"), or a window's "W" and "L" ("W:1500 L:-600").
+    Stricter than a clean verdict, which any confident reading that names no one gets: a
+    date read in part ("989-0", "13 s") is clean, and no annotation."""
+    parts = [
+        part.strip(MARKS)
+        for text, confidence in words
+        if confidence >= READ_CONFIDENCE
+        for part in PUNCTUATION.split(fold(text))
+        if part.strip(MARKS)
+    ]
+    if not parts or not all(part in SAFE_WORDS or MEASUREMENT.match(part) for part in parts):
+        return False
+    worded = any(len(part) > 1 and any(c.isalpha() for c in part) for part in parts)
+    return worded or {"w", "l"} <= set(parts)
+
+
 def tokens(words: Iterable[str]) -> list[str]:
     """Each word, its parts between marks OCR adds or joins ("59010665969|",
     "KOWALSKA^EWA") and those between a date's marks ("8.1932", a date read in part),

@@ -265,8 +265,13 @@ def test_a_safe_annotation_boxed_in_parts_is_read_as_its_line(monkeypatch, font,
         return dicom_bytes(template_slice(), [stored_values(image)])
 
     safe, named = slice_with(text), slice_with(f"{text} NOWAK")
-    for read_lines, safe_held in ((False, True), (True, False)):
+    for read_lines, flipped, safe_held in (
+        (False, False, True),
+        (True, False, False),
+        (True, True, False),
+    ):
         monkeypatch.setattr(pixel_check, "READ_LINES", read_lines)
+        monkeypatch.setattr(pixel_check, "READ_FLIPPED", flipped)
         pixel_check.forget_readings()
         assert (pixel_check.text_in_pixels(safe, ()) is not None) is safe_held
         pixel_check.forget_readings()
@@ -312,3 +317,56 @@ def test_a_lines_reading_clears_only_its_parts_read_unread_never_what_identifies
     own = ((0, 1), 7, ((("250", 91.0), ("mAs", 90.0), ("4821", 95.0)),))
     assert FrameReading(parts, (), (own,)).verdict(("4821",)) is TextVerdict.IDENTIFYING
     assert FrameReading(parts, (), (own,)).verdict(("7734",)) is TextVerdict.CLEAN
+    # Clean, as anything read sure that names no one is, but no annotation: a date in part.
+    partial_date = ((0,), 4, ((("989-0", 90.0),),))
+    assert FrameReading(((4, ()),), (), (partial_date,)).verdict(()) is TextVerdict.UNREAD
+
+
+def test_a_date_read_in_part_the_other_way_stays_held():
+    """The bench's trial 134 of seed 24: "1989-05-13" in Liberation Mono Bold 28 px, 150 HU
+    under the body. One region, read as nothing; the other way as "989-0", which names no
+    one. A first form of the second reading took that as clean and released it."""
+    from anon_pipeline.engine.files import pixel_check
+    from anon_pipeline.engine.rules.holds import HoldKind
+    from anon_pipeline.synthetic.pixel_trials import dicom_bytes, replayed_trial, template_slice
+
+    label, frame, _ = replayed_trial(24, 8.0, 134)
+    assert label == "LiberationMono-Bold 28px body dark +150"
+    pixel_check.forget_readings()
+    held = pixel_check.text_in_pixels(dicom_bytes(template_slice(), [frame]), ())
+    assert held is not None and held.kind is HoldKind.TEXT_UNREAD
+
+
+@pytest.mark.parametrize(
+    "flipped_reading,verdict",
+    [
+        ((("W", 95.0), ("400", 92.0), ("L", 92.0), ("40", 95.0)), "clean"),
+        ((("NOWAK", 93.0),), "text in pixels"),
+        ((("W", 95.0), ("4O0", 31.0)), "text in pixels, unread"),
+    ],
+)
+def test_a_region_read_as_nothing_is_read_the_other_polarity_too(
+    monkeypatch, flipped_reading, verdict
+):
+    """A +150 HU window setting in a corner whose crop took it for the wrong polarity was
+    read as nothing and held unread; read the other way it is whole. What that reading
+    says stands as any reading does: safe, identifying, or unsure and still unread."""
+    from anon_pipeline.engine.dicom.pixel_text import Region
+    from anon_pipeline.engine.files import pixel_check
+    from anon_pipeline.engine.rules.text_holds import TextVerdict
+
+    asked: list[bool] = []
+
+    def read(crop: np.ndarray, flipped: bool = False) -> list[tuple[str, float]]:
+        asked.append(flipped)
+        return list(flipped_reading) if flipped else []
+
+    region = Region(480, 497, 356, 505, 7)
+    monkeypatch.setattr(pixel_check, "text_regions", lambda *arguments: [region])
+    monkeypatch.setattr(pixel_check, "read", read)
+    frame = np.zeros((512, 512), np.int16)
+    reading = pixel_check.read_frame(frame, 60.0, risky=False)
+    assert asked == [False, True]
+    assert reading.verdict(()) is TextVerdict(verdict)
+    monkeypatch.setattr(pixel_check, "READ_FLIPPED", False)
+    assert pixel_check.read_frame(frame, 60.0, risky=False).verdict(()) is TextVerdict.UNREAD

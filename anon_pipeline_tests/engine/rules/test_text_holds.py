@@ -2,7 +2,7 @@
 
 import pytest
 
-from anon_pipeline.engine.rules.text_holds import TextVerdict, judge_words
+from anon_pipeline.engine.rules.text_holds import TextVerdict, judge_words, safe_annotation
 
 SURE = 95.0
 
@@ -85,3 +85,34 @@ def test_a_reading_that_explains_too_little_of_a_line_is_unread():
 )
 def test_marks_ocr_adds_or_joins_hide_nothing(word):
     assert judge_words([(word, SURE)]) is TextVerdict.IDENTIFYING
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        [("250", 93.0), ("mAs", 90.0)],
+        [("W:1500", 91.0), ("L:-600", 90.0)],
+        [("W", 95.0), ("400", 92.0), ("L", 92.0), ("40", 95.0)],
+        [("120kV", 63.0)],
+        [("5", 90.0), ("cm", 90.0)],
+    ],
+)
+def test_safe_annotation_read_whole_is_safe_annotation(words):
+    assert judge_words(words) is TextVerdict.CLEAN
+    assert safe_annotation(words)
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        [("989-0", 90.0)],  # "1989-05-13" read in part: clean, but no annotation
+        [("13", 90.0), ("s", 90.0)],
+        [("1.25", 90.0)],
+        [("W", 90.0), ("1500", 90.0)],
+        [("250", 93.0), ("mAs", 50.0)],  # the word unsure
+        [("250", 93.0), ("mAs", 90.0), ("Lis", 88.0)],
+        [],
+    ],
+)
+def test_a_clean_reading_is_not_always_safe_annotation(words):
+    assert not safe_annotation(words)
