@@ -58,13 +58,45 @@ LARGE_SIDE = 256
 Line = tuple[int, int, int, int, int]  # top, bottom, left, right (ends exclusive), characters
 
 
-def flat_lines(frame: np.ndarray, contrast: float, shortest: int, tallest: int) -> list[Line]:
+def flat_lines(
+    frame: np.ndarray, contrast: float, shortest: int, tallest: int, turned: bool = True
+) -> list[Line]:
     """Boxes to read around lines of letters whose cores are one exact value, with a
     margin of a letter's height either side (a line's other words) and the characters
-    the line's width suggests; [] for most frames."""
+    the line's width suggests; [] for most frames. `turned`: lines that run up or down
+    the frame too (the frame turned a quarter either way, on the same cores)."""
     if frame.ndim != 2 or min(frame.shape) < FLAT_RUN or frame.dtype.kind not in "iu":
         return []
     rows, columns, values = flat_cores(frame, contrast)
+    lines = lines_of_cores(frame, (rows, columns, values), shortest, tallest)
+    if not turned or not len(values):
+        return lines
+    height, width = frame.shape
+    # np.rot90 turns counter-clockwise: pixel (r, c) goes to (width - 1 - c, r) of the
+    # view, and a box of the view comes back as the frame's columns turned over.
+    upwards = (width - 1 - columns, rows, values)
+    for top, bottom, left, right, count in lines_of_cores(
+        np.rot90(frame), upwards, shortest, tallest
+    ):
+        lines.append((left, right, width - bottom, width - top, count))
+    # Clockwise: (r, c) goes to (c, height - 1 - r).
+    downwards = (columns, height - 1 - rows, values)
+    for top, bottom, left, right, count in lines_of_cores(
+        np.rot90(frame, -1), downwards, shortest, tallest
+    ):
+        lines.append((height - right, height - left, top, bottom, count))
+    return lines
+
+
+def lines_of_cores(
+    frame: np.ndarray,
+    cores: tuple[np.ndarray, np.ndarray, np.ndarray],
+    shortest: int,
+    tallest: int,
+) -> list[Line]:
+    """`flat_lines` of one way of reading the frame: its flat `cores` (rows, columns,
+    values) joined into lines of letters `shortest` to `tallest` pixels tall."""
+    rows, columns, values = cores
     lines = []
     counted = np.unique(values, return_counts=True)
     for value in counted[0][counted[1] >= FLAT_STARTS].tolist():

@@ -370,21 +370,37 @@ def text_regions(frame: np.ndarray, contrast: float = STROKE_CONTRAST) -> list[R
     # Text of one exact value whose strokes the closer look lost (dark letters over a
     # lung's air): boxed from its flat cores, where no line found already covers it.
     # Covers, not touches: the closer look may find three digits at the end of a date
-    # ("0-07", read as safe) whose other digits only the flat cores saw.
-    # And letters too big for either look (a banner's), from the frame halved.
+    # ("0-07", read as safe) whose other digits only the flat cores saw. And letters
+    # too big for either look (a banner's), from the frame halved; and lines that run
+    # up or down the frame, which no look along its rows sees.
     for top, bottom, left, right, count in flat_lines(
         frame, contrast, MIN_CHARACTER_HEIGHT, MAX_TEXT_HEIGHT
     ) + large_flat_lines(frame, contrast, MAX_TEXT_HEIGHT):
-        reach = 2 * (bottom - top)  # the flat box is a letter wider each way than its line
-        if not any(
-            top < line.bottom
-            and bottom > line.top
-            and line.left <= left + reach
-            and line.right >= right - reach
-            for line in found
-        ):
+        if not any(covers(line, (top, bottom, left, right)) for line in found):
             found.append(Region(top, bottom, left, right, count))
     return found
+
+
+def covers(line: Region, box: tuple[int, int, int, int]) -> bool:
+    """Whether a line found covers a flat box (top, bottom, left, right) along the way the
+    box runs, to within two of its letters (the flat box is a letter wider each way than
+    its line), and shares its rows (its columns, for a box that runs down the frame)."""
+    top, bottom, left, right = box
+    if bottom - top > right - left:  # a line turned a quarter: its letters span its width
+        reach = 2 * (right - left)
+        return (
+            left < line.right
+            and right > line.left
+            and line.top <= top + reach
+            and line.bottom >= bottom - reach
+        )
+    reach = 2 * (bottom - top)
+    return (
+        top < line.bottom
+        and bottom > line.top
+        and line.left <= left + reach
+        and line.right >= right - reach
+    )
 
 
 def stroke_lines(frame: np.ndarray, contrast: float, among: bool = True) -> list[Region]:

@@ -309,3 +309,48 @@ def test_a_frame_is_halved_down_to_the_large_side_in_its_own_type():
         small = flat_text.halved(frame)
         assert small.dtype == frame.dtype and small.shape == (4, 6)
         assert small[0, 0] == 8 and (small.ravel()[1:] == 7).all()
+
+
+@pytest.mark.parametrize("turn", [1, -1])
+@pytest.mark.parametrize(
+    "font,size,position,polarity,text,seed",
+    [
+        ("dejavu/DejaVuSans-Bold.ttf", 20, "corner", 1, "KOWALSKA EWA", 1),
+        ("liberation/LiberationSans-Regular.ttf", 24, "body", -1, "1962-03-04", 2),
+    ],
+)
+def test_a_line_running_up_or_down_the_frame_is_found_on_the_same_cores(  # noqa: PLR0913
+    monkeypatch, chest, turn, font, size, position, polarity, text, seed
+):
+    """A line written up or down the frame: no look along its rows sees it, and all of
+    these were released. The frame's flat cores, joined along its columns, box it."""
+    from anon_pipeline.engine.files.pixel_check import forget_readings, text_in_pixels
+    from anon_pipeline.synthetic.pixel_trials import dicom_bytes, template_slice
+
+    trial = TextTrial(FONTS + font, size, position, polarity, "full", (text,), 1)
+    turned_chest = np.ascontiguousarray(np.rot90(chest, turn))
+    image = stored_values(np.rot90(burn_in(turned_chest, trial, random.Random(seed)), -turn))
+    drawn = np.argwhere(np.abs(image.astype(np.int32) - stored_values(chest)) > 40)
+    (top, left), (bottom, right) = drawn.min(axis=0), drawn.max(axis=0)
+    assert bottom - top > right - left  # it runs down the frame
+
+    def covered(lines: list[tuple[int, int, int, int, int]]) -> bool:
+        return any(
+            above <= top + 4 and below >= bottom - 4 and start <= left + 4 and end >= right - 4
+            for above, below, start, end, _ in lines
+        )
+
+    contrast, tallest = pixel_text.STROKE_CONTRAST, pixel_text.MAX_TEXT_HEIGHT
+    assert covered(flat_lines(image, contrast, pixel_text.MIN_CHARACTER_HEIGHT, tallest))
+    assert not covered(
+        flat_lines(image, contrast, pixel_text.MIN_CHARACTER_HEIGHT, tallest, turned=False)
+    )
+    data = dicom_bytes(template_slice(), [image])
+    forget_readings()
+    assert text_in_pixels(data, ()) is not None
+    with monkeypatch.context() as along_rows_only:
+        along_rows_only.setattr(
+            pixel_text, "flat_lines", lambda *arguments: flat_lines(*arguments, turned=False)
+        )
+        forget_readings()
+        assert text_in_pixels(data, ()) is None  # what was released
