@@ -59,6 +59,7 @@ from anon_pipeline.synthetic.pixel_trials import (
     run_text_trials,
     template_slice,
     thin_trial,
+    turned_trial,
 )
 
 SAFE_LINES = ("R", "L", "120 kV", "250 mAs", "W 400 L 40", "5 cm", "AP", "W:1500 L:-600")
@@ -203,7 +204,8 @@ def instructions_per_file(slices: int) -> tuple[float, float]:
     return plain, full
 
 
-def main() -> int:
+def parsed_arguments() -> argparse.Namespace:
+    """The bench's sets and sizes, from the command line."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
@@ -233,6 +235,13 @@ def main() -> int:
         default=200,
         help="slices with large identifying text (30 to 96 px, a banner's or a stamp's), "
         "past the issue's 9 to 28 px; first run 2026-12-07 (0: not run)",
+    )
+    parser.add_argument(
+        "--turned",
+        type=int,
+        default=200,
+        help="slices with identifying text written up or down the frame (the --text "
+        "draw turned a quarter); first run 2026-12-07 (0: not run)",
     )
     parser.add_argument("--clean", type=int, default=2000, help="clean body-like slices")
     parser.add_argument(
@@ -278,7 +287,11 @@ def main() -> int:
     parser.add_argument("--markdown", type=Path, default=None)
     parser.add_argument("--count-one", choices=("checked", "unchecked"), help=argparse.SUPPRESS)
     parser.add_argument("--cd", type=Path, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> int:
+    args = parsed_arguments()
     if args.count_one:  # a child of `instructions_per_file`, under callgrind
         count_one_run(args.cd, args.count_one == "checked")
         return 0
@@ -297,6 +310,9 @@ def main() -> int:
         }
         thin = run_text_trials(args.thin, seed=11, draw=thin_trial)[0] if args.thin else None
         large = run_text_trials(args.large, seed=41, draw=large_trial)[0] if args.large else None
+        turned = (
+            run_text_trials(args.turned, seed=42, draw=turned_trial)[0] if args.turned else None
+        )
         clean, clean_seconds = run_clean_trials(args.clean)
         distinct, _ = run_clean_trials(args.anatomies, seed=26, anatomies=args.anatomies)
         other_lungs, other_seconds = run_clean_trials(
@@ -391,6 +407,18 @@ def main() -> int:
                 )
             ]
             if large
+            else []
+        ),
+        *(
+            [
+                (
+                    "images with identifying text written up or down the frame released "
+                    "(9 to 28 px, seed 42)",
+                    f"{len(turned.released)} of {turned.total} "
+                    f"(by position and contrast: {dict(by_kind(turned.released))})",
+                )
+            ]
+            if turned
             else []
         ),
         (

@@ -12,7 +12,7 @@ import io
 import random
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import count as count_from
 from itertools import islice
 from pathlib import Path
@@ -66,12 +66,14 @@ class TextTrial:
     contrast: str  # "full" or "+150"
     lines: tuple[str, ...]
     frames: int  # 1, or a multi-frame object with the text in one frame
+    turn: int = 0  # quarter turns (np.rot90) of the text: 1 reads up the frame, -1 down
 
     @property
     def label(self) -> str:
         polarity = "bright" if self.polarity > 0 else "dark"
         font = Path(self.font).stem
-        return f"{font} {self.size}px {self.position} {polarity} {self.contrast}"
+        turned = {0: "", 1: " up", -1: " down"}[self.turn]
+        return f"{font} {self.size}px {self.position} {polarity} {self.contrast}{turned}"
 
 
 def text_trial(rng: random.Random, font_list: list[str], index: int) -> TextTrial:
@@ -117,9 +119,19 @@ def large_trial(rng: random.Random, font_list: list[str], index: int) -> TextTri
     )
 
 
+def turned_trial(rng: random.Random, font_list: list[str], index: int) -> TextTrial:
+    """A trial of the bench's draw written up or down the frame (session 41)."""
+    return replace(text_trial(rng, font_list, index), frames=1, turn=rng.choice((1, -1)))
+
+
 def burn_in(hounsfield: np.ndarray, trial: TextTrial, rng: random.Random) -> np.ndarray:
     """The slice with the trial's text drawn in, as a real renderer draws it (anti-aliased).
-    Dark text stands on a bright label box unless it is over the body."""
+    Dark text stands on a bright label box unless it is over the body. Text turned is
+    drawn in the slice turned, which is turned back."""
+    if trial.turn:
+        turned = np.ascontiguousarray(np.rot90(hounsfield, trial.turn))
+        drawn = burn_in(turned, replace(trial, turn=0), rng)
+        return np.ascontiguousarray(np.rot90(drawn, -trial.turn))
     rows, columns = hounsfield.shape
     font = ImageFont.truetype(trial.font, trial.size)
     spacing = int(trial.size * 1.3)
