@@ -77,15 +77,18 @@ class TextTrial:
 
 
 def text_trial(rng: random.Random, font_list: list[str], index: int) -> TextTrial:
-    return TextTrial(
-        font=font_list[index % len(font_list)],
-        size=rng.randint(9, 28),
-        position=rng.choice(POSITIONS),
-        polarity=rng.choice((1, -1)),
-        contrast=rng.choice(("full", "+150")),
-        lines=tuple(identifying_line(rng) for _ in range(rng.choice((1, 2)))),
-        frames=rng.choice((1, 1, 1, 3)),
-    )
+    return drawn_trial(rng, font_list[index % len(font_list)], rng.randint(9, 28))
+
+
+def drawn_trial(rng: random.Random, font: str, size: int, one_line: bool = False) -> TextTrial:
+    """A trial of `font` at `size`, the rest drawn: where, which way, what contrast, one or
+    two lines, and now and then a multi-frame object (`one_line`: one line, one frame)."""
+    position = rng.choice(POSITIONS)
+    polarity = rng.choice((1, -1))
+    contrast = rng.choice(("full", "+150"))
+    lines = tuple(identifying_line(rng) for _ in range(1 if one_line else rng.choice((1, 2))))
+    frames = 1 if one_line else rng.choice((1, 1, 1, 3))
+    return TextTrial(font, size, position, polarity, contrast, lines, frames)
 
 
 def thin_trial(rng: random.Random, font_list: list[str], index: int) -> TextTrial:
@@ -108,15 +111,7 @@ def large_trial(rng: random.Random, font_list: list[str], index: int) -> TextTri
     """A trial past the issue's 9 to 28 px: a banner's or a stamp's letters, 30 to 96 px
     (a line may run off the frame), anywhere, either polarity and contrast, one line,
     one frame (session 41)."""
-    return TextTrial(
-        font=font_list[index % len(font_list)],
-        size=rng.randint(30, 96),
-        position=rng.choice(POSITIONS),
-        polarity=rng.choice((1, -1)),
-        contrast=rng.choice(("full", "+150")),
-        lines=(identifying_line(rng),),
-        frames=1,
-    )
+    return drawn_trial(rng, font_list[index % len(font_list)], rng.randint(30, 96), True)
 
 
 def turned_trial(rng: random.Random, font_list: list[str], index: int) -> TextTrial:

@@ -386,21 +386,13 @@ def covers(line: Region, box: tuple[int, int, int, int]) -> bool:
     box runs, to within two of its letters (the flat box is a letter wider each way than
     its line), and shares its rows (its columns, for a box that runs down the frame)."""
     top, bottom, left, right = box
-    if bottom - top > right - left:  # a line turned a quarter: its letters span its width
-        reach = 2 * (right - left)
-        return (
-            left < line.right
-            and right > line.left
-            and line.top <= top + reach
-            and line.bottom >= bottom - reach
-        )
+    along = (line.top, line.bottom, line.left, line.right)
+    if bottom - top > right - left:  # a line turned a quarter: compared column for row
+        top, bottom, left, right = left, right, top, bottom
+        along = (line.left, line.right, line.top, line.bottom)
+    above, below, start, end = along
     reach = 2 * (bottom - top)
-    return (
-        top < line.bottom
-        and bottom > line.top
-        and line.left <= left + reach
-        and line.right >= right - reach
-    )
+    return top < below and bottom > above and start <= left + reach and end >= right - reach
 
 
 def stroke_lines(frame: np.ndarray, contrast: float, among: bool = True) -> list[Region]:
