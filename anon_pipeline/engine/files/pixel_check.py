@@ -219,7 +219,8 @@ def read_again(
         if identifies(lines[-1]):
             return tuple(lines), True
     for members in one_line(boxes) if unread and READ_LINES else []:
-        if not set(members) & set(unread):
+        # A region read in two views is one box twice: a line is two boxes or more.
+        if not set(members) & set(unread) or len({boxes[member] for member in members}) < 2:
             continue
         line = Region(
             min(boxes[member].top for member in members),
