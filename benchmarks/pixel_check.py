@@ -85,6 +85,16 @@ def safe_annotation_holds(count: int, seed: int = 31) -> int:
     return held
 
 
+def clipped_air_holds(count: int, seed: int = 25) -> int:
+    """Clean slices of the bench's pool with every value under -1024 HU clipped to it, as
+    many scanners store air (one exact value over the noise): how many the check holds."""
+    source, template, held = SliceSource(seed), template_slice(), 0
+    for _ in range(count):
+        clipped = np.maximum(source.next(), np.float32(-1024))
+        held += text_in_pixels(dicom_bytes(template, [stored_values(clipped)]), ()) is not None
+    return held
+
+
 def by_kind(released: list[str]) -> Counter[str]:
     """Misses by position and contrast ("body +150")."""
     return Counter(label.split()[2] + " " + label.split()[4] for label in released)
@@ -274,6 +284,13 @@ def parsed_arguments() -> argparse.Namespace:
         "little of an unseen one (29 of 1,000 on one, session 40; first run 2026-12-07)",
     )
     parser.add_argument("--fresh-slices", type=int, default=500)
+    parser.add_argument(
+        "--clipped-air",
+        type=int,
+        default=1000,
+        help="clean slices of the bench's pool with every value under -1024 HU clipped to "
+        "it, as many scanners store air; first run 2026-12-07 (0: not run)",
+    )
     parser.add_argument("--safe", type=int, default=100, help="slices with safe annotations only")
     parser.add_argument("--slices", type=int, default=1300, help="slices of the clean CD timed")
     parser.add_argument("--rounds", type=int, default=3)
@@ -323,6 +340,7 @@ def main() -> int:
             for seed in args.fresh_pools.split(",")
             if seed
         }
+        clipped = clipped_air_holds(args.clipped_air) if args.clipped_air else None
         safe_held = safe_annotation_holds(args.safe)
         noisy = {
             float(level): (
@@ -444,6 +462,16 @@ def main() -> int:
                 )
             ]
             if fresh
+            else []
+        ),
+        *(
+            [
+                (
+                    "clean slices held, air clipped to -1024 HU (pool 25; false holds)",
+                    f"{clipped} of {args.clipped_air}",
+                )
+            ]
+            if clipped is not None
             else []
         ),
         ("slices with only safe annotations held", f"{safe_held} of {args.safe}"),
