@@ -111,7 +111,7 @@ def large_trial(rng: random.Random, font_list: list[str], index: int) -> TextTri
     """A trial past the issue's 9 to 28 px: a banner's or a stamp's letters, 30 to 96 px
     (a line may run off the frame), anywhere, either polarity and contrast, one line,
     one frame (session 41)."""
-    return drawn_trial(rng, font_list[index % len(font_list)], rng.randint(30, 96), True)
+    return drawn_trial(rng, font_list[index % len(font_list)], rng.randint(30, 96), one_line=True)
 
 
 def turned_trial(rng: random.Random, font_list: list[str], index: int) -> TextTrial:

@@ -107,7 +107,7 @@ def read(crop: np.ndarray, flipped: bool = False) -> list[tuple[str, float]]:
 Words = tuple[tuple[str, float], ...]
 # Readings of a frame read again: the readings they stand for (indices), the characters
 # they must account for, and the words read in each view.
-Line = tuple[tuple[int, ...], int, tuple[Words, ...]]
+Reread = tuple[tuple[int, ...], int, tuple[Words, ...]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +120,7 @@ class FrameReading:
 
     regions: tuple[tuple[int, Words], ...]
     whole: Words
-    lines: tuple[Line, ...] = ()
+    again: tuple[Reread, ...] = ()
 
     def verdict(self, identifiers: tuple[str, ...]) -> TextVerdict:
         """Judged against one file's own identifiers: the same pixels in another
@@ -133,7 +133,7 @@ class FrameReading:
         ]
         if TextVerdict.IDENTIFYING in verdicts:
             return TextVerdict.IDENTIFYING
-        for members, characters, views in self.lines:
+        for members, characters, views in self.again:
             judged = {judge_words(words, identifiers, characters) for words in views}
             if TextVerdict.IDENTIFYING in judged:
                 return TextVerdict.IDENTIFYING
@@ -166,8 +166,8 @@ def frame_verdict(
 
 def read_frame(frame: np.ndarray, contrast: float, risky: bool) -> FrameReading:
     """OCR of the regions the closer look confirms, from an upscaled crop, up to one that
-    holds whoever's file it is; of the lines whose regions were read in part; and of the
-    whole frame for a risk class."""
+    holds whoever's file it is; again where a region was unread (`read_again`); and of
+    the whole frame for a risk class."""
     regions: list[tuple[int, Words]] = []
     boxes: list[Region] = []  # each reading's region
     found = text_regions(frame, contrast)
@@ -188,13 +188,13 @@ def read_frame(frame: np.ndarray, contrast: float, risky: bool) -> FrameReading:
                 # A date or a name holds any file: nothing more need be read. A file's
                 # own identifiers only ever add holds.
                 return FrameReading(tuple(regions), ())
-    lines, identifying = read_again(regions, boxes, crops, views)
+    again, identifying = read_again(regions, boxes, crops, views)
     if identifying:
-        return FrameReading(tuple(regions), (), lines)
+        return FrameReading(tuple(regions), (), again)
     whole: Words = ()
     if risky:
         whole = tuple((text, conf) for text, conf in read(frame) if conf >= READ_CONFIDENCE)
-    return FrameReading(tuple(regions), whole, lines)
+    return FrameReading(tuple(regions), whole, again)
 
 
 def read_again(
@@ -202,11 +202,11 @@ def read_again(
     boxes: list[Region],
     crops: list[np.ndarray],
     views: list[np.ndarray],
-) -> tuple[tuple[Line, ...], bool]:
+) -> tuple[tuple[Reread, ...], bool]:
     """The readings unread (`regions`, of `boxes` in `crops`) read again: each the other
     polarity's way, and the lines they are parts of (`one_line`) whole, in every view;
     and whether one of those readings identifies, where reading stops."""
-    lines: list[Line] = []
+    again: list[Reread] = []
     unread = [
         index
         for index, (characters, words) in enumerate(regions)
@@ -215,9 +215,9 @@ def read_again(
     # A crop whose ground is as mixed as its text (a corner's air and a body's edge)
     # may be taken for the wrong polarity, and read as nothing: read the other way too.
     for index in unread if READ_FLIPPED else []:
-        lines.append(((index,), regions[index][0], (tuple(read(crops[index], flipped=True)),)))
-        if identifies(lines[-1]):
-            return tuple(lines), True
+        again.append(((index,), regions[index][0], (tuple(read(crops[index], flipped=True)),)))
+        if identifies(again[-1]):
+            return tuple(again), True
     for members in one_line(boxes) if unread and READ_LINES else []:
         # A region read in two views is one box twice: a line is two boxes or more.
         if not set(members) & set(unread) or len({boxes[member] for member in members}) < 2:
@@ -235,15 +235,15 @@ def read_again(
             round((line.right - line.left) / (CHARACTER_WIDTH * line.height)),
         )
         readings = tuple(tuple(read(padded(view, line))) for view in views)
-        lines.append((members, characters, readings))
-        if identifies(lines[-1]):
-            return tuple(lines), True
-    return tuple(lines), False
+        again.append((members, characters, readings))
+        if identifies(again[-1]):
+            return tuple(again), True
+    return tuple(again), False
 
 
-def identifies(line: Line) -> bool:
+def identifies(reread: Reread) -> bool:
     """Whether a reading again identifies whoever's file it is in."""
-    _, characters, readings = line
+    _, characters, readings = reread
     return any(judge_words(words, (), characters) is TextVerdict.IDENTIFYING for words in readings)
 
 
