@@ -94,6 +94,11 @@ BUSY_MARGIN = 0.1  # around four letters of one height and baseline
 # at were such combs; 4 of the 9 texts it seemed to find were held by combs beside
 # them, not by their own lines (session 39).
 STREAK_COMBS = True
+# Whether a line the plain look finds in a frame with metal must have most of its letter
+# pixels off the streaks (`off_streaks`), as the lines found apart from them must: under
+# 30 HU of noise a dark streak across the air holds a comb of specks that lines up as
+# letters, where text a streak crosses keeps most of its letters off it (session 42).
+OFF_STREAKS = True
 # Whether a short line may be the tips of stronger structures, or pockets of a lung
 # between its vessels (`structure_tips`). Without it, 29 of 1,000 clean slices of fresh
 # seed 3005 were held, 20 of them of one phantom's edge (session 40).
@@ -677,6 +682,8 @@ def character_lines(
                 apart=True,
             )
             found += [line for line in apart if line not in found]
+        if streak is not None and OFF_STREAKS:  # no comb along a streak
+            found = [line for line in found if off_streaks(strokes.letters, streak, line)]
         if streak is not None:
             # The streaks' lift taken away, from the margins too: a streak beside a line
             # is no letter of it, and a letter crossing one keeps its own lift.

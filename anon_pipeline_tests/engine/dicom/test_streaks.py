@@ -14,7 +14,8 @@ from anon_pipeline.engine.dicom.streaks import (
     streak_lift,
     warped_round,
 )
-from anon_pipeline.synthetic.pixel_trials import fonts
+from anon_pipeline.synthetic.phantoms import stored_values
+from anon_pipeline.synthetic.pixel_trials import SliceSource, fonts
 
 pytestmark = pytest.mark.skipif(not fonts(), reason="fonts-dejavu is not installed")
 DEJAVU = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
@@ -131,3 +132,29 @@ def test_the_warp_is_empty_past_the_crop_whatever_memory_held():
         stale = [np.full((1440, 200), 255, np.uint8) for _ in range(3)]
         del stale
         assert not warped_round(nothing, (10.0, 10.0), 200).any()
+
+
+def test_a_comb_lying_along_a_streak_is_no_line(monkeypatch):
+    """Under 30 HU of noise, a dark streak across the air beside a body holds a comb of
+    specks that the plain look lined up as letters: one phantom of a fresh pool was held
+    so in 5 of its 13 slices (session 42). A line whose letters lie mostly on a streak
+    (`pixel_text.OFF_STREAKS`) is refused; text a streak crosses keeps most of its
+    letters off it (the tests above)."""
+    source = SliceSource(3302, pool=1, noise=30.0)  # the pool's first phantom: metal
+    for _ in range(49):  # its 49th slice, as the pool of 24 drew it
+        slice_ = source.next()
+    frame = stored_values(slice_)
+    contrast = pixel_text.STROKE_CONTRAST
+    assert metal_in(frame, contrast, contrast)
+    comb = (213, 223, 458, 484)  # rows and columns of the comb, in the air on the right
+
+    def over_comb() -> bool:
+        top, bottom, left, right = comb
+        return any(
+            r.top < bottom and r.bottom > top and r.left < right and r.right > left
+            for r in pixel_text.stroke_lines(frame, contrast)
+        )
+
+    assert not over_comb()
+    monkeypatch.setattr(pixel_text, "OFF_STREAKS", False)
+    assert over_comb()
