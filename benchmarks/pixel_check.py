@@ -54,6 +54,7 @@ from anon_pipeline.synthetic.pixel_trials import (
     burn_in,
     dicom_bytes,
     fonts,
+    grey_trial,
     large_trial,
     run_clean_trials,
     run_text_trials,
@@ -98,6 +99,11 @@ def clipped_air_holds(count: int, seed: int = 25) -> int:
 def by_kind(released: list[str]) -> Counter[str]:
     """Misses by position and contrast ("body +150")."""
     return Counter(label.split()[2] + " " + label.split()[4] for label in released)
+
+
+def by_polarity(released: list[str]) -> Counter[str]:
+    """Misses by position and polarity ("band bright"), for a draw of one contrast."""
+    return Counter(label.split()[2] + " " + label.split()[3] for label in released)
 
 
 def by_place(tallies: list[TrialTally]) -> str:
@@ -253,6 +259,14 @@ def parsed_arguments() -> argparse.Namespace:
         help="slices with identifying text written up or down the frame (the --text "
         "draw turned a quarter); first run 2026-12-07 (0: not run)",
     )
+    parser.add_argument(
+        "--grey",
+        type=int,
+        default=300,
+        help="slices with identifying text in one grey level 150 HU over or under the "
+        "median of what it covers (the --text draw, as a renderer writes a fixed "
+        "colour); first run 2026-12-07 (0: not run)",
+    )
     parser.add_argument("--clean", type=int, default=2000, help="clean body-like slices")
     parser.add_argument(
         "--anatomies", type=int, default=400, help="clean slices, each its own phantom"
@@ -330,6 +344,7 @@ def main() -> int:
         turned = (
             run_text_trials(args.turned, seed=42, draw=turned_trial)[0] if args.turned else None
         )
+        grey = run_text_trials(args.grey, seed=43, draw=grey_trial)[0] if args.grey else None
         clean, clean_seconds = run_clean_trials(args.clean)
         distinct, _ = run_clean_trials(args.anatomies, seed=26, anatomies=args.anatomies)
         other_lungs, other_seconds = run_clean_trials(
@@ -437,6 +452,18 @@ def main() -> int:
                 )
             ]
             if turned
+            else []
+        ),
+        *(
+            [
+                (
+                    "images with identifying text in one grey level released (+150 HU "
+                    "over the median under it, 9 to 28 px, seed 43)",
+                    f"{len(grey.released)} of {grey.total} "
+                    f"(by position and polarity: {dict(by_polarity(grey.released))})",
+                )
+            ]
+            if grey
             else []
         ),
         (

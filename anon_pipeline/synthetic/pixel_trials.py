@@ -35,6 +35,10 @@ SURNAMES = ("KOWALSKA", "Wiśniewski", "ŻÓŁKIEWSKA", "Dąbrowski", "Nowak", "
 GIVEN = ("Żaneta", "Łukasz", "EWA", "Grzegorz", "Małgorzata", "Jan")
 INSTITUTIONS = ("Szpital Bielański", "WESTWAY MEDICAL", "Centrum Onkologii", "BAPTIST MED CTR")
 POSITIONS = ("corner", "band", "body")
+# Text in one grey level 150 HU over (or under) the median of what it covers, as a
+# renderer writes a fixed colour over the pixels; "+150" adds 150 HU to each pixel, so
+# its letters carry the slice's noise and anatomy.
+GREY = "+150 grey"
 
 
 def fonts() -> list[str]:
@@ -63,7 +67,7 @@ class TextTrial:
     size: int
     position: str
     polarity: int  # 1: bright text, -1: dark text
-    contrast: str  # "full" or "+150"
+    contrast: str  # "full", "+150" (added to what is under it) or GREY (one grey level)
     lines: tuple[str, ...]
     frames: int  # 1, or a multi-frame object with the text in one frame
     turn: int = 0  # quarter turns (np.rot90) of the text: 1 reads up the frame, -1 down
@@ -119,6 +123,12 @@ def turned_trial(rng: random.Random, font_list: list[str], index: int) -> TextTr
     return replace(text_trial(rng, font_list, index), frames=1, turn=rng.choice((1, -1)))
 
 
+def grey_trial(rng: random.Random, font_list: list[str], index: int) -> TextTrial:
+    """A trial of the bench's draw in one grey level (GREY), whatever contrast it drew
+    (session 42): the issue's +150 HU read as a renderer draws it."""
+    return replace(text_trial(rng, font_list, index), contrast=GREY)
+
+
 def burn_in(hounsfield: np.ndarray, trial: TextTrial, rng: random.Random) -> np.ndarray:
     """The slice with the trial's text drawn in, as a real renderer draws it (anti-aliased).
     Dark text stands on a bright label box unless it is over the body. Text turned is
@@ -149,6 +159,9 @@ def burn_in(hounsfield: np.ndarray, trial: TextTrial, rng: random.Random) -> np.
     image = hounsfield.copy()
     if trial.contrast == "+150":
         return image + trial.polarity * 150 * cover
+    if trial.contrast == GREY:
+        level = float(np.median(image[cover > 0.5])) + trial.polarity * 150
+        return image * (1 - cover) + level * cover
     if trial.polarity < 0 and trial.position != "body":
         image[max(0, y - 3) : y + height + 3, max(0, x - 3) : x + width + 3] = 1200
     value = 3000 if trial.polarity > 0 else -1000

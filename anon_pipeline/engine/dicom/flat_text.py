@@ -12,7 +12,9 @@ The check costs two comparisons of the frame with itself shifted by a pixel and 
 count (0.16 ms a slice); a clean slice has about a dozen chance runs, scattered over
 many values, and most end there. Text drawn with an offset (+150 over its background)
 carries the noise and is left to the stroke look; so are thin or slanted letters under
-about 16 pixels, whose strokes are anti-aliased through.
+about 16 pixels, whose strokes are anti-aliased through. Text in one grey level a little
+off its background (150 HU) is flat too: its letters are counted by their cores of that
+exact value (`aligned_pieces`).
 
 Letters too big for that (a banner or a stamp: stems wider than STROKE_REACH either
 side of a core, letters taller than the tallest asked) are looked for the same way in
@@ -289,18 +291,31 @@ def beside(boxes: list[list[int]]) -> list[list[int]]:
 def aligned_pieces(
     frame: np.ndarray, value: int, top: int, bottom: int, left: int, right: int
 ) -> int:
-    """How many pieces nearer `value` than the box's typical pixel, each about a letter's
-    height, have bottoms within PIECE_SLACK rows of each other: a line's letters do, a
-    wire is one piece."""
+    """How many pieces, each about a letter's height, have bottoms within PIECE_SLACK rows
+    of each other: pieces nearer `value` than the box's typical pixel, or of `value`
+    itself. A line's letters do, a wire is one piece. Text in one grey level over a body
+    (150 HU off what it covers, across lung and tissue) stands near the box's typical
+    pixel, so the pixels near its value are the body's too and join into pieces taller
+    than letters; the letters' own cores of that exact value stay apart (session 42)."""
     crop = frame[max(0, top - 3) : bottom + 3, max(0, left - 3) : right + 3].astype(np.int32)
     half = abs(float(np.median(crop)) - value) / 2
-    near = (np.abs(crop - value) < half).astype(np.uint8)
-    _count, _labels, stats, _centres = cv2.connectedComponentsWithStats(near, connectivity=8)
+    tallest = bottom - top + 8
+    return max(
+        most_aligned(np.abs(crop - value) < half, tallest),
+        most_aligned(crop == value, tallest),
+    )
+
+
+def most_aligned(pieces: np.ndarray, tallest: int) -> int:
+    """The most of the `pieces` (a mask's 8-connected blobs) of 4 to `tallest` rows and
+    SMALLEST_PIECE pixels or more whose bottoms lie within 2 * PIECE_SLACK rows."""
+    _count, _labels, stats, _centres = cv2.connectedComponentsWithStats(
+        pieces.view(np.uint8), connectivity=8
+    )
     heights, areas = stats[1:, cv2.CC_STAT_HEIGHT], stats[1:, cv2.CC_STAT_AREA]
-    letters = (heights >= 4) & (heights <= bottom - top + 8) & (areas >= SMALLEST_PIECE)
+    letters = (heights >= 4) & (heights <= tallest) & (areas >= SMALLEST_PIECE)
     bottoms = np.sort((stats[1:, cv2.CC_STAT_TOP] + heights)[letters])
     if not len(bottoms):
         return 0
-    # The most bottoms in a span of 2 * PIECE_SLACK + 1 rows.
     ends = np.searchsorted(bottoms, bottoms + 2 * PIECE_SLACK, side="right")
     return int((ends - np.arange(len(bottoms))).max())

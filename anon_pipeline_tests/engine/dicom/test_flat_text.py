@@ -7,9 +7,9 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from anon_pipeline.engine.dicom import pixel_text
-from anon_pipeline.engine.dicom.flat_text import flat_lines
+from anon_pipeline.engine.dicom.flat_text import ALIGNED_PIECES, flat_lines, most_aligned
 from anon_pipeline.synthetic.phantoms import phantom_slice, stored_values
-from anon_pipeline.synthetic.pixel_trials import TextTrial, burn_in, fonts
+from anon_pipeline.synthetic.pixel_trials import GREY, TextTrial, burn_in, fonts
 
 pytestmark = pytest.mark.skipif(not fonts(), reason="the fonts are not installed")
 FONTS = "/usr/share/fonts/truetype/"
@@ -354,3 +354,35 @@ def test_a_line_running_up_or_down_the_frame_is_found_on_the_same_cores(  # noqa
         )
         forget_readings()
         assert text_in_pixels(data, ()) is None  # what was released
+
+
+@pytest.mark.parametrize(
+    "font,size,text,polarity,seed",
+    [
+        ("freefont/FreeSansBold.ttf", 25, "Centrum Onkologii", 1, 0),
+        ("freefont/FreeSansBold.ttf", 25, "Centrum Onkologii", -1, 5),
+        ("dejavu/DejaVuSans-Bold.ttf", 17, "Nowak Żaneta", -1, 2),
+    ],
+)
+def test_text_in_one_grey_level_over_a_body_is_found_by_its_exact_cores(  # noqa: PLR0913
+    chest, font, size, text, polarity, seed
+):
+    """A renderer writes one grey level, here 150 HU off the median it covers. Across a
+    lung and the tissue beside it that level is the box's typical pixel, so the pixels
+    near it are the body's too and made no letter-sized pieces: the line was released
+    (the bench's grey row, session 42). The letters' cores of that exact value are."""
+    trial = TextTrial(FONTS + font, size, "body", polarity, GREY, (text,), 1)
+    image = stored_values(burn_in(chest, trial, random.Random(seed)))
+    drawn = image != stored_values(chest)
+    values, counts = np.unique(image[drawn], return_counts=True)
+    level = int(values[counts.argmax()])
+    (top, left), (bottom, right) = np.argwhere(drawn).min(axis=0), np.argwhere(drawn).max(axis=0)
+    crop = image[top - 3 : bottom + 4, left - 3 : right + 4].astype(np.int32)
+    half = abs(float(np.median(crop)) - level) / 2
+    tallest = bottom - top + 9
+    assert most_aligned(np.abs(crop - level) < half, tallest) < ALIGNED_PIECES
+    assert most_aligned(crop == level, tallest) >= ALIGNED_PIECES
+    assert any(
+        above <= top + 4 and below >= bottom - 4 and start <= left and end >= right
+        for above, below, start, end, _ in lines_of(image)
+    )
