@@ -364,7 +364,7 @@ def test_a_line_running_up_or_down_the_frame_is_found_on_the_same_cores(  # noqa
         ("dejavu/DejaVuSans-Bold.ttf", 17, "Nowak Żaneta", -1, 2),
     ],
 )
-def test_text_in_one_grey_level_over_a_body_is_found_by_its_exact_cores(  # noqa: PLR0913
+def test_text_in_one_grey_level_over_a_body_is_found_by_its_exact_cores(
     chest, font, size, text, polarity, seed
 ):
     """A renderer writes one grey level, here 150 HU off the median it covers. Across a
