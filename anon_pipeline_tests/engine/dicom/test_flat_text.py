@@ -9,7 +9,14 @@ from PIL import Image, ImageDraw, ImageFont
 from anon_pipeline.engine.dicom import pixel_text
 from anon_pipeline.engine.dicom.flat_text import ALIGNED_PIECES, flat_lines, most_aligned
 from anon_pipeline.synthetic.phantoms import phantom_slice, stored_values
-from anon_pipeline.synthetic.pixel_trials import GREY, TextTrial, burn_in, fonts
+from anon_pipeline.synthetic.pixel_trials import (
+    GREY,
+    TextTrial,
+    burn_in,
+    fonts,
+    grey_trial,
+    text_trial,
+)
 
 pytestmark = pytest.mark.skipif(not fonts(), reason="the fonts are not installed")
 FONTS = "/usr/share/fonts/truetype/"
@@ -386,3 +393,22 @@ def test_text_in_one_grey_level_over_a_body_is_found_by_its_exact_cores(
         above <= top + 4 and below >= bottom - 4 and start <= left and end >= right
         for above, below, start, end, _ in lines_of(image)
     )
+
+
+def test_a_grey_trial_is_the_benchs_draw_in_one_grey_level(chest):
+    """The bench's grey row draws what its text row draws (the same random choices),
+    but writes every letter in one value, 150 HU off the median of what it covers."""
+    grey = [grey_trial(random.Random(9), fonts(), index) for index in range(3)]
+    plain = [text_trial(random.Random(9), fonts(), index) for index in range(3)]
+    assert [trial.contrast for trial in grey] == [GREY] * 3
+    assert [(t.font, t.size, t.position, t.lines) for t in grey] == [
+        (t.font, t.size, t.position, t.lines) for t in plain
+    ]
+    trial = TextTrial(FONTS + "dejavu/DejaVuSans-Bold.ttf", 20, "body", -1, GREY, ("ID 123",), 1)
+    image = burn_in(chest, trial, random.Random(3))
+    covered = np.abs(image - chest) > 0
+    values, counts = np.unique(image[covered], return_counts=True)
+    level = float(values[counts.argmax()])
+    assert counts.max() > 100  # the letters' insides: one value
+    assert counts.max() < covered.sum()  # their edges blend into what they cover
+    assert abs(level - (float(np.median(chest[image == level])) - 150)) < 5  # its median
