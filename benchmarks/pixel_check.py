@@ -96,14 +96,10 @@ def clipped_air_holds(count: int, seed: int = 25) -> int:
     return held
 
 
-def by_kind(released: list[str]) -> Counter[str]:
-    """Misses by position and contrast ("body +150")."""
-    return Counter(label.split()[2] + " " + label.split()[4] for label in released)
-
-
-def by_polarity(released: list[str]) -> Counter[str]:
-    """Misses by position and polarity ("band bright"), for a draw of one contrast."""
-    return Counter(label.split()[2] + " " + label.split()[3] for label in released)
+def by_kind(released: list[str], word: int = 4) -> Counter[str]:
+    """Misses by position and contrast ("body +150"); `word` 3, by position and polarity
+    ("band bright"), for a draw of one contrast."""
+    return Counter(label.split()[2] + " " + label.split()[word] for label in released)
 
 
 def by_place(tallies: list[TrialTally]) -> str:
@@ -460,7 +456,7 @@ def main() -> int:
                     "images with identifying text in one grey level released (+150 HU "
                     "over the median under it, 9 to 28 px, seed 43)",
                     f"{len(grey.released)} of {grey.total} "
-                    f"(by position and polarity: {dict(by_polarity(grey.released))})",
+                    f"(by position and polarity: {dict(by_kind(grey.released, word=3))})",
                 )
             ]
             if grey
