@@ -57,6 +57,7 @@ from anon_pipeline.synthetic.pixel_trials import (
     grey_trial,
     large_trial,
     run_clean_trials,
+    run_other_trials,
     run_text_trials,
     template_slice,
     thin_trial,
@@ -301,6 +302,14 @@ def parsed_arguments() -> argparse.Namespace:
         help="clean slices of the bench's pool with every value under -1024 HU clipped to "
         "it, as many scanners store air; first run 2026-12-07 (0: not run)",
     )
+    parser.add_argument(
+        "--other-style",
+        type=int,
+        default=1000,
+        help="clean slices drawn in another style (`other_phantoms`: a curved table, arms, "
+        "vessel trees, bowel with fluid levels, leads, smooth streaks, three kernels at 5 "
+        "to 20 HU), each its own, seed 45; first run 2026-12-07 (0: not run)",
+    )
     parser.add_argument("--safe", type=int, default=100, help="slices with safe annotations only")
     parser.add_argument("--slices", type=int, default=1300, help="slices of the clean CD timed")
     parser.add_argument("--rounds", type=int, default=3)
@@ -352,6 +361,7 @@ def main() -> int:
             if seed
         }
         clipped = clipped_air_holds(args.clipped_air) if args.clipped_air else None
+        other_style = run_other_trials(args.other_style)[0] if args.other_style else None
         safe_held = safe_annotation_holds(args.safe)
         noisy = {
             float(level): (
@@ -495,6 +505,18 @@ def main() -> int:
                 )
             ]
             if clipped is not None
+            else []
+        ),
+        *(
+            [
+                (
+                    "clean slices held, drawn in another style (seed 45; false holds, by "
+                    "kernel: kind)",
+                    f"{sum(other_style.held.values())} of {other_style.total} "
+                    f"({dict(other_style.held)})",
+                )
+            ]
+            if other_style
             else []
         ),
         ("slices with only safe annotations held", f"{safe_held} of {args.safe}"),

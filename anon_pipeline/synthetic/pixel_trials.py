@@ -24,6 +24,7 @@ from pydicom.dataset import Dataset
 from scipy import ndimage
 
 from anon_pipeline.synthetic.cds import fake_patient, make_realistic_ct_slice
+from anon_pipeline.synthetic.other_phantoms import other_slice
 from anon_pipeline.synthetic.phantoms import METAL, phantom_slice, stored_values
 
 FONT_DIRS = (
@@ -317,16 +318,30 @@ def run_clean_trials(
     `noise` (HU; white, or blurred by `grain` pixels as a soft kernel's is); returns what
     was held, and the check's seconds. Lungs other than the crisp ones the check was tuned
     on are all chests, so that every slice has them."""
+    region = None if lungs == "crisp" else "chest"
+    source = SliceSource(seed, anatomies, region, lungs, noise, grain)
+    return checked_clean((source.next(), None) for _ in range(count))
+
+
+def run_other_trials(count: int, seed: int = 45) -> tuple[TrialTally, float]:
+    """`count` clean slices drawn in another style (`other_phantoms`), each its own
+    anatomy, noise and kernel; returns what was held (as "kernel: kind"), and the check's
+    seconds."""
+    rng = np.random.default_rng(seed)
+    return checked_clean(other_slice(rng) for _ in range(count))
+
+
+def checked_clean(slices: Iterator[tuple[np.ndarray, str | None]]) -> tuple[TrialTally, float]:
+    """Each slice (HU, and the kernel it was drawn with or None) through `text_in_pixels`
+    as a CT file: what was held (by kind, or "kernel: kind"), and the check's seconds."""
     import time
 
     from anon_pipeline.engine.files.pixel_check import text_in_pixels
 
-    region = None if lungs == "crisp" else "chest"
-    source = SliceSource(seed, anatomies, region, lungs, noise, grain)
     template = template_slice()
     tally, seconds = TrialTally(), 0.0
-    for _ in range(count):
-        data = dicom_bytes(template, [stored_values(source.next())])
+    for hounsfield, kernel in slices:
+        data = dicom_bytes(template, [stored_values(hounsfield)])
         started = time.perf_counter()
         held = text_in_pixels(data, ())
         seconds += time.perf_counter() - started
@@ -334,5 +349,5 @@ def run_clean_trials(
         if held is None:
             tally.released.append("clean")
         else:
-            tally.held[held.kind.value] += 1
+            tally.held[held.kind.value if kernel is None else f"{kernel}: {held.kind.value}"] += 1
     return tally, seconds

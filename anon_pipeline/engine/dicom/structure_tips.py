@@ -135,3 +135,58 @@ def pockets_of_ground(
         if np.count_nonzero(at_level) < POCKET_PIXELS * round_it.pixels():
             return False
     return max(lifts) > POCKET_LIFTS * min(lifts)
+
+
+# Of the way from a line's ground to its letters' level: the level its blobs are joined
+# at, to tell the pieces of one structure from letters.
+PIECES_SHARE = 0.65
+# Pixels of a column at that level that do not join what stands either side of it.
+PIECES_BRIDGE = 2
+
+
+def pieces_of_one(
+    values: np.ndarray,
+    sign: int,
+    lifted: np.ndarray,
+    letters: np.ndarray,
+    blobs: list[Box],
+    contrast: float,
+) -> bool:
+    """Whether a line's blobs are pieces of one structure: joined, within the line's rows
+    and columns, by pixels PIECES_SHARE of the way from its ground (what stands under
+    `contrast` round it) to its letters' level. A table's foam core between its shells, a
+    bowel's air over a fluid level: the closer look's closing lifts such a band in the
+    columns where it is narrow enough and not in the others, and its pieces share their
+    top and bottom rows as a font's letters do. Letters are apart from each other at
+    that level: the gaps between them stand at their ground's."""
+    top, bottom = min(box[1] for box in blobs), max(box[0] for box in blobs)
+    left, right = min(box[2] for box in blobs), max(box[3] for box in blobs)
+    margin = max(2, (bottom - top) // 2)
+    above, before = max(0, top - margin), max(0, left - margin)
+    window = sign * values[above : bottom + margin, before : right + margin].astype(np.float32)
+    ground_pixels = window[lifted[above : bottom + margin, before : right + margin] <= contrast]
+    line_letters = letters[top:bottom, left:right]
+    if ground_pixels.size < len(blobs) or not line_letters.any():
+        return False
+    box = window[top - above : bottom - above, left - before : right - before]
+    ground = float(np.median(ground_pixels))
+    level = float(np.median(box[line_letters]))
+    if level - ground <= contrast:
+        return False
+    joined = box > ground + PIECES_SHARE * (level - ground)
+    # Small letters touch through a pixel or two of anti-aliased grey (`pixel_text`'s
+    # merged letters): a column that thin joins nothing.
+    joined[:, np.count_nonzero(joined, axis=0) <= PIECES_BRIDGE] = False
+    _, labels = cv2.connectedComponents(joined.view(np.uint8), connectivity=8)
+    structures = set()
+    for blob_bottom, blob_top, blob_left, blob_right, _ in blobs:
+        rows = slice(blob_top - top, blob_bottom - top)
+        columns = slice(blob_left - left, blob_right - left)
+        own = labels[rows, columns][line_letters[rows, columns]]
+        own = own[own > 0]
+        # A blob none of whose pixels reach that level (a letter over other ground) is
+        # a structure of its own.
+        structures.add(int(np.bincount(own).argmax()) if own.size else -1 - blob_left)
+        if len(structures) > 1:
+            return False
+    return True
