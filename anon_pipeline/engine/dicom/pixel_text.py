@@ -90,6 +90,7 @@ LINE_BLOBS = 3  # letters of one height and baseline among them (bold ones may t
 STROKE_SHARE = 0.35  # of the crop's strongest strokes: a letter's pixel, not its halo
 FLAT_STROKE_SHARE = 0.1  # the same on ground of exact values (`flat_ground`)
 FLAT_GROUND = 0.15  # of a crop's neighbours along its rows, equal: ground with no noise
+NOISE_SAMPLE = 0.5  # of a crop's pixels off that ground: enough to measure its noise on
 QUIET_MARGIN = 0.04  # stroke pixels per pixel above a line of text (accents, noise)
 BUSY_MARGIN = 0.1  # around four letters of one height and baseline
 # Whether the averaged looks' lines must lie off a metal's streaks (`on_a_streak`).
@@ -552,6 +553,9 @@ class Strokes:
     labelled: tuple[np.ndarray, np.ndarray] | None = None
     values: np.ndarray | None = None  # the crop's, as the filters saw them
     sign: int = 1  # -1 for dark strokes: how `values` turn to stand above their ground
+    # Whether the crop's top and bottom rows cut through the frame (not its own edges):
+    # blobs a cut row crosses all end on it, as a line's letters do on their baseline.
+    cut_rows: tuple[bool, bool] = (False, False)
 
     def of_structures(self) -> np.ndarray:
         """Stroke pixels as parts of whole structures: farther than STROKE_SHARE of the
@@ -579,21 +583,46 @@ def character_pixels(crop: np.ndarray, contrast: float) -> tuple[Strokes, Stroke
     above = values - np.minimum(*opened)
     below = np.maximum(*closed) - values
     # Over noise, a pixel stands farther from its surround by chance: as far as the
-    # crop's median NOISE_LIFT times over.
-    bright, dark = (over_noise(lifted, contrast, NOISE_LIFT) for lifted in (above, below))
+    # crop's median NOISE_LIFT times over. Not counting a scanner's padding, where no
+    # pixel is lifted: half a crop of it hid 19 HU of noise in the air beside it.
+    noisy = noisy_pixels(values)
+    if noisy is not None:
+        above_noise, below_noise = above[noisy], below[noisy]
+    else:
+        above_noise, below_noise = above, below
+    bright, dark = (
+        over_noise(lifted, contrast, NOISE_LIFT) for lifted in (above_noise, below_noise)
+    )
     # A letter's faint edge row stands over half `contrast`, and over the noise as its
     # letters do: in a noisy crop, where chance lifts pixels past half the threshold
     # everywhere, no blob grows (a grown row would be noise, and chance lines align).
     # The noise of every other row and column: a median of a quarter of the pixels
     # moves by a step or less (1 HU, times NOISE_LIFT), at a quarter of the cost.
     faint = (
-        over_noise(lifted[::2, ::2], FAINT_SHARE * contrast, NOISE_LIFT)
-        for lifted in (above, below)
+        over_noise(
+            lifted[::4] if noisy is not None else lifted[::2, ::2],
+            FAINT_SHARE * contrast,
+            NOISE_LIFT,
+        )
+        for lifted in (above_noise, below_noise)
     )
     return (
         Strokes(above, letter_parts(above, bright), bright, next(faint), None, values, 1),
         Strokes(below, letter_parts(below, dark), dark, next(faint), None, values, -1),
     )
+
+
+def noisy_pixels(values: np.ndarray) -> np.ndarray | None:
+    """Where a crop on ground of exact values (`flat_ground`) is not: the pixels unequal to
+    either neighbour along their row, if they are NOISE_SAMPLE of the crop or more; None
+    for a crop whose noise is measured on every pixel (most, and a label's, whose letters
+    would be most of what is left)."""
+    if not flat_ground(values):
+        return None
+    exact = np.zeros(values.shape, bool)
+    exact[:, 1:-1] = (values[:, 1:-1] == values[:, :-2]) & (values[:, 1:-1] == values[:, 2:])
+    noisy = ~exact
+    return noisy if np.count_nonzero(noisy) >= NOISE_SAMPLE * noisy.size else None
 
 
 def flat_ground(values: np.ndarray) -> bool:
@@ -661,7 +690,9 @@ def character_lines(
     broken letters where nothing else stands (`lone_words`; `frame_sides`: which of the
     crop's top, bottom, left and right are the frame's edges)."""
     lines = []
-    polarities = character_pixels(crop, contrast)
+    cut_rows = (not frame_sides[0], not frame_sides[1])
+    bright, dark = character_pixels(crop, contrast)
+    polarities = (replace(bright, cut_rows=cut_rows), replace(dark, cut_rows=cut_rows))
     streaks: list[np.ndarray | None] = [None] * len(polarities)
     if metals:
         streaks = streak_lift(
@@ -1094,7 +1125,7 @@ def lines_of_blobs(strokes: Strokes, apart: bool = False) -> list[tuple[int, int
     lines = []
     used: set[int] = set()
     for top, bottom, left, right, total, line, share in candidates:
-        if line[0] in used:
+        if line[0] in used or ends_on_a_cut(strokes, [blobs[index] for index in line]):
             continue
         # Margins count strokes about as strong as the line's letters (half to twice
         # their median), of blobs not much taller than they: a line of full contrast
@@ -1137,6 +1168,21 @@ def lines_of_blobs(strokes: Strokes, apart: bool = False) -> list[tuple[int, int
         lines.append((top, bottom, left, right, total))
         used.update(line)
     return lines
+
+
+def ends_on_a_cut(strokes: Strokes, members: list[Blob]) -> bool:
+    """Whether fewer than LINE_BLOBS of a line's blobs stand clear of the rows the crop cut
+    through (`Strokes.cut_rows`): a blob a cut crosses ends on it, whatever its own height,
+    and blobs that all end there stand as letters on a baseline. Grown through a noisy
+    air's faint pixels, specks so stood as a line (clean slices drawn in another style,
+    session 43)."""
+    top_cut, bottom_cut = strokes.cut_rows
+    rows = strokes.letters.shape[0]
+    clear = sum(
+        not ((top_cut and top == 0) or (bottom_cut and bottom == rows))
+        for bottom, top, *_ in members
+    )
+    return clear < LINE_BLOBS
 
 
 def shaped_as_structures(strokes: Strokes, members: list[Blob], share: float, apart: bool) -> bool:

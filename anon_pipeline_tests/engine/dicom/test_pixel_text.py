@@ -9,6 +9,7 @@ from PIL import Image, ImageDraw, ImageFont
 from anon_pipeline.engine.dicom import pixel_text
 from anon_pipeline.engine.dicom.frames import UndecodableFrames, frames_of
 from anon_pipeline.engine.dicom.pixel_text import text_regions
+from anon_pipeline.synthetic.other_phantoms import nth_slice
 from anon_pipeline.synthetic.phantoms import phantom_slice, stored_values
 from anon_pipeline.synthetic.pixel_trials import (
     TextTrial,
@@ -799,3 +800,42 @@ def test_thin_dark_text_on_a_label_box_at_the_frames_top_is_found(monkeypatch):
     assert all(now or not before for now, before in zip(with_flat, without, strict=True))
     # Measured: 54 of 60 found, 52 at the plain share only.
     assert sum(with_flat) >= sum(without) + 2
+
+
+def test_blobs_that_end_on_a_rows_cut_are_no_line(monkeypatch):
+    """Another style's slice (seed 47, 64): specks of a noisy air grown into blobs that
+    all ended on the crop's cut last row, and stood on it as on a baseline."""
+    frame = stored_values(nth_slice(47, 64)[0])
+    assert text_regions(frame) == []
+    monkeypatch.setattr(pixel_text, "ends_on_a_cut", lambda *_: False)
+    assert text_regions(frame)
+
+
+@pytest.mark.parametrize(
+    ("cut_rows", "clear", "on_a_cut"),
+    [((False, True), 2, True), ((False, False), 2, False), ((False, True), 3, False)],
+)
+def test_a_line_needs_three_blobs_clear_of_the_rows_a_crop_cut(cut_rows, clear, on_a_cut):
+    letters = np.zeros((20, 80), bool)
+    strokes = pixel_text.Strokes(np.zeros((20, 80)), letters, 60.0, cut_rows=cut_rows)
+    members = [(20, 12, 10 * index, 10 * index + 6, 1) for index in range(5 - clear)]
+    members += [(18, 10, 60 + 6 * index, 64 + 6 * index, 1) for index in range(clear)]
+    assert pixel_text.ends_on_a_cut(strokes, members) is on_a_cut
+
+
+def test_noise_beside_a_scanners_padding_is_measured_off_it(monkeypatch):
+    """Another style's slice (seed 45, 33): 19 HU of sharp-kernel noise in the air beside
+    the padding outside the field of view. Measured over both, half of them lifted by
+    nothing, the noise let specks grow into a line."""
+    values = np.full((40, 100), -2000, np.int16)
+    values[:, 40:] = np.random.default_rng(3).normal(0, 19, (40, 60)).astype(np.int16)
+    noisy = pixel_text.noisy_pixels(values)
+    assert noisy is not None
+    assert np.count_nonzero(noisy[:, 42:]) > 0.9 * noisy[:, 42:].size
+    assert not noisy[:, 1:38].any()
+    values[:, :80] = -2000  # mostly exact (a label's box): too little left to measure on
+    assert pixel_text.noisy_pixels(values) is None
+    frame = stored_values(nth_slice(45, 33)[0])
+    assert text_regions(frame) == []
+    monkeypatch.setattr(pixel_text, "noisy_pixels", lambda _: None)
+    assert text_regions(frame)

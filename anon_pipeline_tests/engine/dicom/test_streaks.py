@@ -156,5 +156,11 @@ def test_a_comb_lying_along_a_streak_is_no_line(monkeypatch):
         )
 
     assert not over_comb()
+    # The comb is pieces of one streak, too (`ONE_STRUCTURE`, session 43): each rule
+    # refuses it alone.
+    monkeypatch.setattr(pixel_text, "ONE_STRUCTURE", False)
+    assert not over_comb()
     monkeypatch.setattr(pixel_text, "OFF_STREAKS", False)
     assert over_comb()
+    monkeypatch.setattr(pixel_text, "ONE_STRUCTURE", True)
+    assert not over_comb()

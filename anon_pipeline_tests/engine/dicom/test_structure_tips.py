@@ -15,7 +15,7 @@ from anon_pipeline.engine.dicom.structure_tips import (
     pockets_of_ground,
     tips_of_structures,
 )
-from anon_pipeline.synthetic.other_phantoms import other_slice
+from anon_pipeline.synthetic.other_phantoms import nth_slice
 from anon_pipeline.synthetic.phantoms import stored_values
 from anon_pipeline.synthetic.pixel_trials import SliceSource, fonts
 
@@ -147,14 +147,6 @@ def test_a_phantoms_row_of_pockets_no_longer_holds_its_slice(
     assert len(text_regions(frame, pixel_text.STROKE_CONTRAST)) == 1
 
 
-def other_style(seed: int, index: int) -> np.ndarray:
-    """Slice `index` of `other_phantoms` drawn from `seed`, as stored values."""
-    rng = np.random.default_rng(seed)
-    for _ in range(index):
-        other_slice(rng)
-    return stored_values(other_slice(rng)[0])
-
-
 @pytest.mark.parametrize(
     ("index", "what"), [(62, "a table's foam core"), (124, "air between the back and the mattress")]
 )
@@ -164,7 +156,7 @@ def test_a_band_cut_into_pieces_no_longer_holds_its_slice(
     """Slices of the other style (seed 45) whose only line was `what`: a dark band the
     closing lifts in some columns and not in others, cut into pieces that share their
     top and bottom rows as a font's letters do."""
-    frame = other_style(45, index)
+    frame = stored_values(nth_slice(45, index)[0])
     assert text_regions(frame, pixel_text.STROKE_CONTRAST) == [], what
     monkeypatch.setattr(pixel_text, "ONE_STRUCTURE", False)
     assert text_regions(frame, pixel_text.STROKE_CONTRAST), what
