@@ -310,6 +310,13 @@ def parsed_arguments() -> argparse.Namespace:
         "vessel trees, bowel with fluid levels, leads, smooth streaks, three kernels at 5 "
         "to 20 HU), each its own, seed 45; first run 2026-12-07 (0: not run)",
     )
+    parser.add_argument(
+        "--other-style-text",
+        type=int,
+        default=300,
+        help="the --text draw over slices drawn in that other style, seed 24; first run "
+        "2026-12-07 (0: not run)",
+    )
     parser.add_argument("--safe", type=int, default=100, help="slices with safe annotations only")
     parser.add_argument("--slices", type=int, default=1300, help="slices of the clean CD timed")
     parser.add_argument("--rounds", type=int, default=3)
@@ -362,6 +369,11 @@ def main() -> int:
         }
         clipped = clipped_air_holds(args.clipped_air) if args.clipped_air else None
         other_style = run_other_trials(args.other_style)[0] if args.other_style else None
+        other_text = (
+            run_text_trials(args.other_style_text, other_style=True)[0]
+            if args.other_style_text
+            else None
+        )
         safe_held = safe_annotation_holds(args.safe)
         noisy = {
             float(level): (
@@ -517,6 +529,18 @@ def main() -> int:
                 )
             ]
             if other_style
+            else []
+        ),
+        *(
+            [
+                (
+                    "images with identifying text released, over slices drawn in that "
+                    "other style (seed 24)",
+                    f"{len(other_text.released)} of {other_text.total} "
+                    f"({dict(by_kind(other_text.released))})",
+                )
+            ]
+            if other_text
             else []
         ),
         ("slices with only safe annotations held", f"{safe_held} of {args.safe}"),

@@ -228,6 +228,17 @@ class SliceSource:
         return base + (self.sigma / noise.std() * noise).astype(np.float32)
 
 
+class OtherSlices:
+    """Slices drawn in another style (`other_phantoms`), each its own, in turn: text
+    trials over anatomy the check was never tuned on."""
+
+    def __init__(self, seed: int) -> None:
+        self.rng = np.random.default_rng(seed)
+
+    def next(self) -> np.ndarray:
+        return other_slice(self.rng)[0]
+
+
 def template_slice() -> Dataset:
     return make_realistic_ct_slice(fake_patient(7), "trial", 1, 1)
 
@@ -237,16 +248,18 @@ def run_text_trials(
     seed: int = 24,
     noise: float = 8.0,
     draw: Callable[[random.Random, list[str], int], TextTrial] = text_trial,
+    other_style: bool = False,
 ) -> tuple[TrialTally, float]:
     """`count` slices (or multi-frame objects) with identifying text, over white `noise`
-    (HU), each trial drawn by `draw`; returns what was held or released, and the seconds
-    the check took."""
+    (HU), each trial drawn by `draw` (over slices drawn in another style if
+    `other_style`); returns what was held or released, and the seconds the check took."""
     import time
 
     from anon_pipeline.engine.files.pixel_check import text_in_pixels
 
     template, tally, seconds = template_slice(), TrialTally(), 0.0
-    for trial, frames, marked, under in islice(drawn_trials(seed, noise, draw), count):
+    trials = drawn_trials(seed, noise, draw, other_style)
+    for trial, frames, marked, under in islice(trials, count):
         data = dicom_bytes(template, frames)
         started = time.perf_counter()
         held = text_in_pixels(data, ())
@@ -270,10 +283,13 @@ def drawn_trials(
     seed: int,
     noise: float = 8.0,
     draw: Callable[[random.Random, list[str], int], TextTrial] = text_trial,
+    other_style: bool = False,
 ) -> Iterator[tuple[TextTrial, list[np.ndarray], int, np.ndarray]]:
     """The trials `run_text_trials` checks, in its order: each trial, its frames (stored
-    values), which of them carries the text, and the slice (HU) the text was burned into."""
-    rng, source, font_list = random.Random(seed), SliceSource(seed, noise=noise), fonts()
+    values), which of them carries the text, and the slice (HU) the text was burned into;
+    over slices drawn in another style (`OtherSlices`, their own noise) if `other_style`."""
+    rng, font_list = random.Random(seed), fonts()
+    source = OtherSlices(seed) if other_style else SliceSource(seed, noise=noise)
     for index in count_from(0):
         trial = draw(rng, font_list, index)
         frames = [stored_values(source.next()) for _ in range(trial.frames)]
