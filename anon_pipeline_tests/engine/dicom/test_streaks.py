@@ -6,14 +6,16 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from anon_pipeline.engine.dicom import pixel_text
+from anon_pipeline.engine.dicom import pixel_text, streaks
 from anon_pipeline.engine.dicom.streaks import (
     Metal,
     beyond_fans,
     metal_in,
+    points_at_metal,
     streak_lift,
     warped_round,
 )
+from anon_pipeline.synthetic.other_phantoms import nth_slice
 from anon_pipeline.synthetic.phantoms import stored_values
 from anon_pipeline.synthetic.pixel_trials import SliceSource, fonts
 
@@ -164,3 +166,59 @@ def test_a_comb_lying_along_a_streak_is_no_line(monkeypatch):
     assert over_comb()
     monkeypatch.setattr(pixel_text, "ONE_STRUCTURE", True)
     assert not over_comb()
+
+
+def bars(turn: float, count: int = 6, distance: float = 60.0) -> np.ndarray:
+    """`count` bars 2 px wide and 9 long in a row 60 px down a 100 x 200 box, each
+    along the way to a metal `distance` px over them at column 100, turned by `turn`
+    (degrees) from it. A fan's streaks, cut short where they fade, look so."""
+    box = Image.new("L", (200, 100), 0)
+    draw = ImageDraw.Draw(box)
+    for index in range(count):
+        column = 100 + (index - (count - 1) / 2) * 14
+        towards = np.arctan2(-distance, 100 - column) + np.radians(turn)
+        step = 4.5 * np.array([np.cos(towards), np.sin(towards)])
+        middle = np.array([column, 60.0])
+        draw.line([tuple(middle - step), tuple(middle + step)], fill=255, width=2)
+    return np.asarray(box) > 0
+
+
+def test_a_row_of_pieces_pointing_at_a_metal_is_its_streaks(monkeypatch):
+    """A fan's pieces point at the metal, and converge on it; turned across the way
+    to it, or too few, they are no fan's; nor are they standing parallel, far from the
+    metal, as a row of text's stems would (`POINTING_SPREAD`)."""
+    metal = [Metal(0.0, 100.0, 10)]
+    assert points_at_metal(bars(0), metal, 0, 0)
+    assert not points_at_metal(bars(90), metal, 0, 0)
+    assert not points_at_metal(bars(0, count=3), metal, 0, 0)
+    # The box standing elsewhere in the frame: the metal's place is the frame's.
+    assert points_at_metal(bars(0), [Metal(40.0, 130.0, 10)], 40, 30)
+    far = [Metal(-940.0, 100.0, 10)]
+    assert not points_at_metal(bars(0, distance=1000.0), far, 0, 0)
+    monkeypatch.setattr(streaks, "POINTING_SPREAD", 0.0)
+    assert points_at_metal(bars(0, distance=1000.0), far, 0, 0)
+
+
+def test_letters_beside_a_metal_do_not_point_at_it():
+    """The streaked word's letters (the tests above), and a date of ones 300 px under
+    a metal, its stems all pointing at it, are no fan: they stand parallel."""
+    frame, word = streaked_slice()
+    metals = metal_in(frame, pixel_text.STROKE_CONTRAST, pixel_text.STROKE_CONTRAST)
+    bright, _ = pixel_text.character_pixels(frame, pixel_text.STROKE_CONTRAST)
+    rows, columns = np.flatnonzero(word.any(axis=1)), np.flatnonzero(word.any(axis=0))
+    top, left = rows[0] - 2, columns[0] - 2
+    box = bright.letters[top : rows[-1] + 3, left : columns[-1] + 3]
+    assert not points_at_metal(box, metals, top, left)
+    date = Image.new("L", (160, 24), 0)
+    ImageDraw.Draw(date).text((2, 1), "11.11.1911", fill=255, font=ImageFont.truetype(DEJAVU, 20))
+    assert not points_at_metal(np.asarray(date) > 128, [Metal(-300.0, 60.0, 10)], 0, 0)
+
+
+def test_a_fan_of_smooth_streaks_holds_no_line(monkeypatch):
+    """Slice 13 of the other style's seed 45: an implant whose streaks vary smoothly
+    with the angle and fade with the distance; where they fade under the threshold a
+    row of their pieces lined up as letters (`pixel_text.FROM_METAL`, session 44)."""
+    frame = stored_values(nth_slice(45, 13)[0])
+    assert pixel_text.text_regions(frame, pixel_text.STROKE_CONTRAST) == []
+    monkeypatch.setattr(pixel_text, "FROM_METAL", False)
+    assert pixel_text.text_regions(frame, pixel_text.STROKE_CONTRAST)
