@@ -106,8 +106,9 @@ STREAK_COMBS = True
 # letters, where text a streak crosses keeps most of its letters off it (session 42).
 OFF_STREAKS = True
 # Whether a line whose elongated blobs mostly point at a metal is refused as pieces of
-# its fading streaks (`points_at_metal`): 7 of the 45 clean slices held of the other
-# style (seed 45), none of 834 text lines near metal lost (session 44).
+# its fading streaks (`points_at_metal`): clean slices of the other style held, 45 -> 40
+# of 1,000 (seed 45) and 37 -> 36 (seed 46); none of 1,522 text lines near metal
+# refused (session 44).
 FROM_METAL = True
 # Whether a short line may be the tips of stronger structures, or pockets of a lung
 # between its vessels (`structure_tips`). Without it, 29 of 1,000 clean slices of fresh

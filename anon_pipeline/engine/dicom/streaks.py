@@ -56,7 +56,7 @@ POINTING_ELONGATION = 2.0  # long axis over short axis, by the blob's second mom
 POINTING_ANGLE = 15.0  # degrees between a blob's long axis and the way to the metal
 POINTING_LEAST = 4  # blobs pointing at one metal: fewer are chance
 # Of the line's blobs: 0.57 at most on 834 lines of text near metal (four seeds), 0.71
-# to 1.0 on 7 of the 45 clean slices held of the other style.
+# to 1.0 on the lines of 7 of the 45 clean slices held of the other style (seed 45).
 POINTING_SHARE = 0.7
 # Degrees the pointing blobs' axes must span: a fan's pieces converge on the metal,
 # where a row of text's stems stand parallel (a date of ones straight under a metal).
