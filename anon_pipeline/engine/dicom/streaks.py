@@ -18,7 +18,12 @@ Metal is what stands METAL_OVER (HU) over the frame's median: more than any bone
 Full-contrast white text does too, and its letters are then taken as metal; that look
 finds nothing a first did not, and costs a polar warp per letter taken (METAL_BLOBS at
 most). Streaks that pass beside a large metal object rather than through its centre
-are missed by this look."""
+are missed by this look.
+
+Streaks that fade with the distance break, where they fall under the threshold, into
+short pieces long along their streak, and a row of them lines up as letters; a line
+whose elongated blobs mostly point at one metal and converge on it is refused
+(`points_at_metal`)."""
 
 from __future__ import annotations
 
