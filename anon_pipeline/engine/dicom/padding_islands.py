@@ -7,8 +7,10 @@ of 12 bits, under every look's threshold, though a window at the floor reads it.
 drawn there at all stands as small islands of other values wholly inside the padding,
 where the field of view is one large component. Where the looks found nothing, the
 islands are drawn as a mask at full contrast (`padding_mask`) and given to the stroke
-look (`pixel_text.text_regions`): 10 of 11 such texts over a phantom drawn in another style were
-found, and no clean slice of 2,000 more was held (session 44).
+look (`pixel_text.text_regions`): 10 of 11 such texts over a phantom drawn in another
+style were found, and no clean slice of 2,000 more was held (session 44). OCR reads
+the region from the frame itself, where the letters stand 48 HU off, and makes little
+of it: such a region is held as unread.
 
 Most frames have no padding at their corner and cost one comparison of a sample; a
 frame with padding costs a count of the runs along its rows, and where a row has more

@@ -53,15 +53,16 @@ STREAKED_SHARE = 0.3
 
 # A metal's streaks that fade with the distance break, where they fade under the
 # threshold, into short pieces, each long along its streak: a row of them across the
-# fan lines up as letters (session 44: about a fifth of the clean slices held of the
-# phantoms drawn in another style). Letters' strokes run every way; a line whose
+# fan lines up as letters (session 44: about 12 of the 45 clean slices held of the
+# phantoms drawn in another style, by eye). Letters' strokes run every way; a line whose
 # elongated blobs mostly point at one metal's centre is the metal's (`points_at_metal`).
 POINTING_SMALLEST = 5  # pixels: a blob smaller has no direction to speak of
 POINTING_ELONGATION = 2.0  # long axis over short axis, by the blob's second moments
 POINTING_ANGLE = 15.0  # degrees between a blob's long axis and the way to the metal
 POINTING_LEAST = 4  # blobs pointing at one metal: fewer are chance
-# Of the line's blobs: 0.57 at most on 834 lines of text near metal (four seeds), 0.71
-# to 1.0 on the lines of 7 of the 45 clean slices held of the other style (seed 45).
+# Of the line's blobs: 0.57 at most on 834 lines of text near metal (four seeds; none of
+# 1,522 on seven refused), 0.71 to 1.0 on the lines of 7 of the 45 clean slices held of
+# the other style (seed 45).
 POINTING_SHARE = 0.7
 # Degrees the pointing blobs' axes must span: a fan's pieces converge on the metal,
 # where a row of text's stems stand parallel (a date of ones straight under a metal).
