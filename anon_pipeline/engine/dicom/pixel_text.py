@@ -406,7 +406,7 @@ def text_regions(frame: np.ndarray, contrast: float = STROKE_CONTRAST) -> list[R
     # Text in a scanner's padding, darker than it and clipped to the stored floor, where
     # nothing else was found: its islands, looked at as a mask at full contrast.
     if not found and PADDING_TEXT:
-        mask = padding_mask(frame, MAX_TEXT_HEIGHT)
+        mask = padding_mask(frame, MAX_TEXT_HEIGHT, contrast)
         if mask is not None:
             found = stroke_lines(mask, contrast)
     return found
