@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from anon_pipeline.engine.dicom import pixel_text
+from anon_pipeline.engine.dicom import flat_text, pixel_text
 from anon_pipeline.engine.dicom.flat_text import ALIGNED_PIECES, flat_lines, most_aligned
 from anon_pipeline.synthetic.phantoms import phantom_slice, stored_values
 from anon_pipeline.synthetic.pixel_trials import (
@@ -412,3 +412,32 @@ def test_a_grey_trial_is_the_benchs_draw_in_one_grey_level(chest):
     assert counts.max() > 100  # the letters' insides: one value
     assert counts.max() < covered.sum()  # their edges blend into what they cover
     assert abs(level - (float(np.median(chest[image == level])) - 150)) < 5  # its median
+
+
+@pytest.mark.parametrize("seed,region", [(0, "abdomen"), (5, None), (8, "chest")])
+def test_air_stored_mostly_at_the_floor_makes_no_flat_line(seed, region):
+    # Air reconstructed 30 HU under -1,024 and clipped there, as some scanners store it:
+    # half the frame is that one value, and its runs in a table's gap stood as a line.
+    body = phantom_slice(np.random.default_rng(seed), region=region)
+    image = stored_values(np.maximum(np.where(body < -900, body - 30, body), -1024))
+    assert np.mean(image == image.min()) > 0.3
+    cores = flat_text.flat_cores(image, pixel_text.STROKE_CONTRAST)
+    assert flat_text.lines_of_cores(image, cores, 5, 48)  # the floor's runs alone
+    assert lines_of(image) == []
+
+
+def test_dark_text_at_a_clipped_floor_over_tissue_is_still_found(chest):
+    # The floor's cores are left out, but letters of that value over a body stand out
+    # to the stroke look as they did.
+    clipped = np.maximum(np.where(chest < -900, chest - 30, chest), -1024)
+    trial = TextTrial(
+        FONTS + "dejavu/DejaVuSans-Bold.ttf", 16, "body", -1, "full", ("KOWALSKI JAN",), 1
+    )
+    drawn = burn_in(clipped, trial, random.Random(2))
+    image = stored_values(np.maximum(np.where(drawn < -990, drawn - 24, drawn), -1024))
+    regions = pixel_text.text_regions(image, pixel_text.STROKE_CONTRAST)
+    text = np.argwhere(drawn != clipped)
+    (top, left), (bottom, right) = text.min(axis=0), text.max(axis=0)
+    assert any(
+        r.top <= bottom and r.bottom >= top and r.left <= right and r.right >= left for r in regions
+    )
