@@ -63,9 +63,12 @@ def padding_mask(frame: np.ndarray, tallest: int, contrast: float) -> np.ndarray
         beyond, toward = frame < pad, frame >= pad + contrast
     else:
         beyond, toward = frame > pad, frame <= pad - contrast
+    marked = beyond | toward
     told = np.zeros(count, dtype=bool)
-    told[labels[beyond | toward]] = True
+    told[labels[marked]] = True
     keep &= told
     if not keep.any():
         return None
-    return np.where(keep[labels], ISLAND_LEVEL, 0).astype(np.int16)
+    # Those pixels only: a table's shell is an island of the stored air too, and its
+    # noise fringe, a few HU over the air, stood as a row of letters on it.
+    return np.where(keep[labels] & marked, ISLAND_LEVEL, 0).astype(np.int16)
