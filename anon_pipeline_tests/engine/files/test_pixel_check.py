@@ -128,6 +128,29 @@ def test_a_real_ct_whose_air_is_stored_at_the_floor_is_released():
     assert text_in_pixels(Path(path).read_bytes(), ()) is None
 
 
+def test_a_clean_body_read_whole_is_not_held_and_a_name_read_whole_is():
+    """A risk class (a reformat, a localizer, a key image) is read whole too: tesseract
+    made three-letter words of these six clean slices at 60 to 75 (held as text in
+    pixels); a name in a corner reads at over 80."""
+    from anon_pipeline.engine.files import pixel_check
+    from anon_pipeline.engine.rules.text_holds import TextVerdict
+
+    source = SliceSource(25)
+    slices = [stored_values(source.next()) for _ in range(38)]
+    for number in (3, 11, 28, 30, 35, 37):
+        reading = pixel_check.read_frame(slices[number], 60.0, risky=True)
+        assert reading.verdict(()) is not TextVerdict.IDENTIFYING, number
+    font = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+    trial = TextTrial(font, 22, "corner", 1, "full", ("KOWALSKI JAN",), 1)
+    named = stored_values(burn_in(SliceSource(25).next(), trial, random.Random(3)))
+    confident = [
+        text
+        for text, confidence in pixel_check.read(named)
+        if confidence >= pixel_check.WHOLE_CONFIDENCE
+    ]
+    assert any("KOWALSKI" in text.upper() for text in confident), confident
+
+
 def test_trial_noise_has_the_level_asked_white_or_in_a_soft_kernels_grains():
     """The bench's noisy sets: `noise` HU over the phantom, white, or blurred by `grain`
     pixels so that neighbours move together as a soft kernel's do."""
