@@ -102,6 +102,18 @@ def clipped_air_holds(count: int, seed: int = 25, lower: float = 0.0) -> int:
     return held
 
 
+def risk_class_holds(count: int, seed: int = 25) -> Counter[str]:
+    """Clean slices of the bench's pool read whole too, as a risk class is (a reformat,
+    a localizer, a key image): how many the check holds, by kind."""
+    source, template, held = SliceSource(seed), template_slice(), Counter[str]()
+    for _ in range(count):
+        data = dicom_bytes(template, [stored_values(source.next())])
+        verdict = text_in_pixels(data, (), risky=True)
+        if verdict is not None:
+            held[verdict.kind.value] += 1
+    return held
+
+
 def by_kind(released: list[str], word: int = 4) -> Counter[str]:
     """Misses by position and contrast ("body +150"); `word` 3, by position and polarity
     ("band bright"), for a draw of one contrast."""
@@ -323,6 +335,14 @@ def parsed_arguments() -> argparse.Namespace:
         "session 45 (0: not run)",
     )
     parser.add_argument(
+        "--risk-class",
+        type=int,
+        default=400,
+        help="clean slices of the bench's pool read whole as a risk class is: tesseract "
+        "made three-letter words of a body at 60 to 75; first run 2026-12-07, session 45 "
+        "(0: not run)",
+    )
+    parser.add_argument(
         "--other-style",
         type=int,
         default=1000,
@@ -393,6 +413,7 @@ def main() -> int:
             if args.mostly_clipped_air
             else None
         )
+        risk = risk_class_holds(args.risk_class) if args.risk_class else None
         other_style = run_other_trials(args.other_style)[0] if args.other_style else None
         other_text = (
             run_text_trials(args.other_style_text, other_style=True)[0]
@@ -556,6 +577,16 @@ def main() -> int:
                 )
             ]
             if mostly is not None
+            else []
+        ),
+        *(
+            [
+                (
+                    "clean slices held, read whole as a risk class (pool 25; false holds)",
+                    f"{sum(risk.values())} of {args.risk_class} ({dict(risk)})",
+                )
+            ]
+            if risk is not None
             else []
         ),
         *(
