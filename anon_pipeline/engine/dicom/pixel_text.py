@@ -41,7 +41,7 @@ from anon_pipeline.engine.dicom.faint_edges import (
     thin_strokes,
     with_faint_rows,
 )
-from anon_pipeline.engine.dicom.flat_text import flat_lines, large_flat_lines
+from anon_pipeline.engine.dicom.flat_text import CLIPPED_SHARE, flat_lines, large_flat_lines
 from anon_pipeline.engine.dicom.grown_letters import GROWN_CROP, grown_letters
 from anon_pipeline.engine.dicom.letter_shapes import disc_shaped, letter_shaped
 from anon_pipeline.engine.dicom.lone_words import LONE_CROP, lone_windows, lone_words
@@ -93,6 +93,7 @@ STROKE_SHARE = 0.35  # of the crop's strongest strokes: a letter's pixel, not it
 FLAT_STROKE_SHARE = 0.1  # the same on ground of exact values (`flat_ground`)
 FLAT_GROUND = 0.15  # of a crop's neighbours along its rows, equal: ground with no noise
 NOISE_SAMPLE = 0.5  # of a crop's pixels off that ground: enough to measure its noise on
+FLOOR_FREE = 0.05  # of a crop's pixels (every other row's) off a clipped floor: the same
 QUIET_MARGIN = 0.04  # stroke pixels per pixel above a line of text (accents, noise)
 BUSY_MARGIN = 0.1  # around four letters of one height and baseline
 # Whether the averaged looks' lines must lie off a metal's streaks (`on_a_streak`).
@@ -597,7 +598,8 @@ def character_pixels(crop: np.ndarray, contrast: float) -> tuple[Strokes, Stroke
     closed = [running(running(values, axis, np.maximum), axis, np.minimum) for axis in (1, 0)]
     # An opening never exceeds the values, nor a closing falls below them: the farthest
     # lift over the two directions is from the lower opening (the higher closing).
-    above = values - np.minimum(*opened)
+    lowest = np.minimum(*opened)
+    above = values - lowest
     below = np.maximum(*closed) - values
     # Over noise, a pixel stands farther from its surround by chance: as far as the
     # crop's median NOISE_LIFT times over. Not counting a scanner's padding, where no
@@ -615,17 +617,25 @@ def character_pixels(crop: np.ndarray, contrast: float) -> tuple[Strokes, Stroke
     # everywhere, no blob grows (a grown row would be noise, and chance lines align).
     # The noise of every other row and column: a median of a quarter of the pixels
     # moves by a step or less (1 HU, times NOISE_LIFT), at a quarter of the cost.
-    faint = (
+    faint = [
         over_noise(
             lifted[::4] if noisy is not None else lifted[::2, ::2],
             FAINT_SHARE * contrast,
             NOISE_LIFT,
         )
         for lifted in (above_noise, below_noise)
-    )
+    ]
+    # Or of the pixels off air a scanner clipped at its floor, where more: clipping hides
+    # noise, and never makes it (`off_the_floor`).
+    unclipped = off_the_floor(values, lowest) if values.size else None
+    if unclipped is not None:
+        faint = [
+            max(level, over_noise(lifted[unclipped], FAINT_SHARE * contrast, NOISE_LIFT))
+            for level, lifted in zip(faint, (above, below), strict=True)
+        ]
     return (
-        Strokes(above, letter_parts(above, bright), bright, next(faint), None, values, 1),
-        Strokes(below, letter_parts(below, dark), dark, next(faint), None, values, -1),
+        Strokes(above, letter_parts(above, bright), bright, faint[0], None, values, 1),
+        Strokes(below, letter_parts(below, dark), dark, faint[1], None, values, -1),
     )
 
 
@@ -640,6 +650,23 @@ def noisy_pixels(values: np.ndarray) -> np.ndarray | None:
     exact[:, 1:-1] = (values[:, 1:-1] == values[:, :-2]) & (values[:, 1:-1] == values[:, 2:])
     noisy = ~exact
     return noisy if np.count_nonzero(noisy) >= NOISE_SAMPLE * noisy.size else None
+
+
+def off_the_floor(values: np.ndarray, opened: np.ndarray) -> np.ndarray | None:
+    """Every other row's pixels, of a crop with air stored at its lowest value (clipped
+    there, CLIPPED_SHARE of the crop or more), whose surround (`opened`: the lower
+    opening) stays over that value: None for other crops, or where too few are left.
+    Clipping cuts short the noise of the air just over the floor, and measured with it
+    the faint threshold of a crop over tissue and such air fell from about 57 HU to
+    30: grains of the tissue's noise then grew into letters (session 46, six of 300
+    clean slices with half their air at -1,024 HU). The letters of a label on a
+    screen's black never count: their opening is the black."""
+    floor = values.min()
+    if np.count_nonzero(values[::4] == floor) < CLIPPED_SHARE * values[::4].size:
+        return None
+    unclipped = np.zeros(values.shape, bool)
+    unclipped[::2] = opened[::2] > floor
+    return unclipped if np.count_nonzero(unclipped) >= FLOOR_FREE * values.size else None
 
 
 def flat_ground(values: np.ndarray) -> bool:

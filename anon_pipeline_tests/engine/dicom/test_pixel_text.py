@@ -12,6 +12,7 @@ from anon_pipeline.engine.dicom.pixel_text import text_regions
 from anon_pipeline.synthetic.other_phantoms import nth_slice
 from anon_pipeline.synthetic.phantoms import phantom_slice, stored_values
 from anon_pipeline.synthetic.pixel_trials import (
+    SliceSource,
     TextTrial,
     burn_in,
     dicom_bytes,
@@ -838,4 +839,54 @@ def test_noise_beside_a_scanners_padding_is_measured_off_it(monkeypatch):
     frame = stored_values(nth_slice(45, 33)[0])
     assert text_regions(frame) == []
     monkeypatch.setattr(pixel_text, "noisy_pixels", lambda _: None)
+    # The padding is the frame's floor too: its faint threshold is measured off it
+    # again (`off_the_floor`, session 46); without either, the specks grow into a line.
+    assert text_regions(frame) == []
+    monkeypatch.setattr(pixel_text, "off_the_floor", lambda *_: None)
+    assert text_regions(frame)
+
+
+def test_the_faint_threshold_is_measured_off_air_clipped_at_the_floor(monkeypatch):
+    """Tissue's noise (16 HU, as a phantom's texture and noise lift it) beside air a
+    scanner clipped at -1,024, a few pixels just over it: the faint threshold stays the
+    tissue's, not half the letters' threshold."""
+    rng = np.random.default_rng(4)
+    tissue = rng.normal(40, 16, (60, 120)).astype(np.float32)
+    crop = tissue.copy()
+    crop[:, :70] = np.maximum(rng.normal(-1040, 8, (60, 70)), -1024)
+    crop = crop.astype(np.int16)
+    alone = pixel_text.character_pixels(tissue.astype(np.int16), pixel_text.STROKE_CONTRAST)
+    beside = pixel_text.character_pixels(crop, pixel_text.STROKE_CONTRAST)
+    assert alone[0].faint > 50
+    assert all(b.faint >= a.faint - 6 for a, b in zip(alone, beside, strict=True))
+    monkeypatch.setattr(pixel_text, "off_the_floor", lambda *_: None)
+    unguarded = pixel_text.character_pixels(crop, pixel_text.STROKE_CONTRAST)
+    assert unguarded[0].faint < alone[0].faint - 6
+
+
+def test_off_the_floor_leaves_noisy_crops_and_a_screens_letters_alone():
+    noisy = np.random.default_rng(5).normal(40, 8, (40, 80)).astype(np.int16)
+    lowest = np.minimum.reduce([noisy[:, :-2], noisy[:, 1:-1], noisy[:, 2:]])
+    assert pixel_text.off_the_floor(noisy[:, 1:-1], lowest) is None  # one lowest pixel
+    label = Image.fromarray(np.zeros((40, 200), np.uint8))  # letters on a screen's black
+    font = ImageFont.truetype(DEJAVU, 14)
+    ImageDraw.Draw(label).text((4, 10), "KOWALSKA 1962", fill=255, font=font)
+    values = np.asarray(label).astype(np.int16)
+    opened = pixel_text.running(pixel_text.running(values, 1, np.minimum), 1, np.maximum)
+    assert pixel_text.off_the_floor(values, opened) is None  # their opening is the black
+
+
+def test_a_clean_slice_with_its_air_at_the_floor_is_not_held(monkeypatch):
+    """Slice 7 of the bench's pool 25 with its air 30 HU lower and clipped at -1,024, as
+    the bench's row of such slices draws it: grains of the tissue's noise grew into a
+    line while the faint threshold was measured over the clipped air (session 46)."""
+    source = SliceSource(25)
+    for _ in range(7):
+        source.next()
+    hounsfield = source.next()
+    hounsfield = np.where(hounsfield < -900, hounsfield - np.float32(30), hounsfield)
+    frame = stored_values(np.maximum(hounsfield, np.float32(-1024)))
+    assert np.mean(frame == frame.min()) > 0.3
+    assert text_regions(frame) == []
+    monkeypatch.setattr(pixel_text, "off_the_floor", lambda *_: None)
     assert text_regions(frame)
