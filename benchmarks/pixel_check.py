@@ -87,17 +87,29 @@ def safe_annotation_holds(count: int, seed: int = 31) -> int:
     return held
 
 
-def clipped_air_holds(count: int, seed: int = 25, lower: float = 0.0) -> int:
+def clipped_air_holds(
+    count: int, seed: int = 25, lower: float = 0.0, padding: float | None = None
+) -> int:
     """Clean slices of the bench's pool with every value under -1024 HU clipped to it, as
     many scanners store air (one exact value over the noise): how many the check holds.
     `lower`: air (under -900 HU) taken that far down first, so that most of it is that
-    one value, as a scanner whose air reconstructs under -1024 stores it."""
+    one value, as a scanner whose air reconstructs under -1024 stores it. `padding`: the
+    value (HU) stored outside the field of view, a circle the frame's width across, as
+    GE's scanners store -3,024 HU there under air clipped at -1,024."""
     source, template, held = SliceSource(seed), template_slice(), 0
+    outside = None
     for _ in range(count):
         hounsfield = source.next()
         if lower:
             hounsfield = np.where(hounsfield < -900, hounsfield - np.float32(lower), hounsfield)
         clipped = np.maximum(hounsfield, np.float32(-1024))
+        if padding is not None:
+            if outside is None:
+                rows, columns = np.indices(clipped.shape)
+                middle = (np.array(clipped.shape) - 1) / 2
+                radius = min(clipped.shape) / 2
+                outside = (rows - middle[0]) ** 2 + (columns - middle[1]) ** 2 > radius**2
+            clipped = np.where(outside, np.float32(padding), clipped)
         held += text_in_pixels(dicom_bytes(template, [stored_values(clipped)]), ()) is not None
     return held
 
@@ -335,6 +347,14 @@ def parsed_arguments() -> argparse.Namespace:
         "session 45 (0: not run)",
     )
     parser.add_argument(
+        "--padded-clipped-air",
+        type=int,
+        default=300,
+        help="the same with air 20 HU down and -3024 HU stored outside the field of view, as "
+        "GE's scanners store it: padding under the clipped air; first run 2026-12-07, "
+        "session 46 (0: not run)",
+    )
+    parser.add_argument(
         "--risk-class",
         type=int,
         default=400,
@@ -411,6 +431,11 @@ def main() -> int:
         mostly = (
             clipped_air_holds(args.mostly_clipped_air, lower=30.0)
             if args.mostly_clipped_air
+            else None
+        )
+        padded = (
+            clipped_air_holds(args.padded_clipped_air, lower=20.0, padding=-3024.0)
+            if args.padded_clipped_air
             else None
         )
         risk = risk_class_holds(args.risk_class) if args.risk_class else None
@@ -577,6 +602,17 @@ def main() -> int:
                 )
             ]
             if mostly is not None
+            else []
+        ),
+        *(
+            [
+                (
+                    "clean slices held, air 20 HU lower and clipped, -3024 HU outside the field "
+                    "of view (pool 25; false holds)",
+                    f"{padded} of {args.padded_clipped_air}",
+                )
+            ]
+            if padded is not None
             else []
         ),
         *(

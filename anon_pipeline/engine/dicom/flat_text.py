@@ -100,8 +100,9 @@ def flat_lines(
 def unclipped(
     frame: np.ndarray, cores: tuple[np.ndarray, np.ndarray, np.ndarray]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The flat `cores` (rows, columns, values) but those of the frame's lowest or highest
-    value where it fills CLIPPED_SHARE of the frame or more (every fourth row and column):
+    """The flat `cores` (rows, columns, values) but those of the frame's stored floors
+    (`stored_floors`) or highest value, where it fills CLIPPED_SHARE of the frame or
+    more (every fourth row and column):
     air a scanner stores at its floor, or padding, runs by being stored so, not drawn.
     In a table's gap between its shells such runs stood as a line (a real CT of
     pydicom's, and 45 of 300 clean slices whose air is mostly -1,024 HU; session 45)."""
@@ -110,10 +111,30 @@ def unclipped(
         return cores
     sample = frame[::4, ::4]
     kept = np.ones(len(values), dtype=bool)
-    for end in (int(frame.min()), int(frame.max())):
-        if np.count_nonzero(sample == end) >= CLIPPED_SHARE * sample.size:
-            kept &= values != end
+    ends = stored_floors(sample)
+    if np.count_nonzero(sample == sample.max()) >= CLIPPED_SHARE * sample.size:
+        ends.append(int(sample.max()))
+    for end in ends:
+        kept &= values != end
     return rows[kept], columns[kept], values[kept]
+
+
+def stored_floors(sample: np.ndarray) -> list[int]:
+    """The values at the bottom of `sample` that each fill CLIPPED_SHARE of it, lowest
+    first: its lowest, and the next where both do. A scanner may store its padding
+    outside the field of view under the air it clipped at its floor (-3,024 HU under
+    -1,024, as GE's do): there the air's value is no frame's lowest (session 46)."""
+    floors: list[int] = []
+    rest = sample
+    for _ in range(2):
+        if not rest.size:
+            break
+        lowest = rest.min()
+        if np.count_nonzero(rest == lowest) < CLIPPED_SHARE * sample.size:
+            break
+        floors.append(int(lowest))
+        rest = rest[rest > lowest]
+    return floors
 
 
 def lines_of_cores(

@@ -41,7 +41,7 @@ from anon_pipeline.engine.dicom.faint_edges import (
     thin_strokes,
     with_faint_rows,
 )
-from anon_pipeline.engine.dicom.flat_text import CLIPPED_SHARE, flat_lines, large_flat_lines
+from anon_pipeline.engine.dicom.flat_text import flat_lines, large_flat_lines, stored_floors
 from anon_pipeline.engine.dicom.grown_letters import GROWN_CROP, grown_letters
 from anon_pipeline.engine.dicom.letter_shapes import disc_shaped, letter_shaped
 from anon_pipeline.engine.dicom.lone_words import LONE_CROP, lone_windows, lone_words
@@ -653,17 +653,18 @@ def noisy_pixels(values: np.ndarray) -> np.ndarray | None:
 
 
 def off_the_floor(values: np.ndarray, opened: np.ndarray) -> np.ndarray | None:
-    """Every other row's pixels, of a crop with air stored at its lowest value (clipped
-    there, CLIPPED_SHARE of the crop or more), whose surround (`opened`: the lower
-    opening) stays over that value: None for other crops, or where too few are left.
+    """Every other row's pixels, of a crop with air stored at one value at its bottom
+    (clipped there: `stored_floors`), whose surround (`opened`: the lower opening) stays
+    over that value: None for other crops, or where too few are left.
     Clipping cuts short the noise of the air just over the floor, and measured with it
     the faint threshold of a crop over tissue and such air fell from about 57 HU to
     30: grains of the tissue's noise then grew into letters (session 46, six of 300
     clean slices with half their air at -1,024 HU). The letters of a label on a
     screen's black never count: their opening is the black."""
-    floor = values.min()
-    if np.count_nonzero(values[::4] == floor) < CLIPPED_SHARE * values[::4].size:
+    floors = stored_floors(values[::4])
+    if not floors:
         return None
+    floor = floors[-1]  # the air's, where padding is stored under it
     unclipped = np.zeros(values.shape, bool)
     unclipped[::2] = opened[::2] > floor
     return unclipped if np.count_nonzero(unclipped) >= FLOOR_FREE * values.size else None

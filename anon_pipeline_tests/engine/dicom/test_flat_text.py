@@ -11,6 +11,7 @@ from anon_pipeline.engine.dicom.flat_text import ALIGNED_PIECES, flat_lines, mos
 from anon_pipeline.synthetic.phantoms import phantom_slice, stored_values
 from anon_pipeline.synthetic.pixel_trials import (
     GREY,
+    SliceSource,
     TextTrial,
     burn_in,
     fonts,
@@ -441,3 +442,37 @@ def test_dark_text_at_a_clipped_floor_over_tissue_is_still_found(chest):
     assert any(
         r.top <= bottom and r.bottom >= top and r.left <= right and r.right >= left for r in regions
     )
+
+
+def test_stored_floors_are_the_padding_and_the_air_clipped_over_it():
+    rng = np.random.default_rng(6)
+    sample = rng.normal(40, 8, (64, 64)).astype(np.int16)
+    assert flat_text.stored_floors(sample) == []  # noise: no value fills a twentieth
+    sample[:, :20] = -1024  # air clipped at the floor
+    assert flat_text.stored_floors(sample) == [-1024]
+    sample[:8, :] = -3024  # padding stored under it
+    assert flat_text.stored_floors(sample) == [-3024, -1024]
+    sample[:, :20] = rng.normal(-1000, 8, (64, 20)).astype(np.int16)
+    sample[:8, :] = -3024  # padding over air that is not clipped
+    assert flat_text.stored_floors(sample) == [-3024]
+
+
+def test_air_clipped_over_a_scanners_padding_makes_no_line(monkeypatch):
+    """Slice 0 of the bench's pool 25 as a GE scanner stores it: -3,024 HU outside the
+    field of view, under air 20 HU lower and clipped at -1,024. With the padding taken
+    for the only floor, the clipped air's runs in the table's gap stood as a line."""
+    hounsfield = SliceSource(25).next()
+    hounsfield = np.maximum(np.where(hounsfield < -900, hounsfield - 20, hounsfield), -1024)
+    rows, columns = np.indices(hounsfield.shape)
+    outside = (rows - 255.5) ** 2 + (columns - 255.5) ** 2 > 256**2
+    image = stored_values(np.where(outside, np.float32(-3024), hounsfield))
+    assert pixel_text.text_regions(image) == []
+
+    floors = flat_text.stored_floors
+
+    def lowest_only(sample: np.ndarray) -> list[int]:
+        return floors(sample)[:1]
+
+    monkeypatch.setattr(flat_text, "stored_floors", lowest_only)
+    monkeypatch.setattr(pixel_text, "stored_floors", lowest_only)
+    assert pixel_text.text_regions(image)
