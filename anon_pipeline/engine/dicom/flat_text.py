@@ -33,6 +33,8 @@ align. A row of thin rings of one value would pass as letters and be read.
 
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
 
@@ -49,6 +51,7 @@ STROKE_REACH = FLAT_RUN - 1
 # Of a frame's pixels, at its lowest or highest value: stored so (clipped air, padding),
 # where runs of one value are no renderer's. Text of that value is left to the other looks.
 CLIPPED_SHARE = 0.05
+STRAGGLERS = 0.01  # of a sample, at most, between two stored floors (`stored_floors`)
 CROWDED_RUNS = 2000  # runs in a frame beyond which those in flat expanses are dropped first
 # A line's cores are joined across the gaps between letters and words (columns) and
 # between a letter's bars and stems (rows) before they are boxed.
@@ -121,19 +124,24 @@ def unclipped(
 
 def stored_floors(sample: np.ndarray) -> list[int]:
     """The values at the bottom of `sample` that each fill CLIPPED_SHARE of it, lowest
-    first: its lowest, and the next where both do. A scanner may store its padding
-    outside the field of view under the air it clipped at its floor (-3,024 HU under
-    -1,024, as GE's do): there the air's value is no frame's lowest (session 46)."""
-    floors: list[int] = []
-    rest = sample
-    for _ in range(2):
-        if not rest.size:
-            break
-        lowest = rest.min()
-        if np.count_nonzero(rest == lowest) < CLIPPED_SHARE * sample.size:
-            break
-        floors.append(int(lowest))
-        rest = rest[rest > lowest]
+    first: its lowest, and the next that does, with at most STRAGGLERS of the sample
+    between the two (a padding's edge blended with the air, as a frame halved blends
+    them). A scanner may store its padding outside the field of view under the air it
+    clipped at its floor (-3,024 HU under -1,024, as GE's do): there the air's value is
+    no frame's lowest (session 46)."""
+    lowest = sample.min() if sample.size else 0
+    if not sample.size or np.count_nonzero(sample == lowest) < CLIPPED_SHARE * sample.size:
+        return []
+    floors = [int(lowest)]
+    rest = sample[sample > lowest]
+    reach = math.ceil((CLIPPED_SHARE + STRAGGLERS) * sample.size)
+    if rest.size > reach + 1:
+        rest = np.partition(rest, reach)[: reach + 1]  # the smallest: a floor's among them
+    values, counts = np.unique(rest, return_counts=True)
+    under = np.cumsum(counts) - counts
+    level = (counts >= CLIPPED_SHARE * sample.size) & (under <= STRAGGLERS * sample.size)
+    if level.any():
+        floors.append(int(values[level.argmax()]))
     return floors
 
 

@@ -452,6 +452,10 @@ def test_stored_floors_are_the_padding_and_the_air_clipped_over_it():
     assert flat_text.stored_floors(sample) == [-1024]
     sample[:8, :] = -3024  # padding stored under it
     assert flat_text.stored_floors(sample) == [-3024, -1024]
+    sample[8, 20:40] = np.arange(-2900, -1100, 90)  # its edge blended with the air
+    assert flat_text.stored_floors(sample) == [-3024, -1024]
+    sample[9, 20:64] = -1500  # a band as wide as a floor's straggles: no floor under it
+    assert flat_text.stored_floors(sample) == [-3024]
     sample[:, :20] = rng.normal(-1000, 8, (64, 20)).astype(np.int16)
     sample[:8, :] = -3024  # padding over air that is not clipped
     assert flat_text.stored_floors(sample) == [-3024]
