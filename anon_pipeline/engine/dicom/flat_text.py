@@ -129,8 +129,10 @@ def stored_floors(sample: np.ndarray) -> list[int]:
     them). A scanner may store its padding outside the field of view under the air it
     clipped at its floor (-3,024 HU under -1,024, as GE's do): there the air's value is
     no frame's lowest (session 46)."""
-    lowest = sample.min() if sample.size else 0
-    if not sample.size or np.count_nonzero(sample == lowest) < CLIPPED_SHARE * sample.size:
+    if not sample.size:
+        return []
+    lowest = sample.min()
+    if np.count_nonzero(sample == lowest) < CLIPPED_SHARE * sample.size:
         return []
     floors = [int(lowest)]
     rest = sample[sample > lowest]

@@ -627,7 +627,7 @@ def character_pixels(crop: np.ndarray, contrast: float) -> tuple[Strokes, Stroke
     ]
     # Or of the pixels off air a scanner clipped at its floor, where more: clipping hides
     # noise, and never makes it (`off_the_floor`).
-    unclipped = off_the_floor(values, lowest) if values.size else None
+    unclipped = off_the_floor(values, lowest)
     if unclipped is not None:
         faint = [
             max(level, over_noise(lifted[unclipped], FAINT_SHARE * contrast, NOISE_LIFT))
