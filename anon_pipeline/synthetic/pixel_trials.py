@@ -24,6 +24,7 @@ from pydicom.dataset import Dataset
 from scipy import ndimage
 
 from anon_pipeline.synthetic.cds import fake_patient, make_realistic_ct_slice
+from anon_pipeline.synthetic.kernels import reconstructed
 from anon_pipeline.synthetic.other_phantoms import other_slice
 from anon_pipeline.synthetic.phantoms import METAL, phantom_slice, stored_values
 
@@ -210,18 +211,22 @@ class SliceSource:
         region: str | None = None,
         lungs: str = "crisp",
         noise: float = 8.0,
-        grain: float = 0.0,
+        grain: float | str = 0.0,
     ) -> None:
         generator = np.random.default_rng(seed)
         self.noise = np.random.default_rng(seed + 1)
         self.phantoms = [phantom_slice(generator, region=region, lungs=lungs) for _ in range(pool)]
         self.sigma = noise  # HU of noise over the phantom's own: 30 and up is low-dose
-        self.grain = grain  # pixels of blur: 0 is white noise (a sharp kernel), 1 a soft one's
+        # Pixels of blur (0 is white noise, 1 a soft kernel's grain), or the name of a
+        # reconstruction kernel whose grain and sharpness the slice takes (`kernels`).
+        self.grain = grain
         self.count = 0
 
     def next(self) -> np.ndarray:
         base = self.phantoms[self.count % len(self.phantoms)]
         self.count += 1
+        if isinstance(self.grain, str):
+            return reconstructed(base, self.noise, self.grain, self.sigma)
         if not self.grain:  # drawn as every earlier figure's slices were
             return base + self.noise.normal(0, self.sigma, base.shape).astype(np.float32)
         noise = ndimage.gaussian_filter(self.noise.normal(0, 1, base.shape), self.grain)
@@ -249,16 +254,18 @@ def run_text_trials(
     noise: float = 8.0,
     draw: Callable[[random.Random, list[str], int], TextTrial] = text_trial,
     other_style: bool = False,
+    kernel: str | None = None,
 ) -> tuple[TrialTally, float]:
     """`count` slices (or multi-frame objects) with identifying text, over white `noise`
-    (HU), each trial drawn by `draw` (over slices drawn in another style if
-    `other_style`); returns what was held or released, and the seconds the check took."""
+    (HU; `kernel`'s grain where named), each trial drawn by `draw` (over slices drawn in
+    another style if `other_style`); returns what was held or released, and the
+    seconds the check took."""
     import time
 
     from anon_pipeline.engine.files.pixel_check import text_in_pixels
 
     template, tally, seconds = template_slice(), TrialTally(), 0.0
-    trials = drawn_trials(seed, noise, draw, other_style)
+    trials = drawn_trials(seed, noise, draw, other_style, kernel)
     for trial, frames, marked, under in islice(trials, count):
         data = dicom_bytes(template, frames)
         started = time.perf_counter()
@@ -284,12 +291,17 @@ def drawn_trials(
     noise: float = 8.0,
     draw: Callable[[random.Random, list[str], int], TextTrial] = text_trial,
     other_style: bool = False,
+    kernel: str | None = None,
 ) -> Iterator[tuple[TextTrial, list[np.ndarray], int, np.ndarray]]:
     """The trials `run_text_trials` checks, in its order: each trial, its frames (stored
-    values), which of them carries the text, and the slice (HU) the text was burned into;
-    over slices drawn in another style (`OtherSlices`, their own noise) if `other_style`."""
+    values), which of them carries the text, and the slice (HU) the text was burned into
+    (after `kernel`, where named, as a scanner's overlay is); over slices drawn in
+    another style (`OtherSlices`, their own noise) if `other_style`."""
     rng, font_list = random.Random(seed), fonts()
-    source = OtherSlices(seed) if other_style else SliceSource(seed, noise=noise)
+    if other_style:
+        source: SliceSource | OtherSlices = OtherSlices(seed)
+    else:
+        source = SliceSource(seed, noise=noise, grain=kernel or 0.0)
     for index in count_from(0):
         trial = draw(rng, font_list, index)
         frames = [stored_values(source.next()) for _ in range(trial.frames)]
@@ -328,10 +340,11 @@ def run_clean_trials(
     anatomies: int = 24,
     lungs: str = "crisp",
     noise: float = 8.0,
-    grain: float = 0.0,
+    grain: float | str = 0.0,
 ) -> tuple[TrialTally, float]:
     """`count` clean body-like slices drawn from `anatomies` phantoms, each with fresh
-    `noise` (HU; white, or blurred by `grain` pixels as a soft kernel's is); returns what
+    `noise` (HU; white, blurred by `grain` pixels as a soft kernel's is, or the grain and
+    sharpness of the kernel `grain` names: `kernels.reconstructed`); returns what
     was held, and the check's seconds. Lungs other than the crisp ones the check was tuned
     on are all chests, so that every slice has them."""
     region = None if lungs == "crisp" else "chest"
