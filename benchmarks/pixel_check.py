@@ -377,6 +377,14 @@ def parsed_arguments() -> argparse.Namespace:
         help="the --text draw over slices drawn in that other style, seed 24; first run "
         "2026-12-07 (0: not run)",
     )
+    parser.add_argument(
+        "--lung-kernel",
+        type=float,
+        default=40.0,
+        help="HU of a lung kernel's grain (`synthetic/kernels.py`: ramp-shaped, edges "
+        "overshot), over as many clean slices as --other-lungs and --text trials (seed 7): "
+        "every chest CT has such a series; first run 2026-12-07, session 47 (0: not run)",
+    )
     parser.add_argument("--safe", type=int, default=100, help="slices with safe annotations only")
     parser.add_argument("--slices", type=int, default=1300, help="slices of the clean CD timed")
     parser.add_argument("--rounds", type=int, default=3)
@@ -456,6 +464,16 @@ def main() -> int:
             for level in args.noise_levels.split(",")
             if level
         }
+        lung = (
+            (
+                run_clean_trials(
+                    args.other_lungs, 35, args.other_lungs, noise=args.lung_kernel, grain="lung"
+                ),
+                run_text_trials(args.text, seed=7, noise=args.lung_kernel, kernel="lung")[0],
+            )
+            if args.lung_kernel
+            else None
+        )
         soft = (
             run_clean_trials(
                 args.other_lungs, 34, args.other_lungs, noise=args.soft_noise, grain=1.2
@@ -669,6 +687,19 @@ def main() -> int:
                 )
             ]
             if soft
+            else []
+        ),
+        *(
+            [
+                noisy_clean_row(f"{args.lung_kernel:g} HU of a lung kernel's grain", *lung[0]),
+                (
+                    f"images with identifying text released, {args.lung_kernel:g} HU of a lung "
+                    "kernel's grain (seed 7)",
+                    f"{len(lung[1].released)} of {lung[1].total} "
+                    f"({dict(by_kind(lung[1].released))}{by_chance(lung[1])})",
+                ),
+            ]
+            if lung
             else []
         ),
         ("check per clean slice (ms, mean)", f"{clean_seconds / clean.total * 1000:.1f}"),
