@@ -46,9 +46,12 @@ from anon_pipeline.engine.dicom.grown_letters import GROWN_CROP, grown_letters
 from anon_pipeline.engine.dicom.letter_shapes import disc_shaped, letter_shaped
 from anon_pipeline.engine.dicom.lone_words import LONE_CROP, lone_windows, lone_words
 from anon_pipeline.engine.dicom.noisy_text import (
+    ALONG_ROWS,
+    FEW_CHARACTERS,
     MORE_NOISY_ROWS,
     averaged_down,
     stands_alone,
+    steps_along,
 )
 from anon_pipeline.engine.dicom.padding_islands import padding_mask
 from anon_pipeline.engine.dicom.streaks import (
@@ -167,13 +170,16 @@ Blob = tuple[int, int, int, int, int]  # bottom, top, left, right, characters
 class Region:
     """A box of a frame where a line of text may stand: rows top..bottom, columns
     left..right (end exclusive), and the stems on its baseline (a candidate of the cheap
-    look) or the characters counted in it (a line the closer look confirmed)."""
+    look) or the characters counted in it (a line the closer look confirmed).
+    `doubtful`: a line noise makes by chance as often as text (`noisy_text.FEW_CHARACTERS`),
+    which holds only where OCR reads it."""
 
     top: int
     bottom: int
     left: int
     right: int
     stems: int
+    doubtful: bool = False
 
     @property
     def height(self) -> int:
@@ -476,13 +482,21 @@ def noisy_lines(frame: np.ndarray, contrast: float, found: list[Region]) -> list
     """Lines of characters in `frame` averaged down a few rows (`noisy_text`), apart
     from those `found` already, that stand alone: a noisy CT's +150 HU letters stand
     whole there, and a lung's edges line up as letters. Averaged down NOISY_ROWS, and
-    where that finds no line alone, MORE_NOISY_ROWS."""
+    where that finds no line alone, MORE_NOISY_ROWS; a short line there with no more
+    steps along its rows than beside them is doubtful (`noisy_text.steps_along`)."""
     metals = metal_in(frame, contrast, STROKE_CONTRAST)
     streaked = (frame, metals) if metals and STREAK_COMBS else None
     alone = averaged_lines(averaged_down(frame), contrast, found, streaked)
     if alone or not MORE_NOISY_ROWS:
         return alone
-    return averaged_lines(averaged_down(frame, MORE_NOISY_ROWS), contrast, found, streaked)
+    averaged = averaged_down(frame, MORE_NOISY_ROWS)
+    return [
+        replace(line, doubtful=True)
+        if line.stems <= FEW_CHARACTERS
+        and steps_along(averaged, (line.top, line.bottom, line.left, line.right)) <= ALONG_ROWS
+        else line
+        for line in averaged_lines(averaged, contrast, found, streaked)
+    ]
 
 
 def averaged_lines(

@@ -120,11 +120,13 @@ class FrameReading:
     text, the characters the closer look counted and the words OCR read there; for a
     frame read whole (a risk class), the words read with confidence; and what was read
     again where a region was unread (`read_again`): which readings it stands for, their
-    characters, and the words of each view."""
+    characters, and the words of each view; and which readings are of doubtful regions
+    (`Region.doubtful`), that hold only where what is read does."""
 
     regions: tuple[tuple[int, Words], ...]
     whole: Words
     again: tuple[Reread, ...] = ()
+    doubtful: frozenset[int] = frozenset()
 
     def verdict(self, identifiers: tuple[str, ...]) -> TextVerdict:
         """Judged against one file's own identifiers: the same pixels in another
@@ -137,6 +139,9 @@ class FrameReading:
         ]
         if TextVerdict.IDENTIFYING in verdicts:
             return TextVerdict.IDENTIFYING
+        for member in self.doubtful:  # noise's chance line, unless it reads as text
+            if verdicts[member] is TextVerdict.UNREAD:
+                verdicts[member] = TextVerdict.CLEAN
         for members, characters, views in self.again:
             judged = {judge_words(words, identifiers, characters) for words in views}
             if TextVerdict.IDENTIFYING in judged:
@@ -198,7 +203,8 @@ def read_frame(frame: np.ndarray, contrast: float, risky: bool) -> FrameReading:
     whole: Words = ()
     if risky:
         whole = tuple((text, conf) for text, conf in read(frame) if conf >= WHOLE_CONFIDENCE)
-    return FrameReading(tuple(regions), whole, again)
+    doubtful = frozenset(index for index, box in enumerate(boxes) if box.doubtful)
+    return FrameReading(tuple(regions), whole, again, doubtful)
 
 
 def read_again(

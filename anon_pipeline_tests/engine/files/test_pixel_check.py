@@ -359,6 +359,43 @@ def test_a_lines_reading_clears_only_its_parts_read_unread_never_what_identifies
     assert FrameReading(((4, ()),), (), (partial_date,)).verdict(()) is TextVerdict.UNREAD
 
 
+def test_a_doubtful_region_holds_only_where_what_is_read_does():
+    """A line noise makes as often as text (`Region.doubtful`) read as nothing does not
+    hold; read as a name, or as the file's own identifier, it does, as any region."""
+    from anon_pipeline.engine.files.pixel_check import FrameReading
+    from anon_pipeline.engine.rules.text_holds import TextVerdict
+
+    nothing = ((4, ()),)
+    assert FrameReading(nothing, ()).verdict(()) is TextVerdict.UNREAD
+    assert FrameReading(nothing, (), (), frozenset({0})).verdict(()) is TextVerdict.CLEAN
+    named = ((4, (("NOWAK", 91.0),)),)
+    assert FrameReading(named, (), (), frozenset({0})).verdict(()) is TextVerdict.IDENTIFYING
+    own = ((4, (("4821", 95.0),)),)
+    assert FrameReading(own, (), (), frozenset({0})).verdict(("4821",)) is (TextVerdict.IDENTIFYING)
+    # Only the doubtful region is let go: another unread one still holds.
+    both = (*nothing, (6, ()))
+    assert FrameReading(both, (), (), frozenset({0})).verdict(()) is TextVerdict.UNREAD
+
+
+def test_a_lung_kernels_chance_line_does_not_hold_its_slice():
+    """Slice 29 of pool 35 under 40 HU of a lung kernel's grain: its one line is doubtful
+    and OCR reads nothing there. Held as unread before session 47; released now."""
+    from anon_pipeline.engine.dicom.pixel_text import STROKE_CONTRAST
+    from anon_pipeline.engine.files.pixel_check import forget_readings, read_frame, text_in_pixels
+    from anon_pipeline.engine.rules.text_holds import TextVerdict
+    from anon_pipeline.synthetic.pixel_trials import dicom_bytes, template_slice
+
+    source = SliceSource(35, pool=4, noise=40.0, grain="lung")
+    for _ in range(29):
+        source.next()
+    frame = stored_values(source.next())
+    forget_readings()
+    reading = read_frame(frame, STROKE_CONTRAST, False)
+    assert reading.regions and reading.doubtful
+    assert reading.verdict(()) is TextVerdict.CLEAN
+    assert text_in_pixels(dicom_bytes(template_slice(), [frame]), ()) is None
+
+
 def test_a_date_read_in_part_the_other_way_stays_held():
     """The bench's trial 134 of seed 24: "1989-05-13" in Liberation Mono Bold 28 px, 150 HU
     under the body. One region, read as nothing; the other way as "989-0", which names no
