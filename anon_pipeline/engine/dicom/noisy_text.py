@@ -55,19 +55,21 @@ BAND_ROW = 0.8
 
 # A lung kernel's grain (`synthetic/kernels.py`: ramp-shaped, a pixel or two across,
 # 40 HU) averaged down MORE_NOISY_ROWS lines up as a short line of three or four letters
-# in about one slice in twelve, where white noise of 40 HU does not (session 47: 27 of
-# 300 clean slices held, 23 by this look). Such a line stands in noise that is the same
+# in about one slice in twelve, where white noise of 40 HU does not (session 47: 23 of
+# 300 clean slices held, most by this look). Such a line stands in noise that is the same
 # along its rows as above and below it, where a word's line goes on past the part found
-# (the rest of a name, a date), its strokes steeper than the noise's. So a line of
-# FEW_CHARACTERS characters or fewer that only this look finds is doubtful where the steps
-# along its rows, beyond it each way, are no more than ALONG_ROWS times those of the rows
-# above or below: OCR must read it for it to hold (`pixel_check`), never as unread. On the
-# bench's seeds at 30 HU, the lines this look finds over text stood at 1.39 and more on
-# one side (1,800 texts); the chance ones under a lung kernel at 0.94 to 2.5, 30 of 40
-# under 1.35. A short word alone (FreeMono "Jan" after a surname lost in a lung) stands
-# at 1.0: OCR reads it, and it holds.
+# (the rest of a name, a date). So a line of FEW_CHARACTERS characters or fewer that only
+# this look finds is doubtful where the steps along its rows, beyond it either way, are
+# no more than ALONG_ROWS times those of the calmer band above or below: it holds only
+# where OCR reads it (`pixel_check`), never as unread. The two overlap: the chance lines
+# under a lung kernel stood at 0.94 to 2.5 (30 of 40 under 1.35), the lines over text at
+# 1.04 and more (seeds 7 and 11 at 30 HU and under the kernel). At 1.35, 23 -> 11 clean
+# slices of 300 held under the kernel, but 2 texts of 600 under it were released (10 px,
+# +150 HU, at 1.2 and 1.28); at 1.15, 23 -> 19 and none released that was seen (2,400
+# texts at 30 HU and 600 under the kernel). A short word alone (FreeMono "Jan" after a
+# surname lost in a lung) stands at 1.0: OCR reads it, and it holds.
 FEW_CHARACTERS = 5
-ALONG_ROWS = 1.35
+ALONG_ROWS = 1.15
 
 Box = tuple[int, int, int, int]  # top, bottom, left, right (ends exclusive)
 

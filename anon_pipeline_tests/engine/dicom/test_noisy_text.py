@@ -213,9 +213,10 @@ def test_a_thin_date_in_noisy_air_is_no_doubtful_line():
 
 
 def test_steps_along_a_line_of_letters_beat_the_rows_beside_it_and_noise_does_not():
-    """On 200 boxes of a lung kernel's grain the ratio stays at most ALONG_ROWS in 184
-    (nine in ten: noise alone is doubtful); a box at the start of a thin date 150 HU
-    under the air stands over it (1.49: thin +150 HU strokes lift the steps little)."""
+    """On 200 boxes of a lung kernel's grain the ratio stays at most ALONG_ROWS in 120
+    (noise alone is doubtful more often than not; 184 at 1.35); a box at the start of a
+    thin date 150 HU under the air stands over it (1.49: thin +150 HU strokes lift the
+    steps little, and a threshold set for noise alone would release such text)."""
     from anon_pipeline.synthetic.kernels import reconstructed
 
     rng = np.random.default_rng(5)
@@ -227,7 +228,7 @@ def test_steps_along_a_line_of_letters_beat_the_rows_beside_it_and_noise_does_no
             calm += (
                 noisy_text.steps_along(averaged, (row, row + 8, 100, 120)) <= noisy_text.ALONG_ROWS
             )
-    assert calm >= 180, calm
+    assert calm >= 110, calm
     frame, drawn = thin_line_in_air(1)
     averaged = averaged_down(frame, noisy_text.MORE_NOISY_ROWS)
     rows = np.flatnonzero(drawn.any(axis=1))
