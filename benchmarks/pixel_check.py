@@ -378,12 +378,12 @@ def parsed_arguments() -> argparse.Namespace:
         "2026-12-07 (0: not run)",
     )
     parser.add_argument(
-        "--lung-kernel",
-        type=float,
-        default=40.0,
-        help="HU of a lung kernel's grain (`synthetic/kernels.py`: ramp-shaped, edges "
-        "overshot), over as many clean slices as --other-lungs and --text trials (seed 7): "
-        "every chest CT has such a series; first run 2026-12-07, session 47 (0: not run)",
+        "--kernels",
+        default="lung:40,standard:40",
+        help="reconstruction kernels and HU of their grain (`synthetic/kernels.py`: "
+        "ramp-shaped, a lung kernel's edges overshot), each over as many clean slices as "
+        "--other-lungs and --text trials (seed 7): every chest CT has a lung series, and "
+        "a low-dose one a standard series this noisy; first run 2026-12-07, session 47",
     )
     parser.add_argument("--safe", type=int, default=100, help="slices with safe annotations only")
     parser.add_argument("--slices", type=int, default=1300, help="slices of the clean CD timed")
@@ -464,16 +464,15 @@ def main() -> int:
             for level in args.noise_levels.split(",")
             if level
         }
-        lung = (
-            (
+        kernels = {
+            (kernel, float(level)): (
                 run_clean_trials(
-                    args.other_lungs, 35, args.other_lungs, noise=args.lung_kernel, grain="lung"
+                    args.other_lungs, 35, args.other_lungs, noise=float(level), grain=kernel
                 ),
-                run_text_trials(args.text, seed=7, noise=args.lung_kernel, kernel="lung")[0],
+                run_text_trials(args.text, seed=7, noise=float(level), kernel=kernel)[0],
             )
-            if args.lung_kernel
-            else None
-        )
+            for kernel, level in (spec.split(":") for spec in args.kernels.split(",") if spec)
+        }
         soft = (
             run_clean_trials(
                 args.other_lungs, 34, args.other_lungs, noise=args.soft_noise, grain=1.2
@@ -690,17 +689,17 @@ def main() -> int:
             else []
         ),
         *(
-            [
-                noisy_clean_row(f"{args.lung_kernel:g} HU of a lung kernel's grain", *lung[0]),
+            row
+            for (kernel, level), ((clean_kernel, took), text_kernel) in kernels.items()
+            for row in (
+                noisy_clean_row(f"{level:g} HU of a {kernel} kernel's grain", clean_kernel, took),
                 (
-                    f"images with identifying text released, {args.lung_kernel:g} HU of a lung "
+                    f"images with identifying text released, {level:g} HU of a {kernel} "
                     "kernel's grain (seed 7)",
-                    f"{len(lung[1].released)} of {lung[1].total} "
-                    f"({dict(by_kind(lung[1].released))}{by_chance(lung[1])})",
+                    f"{len(text_kernel.released)} of {text_kernel.total} "
+                    f"({dict(by_kind(text_kernel.released))}{by_chance(text_kernel)})",
                 ),
-            ]
-            if lung
-            else []
+            )
         ),
         ("check per clean slice (ms, mean)", f"{clean_seconds / clean.total * 1000:.1f}"),
         (
