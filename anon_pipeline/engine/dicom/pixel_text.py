@@ -1325,7 +1325,10 @@ def merged_regions(
         else:
             boxes.append([top, bottom, left, right, stems, baseline])
             recent.append(boxes[-1])
-    return sorted((Region(*box[:5]) for box in boxes), key=lambda region: (region.top, region.left))
+    return sorted(
+        (Region(top, bottom, left, right, stems) for top, bottom, left, right, stems, _ in boxes),
+        key=lambda region: (region.top, region.left),
+    )
 
 
 def stem_heights(window_busy: np.ndarray, found: np.ndarray) -> np.ndarray:
