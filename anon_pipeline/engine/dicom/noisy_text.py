@@ -118,7 +118,7 @@ def steps_along(averaged: np.ndarray, box: Box) -> float:
             continue
         along = mean_step(averaged[top:bottom, start:end])
         bands = [
-            averaged[max(0, top - height - 1) : top - 1, start:end],
+            averaged[max(0, top - height - 1) : max(0, top - 1), start:end],
             averaged[bottom + 1 : min(rows, bottom + height + 1), start:end],
         ]
         calm = [mean_step(band) for band in bands if band.shape[0] >= 1]

@@ -235,3 +235,14 @@ def test_steps_along_a_line_of_letters_beat_the_rows_beside_it_and_noise_does_no
     columns = np.flatnonzero(drawn.any(axis=0))
     first = (int(rows[0]), int(rows[-1]) + 1, int(columns[0]), int(columns[0]) + 20)
     assert noisy_text.steps_along(averaged, first) > noisy_text.ALONG_ROWS
+
+
+def test_steps_along_a_line_at_the_frames_top_row_compare_with_the_band_below_only():
+    """A line in the frame's first rows has no band above it: the band below is the calm
+    one, never rows wrapped round from the frame's foot (flat here, which would make
+    the line's rows stand three times steeper than they do)."""
+    frame = np.zeros((100, 200), np.int16)
+    frame[0:8, :] = np.tile([0, 90], 100)  # the line's rows, going on beyond it
+    frame[9:17, :] = np.tile([0, 30], 100)  # the band just below: steps of 30
+    ratio = noisy_text.steps_along(frame, (0, 8, 100, 120))
+    assert ratio == pytest.approx(3.0)
