@@ -29,6 +29,8 @@ the streaks (`pixel_text.on_a_streak`).
 
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
 
@@ -106,13 +108,15 @@ def stands_alone(letters: np.ndarray, box: Box, others: list[Box]) -> bool:
 def steps_along(averaged: np.ndarray, box: Box) -> float:
     """How much steeper the steps along a line's rows are beyond it (as far as twice its
     width or four times its height, each way) than along the rows of its height just
-    above or below, whichever is calmer: the larger of the two sides, or 0 where neither
-    side is in the frame. A word's line goes on past the part found, noise does not."""
+    above or below, whichever is calmer: the larger of the two sides. A word's line goes
+    on past the part found, noise does not. Where neither side can be measured (a line
+    as wide as the frame, or no band above or below it) the answer is infinity: with
+    nothing measured a line stays a plain line, never doubtful."""
     top, bottom, left, right = box
     height, width = bottom - top, right - left
     reach = max(2 * width, 4 * height)
     rows, columns = averaged.shape
-    ratios = [0.0]
+    ratios: list[float] = []
     for start, end in ((max(0, left - reach), left), (right, min(columns, right + reach))):
         if end - start < 3:
             continue
@@ -124,7 +128,7 @@ def steps_along(averaged: np.ndarray, box: Box) -> float:
         calm = [mean_step(band) for band in bands if band.shape[0] >= 1]
         if calm:
             ratios.append(along / max(min(calm), 1e-3))
-    return max(ratios)
+    return max(ratios, default=math.inf)
 
 
 def mean_step(values: np.ndarray) -> float:

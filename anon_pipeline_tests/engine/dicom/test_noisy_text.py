@@ -4,6 +4,8 @@ edges under that averaged noise line up as letters, so a line only that look fin
 must stand alone; frames of 8 or 15 HU are not looked at again. A thin face's stems
 that still break over three rows stand whole over five (the second averaged look)."""
 
+import math
+
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
@@ -246,3 +248,13 @@ def test_steps_along_a_line_at_the_frames_top_row_compare_with_the_band_below_on
     frame[9:17, :] = np.tile([0, 30], 100)  # the band just below: steps of 30
     ratio = noisy_text.steps_along(frame, (0, 8, 100, 120))
     assert ratio == pytest.approx(3.0)
+
+
+def test_steps_along_a_line_with_nothing_beside_it_measured_is_no_doubtful_line():
+    """A line as wide as the frame has no rows beyond it either way: nothing measured,
+    so it stays a plain line (infinity), never doubtful, whatever its rows hold."""
+    frame = np.zeros((100, 200), np.int16)
+    frame[40:48, :] = np.tile([0, 90], 100)
+    ratio = noisy_text.steps_along(frame, (40, 48, 0, 200))
+    assert ratio == math.inf
+    assert not ratio <= noisy_text.ALONG_ROWS
