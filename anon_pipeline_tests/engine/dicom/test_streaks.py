@@ -158,11 +158,14 @@ def test_a_comb_lying_along_a_streak_is_no_line(monkeypatch):
         )
 
     assert not over_comb()
-    # The comb is pieces of one streak, too (`ONE_STRUCTURE`, session 43): each rule
-    # refuses it alone.
+    # The comb is pieces of one streak, too (`ONE_STRUCTURE`, session 43), and its
+    # letters are what the streak lifts along its ray (`STREAK_FIELD`, session 48):
+    # each rule refuses it alone.
     monkeypatch.setattr(pixel_text, "ONE_STRUCTURE", False)
     assert not over_comb()
     monkeypatch.setattr(pixel_text, "OFF_STREAKS", False)
+    assert not over_comb()
+    monkeypatch.setattr(pixel_text, "STREAK_FIELD", False)
     assert over_comb()
     monkeypatch.setattr(pixel_text, "ONE_STRUCTURE", True)
     assert not over_comb()
