@@ -37,8 +37,10 @@ from anon_pipeline.engine.dicom.streaks import ANGLES, STREAK_FROM, Metal
 ANGULAR_MEAN = 41  # rows of the warp (a quarter degree each): 10 degrees round the metal
 ALONG = 64  # pixels of a ray per median: over twice the tallest text's height
 # Of a line's letter pixels, the least share that must stay over their threshold once
-# the field is taken away: 0.74 and more on 483 texts near metal (bench and other style,
-# seeds 7, 11, 24, 101), 0 to 0.56 on the lines it refuses (session 48).
+# the field is taken away. Over text, 0.74 and more on the 1,134 trials whose frame has
+# metal (or bone or white text taken for it) and a line (bench and other style, seeds 7,
+# 11, 24, 101); at 0.6 and 0.7, 2 and 6 more of the other style's 18 metal slices still
+# held would be released, with less margin (session 48).
 EXPLAINED = 0.5
 FIELD_METALS = 1  # the largest metal's streaks: the others' are weaker, and cost as much
 
