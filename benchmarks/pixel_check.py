@@ -57,6 +57,7 @@ from anon_pipeline.synthetic.pixel_trials import (
     grey_trial,
     large_trial,
     run_clean_trials,
+    run_faded_trials,
     run_other_trials,
     run_text_trials,
     template_slice,
@@ -371,6 +372,14 @@ def parsed_arguments() -> argparse.Namespace:
         "to 20 HU), each its own, seed 45; first run 2026-12-07 (0: not run)",
     )
     parser.add_argument(
+        "--faded-streaks",
+        type=int,
+        default=300,
+        help="clean slices of the bench's phantoms with a third kind of metal streaks: "
+        "straight, blurred 1 to 3 px across, fading past 40 px (`faded_streaks`), seed 61; "
+        "first run 2026-12-07, session 48 (0: not run)",
+    )
+    parser.add_argument(
         "--other-style-text",
         type=int,
         default=300,
@@ -448,6 +457,7 @@ def main() -> int:
         )
         risk = risk_class_holds(args.risk_class) if args.risk_class else None
         other_style = run_other_trials(args.other_style)[0] if args.other_style else None
+        faded = run_faded_trials(args.faded_streaks)[0] if args.faded_streaks else None
         other_text = (
             run_text_trials(args.other_style_text, other_style=True)[0]
             if args.other_style_text
@@ -652,6 +662,17 @@ def main() -> int:
                 )
             ]
             if other_style
+            else []
+        ),
+        *(
+            [
+                (
+                    "clean slices held, metal with straight streaks blurred and fading "
+                    "(seed 61; false holds)",
+                    f"{sum(faded.held.values())} of {faded.total} ({dict(faded.held)})",
+                )
+            ]
+            if faded
             else []
         ),
         *(

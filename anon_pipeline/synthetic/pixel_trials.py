@@ -24,6 +24,7 @@ from pydicom.dataset import Dataset
 from scipy import ndimage
 
 from anon_pipeline.synthetic.cds import fake_patient, make_realistic_ct_slice
+from anon_pipeline.synthetic.faded_streaks import FadedStreakSlices
 from anon_pipeline.synthetic.kernels import reconstructed
 from anon_pipeline.synthetic.other_phantoms import other_slice
 from anon_pipeline.synthetic.phantoms import METAL, phantom_slice, stored_values
@@ -358,6 +359,13 @@ def run_other_trials(count: int, seed: int = 45) -> tuple[TrialTally, float]:
     seconds."""
     rng = np.random.default_rng(seed)
     return checked_clean(other_slice(rng) for _ in range(count))
+
+
+def run_faded_trials(count: int, seed: int = 61) -> tuple[TrialTally, float]:
+    """`count` clean slices of the bench's phantoms with a metal's straight streaks
+    blurred and fading (`faded_streaks`); returns what was held, and the check's seconds."""
+    source = FadedStreakSlices(seed)
+    return checked_clean((source.next(), None) for _ in range(count))
 
 
 def checked_clean(slices: Iterator[tuple[np.ndarray, str | None]]) -> tuple[TrialTally, float]:

@@ -11,6 +11,7 @@ from anon_pipeline.engine.dicom import pixel_text
 from anon_pipeline.engine.dicom.flat_text import stored_floors
 from anon_pipeline.engine.dicom.streak_field import row_medians, streak_field
 from anon_pipeline.engine.dicom.streaks import metal_in
+from anon_pipeline.synthetic.faded_streaks import FadedStreakSlices
 from anon_pipeline.synthetic.other_phantoms import nth_slice
 from anon_pipeline.synthetic.phantoms import stored_values
 from anon_pipeline.synthetic.pixel_trials import fonts
@@ -105,3 +106,17 @@ def test_row_medians_leave_out_what_was_not_measured():
     medians = row_medians(values)
     assert medians[0] == pytest.approx(3.0)
     assert medians[1] == 0.0  # too few measured: nothing said
+
+
+def test_straight_streaks_that_fade_make_no_line(monkeypatch):
+    """A third way of drawing streaks (`faded_streaks`: straight, blurred across, fading
+    past 40 px) over the bench's phantoms: slice 11 of seed 61 (a pool of two) had a
+    line only the streaks made; the field refuses it (session 48: 14 → 4 of 300 held)."""
+    source = FadedStreakSlices(61, pool=2)
+    for _ in range(11):
+        source.next()
+    frame = stored_values(source.next())
+    assert metal_in(frame, pixel_text.STROKE_CONTRAST, pixel_text.STROKE_CONTRAST)
+    assert pixel_text.text_regions(frame, pixel_text.STROKE_CONTRAST) == []
+    monkeypatch.setattr(pixel_text, "STREAK_FIELD", False)
+    assert pixel_text.text_regions(frame, pixel_text.STROKE_CONTRAST)
