@@ -46,6 +46,7 @@ from anon_pipeline.engine.dicom.dicomfile import quiet_pydicom
 from anon_pipeline.engine.files.pixel_check import forget_readings, text_in_pixels
 from anon_pipeline.engine.rules.rule_set import load_shipped_rule_set
 from anon_pipeline.synthetic.cds import fake_patient, make_realistic_ct_slice
+from anon_pipeline.synthetic.kernels import KERNELS
 from anon_pipeline.synthetic.phantoms import stored_values
 from anon_pipeline.synthetic.pixel_trials import (
     SliceSource,
@@ -254,6 +255,24 @@ def instructions_per_file(slices: int) -> tuple[float, float]:
     return plain, full
 
 
+def kernel_specs(text: str) -> list[tuple[str, float]]:
+    """`--kernels` as (kernel, HU) pairs: "lung:40,standard:40". A malformed one is
+    named in argparse's own error, not left to fail as an unpacking deep in the run."""
+    specs = []
+    for spec in filter(None, text.split(",")):
+        name, _, level = spec.partition(":")
+        try:
+            hounsfield = float(level)
+        except ValueError:
+            hounsfield = float("nan")
+        if name not in KERNELS or not hounsfield > 0:
+            raise argparse.ArgumentTypeError(
+                f"{spec!r}: expected NAME:HU, NAME one of {', '.join(KERNELS)}, HU over 0"
+            )
+        specs.append((name, hounsfield))
+    return specs
+
+
 def parsed_arguments() -> argparse.Namespace:
     """The bench's sets and sizes, from the command line."""
     parser = argparse.ArgumentParser(
@@ -388,6 +407,7 @@ def parsed_arguments() -> argparse.Namespace:
     )
     parser.add_argument(
         "--kernels",
+        type=kernel_specs,
         default="lung:40,standard:40",
         help="reconstruction kernels and HU of their grain (`synthetic/kernels.py`: "
         "ramp-shaped, a lung kernel's edges overshot), each over as many clean slices as "
@@ -481,7 +501,7 @@ def main() -> int:
                 ),
                 run_text_trials(args.text, seed=7, noise=float(level), kernel=kernel)[0],
             )
-            for kernel, level in (spec.split(":") for spec in args.kernels.split(",") if spec)
+            for kernel, level in args.kernels
         }
         soft = (
             run_clean_trials(
