@@ -19,7 +19,7 @@ most, under half of ALONG), so neither moves a median. Pixels of a stored floor 
 scanner's padding, clipped air) take no part, and the field is 0 on them.
 
 A line whose letter pixels mostly fall under their threshold once the field is taken
-away (under EXPLAINED of them) is the streaks', not text (`pixel_text.owed_to_streaks`).
+away (under EXPLAINED of them) is the streaks', not text (`pixel_text.off_the_field`).
 Text a streak crosses keeps its own lift where it is taken away. The field is drawn only
 for a frame with metal where the closer look found a line, so clean frames without
 metal never pay for it.
