@@ -124,6 +124,10 @@ PADDING_TEXT = True
 # 40 of 1,000 clean slices of the other style (seed 45) were held, 30 of them with metal
 # (session 48).
 STREAK_FIELD = True
+# Whether, in a frame with metal, a line of a crop merged from several candidates must
+# stand in one of their own crops too (`in_own_crops`). Without it, of the other style's
+# clean slices 25 of 1,000 were held (seed 45), most with metal (session 49).
+OWN_CROPS = True
 # Whether a short line may be the tips of stronger structures, or pockets of a lung
 # between its vessels (`structure_tips`). Without it, 29 of 1,000 clean slices of fresh
 # seed 3005 were held, 20 of them of one phantom's edge (session 40).
@@ -168,7 +172,7 @@ MERGED_HEIGHT = 12
 MERGED_CUTS = ((1, 3), (2, 4))  # (bridge, aligned)
 
 
-Blob = tuple[int, int, int, int, int]  # bottom, top, left, right, characters
+Blob = tuple[int, int, int, int, int]  # top, bottom, left, right, characters
 
 
 @dataclass(frozen=True, slots=True)
@@ -443,32 +447,13 @@ def stroke_lines(frame: np.ndarray, contrast: float, among: bool = True) -> list
     `among`: with its passes for letters among structures (apart from the stronger ones
     they touch, and from a metal's streaks)."""
     found = []
-    candidates = candidate_regions(frame, contrast)
     # Every candidate: a faint line in a corner may have fewer stems than a lung's
     # chance baselines, and a bound on their number once let such a line go unread.
-    crops: list[list[int]] = []  # overlapping candidates share one crop
-    for candidate in candidates:
-        box = [
-            max(0, candidate.top - candidate.height // 2),  # the margins' rows and columns
-            candidate.bottom + candidate.height // 2,
-            max(0, candidate.left - WINDOW // 2),
-            candidate.right + WINDOW // 2,
-        ]
-        for crop in crops:
-            if box[0] < crop[1] and box[1] > crop[0] and box[2] < crop[3] and box[3] > crop[2]:
-                crop[:] = [
-                    min(box[0], crop[0]),
-                    max(box[1], crop[1]),
-                    min(box[2], crop[2]),
-                    max(box[3], crop[3]),
-                ]
-                break
-        else:
-            crops.append(box)
+    crops = merged_crops(candidate_regions(frame, contrast))
     metals = metal_in(frame, contrast, STROKE_CONTRAST) if crops and among else []
     rows, columns = frame.shape
     field: np.ndarray | None = None  # the metals' streak field, drawn where first needed
-    for above, below, start, end in crops:
+    for (above, below, start, end), members in crops:
         sides = (above == 0, below >= rows, start == 0, end >= columns)
         pixels = frame[above:below, start:end]
         lines = character_lines(
@@ -478,11 +463,90 @@ def stroke_lines(frame: np.ndarray, contrast: float, among: bool = True) -> list
             if field is None:
                 field = streak_field(frame, metals, stored_floors(frame[::2, ::2]))
             lines = off_the_field(pixels, field[above:below, start:end], contrast, lines)
+        if lines and metals and OWN_CROPS and len(members) > 1:
+            lines = in_own_crops(frame, contrast, metals, (above, start), lines, members)
         found += [
             Region(above + top, above + bottom, start + left, start + right, count)
             for top, bottom, left, right, count in lines
         ]
     return found
+
+
+Crop = tuple[int, int, int, int]  # top, bottom, left, right of a frame (ends exclusive)
+
+
+def merged_crops(candidates: list[Region]) -> list[tuple[Crop, list[Crop]]]:
+    """The crops the closer look takes: each candidate with its margins (half its height
+    above and below, half a WINDOW each side), overlapping ones merged into one crop;
+    with each crop, its members' own crops."""
+    crops: list[tuple[list[int], list[Crop]]] = []
+    for candidate in candidates:
+        box = (
+            max(0, candidate.top - candidate.height // 2),
+            candidate.bottom + candidate.height // 2,
+            max(0, candidate.left - WINDOW // 2),
+            candidate.right + WINDOW // 2,
+        )
+        for crop, members in crops:
+            if box[0] < crop[1] and box[1] > crop[0] and box[2] < crop[3] and box[3] > crop[2]:
+                crop[:] = [
+                    min(box[0], crop[0]),
+                    max(box[1], crop[1]),
+                    min(box[2], crop[2]),
+                    max(box[3], crop[3]),
+                ]
+                members.append(box)
+                break
+        else:
+            crops.append((list(box), [box]))
+    return [((crop[0], crop[1], crop[2], crop[3]), members) for crop, members in crops]
+
+
+def in_own_crops(
+    frame: np.ndarray,
+    contrast: float,
+    metals: list[Metal],
+    at: tuple[int, int],
+    lines: list[Blob],
+    members: list[Crop],
+) -> list[Blob]:
+    """The `lines` of a merged crop (its top left corner `at`) that also stand in the
+    own crop of one of its `members` (`merged_crops`). In a frame with metal, a crop
+    merged from several candidates spans streaks and anatomy far from a line, and its
+    thresholds and margins are measured over all of it; a line of text stands in its own
+    candidate's crop too."""
+    rows, columns = frame.shape
+    looked: dict[Crop, list[Crop]] = {}  # each member's own lines, where looked at
+
+    def own_lines(member: Crop) -> list[Crop]:
+        if member not in looked:
+            top, bottom, left, right = member
+            bottom, right = min(rows, bottom), min(columns, right)
+            sides = (top == 0, bottom >= rows, left == 0, right >= columns)
+            crop = frame[top:bottom, left:right]
+            looked[member] = [
+                (top + line[0], top + line[1], left + line[2], left + line[3])
+                for line in character_lines(crop, contrast, metals, (top, left), frame_sides=sides)
+            ]
+        return looked[member]
+
+    kept = []
+    for line in lines:
+        box = (at[0] + line[0], at[0] + line[1], at[1] + line[2], at[1] + line[3])
+        # Only a member whose crop the line crosses can hold a line that crosses it.
+        if any(
+            boxes_meet(box, own)
+            for member in members
+            if boxes_meet(box, member)
+            for own in own_lines(member)
+        ):
+            kept.append(line)
+    return kept
+
+
+def boxes_meet(one: Crop, other: Crop) -> bool:
+    """Whether two boxes (top, bottom, left, right; ends exclusive) share a pixel."""
+    return one[0] < other[1] and one[1] > other[0] and one[2] < other[3] and one[3] > other[2]
 
 
 def off_the_field(

@@ -120,3 +120,28 @@ def test_straight_streaks_that_fade_make_no_line(monkeypatch):
     assert pixel_text.text_regions(frame, pixel_text.STROKE_CONTRAST) == []
     monkeypatch.setattr(pixel_text, "STREAK_FIELD", False)
     assert pixel_text.text_regions(frame, pixel_text.STROKE_CONTRAST)
+
+
+def test_a_line_only_a_merged_crop_shows_is_refused_in_a_metal_frame(monkeypatch):
+    """Slice 176 of the other style's seed 47: two lines stood only in crops merged from
+    several candidates over the streaks and the anatomy, none in a candidate's own crop
+    (held as unread text before session 49)."""
+    frame = stored_values(nth_slice(47, 176)[0])
+    assert metal_in(frame, pixel_text.STROKE_CONTRAST, pixel_text.STROKE_CONTRAST)
+    assert pixel_text.text_regions(frame, pixel_text.STROKE_CONTRAST) == []
+    monkeypatch.setattr(pixel_text, "OWN_CROPS", False)
+    assert len(pixel_text.text_regions(frame, pixel_text.STROKE_CONTRAST)) == 2
+
+
+def test_merged_crops_keep_their_members_own_crops():
+    """Two overlapping candidates share one crop and each keeps its own; one apart has
+    its own crop alone."""
+    candidates = [
+        pixel_text.Region(100, 110, 50, 90, 4),
+        pixel_text.Region(104, 114, 80, 120, 4),
+        pixel_text.Region(300, 310, 50, 90, 4),
+    ]
+    crops = pixel_text.merged_crops(candidates)
+    assert [crop for crop, _ in crops] == [(95, 119, 34, 136), (295, 315, 34, 106)]
+    assert crops[0][1] == [(95, 115, 34, 106), (99, 119, 64, 136)]
+    assert crops[1][1] == [(295, 315, 34, 106)]
