@@ -125,7 +125,8 @@ PADDING_TEXT = True
 # (session 48).
 STREAK_FIELD = True
 # Whether, in a frame with metal, a line of a crop merged from several candidates must
-# stand in one of their own crops too (`in_own_crops`). Without it, of the other style's
+# stand in its own crop too: with its margins and the candidates it crosses
+# (`in_own_crops`). Without it, of the other style's
 # clean slices 25 of 1,000 were held (seed 45), most with metal (session 49).
 OWN_CROPS = True
 # Whether a short line may be the tips of stronger structures, or pockets of a lung
@@ -481,14 +482,11 @@ def merged_crops(candidates: list[Region]) -> list[tuple[Crop, list[Crop]]]:
     with each crop, its members' own crops."""
     crops: list[tuple[list[int], list[Crop]]] = []
     for candidate in candidates:
-        box = (
-            max(0, candidate.top - candidate.height // 2),
-            candidate.bottom + candidate.height // 2,
-            max(0, candidate.left - WINDOW // 2),
-            candidate.right + WINDOW // 2,
+        box = margined(
+            (candidate.top, candidate.bottom, candidate.left, candidate.right), candidate.height
         )
         for crop, members in crops:
-            if box[0] < crop[1] and box[1] > crop[0] and box[2] < crop[3] and box[3] > crop[2]:
+            if boxes_meet(box, (crop[0], crop[1], crop[2], crop[3])):
                 crop[:] = [
                     min(box[0], crop[0]),
                     max(box[1], crop[1]),
@@ -510,38 +508,55 @@ def in_own_crops(
     lines: list[Blob],
     members: list[Crop],
 ) -> list[Blob]:
-    """The `lines` of a merged crop (its top left corner `at`) that also stand in the
-    own crop of one of its `members` (`merged_crops`). In a frame with metal, a crop
-    merged from several candidates spans streaks and anatomy far from a line, and its
+    """The `lines` of a merged crop (its top left corner `at`) that also stand in their
+    own crop: the line with a candidate's margins, and the `members` it crosses
+    (`merged_crops`), as a crop merged from those alone would be. In a frame with metal,
+    a crop merged from many candidates spans streaks and anatomy far from a line, and its
     thresholds and margins are measured over all of it; a line of text stands in its own
-    candidate's crop too."""
+    crop too. A line that crosses every member is its own crop's already."""
     rows, columns = frame.shape
-    looked: dict[Crop, list[Crop]] = {}  # each member's own lines, where looked at
-
-    def own_lines(member: Crop) -> list[Crop]:
-        if member not in looked:
-            top, bottom, left, right = member
-            bottom, right = min(rows, bottom), min(columns, right)
-            sides = (top == 0, bottom >= rows, left == 0, right >= columns)
-            crop = frame[top:bottom, left:right]
-            looked[member] = [
-                (top + line[0], top + line[1], left + line[2], left + line[3])
-                for line in character_lines(crop, contrast, metals, (top, left), frame_sides=sides)
-            ]
-        return looked[member]
-
+    looked: dict[Crop, list[Crop]] = {}  # the lines of each own crop looked at
     kept = []
     for line in lines:
         box = (at[0] + line[0], at[0] + line[1], at[1] + line[2], at[1] + line[3])
-        # Only a member whose crop the line crosses can hold a line that crosses it.
-        if any(
-            boxes_meet(box, own)
-            for member in members
-            if boxes_meet(box, member)
-            for own in own_lines(member)
-        ):
+        crossed = [member for member in members if boxes_meet(box, member)]
+        if len(crossed) == len(members):
+            kept.append(line)
+            continue
+        own = union([margined(box, box[1] - box[0]), *crossed], rows, columns)
+        if own not in looked:
+            top, bottom, left, right = own
+            sides = (top == 0, bottom >= rows, left == 0, right >= columns)
+            crop = frame[top:bottom, left:right]
+            looked[own] = [
+                (top + found[0], top + found[1], left + found[2], left + found[3])
+                for found in character_lines(crop, contrast, metals, (top, left), frame_sides=sides)
+            ]
+        if any(boxes_meet(box, found) for found in looked[own]):
             kept.append(line)
     return kept
+
+
+def margined(box: Crop, height: int) -> Crop:
+    """A box with the closer look's margins: half `height` above and below, half a
+    WINDOW each side (clipped at the frame's top and left only)."""
+    top, bottom, left, right = box
+    return (
+        max(0, top - height // 2),
+        bottom + height // 2,
+        max(0, left - WINDOW // 2),
+        right + WINDOW // 2,
+    )
+
+
+def union(boxes: list[Crop], rows: int, columns: int) -> Crop:
+    """The smallest box round all `boxes`, within a frame of `rows` and `columns`."""
+    return (
+        min(box[0] for box in boxes),
+        min(rows, max(box[1] for box in boxes)),
+        min(box[2] for box in boxes),
+        min(columns, max(box[3] for box in boxes)),
+    )
 
 
 def boxes_meet(one: Crop, other: Crop) -> bool:

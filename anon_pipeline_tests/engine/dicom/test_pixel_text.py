@@ -805,10 +805,17 @@ def test_thin_dark_text_on_a_label_box_at_the_frames_top_is_found(monkeypatch):
 
 def test_blobs_that_end_on_a_rows_cut_are_no_line(monkeypatch):
     """Another style's slice (seed 47, 64): specks of a noisy air grown into blobs that
-    all ended on the crop's cut last row, and stood on it as on a baseline."""
+    all ended on the crop's cut last row, and stood on it as on a baseline. They stood
+    only in a crop merged over a metal's streaks, too (`OWN_CROPS`, session 49): each
+    rule refuses them alone."""
     frame = stored_values(nth_slice(47, 64)[0])
     assert text_regions(frame) == []
+    with monkeypatch.context() as alone:
+        alone.setattr(pixel_text, "OWN_CROPS", False)
+        assert text_regions(frame) == []
     monkeypatch.setattr(pixel_text, "ends_on_a_cut", lambda *_: False)
+    assert text_regions(frame) == []
+    monkeypatch.setattr(pixel_text, "OWN_CROPS", False)
     assert text_regions(frame)
 
 

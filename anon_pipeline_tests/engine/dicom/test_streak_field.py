@@ -123,14 +123,14 @@ def test_straight_streaks_that_fade_make_no_line(monkeypatch):
 
 
 def test_a_line_only_a_merged_crop_shows_is_refused_in_a_metal_frame(monkeypatch):
-    """Slice 176 of the other style's seed 47: two lines stood only in crops merged from
-    several candidates over the streaks and the anatomy, none in a candidate's own crop
-    (held as unread text before session 49)."""
-    frame = stored_values(nth_slice(47, 176)[0])
+    """Slice 225 of the other style's seed 47: a line stood only in a crop merged from
+    many candidates over the streaks and the anatomy, not in its own crop (its margins
+    and the candidates it crosses; held as unread text before session 49)."""
+    frame = stored_values(nth_slice(47, 225)[0])
     assert metal_in(frame, pixel_text.STROKE_CONTRAST, pixel_text.STROKE_CONTRAST)
     assert pixel_text.text_regions(frame, pixel_text.STROKE_CONTRAST) == []
     monkeypatch.setattr(pixel_text, "OWN_CROPS", False)
-    assert len(pixel_text.text_regions(frame, pixel_text.STROKE_CONTRAST)) == 2
+    assert len(pixel_text.text_regions(frame, pixel_text.STROKE_CONTRAST)) == 1
 
 
 def test_merged_crops_keep_their_members_own_crops():
@@ -145,3 +145,15 @@ def test_merged_crops_keep_their_members_own_crops():
     assert [crop for crop, _ in crops] == [(95, 119, 34, 136), (295, 315, 34, 106)]
     assert crops[0][1] == [(95, 115, 34, 106), (99, 119, 64, 136)]
     assert crops[1][1] == [(295, 315, 34, 106)]
+
+
+def test_a_line_s_own_crop_holds_it_whole_with_the_candidates_it_crosses():
+    """A line across the gap between two candidates' crops is looked at in a crop round
+    the whole of it with its margins and both candidates, and nothing beyond them."""
+    members = [(100, 120, 0, 60), (100, 120, 90, 150), (400, 420, 300, 380)]
+    line = (105, 115, 40, 110)
+    crossed = [member for member in members if pixel_text.boxes_meet(line, member)]
+    own = pixel_text.union([pixel_text.margined(line, 10), *crossed], 512, 512)
+    assert crossed == members[:2]
+    assert own == (100, 120, 0, 150)
+    assert pixel_text.margined((5, 15, 4, 40), 10) == (0, 20, 0, 56)

@@ -158,14 +158,17 @@ def test_a_comb_lying_along_a_streak_is_no_line(monkeypatch):
         )
 
     assert not over_comb()
-    # The comb is pieces of one streak, too (`ONE_STRUCTURE`, session 43), and its
-    # letters are what the streak lifts along its ray (`STREAK_FIELD`, session 48):
-    # each rule refuses it alone.
+    # The comb is pieces of one streak, too (`ONE_STRUCTURE`, session 43), its
+    # letters are what the streak lifts along its ray (`STREAK_FIELD`, session 48), and
+    # it stands only in a crop merged over the streak (`OWN_CROPS`, session 49): each
+    # rule refuses it alone.
     monkeypatch.setattr(pixel_text, "ONE_STRUCTURE", False)
     assert not over_comb()
     monkeypatch.setattr(pixel_text, "OFF_STREAKS", False)
     assert not over_comb()
     monkeypatch.setattr(pixel_text, "STREAK_FIELD", False)
+    assert not over_comb()
+    monkeypatch.setattr(pixel_text, "OWN_CROPS", False)
     assert over_comb()
     monkeypatch.setattr(pixel_text, "ONE_STRUCTURE", True)
     assert not over_comb()
@@ -220,15 +223,8 @@ def test_letters_beside_a_metal_do_not_point_at_it():
 def test_a_fan_of_smooth_streaks_holds_no_line(monkeypatch):
     """Slice 13 of the other style's seed 45: an implant whose streaks vary smoothly
     with the angle and fade with the distance; where they fade under the threshold a
-    row of their pieces lined up as letters (`pixel_text.FROM_METAL`, session 44). The
-    line stands only in a crop merged over the streaks, so `OWN_CROPS` refuses it too
-    (session 49): each rule alone."""
+    row of their pieces lined up as letters (`pixel_text.FROM_METAL`, session 44)."""
     frame = stored_values(nth_slice(45, 13)[0])
     assert pixel_text.text_regions(frame, pixel_text.STROKE_CONTRAST) == []
-    for rule in ("FROM_METAL", "OWN_CROPS"):
-        with monkeypatch.context() as alone:
-            alone.setattr(pixel_text, rule, False)
-            assert pixel_text.text_regions(frame, pixel_text.STROKE_CONTRAST) == []
     monkeypatch.setattr(pixel_text, "FROM_METAL", False)
-    monkeypatch.setattr(pixel_text, "OWN_CROPS", False)
     assert pixel_text.text_regions(frame, pixel_text.STROKE_CONTRAST)
