@@ -126,8 +126,10 @@ PADDING_TEXT = True
 STREAK_FIELD = True
 # Whether, in a frame with metal, a line of a crop merged from several candidates must
 # stand in its own crop too: with its margins and the candidates it crosses
-# (`in_own_crops`). Without it, of the other style's
-# clean slices 25 of 1,000 were held (seed 45), most with metal (session 49).
+# (`in_own_crops`). Clean slices of the other style held: 25 -> 22, 22 -> 19, 28 -> 25
+# of 1,000 (seeds 45 to 47), the same texts released (session 49). One candidate's crop
+# alone freed more, but a long or large line of text lies across several candidates and
+# the gaps between them: three more texts of 400 were released (bench's thin and large).
 OWN_CROPS = True
 # Whether a short line may be the tips of stronger structures, or pockets of a lung
 # between its vessels (`structure_tips`). Without it, 29 of 1,000 clean slices of fresh
