@@ -2,6 +2,8 @@
 along their rays and not the anatomy or a word beside the metal; a line they alone
 make is refused, and the word is still found."""
 
+from itertools import islice
+
 import cv2
 import numpy as np
 import pytest
@@ -14,7 +16,7 @@ from anon_pipeline.engine.dicom.streaks import metal_in
 from anon_pipeline.synthetic.faded_streaks import FadedStreakSlices
 from anon_pipeline.synthetic.other_phantoms import nth_slice
 from anon_pipeline.synthetic.phantoms import stored_values
-from anon_pipeline.synthetic.pixel_trials import fonts
+from anon_pipeline.synthetic.pixel_trials import drawn_trials, fonts, large_trial
 
 DEJAVU = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"
 METAL_AT = (128.0, 150.0)  # row, column
@@ -157,3 +159,22 @@ def test_a_line_s_own_crop_holds_it_whole_with_the_candidates_it_crosses():
     assert crossed == members[:2]
     assert own == (100, 120, 0, 150)
     assert pixel_text.margined((5, 15, 4, 40), 10) == (0, 20, 0, 56)
+
+
+def test_a_large_line_across_several_candidates_stands_in_its_own_crop():
+    """Trial 108 of the bench's large text (seed 41, 66 px, +150 HU in a corner): its
+    frame has "metal" (the implant), and its line lies across several candidates and the
+    gaps between them. Asked to stand in one candidate's crop alone, it was released
+    (session 49's first form); in its own crop, whole, it is found."""
+    trial, frames, marked, under = next(islice(drawn_trials(41, 8.0, large_trial), 108, None))
+    frame = frames[marked]
+    drawn = frame != stored_values(under)
+    contrast = pixel_text.STROKE_CONTRAST
+    assert metal_in(frame, contrast, contrast)
+    crops = pixel_text.merged_crops(pixel_text.candidate_regions(frame, contrast))
+    regions = pixel_text.text_regions(frame, contrast)
+    over = [r for r in regions if drawn[r.top : r.bottom, r.left : r.right].any()]
+    assert over, trial.label
+    line = (over[0].top, over[0].bottom, over[0].left, over[0].right)
+    crossed = [m for _, members in crops for m in members if pixel_text.boxes_meet(line, m)]
+    assert 1 < len(crossed) < sum(len(members) for _, members in crops)
