@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass, replace
+from functools import cache
 
 import cv2
 import numpy as np
@@ -70,6 +71,7 @@ from anon_pipeline.engine.dicom.structure_tips import (
     pockets_of_ground,
     tips_of_structures,
 )
+from anon_pipeline.engine.dicom.turned_text import side_lines
 from anon_pipeline.engine.dicom.weak_letters import Freed, freed_shaped, weak_letters
 
 cv2.setNumThreads(1)  # the check runs in one process per core already: threads only contend
@@ -135,6 +137,18 @@ OWN_CROPS = True
 # between its vessels (`structure_tips`). Without it, 29 of 1,000 clean slices of fresh
 # seed 3005 were held, 20 of them of one phantom's edge (session 40).
 STRUCTURE_TIPS = True
+# Whether lines written up or down the frame are looked for along its sides
+# (`turned_text`). Without, the bench's turned row released 123 of 200; with, 45, and
+# none of the 80 in a corner or a band but 2 (seed 42; 2 and 0 of seeds 142 and 242,
+# never tuned on, from 92 and 79). No clean slice of the bench's pools more held.
+TURNED_SIDES = True
+# Only the turned look's candidates that stand mostly (GROUND_SHARE of their pixels) on
+# air (under TURNED_GROUND HU over the frame's own, `air_level`), on white letters
+# (TURNED_WHITE over it or more) or on a label's exact values are looked at closer: the
+# body's sides gave most, and looking at them all doubled the check's time (session 50).
+GROUND_SHARE = 0.5
+TURNED_GROUND = 400.0
+TURNED_WHITE = 2500.0
 # Whether a line may be the pieces of one structure (`structure_tips.pieces_of_one`): a
 # table's foam core, a bowel's air over a fluid level. Without it, 30 of 400 clean slices
 # of a phantom drawn in another style were held, 20 with it (session 43).
@@ -184,7 +198,8 @@ class Region:
     left..right (end exclusive), and the stems on its baseline (a candidate of the cheap
     look) or the characters counted in it (a line the closer look confirmed).
     `doubtful`: a line noise makes by chance as often as text (`noisy_text.FEW_CHARACTERS`),
-    which holds only where OCR reads it."""
+    which holds only where OCR reads it. `turn`: the quarter turns (`np.rot90`) that set
+    its text upright, for a line that runs up or down the frame (`turned_text`)."""
 
     top: int
     bottom: int
@@ -192,6 +207,7 @@ class Region:
     right: int
     stems: int
     doubtful: bool = False
+    turn: int = 0
 
     @property
     def height(self) -> int:
@@ -423,12 +439,60 @@ def text_regions(frame: np.ndarray, contrast: float = STROKE_CONTRAST) -> list[R
         if not any(covers(line, (top, bottom, left, right)) for line in found):
             found.append(Region(top, bottom, left, right, count))
     # Text in a scanner's padding, darker than it and clipped to the stored floor, where
-    # nothing else was found: its islands, looked at as a mask at full contrast.
+    # nothing else was found: its islands, looked at as a mask at full contrast. And
+    # lines written up or down the frame along its sides, which only the flat cores of
+    # letters 16 px or taller showed (`turned_lines`).
     if not found and PADDING_TEXT:
         mask = padding_mask(frame, MAX_TEXT_HEIGHT, contrast)
         if mask is not None:
             found = stroke_lines(mask, contrast)
+    if TURNED_SIDES:
+        found += turned_lines(frame, contrast)
     return found
+
+
+def air_level(frame: np.ndarray) -> float:
+    """The frame's air: where a scanner clipped it at its floor, that value (over a
+    padding stored under it: `stored_floors`); else the 2nd percentile of the values
+    (every fourth row and column) in the circle the frame's sides bound. Outside that
+    circle a scanner stores its padding, which the bench's phantoms store noisy and
+    lower than any air: taken for the air, every candidate over real air was left."""
+    sample = frame[::4, ::4]
+    sample = sample[inscribed(sample.shape)]
+    floors = stored_floors(sample)
+    if floors:
+        return float(floors[-1])
+    return float(np.percentile(sample, 2)) if sample.size else float(frame.min())
+
+
+@cache
+def inscribed(shape: tuple[int, ...]) -> np.ndarray:
+    """The pixels of a frame of this shape inside the circle its shorter sides bound."""
+    rows, columns = np.indices(shape[:2])
+    middle_row, middle_column = (shape[0] - 1) / 2, (shape[1] - 1) / 2
+    radius = min(shape[:2]) / 2
+    return (rows - middle_row) ** 2 + (columns - middle_column) ** 2 <= radius**2
+
+
+def turned_lines(frame: np.ndarray, contrast: float) -> list[Region]:
+    """Lines written up or down the frame along its sides (`turned_text`), found by the
+    closer look on each side turned, where they stand on air, white or a label, each
+    boxed twice: turned as the look saw it, and the other way up (a line written down
+    the frame stands upside down in the view that found it; OCR reads both)."""
+    air, per_hounsfield = air_level(frame), contrast / STROKE_CONTRAST
+    ground = (air + TURNED_GROUND * per_hounsfield, air + TURNED_WHITE * per_hounsfield)
+
+    def look(view: np.ndarray) -> list[tuple[int, int, int, int, int]]:
+        # Without the passes for letters among structures: a side's text stands on air
+        # or a label, and those passes cost a third more for one line of 80 (seed 42).
+        lines = stroke_lines(view, contrast, among=False, ground=ground)
+        return [(line.top, line.bottom, line.left, line.right, line.stems) for line in lines]
+
+    return [
+        Region(top, bottom, left, right, count, turn=way)
+        for top, bottom, left, right, count, turn in side_lines(frame, look)
+        for way in (turn, -turn)
+    ]
 
 
 def covers(line: Region, box: tuple[int, int, int, int]) -> bool:
@@ -445,14 +509,23 @@ def covers(line: Region, box: tuple[int, int, int, int]) -> bool:
     return top < below and bottom > above and start <= left + reach and end >= right - reach
 
 
-def stroke_lines(frame: np.ndarray, contrast: float, among: bool = True) -> list[Region]:
+def stroke_lines(
+    frame: np.ndarray,
+    contrast: float,
+    among: bool = True,
+    ground: tuple[float, float] | None = None,
+) -> list[Region]:
     """The lines of characters the closer look confirms in the cheap look's candidates;
     `among`: with its passes for letters among structures (apart from the stronger ones
-    they touch, and from a metal's streaks)."""
+    they touch, and from a metal's streaks); `ground`: only candidates that stand mostly
+    on values under it, or on exact values (`on_the_ground`)."""
     found = []
     # Every candidate: a faint line in a corner may have fewer stems than a lung's
     # chance baselines, and a bound on their number once let such a line go unread.
-    crops = merged_crops(candidate_regions(frame, contrast))
+    candidates = candidate_regions(frame, contrast)
+    if ground is not None:
+        candidates = [box for box in candidates if on_the_ground(frame, box, ground)]
+    crops = merged_crops(candidates)
     metals = metal_in(frame, contrast, STROKE_CONTRAST) if crops and among else []
     rows, columns = frame.shape
     field: np.ndarray | None = None  # the metals' streak field, drawn where first needed
@@ -476,6 +549,18 @@ def stroke_lines(frame: np.ndarray, contrast: float, among: bool = True) -> list
 
 
 Crop = tuple[int, int, int, int]  # top, bottom, left, right of a frame (ends exclusive)
+
+
+def on_the_ground(frame: np.ndarray, box: Region, ground: tuple[float, float]) -> bool:
+    """Whether GROUND_SHARE of a candidate's pixels (every other row's) lie under
+    `ground`'s first value or over its second (white letters), or its crop stands on
+    exact values (`flat_ground`: a label's box)."""
+    pixels = frame[box.top : box.bottom : 2, box.left : box.right]
+    if not pixels.size:
+        return False
+    low, high = ground
+    outside = np.count_nonzero(pixels < low) + np.count_nonzero(pixels > high)
+    return bool(outside >= GROUND_SHARE * pixels.size) or flat_ground(pixels)
 
 
 def merged_crops(candidates: list[Region]) -> list[tuple[Crop, list[Crop]]]:

@@ -258,11 +258,13 @@ def identifies(reread: Reread) -> bool:
 
 
 def padded(view: np.ndarray, region: Region) -> np.ndarray:
-    """The crop OCR reads of a region: REGION_PADDING more each way, clipped."""
-    return view[
+    """The crop OCR reads of a region: REGION_PADDING more each way, clipped, and
+    turned as the looks saw its line (`Region.turn`)."""
+    crop = view[
         max(0, region.top - REGION_PADDING) : region.bottom + REGION_PADDING,
         max(0, region.left - REGION_PADDING) : region.right + REGION_PADDING,
     ]
+    return np.ascontiguousarray(np.rot90(crop, region.turn)) if region.turn else crop
 
 
 def one_line(boxes: list[Region]) -> list[tuple[int, ...]]:
@@ -281,6 +283,8 @@ def one_line(boxes: list[Region]) -> list[tuple[int, ...]]:
     for first, one in enumerate(boxes):
         for second in range(first + 1, len(boxes)):
             other = boxes[second]
+            if one.turn or other.turn:  # a line up or down the frame is read alone
+                continue
             level = min(one.bottom, other.bottom) - max(one.top, other.top)
             touching = (
                 one.left - REGION_PADDING <= other.right
