@@ -149,6 +149,8 @@ TURNED_SIDES = True
 GROUND_SHARE = 0.5
 TURNED_GROUND = 400.0
 TURNED_WHITE = 2500.0
+TURNED_ASPECT = 5.5
+TURNED_GAP = 3.0
 # Whether a line may be the pieces of one structure (`structure_tips.pieces_of_one`): a
 # table's foam core, a bowel's air over a fluid level. Without it, 30 of 400 clean slices
 # of a phantom drawn in another style were held, 20 with it (session 43).
@@ -488,11 +490,48 @@ def turned_lines(frame: np.ndarray, contrast: float) -> list[Region]:
         lines = stroke_lines(view, contrast, among=False, ground=ground)
         return [(line.top, line.bottom, line.left, line.right, line.stems) for line in lines]
 
+    lines = side_lines(frame, look)
+    lengths = joined_lengths([line[:4] for line in lines])
     return [
-        Region(top, bottom, left, right, count, turn=way)
-        for top, bottom, left, right, count, turn in side_lines(frame, look)
+        Region(
+            top,
+            bottom,
+            left,
+            right,
+            count,
+            doubtful=length < TURNED_ASPECT * (right - left),
+            turn=way,
+        )
+        for (top, bottom, left, right, count, turn), length in zip(lines, lengths, strict=True)
         for way in (turn, -turn)
     ]
+
+
+def joined_lengths(boxes: list[tuple[int, int, int, int]]) -> list[int]:
+    """For each box of a line running down the frame, the length (rows) of the line it is
+    part of: boxes that share half the narrower's columns and lie within TURNED_GAP of
+    their widths of each other along the rows, joined through others. A line broken
+    into words or pieces is as long as its whole."""
+    group = list(range(len(boxes)))
+
+    def root(index: int) -> int:
+        while group[index] != index:
+            index = group[index]
+        return index
+
+    for first, (top, bottom, left, right) in enumerate(boxes):
+        for second in range(first + 1, len(boxes)):
+            o_top, o_bottom, o_left, o_right = boxes[second]
+            narrower = min(right - left, o_right - o_left)
+            shared = min(right, o_right) - max(left, o_left)
+            gap = max(o_top - bottom, top - o_bottom)
+            if shared >= narrower / 2 and gap <= TURNED_GAP * max(right - left, o_right - o_left):
+                group[root(second)] = root(first)
+    spans: dict[int, tuple[int, int]] = {}
+    for index, (top, bottom, _, _) in enumerate(boxes):
+        above, below = spans.get(root(index), (top, bottom))
+        spans[root(index)] = (min(above, top), max(below, bottom))
+    return [spans[root(index)][1] - spans[root(index)][0] for index in range(len(boxes))]
 
 
 def covers(line: Region, box: tuple[int, int, int, int]) -> bool:

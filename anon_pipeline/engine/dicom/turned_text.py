@@ -17,11 +17,12 @@ from collections.abc import Callable
 import numpy as np
 
 # Columns from each side where a line running up or down is looked for: a line of 28
-# px letters set a dozen pixels in, and more (96 found no more of the bench's).
-SIDE_STRIP = 64
+# px letters set a dozen pixels in, and more. 64 (and 32 more beyond) found no more of
+# the bench's turned lines and cost half as much again (session 50).
+SIDE_STRIP = 48
 # Columns more looked at beyond the strip, so that no line is cut by its inner edge: a
 # line that reaches the overlap's edge is left (a body's side cut through, not text).
-STRIP_OVERLAP = 32
+STRIP_OVERLAP = 24
 # The quarter turn each strip is looked at in: one way only. A line written down the
 # frame then stands upside down, and the look finds most such lines so too (their
 # letters' tops align as their feet do). Both ways found a few more (5 of 171 corner

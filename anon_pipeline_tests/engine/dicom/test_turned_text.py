@@ -167,3 +167,30 @@ def test_air_clipped_at_a_scanners_floor_is_that_value_over_its_padding():
     frame[:, :150] = 0  # air clipped at -1,024 HU
     frame[~pixel_text.inscribed(frame.shape)] = -2000  # padding under it
     assert pixel_text.air_level(frame) == 0
+
+
+def test_pieces_of_one_line_down_the_frame_are_as_long_as_the_line():
+    pieces = [(292, 322, 5, 15), (294, 340, 6, 15), (367, 393, 5, 15)]  # "Kowalska Ewa"
+    beside = (300, 330, 30, 40)  # the next line over: other columns
+    far = (450, 470, 5, 15)  # more than TURNED_GAP widths on
+    assert pixel_text.joined_lengths([*pieces, beside, far]) == [101, 101, 101, 30, 20]
+
+
+def test_a_short_turned_line_is_doubtful_unless_it_is_a_piece_of_a_long_one(monkeypatch):
+    """Alone, a line turned on a side shorter than TURNED_ASPECT of its widths is noise's as
+    often as text's (a soft kernel's grains in the air beside a table): it holds only
+    where OCR reads it. A name or a date is longer, and a line broken into pieces (a
+    word lost to a space, upside down) is judged whole."""
+    short = int(pixel_text.TURNED_ASPECT * 10) - 5
+    lines = [(100, 100 + short, 20, 30, 4, 1), (300, 300 + short, 20, 30, 4, 1)]
+    lines.append((300 + short + 12, 300 + 2 * short, 20, 30, 4, 1))
+    monkeypatch.setattr(pixel_text, "side_lines", lambda frame, look: lines)
+    regions = turned_lines(np.zeros((512, 512), np.int16), STROKE_CONTRAST)
+    assert [(region.top, region.doubtful, region.turn) for region in regions] == [
+        (100, True, 1),
+        (100, True, -1),
+        (300, False, 1),
+        (300, False, -1),
+        (300 + short + 12, False, 1),
+        (300 + short + 12, False, -1),
+    ]
