@@ -194,3 +194,18 @@ def test_a_short_turned_line_is_doubtful_unless_it_is_a_piece_of_a_long_one(monk
         (300 + short + 12, False, 1),
         (300 + short + 12, False, -1),
     ]
+
+
+@pytest.mark.parametrize("noise,looked", [(8.0, True), (40.0, False)])
+def test_turned_lines_are_looked_for_only_where_the_noise_left_the_threshold(
+    monkeypatch, noise, looked
+):
+    """A side's strip is half quiet padding outside the field of view: where noisy air
+    raised the frame's threshold, the strip's own let the grain stand as lines (3 of 300
+    clean slices under a standard kernel's 40 HU)."""
+    side_line = Region(200, 300, 10, 20, 8, turn=1)
+    monkeypatch.setattr(pixel_text, "turned_lines", lambda frame, contrast: [side_line])
+    rng = np.random.default_rng(5)
+    frame = (24 + rng.normal(0, noise, (256, 256))).astype(np.int16)
+    assert pixel_text.noise_raised(frame, STROKE_CONTRAST) is not looked
+    assert (side_line in pixel_text.text_regions(frame, STROKE_CONTRAST)) is looked
