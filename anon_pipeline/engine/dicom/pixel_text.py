@@ -138,9 +138,9 @@ OWN_CROPS = True
 # seed 3005 were held, 20 of them of one phantom's edge (session 40).
 STRUCTURE_TIPS = True
 # Whether lines written up or down the frame are looked for along its sides
-# (`turned_text`). Without, the bench's turned row released 123 of 200; with, 45, and
-# none of the 80 in a corner or a band but 2 (seed 42; 2 and 0 of seeds 142 and 242,
-# never tuned on, from 92 and 79). No clean slice of the bench's pools more held.
+# (`turned_text`). Without, the bench's turned row released 123 of 200; with, 44, and
+# of the 80 in a corner or a band 1 (seed 42; 1 of 92 and 0 of 79 on seeds 142 and 242,
+# never tuned on). No clean slice more held of 9,100 of the bench's (session 50).
 TURNED_SIDES = True
 # Only the turned look's candidates that stand mostly (GROUND_SHARE of their pixels) on
 # air (under TURNED_GROUND HU over the frame's own, `air_level`), on white letters
@@ -149,6 +149,9 @@ TURNED_SIDES = True
 GROUND_SHARE = 0.5
 TURNED_GROUND = 400.0
 TURNED_WHITE = 2500.0
+# A turned line shorter than TURNED_ASPECT of its widths, alone, is doubtful (a soft
+# kernel's grains beside a table made one); pieces of one line TURNED_GAP widths apart
+# or nearer are judged whole (a name broken at its space, upside down).
 TURNED_ASPECT = 5.5
 TURNED_GAP = 3.0
 # Whether a line may be the pieces of one structure (`structure_tips.pieces_of_one`): a
@@ -200,8 +203,9 @@ class Region:
     left..right (end exclusive), and the stems on its baseline (a candidate of the cheap
     look) or the characters counted in it (a line the closer look confirmed).
     `doubtful`: a line noise makes by chance as often as text (`noisy_text.FEW_CHARACTERS`),
-    which holds only where OCR reads it. `turn`: the quarter turns (`np.rot90`) that set
-    its text upright, for a line that runs up or down the frame (`turned_text`)."""
+    which holds only where OCR reads it. `turn`: for a line that runs up or down the
+    frame (`turned_text`), the quarter turns (`np.rot90`) that set its crop along its
+    rows, one way up or the other."""
 
     top: int
     bottom: int
@@ -425,7 +429,8 @@ def text_regions(frame: np.ndarray, contrast: float = STROKE_CONTRAST) -> list[R
     """Boxes of `frame` (its own rows and columns) around lines of characters: the cheap
     look's candidates that the closer look (`character_lines`) confirms; in a frame
     whose noise raised the cheap look's threshold, the lines that stand alone in the
-    frame averaged down a few rows (`noisy_text`); and lines of one exact value."""
+    frame averaged down a few rows (`noisy_text`); lines of one exact value; and lines
+    written up or down the frame along its sides (`turned_lines`)."""
     found = stroke_lines(frame, contrast)
     noisy = noise_raised(frame, contrast)
     if noisy:
@@ -477,7 +482,9 @@ def inscribed(shape: tuple[int, ...]) -> np.ndarray:
     rows, columns = np.indices(shape[:2])
     middle_row, middle_column = (shape[0] - 1) / 2, (shape[1] - 1) / 2
     radius = min(shape[:2]) / 2
-    return (rows - middle_row) ** 2 + (columns - middle_column) ** 2 <= radius**2
+    inside = (rows - middle_row) ** 2 + (columns - middle_column) ** 2 <= radius**2
+    inside.flags.writeable = False  # one array for every frame of the shape
+    return inside
 
 
 def turned_lines(frame: np.ndarray, contrast: float) -> list[Region]:
@@ -561,7 +568,7 @@ def stroke_lines(
     """The lines of characters the closer look confirms in the cheap look's candidates;
     `among`: with its passes for letters among structures (apart from the stronger ones
     they touch, and from a metal's streaks); `ground`: only candidates that stand mostly
-    on values under it, or on exact values (`on_the_ground`)."""
+    under its first value or over its second, or on exact values (`on_the_ground`)."""
     found = []
     # Every candidate: a faint line in a corner may have fewer stems than a lung's
     # chance baselines, and a bound on their number once let such a line go unread.
