@@ -11,15 +11,8 @@ from anon_pipeline.engine.dicom.turned_text import SIDE_STRIP, side_lines, turne
 from anon_pipeline.engine.files import pixel_check
 from anon_pipeline.engine.files.pixel_check import forget_readings, padded, text_in_pixels
 from anon_pipeline.engine.rules.holds import HoldKind
+from anon_pipeline.synthetic import pixel_trials as trials
 from anon_pipeline.synthetic.phantoms import phantom_slice, stored_values
-from anon_pipeline.synthetic.pixel_trials import (
-    SliceSource,
-    TextTrial,
-    burn_in,
-    dicom_bytes,
-    fonts,
-    template_slice,
-)
 
 FONTS = "/usr/share/fonts/truetype/"
 
@@ -46,8 +39,8 @@ def chest() -> np.ndarray:
 
 
 def written_down_the_side(chest, font, size, polarity, contrast, text, turn, seed):  # noqa: PLR0913
-    trial = TextTrial(FONTS + font, size, "band", polarity, contrast, (text,), 1, turn=turn)
-    image = stored_values(burn_in(chest, trial, random.Random(seed)))
+    trial = trials.TextTrial(FONTS + font, size, "band", polarity, contrast, (text,), 1, turn=turn)
+    image = stored_values(trials.burn_in(chest, trial, random.Random(seed)))
     drawn = image != stored_values(chest)
     return image, drawn
 
@@ -58,7 +51,7 @@ def along_the_rows(monkeypatch, image: np.ndarray) -> list[Region]:
         return pixel_text.text_regions(image, STROKE_CONTRAST)
 
 
-@pytest.mark.skipif(not fonts(), reason="the fonts are not installed")
+@pytest.mark.skipif(not trials.fonts(), reason="the fonts are not installed")
 @pytest.mark.parametrize(
     "font,size,polarity,contrast,text,turn,seed",
     [
@@ -96,7 +89,7 @@ def test_a_line_written_down_a_side_is_found_there_and_nowhere_else(  # noqa: PL
     assert {region.turn for region in found} == {1, -1}  # read either way up
 
 
-@pytest.mark.skipif(not fonts(), reason="the fonts are not installed")
+@pytest.mark.skipif(not trials.fonts(), reason="the fonts are not installed")
 def test_a_date_written_up_a_side_is_read_upright_as_a_date(chest):
     """OCR makes nothing of a line on its side: the crop is turned as the look saw it,
     and either way up, so the date reads as a date (held as text, not as unread)."""
@@ -104,7 +97,7 @@ def test_a_date_written_up_a_side_is_read_upright_as_a_date(chest):
         chest, "dejavu/DejaVuSans-Bold.ttf", 16, 1, "full", "1961-03-12", 1, 7
     )
     forget_readings()
-    held = text_in_pixels(dicom_bytes(template_slice(), [image]), ())
+    held = text_in_pixels(trials.dicom_bytes(trials.template_slice(), [image]), ())
     assert held is not None and held.kind is HoldKind.TEXT_IN_PIXELS
 
 
@@ -125,7 +118,7 @@ def test_turned_regions_are_never_joined_into_one_line_with_others():
 
 
 def test_clean_slices_have_no_turned_lines():
-    source = SliceSource(25)
+    source = trials.SliceSource(25)
     for _ in range(48):
         assert turned_lines(stored_values(source.next()), STROKE_CONTRAST) == []
 
